@@ -1,0 +1,337 @@
+"""Typed, validated profile schema `tts-profile/1` (documented in docs/profile.md).
+
+Validation turns any malformed field into a PlannerError naming the JSON path, so a user with a broken
+profile sees one line such as `profile x.json: hardware.mem_bw_GBps must be a positive number`."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from planner.errors import PlannerError
+
+SCHEMA = "tts-profile/1"
+DRAFT_KINDS = ("model", "ngram", "none")
+LENGTH_KINDS = ("lognormal", "empirical")
+ACCURACY_KINDS = ("parametric", "bank")
+
+
+class _Reader:
+    """Pulls typed fields out of a dict and reports errors with a dotted path."""
+
+    def __init__(self, data: Any, path: str, origin: str):
+        if not isinstance(data, dict):
+            raise PlannerError(f"profile {origin}: {path or 'top level'} must be a JSON object")
+        self.d, self.path, self.origin = data, path, origin
+
+    def _where(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def fail(self, key: str, msg: str):
+        raise PlannerError(f"profile {self.origin}: {self._where(key)} {msg}")
+
+    def has(self, key: str) -> bool:
+        return self.d.get(key) is not None
+
+    def sub(self, key: str, optional: bool = False) -> "_Reader | None":
+        if key not in self.d or self.d[key] is None:
+            if optional:
+                return None
+            self.fail(key, "is missing")
+        return _Reader(self.d[key], self._where(key), self.origin) if isinstance(self.d[key], dict) else self.fail(
+            key, "must be a JSON object")
+
+    def num(self, key: str, default: Any = ..., *, positive: bool = False, nonneg: bool = False,
+            lo: float | None = None, hi: float | None = None) -> float:
+        if key not in self.d or self.d[key] is None:
+            if default is ...:
+                self.fail(key, "is missing")
+            return default
+        v = self.d[key]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            self.fail(key, f"must be a finite number, got {v!r}")
+        if positive and v <= 0:
+            self.fail(key, f"must be positive, got {v!r}")
+        if nonneg and v < 0:
+            self.fail(key, f"must be >= 0, got {v!r}")
+        if lo is not None and v < lo or hi is not None and v > hi:
+            self.fail(key, f"must be in [{lo}, {hi}], got {v!r}")
+        return float(v)
+
+    def int_(self, key: str, default: Any = ..., *, positive: bool = True) -> int:
+        v = self.num(key, default, positive=positive)
+        if v is None:
+            return v
+        if v != int(v):
+            self.fail(key, f"must be an integer, got {v!r}")
+        return int(v)
+
+    def str_(self, key: str, default: Any = ..., choices: tuple[str, ...] | None = None) -> str:
+        if key not in self.d or self.d[key] is None:
+            if default is ...:
+                self.fail(key, "is missing")
+            return default
+        v = self.d[key]
+        if not isinstance(v, str) or not v:
+            self.fail(key, f"must be a non-empty string, got {v!r}")
+        if choices and v not in choices:
+            self.fail(key, f"must be one of {', '.join(choices)}, got {v!r}")
+        return v
+
+    def nums(self, key: str, default: Any = ..., *, lo: float | None = None, hi: float | None = None,
+             min_len: int = 1) -> list[float]:
+        if key not in self.d or self.d[key] is None:
+            if default is ...:
+                self.fail(key, "is missing")
+            return default
+        v = self.d[key]
+        if not isinstance(v, list) or len(v) < min_len:
+            self.fail(key, f"must be a list of at least {min_len} numbers")
+        out = []
+        for i, x in enumerate(v):
+            if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
+                self.fail(f"{key}[{i}]", f"must be a finite number, got {x!r}")
+            if lo is not None and x < lo or hi is not None and x > hi:
+                self.fail(f"{key}[{i}]", f"must be in [{lo}, {hi}], got {x!r}")
+            out.append(float(x))
+        return out
+
+
+@dataclass(frozen=True)
+class Hardware:
+    name: str
+    mem_bw_GBps: float          # peak (datasheet) or measured memory bandwidth per device
+    bf16_tflops: float          # peak dense bf16 per device
+    memory_GB: float
+    gpus: int = 1               # devices in the deployment
+    tensor_parallel: int = 1    # TP degree the step coefficients describe
+    interconnect_GBps: float | None = None  # per-direction link bandwidth for TP all-reduce
+
+    @staticmethod
+    def read(r: _Reader) -> "Hardware":
+        hw = Hardware(r.str_("name"), r.num("mem_bw_GBps", positive=True), r.num("bf16_tflops", positive=True),
+                      r.num("memory_GB", positive=True), r.int_("gpus", 1), r.int_("tensor_parallel", 1),
+                      r.num("interconnect_GBps", None, positive=True))
+        if hw.tensor_parallel > hw.gpus:
+            r.fail("tensor_parallel", f"({hw.tensor_parallel}) exceeds gpus ({hw.gpus})")
+        return hw
+
+
+@dataclass(frozen=True)
+class ModelArch:
+    name: str
+    params: float               # parameter count (embeddings included)
+    layers: int
+    hidden: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    vocab: int
+    dtype_bytes: float = 2.0
+    hf_id: str | None = None
+    max_context: int | None = None
+
+    @property
+    def weight_bytes(self) -> float:
+        return self.params * self.dtype_bytes
+
+    @property
+    def kv_bytes_per_token(self) -> float:
+        """K and V, every layer, for one token of one sequence."""
+        return 2.0 * self.layers * self.kv_heads * self.head_dim * self.dtype_bytes
+
+    @staticmethod
+    def read(r: _Reader) -> "ModelArch":
+        return ModelArch(r.str_("name"), r.num("params", positive=True), r.int_("layers"), r.int_("hidden"),
+                         r.int_("heads"), r.int_("kv_heads"), r.int_("head_dim"), r.int_("vocab"),
+                         r.num("dtype_bytes", 2.0, positive=True), r.str_("hf_id", None),
+                         r.int_("max_context", None))
+
+
+@dataclass(frozen=True)
+class StepCoeffs:
+    """Coefficients of t(B, q, L) = t0 + max(W/weight_bw + B*L*kv/kv_bw, 2*P*B*q/flops) (+ TP all-reduce)."""
+
+    t0_s: float
+    weight_bw_GBps: float
+    kv_bw_GBps: float
+    tflops: float
+    allreduce_s: float = 0.0    # per layer per step when tensor_parallel > 1
+    fit_rel_error: float | None = None  # median |relative residual| of the fit, when fitted
+
+    @staticmethod
+    def read(r: _Reader) -> "StepCoeffs":
+        return StepCoeffs(r.num("t0_s", nonneg=True), r.num("weight_bw_GBps", positive=True),
+                          r.num("kv_bw_GBps", positive=True), r.num("tflops", positive=True),
+                          r.num("allreduce_s", 0.0, nonneg=True), r.num("fit_rel_error", None, nonneg=True))
+
+
+@dataclass(frozen=True)
+class PrefillCoeffs:
+    """Prefill of the shared prompt (computed once, then fanned out): t = t0 + s_per_token * prompt_tokens."""
+
+    t0_s: float
+    s_per_token: float
+
+    @staticmethod
+    def read(r: _Reader) -> "PrefillCoeffs":
+        return PrefillCoeffs(r.num("t0_s", nonneg=True), r.num("s_per_token", nonneg=True))
+
+
+@dataclass(frozen=True)
+class DraftSpec:
+    kind: str                   # model | ngram | none
+    name: str | None = None
+    arch: ModelArch | None = None
+    step: StepCoeffs | None = None  # step time of the draft model; ngram drafters cost ~0
+
+    @staticmethod
+    def read(r: _Reader | None, step: _Reader) -> "DraftSpec":
+        if r is None:
+            return DraftSpec("none")
+        kind = r.str_("kind", choices=DRAFT_KINDS)
+        arch = ModelArch.read(r.sub("arch")) if kind == "model" else None
+        coeffs = StepCoeffs.read(step.sub("draft")) if kind == "model" else None
+        return DraftSpec(kind, r.str_("name", arch.name if arch else kind), arch, coeffs)
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    """alpha[i-1] = P(draft token i accepted | tokens 1..i-1 accepted), at `temperature`."""
+
+    temperature: float
+    alpha: tuple[float, ...]
+    ci_low: tuple[float, ...] | None = None
+    ci_high: tuple[float, ...] | None = None
+
+    @staticmethod
+    def read(r: _Reader | None) -> "Acceptance | None":
+        if r is None:
+            return None
+        alpha = tuple(r.nums("alpha", lo=0.0, hi=1.0))
+        lo = r.nums("ci_low", None, lo=0.0, hi=1.0)
+        hi = r.nums("ci_high", None, lo=0.0, hi=1.0)
+        return Acceptance(r.num("temperature", nonneg=True), alpha, tuple(lo) if lo else None,
+                          tuple(hi) if hi else None)
+
+
+@dataclass(frozen=True)
+class LengthSpec:
+    """Generated tokens per branch. lognormal(median, sigma) truncated to [min, max], or empirical tokens."""
+
+    kind: str
+    median_tokens: float | None = None
+    sigma: float | None = None
+    min_tokens: int = 1
+    max_tokens: int = 4096
+    tokens: tuple[float, ...] | None = None
+
+    @staticmethod
+    def read(r: _Reader) -> "LengthSpec":
+        kind = r.str_("kind", choices=LENGTH_KINDS)
+        if kind == "lognormal":
+            spec = LengthSpec(kind, r.num("median_tokens", positive=True), r.num("sigma", positive=True),
+                              r.int_("min_tokens", 1), r.int_("max_tokens", 4096))
+        else:
+            toks = r.nums("tokens", lo=1.0, min_len=2)
+            spec = LengthSpec(kind, min_tokens=int(min(toks)), max_tokens=int(max(toks)), tokens=tuple(toks))
+        if spec.min_tokens > spec.max_tokens:
+            r.fail("min_tokens", "exceeds max_tokens")
+        return spec
+
+
+@dataclass(frozen=True)
+class AccuracySpec:
+    """parametric: per-problem p ~ Beta(beta_a, beta_b); of the wrong mass a share `wrong_mode_share` goes to one
+    recurring wrong answer, the rest are unique answers. bank: a sample-bank JSONL (path relative to the profile)."""
+
+    kind: str
+    beta_a: float | None = None
+    beta_b: float | None = None
+    wrong_mode_share: float = 0.5
+    bank_path: str | None = None
+    bank_format: str = "tts-bank"
+    source: str | None = None
+    dataset: str | None = None
+
+    @staticmethod
+    def read(r: _Reader) -> "AccuracySpec":
+        kind = r.str_("kind", choices=ACCURACY_KINDS)
+        if kind == "parametric":
+            return AccuracySpec(kind, r.num("beta_a", positive=True), r.num("beta_b", positive=True),
+                                r.num("wrong_mode_share", 0.5, lo=0.0, hi=1.0), source=r.str_("source", None),
+                                dataset=r.str_("dataset", None))
+        return AccuracySpec(kind, bank_path=r.str_("path"), bank_format=r.str_("format", "tts-bank"),
+                            source=r.str_("source", None), dataset=r.str_("dataset", None))
+
+
+@dataclass(frozen=True)
+class Profile:
+    id: str
+    description: str
+    provenance: dict
+    hardware: Hardware
+    model: ModelArch
+    step: StepCoeffs
+    prefill: PrefillCoeffs
+    draft: DraftSpec
+    acceptance: Acceptance | None
+    lengths: LengthSpec
+    accuracy: AccuracySpec
+    prompt_tokens: int = 200
+    temperature: float = 0.7
+    top_p: float = 1.0
+    origin: str = field(default="<memory>", compare=False)  # where it was loaded from (file path or name)
+    raw: dict = field(default_factory=dict, compare=False, repr=False)  # the JSON as read (extra keys kept)
+
+    def to_dict(self) -> dict:
+        """The profile as JSON data; round-trips through from_dict (raw points and notes kept)."""
+        return dict(self.raw) if self.raw else _dump(self)
+
+    @staticmethod
+    def from_dict(data: Any, origin: str = "<memory>") -> "Profile":
+        r = _Reader(data, "", origin)
+        schema = r.str_("schema")
+        if schema != SCHEMA:
+            r.fail("schema", f"is {schema!r}; this planner reads {SCHEMA!r}")
+        prov = r.sub("provenance")
+        kind = prov.str_("kind", choices=("measured", "derived"))
+        if kind == "measured":
+            for key in ("device", "date"):
+                prov.str_(key)
+        else:
+            if not isinstance(prov.d.get("sources"), list) or not prov.d["sources"]:
+                prov.fail("sources", "must list the datasheet/paper numbers used for a derived profile")
+        step = r.sub("step")
+        draft = DraftSpec.read(r.sub("draft", optional=True), step)
+        acc = Acceptance.read(r.sub("acceptance", optional=True))
+        if draft.kind != "none" and acc is None:
+            r.fail("acceptance", f"is required when draft.kind is {draft.kind!r}")
+        return Profile(
+            id=r.str_("id"), description=r.str_("description", ""), provenance=dict(prov.d),
+            hardware=Hardware.read(r.sub("hardware")), model=ModelArch.read(r.sub("model")),
+            step=StepCoeffs.read(step.sub("target")), prefill=PrefillCoeffs.read(r.sub("prefill")),
+            draft=draft, acceptance=acc, lengths=LengthSpec.read(r.sub("lengths")),
+            accuracy=AccuracySpec.read(r.sub("accuracy")), prompt_tokens=r.int_("prompt_tokens", 200),
+            temperature=r.num("temperature", 0.7, nonneg=True), top_p=r.num("top_p", 1.0, lo=0.0, hi=1.0),
+            origin=origin, raw=dict(data))
+
+
+def _dump(p: Profile) -> dict:
+    def clean(x):
+        return {k: v for k, v in asdict(x).items() if v is not None} if x is not None else None
+
+    step = {"target": clean(p.step)}
+    draft = {"kind": p.draft.kind, "name": p.draft.name}
+    if p.draft.kind == "model":
+        draft["arch"] = clean(p.draft.arch)
+        step["draft"] = clean(p.draft.step)
+    acc = clean(p.accuracy)
+    if p.accuracy.kind == "bank":
+        acc = {"kind": "bank", "path": p.accuracy.bank_path, "format": p.accuracy.bank_format,
+               **({"source": p.accuracy.source} if p.accuracy.source else {})}
+    return {"schema": SCHEMA, "id": p.id, "description": p.description, "provenance": p.provenance,
+            "hardware": clean(p.hardware), "model": clean(p.model), "step": step, "prefill": clean(p.prefill),
+            "draft": draft, "acceptance": clean(p.acceptance), "lengths": clean(p.lengths), "accuracy": acc,
+            "prompt_tokens": p.prompt_tokens, "temperature": p.temperature, "top_p": p.top_p}
