@@ -1,0 +1,159 @@
+"""Latency model (ARCHITECTURE.md §Latency), vectorised over a whole grid of (draft length K, branches N).
+
+Step:   t(B, q, L) = t0 + max(W/bw + B*L*kv/kv_bw, (2P + 4*layers*heads*hd*L) * B*q / F) + TP all-reduce
+Round:  K draft steps t_d(B, 1, L) + one verify step t(B, K+1, L); it advances a branch tau(K) tokens.
+Request: prefill once, then the active batch shrinks as branches finish. Conditional on the slowest branch
+having length m, the other N-1 are i.i.d. below m, so the expected batch at token x is
+b(x | m) = 1 + (N-1) * (1 - F(x)/F(m)) and T(m) = prefill + integral_0^m t_round(b(x|m), L0 + x) / tau dx.
+T(m) grows with m, so the latency quantile q is T(F^-1(q^(1/N))) and the mean averages T over max-quantiles."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from planner.model.lengths import LengthDist
+from planner.profile.schema import ModelArch, Profile, StepCoeffs
+
+QUANTILES = (0.5, 0.9, 0.99)
+_N_MEAN = 16     # max-length quantile midpoints used for the mean
+_X_NODES = 32    # integration nodes per request
+_U_EXTRA = (0.001, 0.01, 0.999)  # extra levels for P(latency <= deadline)
+
+
+@dataclass(frozen=True)
+class StepModel:
+    """Roofline step time of one model on one deployment (TP degree splits weights, FLOPs and KV)."""
+
+    coeffs: StepCoeffs
+    arch: ModelArch
+    tp: int = 1
+    interconnect_GBps: float | None = None
+
+    def time(self, B, q, L) -> np.ndarray:
+        a, c, tp = self.arch, self.coeffs, self.tp
+        B, q, L = (np.asarray(v, dtype=float) for v in (B, q, L))
+        mem = a.weight_bytes / tp / (c.weight_bw_GBps * 1e9) + B * L * a.kv_bytes_per_token / tp / (c.kv_bw_GBps * 1e9)
+        flops_per_tok = 2.0 * a.params + 4.0 * a.layers * a.heads * a.head_dim * L
+        comp = flops_per_tok * B * q / tp / (c.tflops * 1e12)
+        t = c.t0_s + np.maximum(mem, comp)
+        if tp > 1:
+            link = (self.interconnect_GBps or 100.0) * 1e9
+            t = t + 2 * a.layers * (c.allreduce_s + B * q * a.hidden * a.dtype_bytes / link)
+        return t
+
+
+def target_step(p: Profile) -> StepModel:
+    return StepModel(p.step, p.model, p.hardware.tensor_parallel, p.hardware.interconnect_GBps)
+
+
+def draft_step(p: Profile) -> StepModel | None:
+    if p.draft.kind != "model":
+        return None
+    return StepModel(p.draft.step, p.draft.arch, p.hardware.tensor_parallel, p.hardware.interconnect_GBps)
+
+
+def alphas(p: Profile, k_max: int) -> np.ndarray:
+    """Per-position acceptance, extended past the measured positions with the last value."""
+    if k_max == 0 or p.acceptance is None:
+        return np.zeros(k_max)
+    a = np.asarray(p.acceptance.alpha, dtype=float)
+    return np.concatenate([a, np.full(max(0, k_max - len(a)), a[-1])])[:k_max]
+
+
+def tau(alpha: np.ndarray, K) -> np.ndarray:
+    """Expected tokens per round with K drafts: 1 + sum_{i<=K} prod_{j<=i} alpha_j (between 1 and K+1)."""
+    cum = np.concatenate([[1.0], 1.0 + np.cumsum(np.cumprod(alpha))])
+    return cum[np.asarray(K, dtype=int)]
+
+
+def round_time(p: Profile, K, B, L) -> np.ndarray:
+    K = np.asarray(K, dtype=float)
+    t = target_step(p).time(B, K + 1, L)
+    d = draft_step(p)
+    if d is not None:
+        t = t + K * d.time(B, 1, L)
+    return t
+
+
+def prefill_time(p: Profile) -> float:
+    return p.prefill.t0_s + p.prefill.s_per_token * p.prompt_tokens
+
+
+@dataclass
+class LatencyGrid:
+    """Latency statistics for every (K, N): arrays of shape (len(K), len(N))."""
+
+    N: np.ndarray
+    K: np.ndarray
+    mean: np.ndarray
+    q: dict                     # quantile -> array
+    _u: np.ndarray              # max-length quantile levels, sorted
+    _T: np.ndarray              # (K, N, U) latency at those levels
+    _partial_x: np.ndarray      # (N, X) token positions
+    _partial_t: np.ndarray      # (K, N, X) expected time a branch reaches x tokens
+    dist: LengthDist
+
+    def quantile(self, q: float) -> np.ndarray:
+        if q in self.q:
+            return self.q[q]
+        return _interp_rows(q, self._u, self._T)
+
+    def p_meet(self, deadline: float) -> np.ndarray:
+        """P(latency <= deadline) per config, from the monotone map max-length quantile -> latency."""
+        T, u = self._T, self._u
+        below = (T <= deadline)
+        # largest level whose latency fits, linearly refined against the next level
+        idx = below.sum(-1) - 1
+        out = np.zeros(T.shape[:2])
+        ok = idx >= 0
+        i = np.clip(idx, 0, len(u) - 2)
+        t0, t1 = np.take_along_axis(T, i[..., None], -1)[..., 0], np.take_along_axis(T, i[..., None] + 1, -1)[..., 0]
+        w = np.clip((deadline - t0) / np.maximum(t1 - t0, 1e-12), 0, 1)
+        out[ok] = (u[i] + w * (u[i + 1] - u[i]))[ok]
+        out[idx == len(u) - 1] = 1.0
+        return out
+
+    def finish_fraction(self, deadline: float | None) -> np.ndarray:
+        """Expected share of branches whose answer is complete by the deadline (1.0 without one)."""
+        if deadline is None:
+            return np.ones((len(self.K), len(self.N)))
+        t, x = self._partial_t, self._partial_x
+        reached = np.empty(t.shape[:2])
+        for n in range(t.shape[1]):  # 256 cheap interps; t is increasing in x
+            reached[:, n] = [np.interp(deadline, t[k, n], x[n], left=0.0, right=x[n, -1] + 1) for k in
+                             range(t.shape[0])]
+        return self.dist.cdf(reached)
+
+
+def _interp_rows(q: float, u: np.ndarray, T: np.ndarray) -> np.ndarray:
+    j = int(np.clip(np.searchsorted(u, q), 1, len(u) - 1))
+    w = (q - u[j - 1]) / (u[j] - u[j - 1])
+    return T[..., j - 1] + w * (T[..., j] - T[..., j - 1])
+
+
+def latency_grid(p: Profile, N, K, dist: LengthDist | None = None) -> LatencyGrid:
+    N = np.asarray(N, dtype=int)
+    K = np.asarray(K, dtype=int)
+    dist = dist or LengthDist(p.lengths)
+    tau_k = tau(alphas(p, int(K.max())), K)                           # (K,)
+    u = np.sort(np.concatenate([(np.arange(_N_MEAN) + 0.5) / _N_MEAN, QUANTILES, _U_EXTRA]))
+    m = dist.quantile(u[None, :] ** (1.0 / N[:, None]))               # (N, U) slowest-branch length
+    Fm = np.maximum(dist.cdf(m), 1e-12)
+    frac = (np.arange(_X_NODES) + 0.5) / _X_NODES
+    x = m[..., None] * frac                                           # (N, U, X)
+    b = 1.0 + (N[:, None, None] - 1) * np.clip(1.0 - dist.cdf(x) / Fm[..., None], 0.0, 1.0)
+    t = round_time(p, K[:, None, None, None], b[None], p.prompt_tokens + x[None])  # (K, N, U, X)
+    T = prefill_time(p) + t.mean(-1) * m[None] / tau_k[:, None, None]  # (K, N, U)
+    mean_cols = np.isin(u, (np.arange(_N_MEAN) + 0.5) / _N_MEAN)
+    q = {qq: T[..., np.flatnonzero(np.isclose(u, qq))[0]] for qq in QUANTILES}
+    # Time at which a branch reaches x tokens, with the unconditional expected batch N * (1 - F(x)).
+    xs = np.linspace(0.0, dist.hi, 65)
+    mids = 0.5 * (xs[1:] + xs[:-1])
+    bb = np.maximum(N[:, None] * (1.0 - dist.cdf(mids))[None, :], 1.0)      # (N, X)
+    tt = round_time(p, K[:, None, None], bb[None], p.prompt_tokens + mids[None, None])
+    part = prefill_time(p) + np.concatenate(
+        [np.zeros(tt.shape[:2] + (1,)), np.cumsum(tt * np.diff(xs), -1)], -1) / tau_k[:, None, None]
+    return LatencyGrid(N, K, T[..., mean_cols].mean(-1), q, u, T, np.broadcast_to(xs, (len(N), len(xs))), part,
+                       dist)

@@ -1,0 +1,49 @@
+"""Generation-length distribution of one branch: CDF and quantile function on numpy arrays.
+
+The latency model needs F(x) (share of branches done after x tokens) and F^-1(u) (e.g. the length of the
+slowest of N branches at quantile q is F^-1(q^(1/N)))."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import ndtr, ndtri
+
+from planner.profile.schema import LengthSpec
+
+
+class LengthDist:
+    def __init__(self, spec: LengthSpec, tokens: np.ndarray | None = None):
+        self.spec = spec
+        self.lo, self.hi = float(spec.min_tokens), float(spec.max_tokens)
+        if spec.kind == "empirical" or tokens is not None:
+            t = np.sort(np.asarray(tokens if tokens is not None else spec.tokens, dtype=float))
+            self.lo, self.hi = float(t[0]), float(t[-1])
+            # ECDF with linear interpolation between order statistics (plotting positions i/(n-1)).
+            self._x = t
+            self._u = np.linspace(0.0, 1.0, len(t))
+            self._emp = True
+        else:
+            self._emp = False
+            self._mu, self._sig = np.log(spec.median_tokens), spec.sigma
+            self._zlo = ndtr((np.log(self.lo) - self._mu) / self._sig) if self.lo > 0 else 0.0
+            self._zhi = ndtr((np.log(self.hi) - self._mu) / self._sig)
+
+    def cdf(self, x) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        if self._emp:
+            return np.interp(x, self._x, self._u, left=0.0, right=1.0)
+        with np.errstate(divide="ignore"):
+            z = ndtr((np.log(np.clip(x, 1e-12, None)) - self._mu) / self._sig)
+        return np.clip((z - self._zlo) / (self._zhi - self._zlo), 0.0, 1.0)
+
+    def quantile(self, u) -> np.ndarray:
+        u = np.clip(np.asarray(u, dtype=float), 0.0, 1.0)
+        if self._emp:
+            return np.interp(u, self._u, self._x)
+        z = self._zlo + u * (self._zhi - self._zlo)
+        x = np.exp(self._mu + self._sig * ndtri(np.clip(z, 1e-15, 1 - 1e-15)))
+        return np.clip(x, self.lo, self.hi)
+
+    def mean(self) -> float:
+        u = (np.arange(2000) + 0.5) / 2000
+        return float(self.quantile(u).mean())

@@ -1,0 +1,1 @@
+"""Optimizers over method x branches x draft length (x model). Strategies register in STRATEGIES."""

@@ -1,0 +1,114 @@
+"""From profiles + deadline to a Plan: evaluate every configuration, pick with a strategy, explain."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from planner.errors import PlannerError
+from planner.optimize import exhaustive
+from planner.optimize.evaluate import Evaluation, evaluate
+from planner.plan import Plan
+from planner.profile.schema import Profile
+from planner.units import format_duration
+
+
+@dataclass
+class Choice:
+    ev: Evaluation
+    idx: tuple[int, int, int]
+
+    @property
+    def config(self) -> dict:
+        return self.ev.config(*self.idx)
+
+
+def speculative_section(p: Profile, k: int) -> dict:
+    if k == 0 or p.draft.kind == "none":
+        return {"method": "none", "num_speculative_tokens": 0, "draft_model": None}
+    if p.draft.kind == "ngram":
+        return {"method": "ngram", "num_speculative_tokens": k, "draft_model": None}
+    return {"method": "draft_model", "num_speculative_tokens": k,
+            "draft_model": p.draft.arch.hf_id or p.draft.arch.name}
+
+
+def _infeasible(evs: list[Evaluation], deadline: float, quantile: float) -> PlannerError:
+    best = min(((float(ev.latency["q"][:, ev.fits_memory].min()) if ev.fits_memory.any() else np.inf), ev.profile.id)
+               for ev in evs)
+    if not np.isfinite(best[0]):
+        return PlannerError("no configuration fits in device memory for any profile given")
+    return PlannerError(f"no configuration meets a {format_duration(deadline)} deadline at p{quantile * 100:g}: "
+                        f"the fastest achievable is {format_duration(best[0])} ({best[1]}, 1 branch)")
+
+
+def choose(evs: list[Evaluation], target_accuracy: float | None = None) -> Choice:
+    """Best configuration across one or more profiles' evaluations."""
+    cands = []
+    for ev in evs:
+        if target_accuracy is None:
+            idx = exhaustive.best_index(ev)
+            if idx is not None:
+                cands.append((-ev.acc[idx], ev.latency["q"][idx[1:]], Choice(ev, idx)))
+        else:
+            idx = exhaustive.min_latency_index(ev, target_accuracy)
+            if idx is not None:
+                cands.append((ev.latency["q"][idx[1:]], -ev.acc[idx], Choice(ev, idx)))
+    if not cands:
+        if target_accuracy is not None:
+            top = max(float(ev.acc[ev.feasible(deadline=None)].max()) for ev in evs)
+            raise PlannerError(f"target accuracy {target_accuracy:.1%} is above what any configuration reaches "
+                               f"(best reachable: {top:.1%})")
+        raise _infeasible(evs, evs[0].deadline, evs[0].quantile)
+    cands.sort(key=lambda c: (round(float(c[0]), 4), float(c[1])) if target_accuracy is None else
+               (float(c[0]), float(c[1])))
+    return cands[0][2]
+
+
+def build_plan(choice: Choice, others: list[Evaluation], strategy: str = "exhaustive",
+               objective: str = "max_accuracy") -> Plan:
+    ev, (m, k, n) = choice.ev, choice.idx
+    p = ev.profile
+    cfg = choice.config
+    runners = [_runner(ev, i) for i in exhaustive.runners_up(ev, choice.idx)]
+    notes = []
+    for other in others:
+        if other is ev:
+            continue
+        idx = exhaustive.best_index(other)
+        if idx is not None:
+            r = _runner(other, idx)
+            runners.insert(0, r)
+            notes.append(f"best with {other.profile.id}: {r['method']} N={r['branches']} K={r['draft_len']} "
+                         f"-> {r['accuracy']:.1%} at p{ev.quantile * 100:g} {r['latency_q_s']:.2f} s")
+        else:
+            notes.append(f"{other.profile.id}: no configuration meets the deadline")
+    if p.provenance.get("kind") == "derived":
+        notes.append("profile is derived from datasheet and published numbers, not measured: calibrate for "
+                     "your device (`planner calibrate`) for trustworthy predictions")
+    if ev.deadline is not None and cfg["finished_share"] < 0.999:
+        notes.append(f"about {1 - cfg['finished_share']:.0%} of branches are expected to be cut at the deadline; "
+                     "they do not vote")
+    return Plan(
+        method=cfg["method"], branches=cfg["branches"], speculative=speculative_section(p, cfg["draft_len"]),
+        deadline_s=ev.deadline,
+        predicted={"latency_s": cfg["latency_s"], "latency_quantile_s": cfg["latency_q_s"],
+                   "accuracy": cfg["accuracy"], "accuracy_stderr": cfg["accuracy_stderr"],
+                   "p_meet_deadline": cfg["p_meet_deadline"], "finished_share": cfg["finished_share"]},
+        profile={"id": p.id, "provenance": p.provenance},
+        model={"name": p.model.name, "hf_id": p.model.hf_id, "tensor_parallel": p.hardware.tensor_parallel},
+        sampling={"temperature": p.temperature, "top_p": p.top_p, "max_tokens": p.lengths.max_tokens},
+        quantile=ev.quantile, objective=objective, strategy=strategy,
+        hardware={"name": p.hardware.name, "gpus": p.hardware.gpus}, runners_up=runners, notes=notes)
+
+
+def _runner(ev: Evaluation, idx) -> dict:
+    return {"profile": ev.profile.id, **ev.config(*idx)}
+
+
+def recommend(profiles: list[Profile], deadline: float | None, quantile: float = 0.9,
+              methods: tuple[str, ...] | None = None, target_accuracy: float | None = None,
+              n_max: int = 256, k_max: int = 8) -> Plan:
+    evs = [evaluate(p, deadline, quantile, methods, n_max=n_max, k_max=k_max) for p in profiles]
+    choice = choose(evs, target_accuracy)
+    return build_plan(choice, evs, objective="max_accuracy" if target_accuracy is None else "min_latency")

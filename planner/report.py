@@ -1,0 +1,48 @@
+"""Human-readable rendering of plans and configurations (plain text tables, no dependencies)."""
+
+from __future__ import annotations
+
+from planner.plan import Plan
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    cols = [header] + rows
+    width = [max(len(str(r[i])) for r in cols) for i in range(len(header))]
+    fmt = lambda r: "  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(r, width)))
+    return "\n".join([fmt(header), fmt(["-" * w for w in width])] + [fmt(r) for r in rows])
+
+
+def _spec(k: int, method: str) -> str:
+    return "none" if k == 0 else f"{method} K={k}"
+
+
+def config_row(label: str, c: dict, spec_method: str) -> list[str]:
+    lat = c["latency_s"]
+    return [label, c.get("profile", ""), c["method"], str(c["branches"]), _spec(c["draft_len"], spec_method),
+            f"{lat['mean']:.2f}", f"{lat['p90']:.2f}", f"{lat['p99']:.2f}",
+            f"{c['accuracy'] * 100:.1f} ± {c['accuracy_stderr'] * 100:.1f}"]
+
+
+def render_plan(plan: Plan) -> str:
+    pr = plan.predicted
+    spec = plan.speculative
+    head = [f"Plan for {plan.model['name']} on {plan.hardware.get('name', '?')} (profile {plan.profile['id']}, "
+            f"{plan.profile['provenance'].get('kind', '?')})"]
+    if plan.deadline_s is not None:
+        head.append(f"deadline {plan.deadline_s:g} s at p{plan.quantile * 100:g}; predicted P(meet deadline) = "
+                    f"{pr['p_meet_deadline']:.1%}")
+    spec_txt = "no speculation" if spec["method"] == "none" else (
+        f"{spec['method']} K={spec['num_speculative_tokens']}" +
+        (f" ({spec['draft_model']})" if spec.get("draft_model") else ""))
+    head.append(f"=> {plan.method} over N={plan.branches} branches, {spec_txt}: accuracy "
+                f"{pr['accuracy'] * 100:.1f} % (± {pr['accuracy_stderr'] * 100:.1f}), latency mean "
+                f"{pr['latency_s']['mean']:.2f} s / p90 {pr['latency_s']['p90']:.2f} s")
+    chosen = {"profile": plan.profile["id"], "method": plan.method, "branches": plan.branches,
+              "draft_len": spec["num_speculative_tokens"], "latency_s": pr["latency_s"],
+              "accuracy": pr["accuracy"], "accuracy_stderr": pr["accuracy_stderr"]}
+    sm = spec["method"] if spec["method"] != "none" else "spec"
+    rows = [config_row("plan", chosen, sm)] + [config_row(f"alt {i + 1}", r, sm)
+                                               for i, r in enumerate(plan.runners_up)]
+    body = table(rows, ["", "profile", "method", "N", "speculative", "mean s", "p90 s", "p99 s", "accuracy %"])
+    notes = "".join(f"\nnote: {n}" for n in plan.notes)
+    return "\n".join(head) + "\n\n" + body + notes

@@ -1,0 +1,109 @@
+"""Latency model: formulas against hand-computed values, and monotonicity properties."""
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from planner.model.latency import StepModel, latency_grid, round_time, tau, prefill_time
+from planner.model.lengths import LengthDist
+from planner.profile.schema import LengthSpec, Profile
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="module")
+def prof() -> Profile:
+    return Profile.from_dict(json.loads((DATA / "profile_test.json").read_text()), origin=str(DATA / "x.json"))
+
+
+def test_step_time_memory_bound_by_hand(prof):
+    sm = StepModel(prof.step, prof.model)
+    # W = 2e9 B at 1e12 B/s = 2 ms; KV per token = 2*10*2*128*2 = 10240 B; B=4, L=1000 -> 40.96 MB -> 0.04096 ms
+    # compute: (2e9 + 4*10*8*128*1000) * 4 * 1 / 1e14 = (2e9 + 4.096e7)*4/1e14 = 0.0816384 ms < memory
+    t = sm.time(4, 1, 1000)
+    assert t == pytest.approx(0.001 + 0.002 + 4.096e-5, rel=1e-9)
+
+
+def test_step_time_compute_bound_by_hand(prof):
+    sm = StepModel(prof.step, prof.model)
+    # B=128, q=9, L=0: compute = 2e9*128*9/1e14 = 23.04 ms > memory 2 ms
+    assert sm.time(128, 9, 0) == pytest.approx(0.001 + 0.02304, rel=1e-9)
+
+
+def test_tensor_parallel_splits_weights_and_adds_allreduce(prof):
+    c = replace(prof.step, allreduce_s=1e-5)
+    one = StepModel(c, prof.model, 1).time(1, 1, 0)
+    two = StepModel(c, prof.model, 2, interconnect_GBps=100).time(1, 1, 0)
+    # weights halve (2 ms -> 1 ms); all-reduce: 2 per layer * (10 us + 1*1*1024*2 B / 100 GB/s)
+    assert one - two == pytest.approx(0.001 - 2 * 10 * (1e-5 + 2048 / 1e11), rel=1e-9)
+
+
+def test_tau_hand_values_and_bounds():
+    a = np.array([0.8, 0.5, 0.5])
+    assert tau(a, 0) == 1.0
+    assert tau(a, 1) == pytest.approx(1.8)
+    assert tau(a, 3) == pytest.approx(1 + 0.8 + 0.4 + 0.2)
+    iid = np.full(8, 0.7)
+    for k in range(9):
+        assert tau(iid, k) == pytest.approx((1 - 0.7 ** (k + 1)) / (1 - 0.7))
+        assert 1.0 <= tau(iid, k) <= k + 1
+
+
+def test_round_time_adds_draft_steps(prof):
+    B, L = 8, 600
+    t = round_time(prof, 3, B, L)
+    target = StepModel(prof.step, prof.model).time(B, 4, L)
+    draft = StepModel(prof.draft.step, prof.draft.arch).time(B, 1, L)
+    assert t == pytest.approx(target + 3 * draft)
+
+
+def test_single_branch_nearly_fixed_length_by_hand(prof):
+    # sigma tiny: every branch ~ 500 tokens; N=1, K=0: T = prefill + sum over 500 steps of t(1, 1, 100 + x)
+    p = replace(prof, lengths=LengthSpec("lognormal", 500, 1e-4, 16, 4096))
+    g = latency_grid(p, [1], [0])
+    sm = StepModel(p.step, p.model)
+    x = np.arange(500) + 0.5
+    expect = prefill_time(p) + sm.time(1, 1, 100 + x).sum()
+    assert g.mean[0, 0] == pytest.approx(expect, rel=2e-3)
+    assert g.q[0.9][0, 0] == pytest.approx(expect, rel=2e-3)
+
+
+def test_speculation_divides_rounds_by_tau(prof):
+    p = replace(prof, lengths=LengthSpec("lognormal", 500, 1e-4, 16, 4096))
+    g = latency_grid(p, [1], [0, 4])
+    pre = prefill_time(p)
+    t_k0 = (g.mean[0, 0] - pre) / 500
+    t_k4 = (g.mean[1, 0] - pre) / (500 / tau(np.full(8, 0.8), 4))
+    sm, dm = StepModel(p.step, p.model), StepModel(p.draft.step, p.draft.arch)
+    assert t_k4 == pytest.approx((sm.time(1, 5, 350) + 4 * dm.time(1, 1, 350)), rel=0.02)
+    assert t_k0 == pytest.approx(sm.time(1, 1, 350), rel=0.02)
+
+
+def test_latency_non_decreasing_in_n_and_quantiles_ordered(prof):
+    N = np.arange(1, 257)
+    g = latency_grid(prof, N, np.arange(9))
+    for arr in (g.mean, g.q[0.5], g.q[0.9], g.q[0.99]):
+        assert np.all(np.diff(arr, axis=1) >= -1e-9)
+    assert np.all(g.q[0.5] <= g.q[0.9] + 1e-12) and np.all(g.q[0.9] <= g.q[0.99] + 1e-12)
+
+
+def test_p_meet_and_finish_fraction_are_consistent(prof):
+    g = latency_grid(prof, np.array([1, 8, 64]), np.array([0, 2]))
+    p90 = g.q[0.9]
+    pm = g.p_meet(float(p90[0, 1]))
+    assert pm[0, 1] == pytest.approx(0.9, abs=0.02)
+    assert np.all(g.finish_fraction(None) == 1.0)
+    f_short, f_long = g.finish_fraction(0.5), g.finish_fraction(50.0)
+    assert np.all(f_short <= f_long) and np.all((0 <= f_short) & (f_long <= 1))
+
+
+def test_lognormal_length_quantile_inverts_cdf():
+    d = LengthDist(LengthSpec("lognormal", 500, 0.6, 16, 4096))
+    u = np.linspace(0.01, 0.99, 50)
+    assert np.allclose(d.cdf(d.quantile(u)), u, atol=1e-9)
+    assert d.quantile(0.5) == pytest.approx(500, rel=0.01)
+    e = LengthDist(LengthSpec("empirical", tokens=(100, 200, 300, 400, 500), min_tokens=100, max_tokens=500))
+    assert e.cdf(300) == pytest.approx(0.5) and e.quantile(0.25) == pytest.approx(200)
