@@ -1,0 +1,176 @@
+"""Sanity checks on the cited preset numbers: they catch typos (a digit dropped from a bandwidth, a head count
+that does not divide hidden, a parameter count that disagrees with the architecture) and missing provenance."""
+
+import math
+
+import pytest
+
+from planner.profile import presets as P
+from planner.profile.schema import ModelArch
+
+
+def _has_provenance(entry: dict) -> bool:
+    srcs = entry.get("sources")
+    cited = isinstance(srcs, list) and srcs and all(isinstance(s, str) and s.startswith("http") for s in srcs)
+    assumed = entry.get("assumption") is True and len(entry.get("reason", "")) > 20
+    return bool(cited or assumed)
+
+
+@pytest.mark.parametrize("key", sorted(P.GPUS))
+def test_gpu_numbers_plausible(key):
+    g = P.GPUS[key]
+    assert 500 <= g["mem_bw_GBps"] <= 6000
+    assert 100 <= g["bf16_tflops"] <= 1200          # dense; a sparse figure would exceed 1200 on Hopper
+    assert g["memory_GB"] in (24, 48, 80, 141)
+    assert 0 < g["interconnect_GBps"] <= 450          # per direction
+    # ridge point (FLOP per byte) of every listed part sits between 100 and 450
+    assert 100 < g["bf16_tflops"] * 1e12 / (g["mem_bw_GBps"] * 1e9) < 450
+    assert _has_provenance(g)
+
+
+def test_gpu_cross_checks():
+    h100, h200, h800 = P.GPUS["h100-sxm"], P.GPUS["h200"], P.GPUS["h800"]
+    assert h100["bf16_tflops"] == h200["bf16_tflops"] == h800["bf16_tflops"]  # same GH100 compute
+    assert h800["mem_bw_GBps"] == h100["mem_bw_GBps"] and h800["interconnect_GBps"] < h100["interconnect_GBps"]
+    assert h200["mem_bw_GBps"] / h100["mem_bw_GBps"] == pytest.approx(1.43, abs=0.01)
+
+
+@pytest.mark.parametrize("key", sorted(P.MODELS))
+def test_model_architecture_consistent(key):
+    m = P.MODELS[key]
+    assert m["head_dim"] * m["heads"] == m["hidden"]
+    assert m["heads"] % m["kv_heads"] == 0
+    assert m["intermediate"] > m["hidden"]
+    assert m["vocab"] in (151936, 152064) and m["dtype_bytes"] == 2
+    assert m["tied_embeddings"] == (m["vocab"] == 151936)   # small Qwen2.5 sizes tie embeddings
+    assert m["params"] == pytest.approx(m["card_params"], rel=0.01)  # config arithmetic vs model-card figure
+    assert _has_provenance(m)
+    assert any("huggingface.co/" + m["hf_id"] in s for s in m["sources"])
+
+
+def test_param_count_by_hand():
+    # Qwen2.5-0.5B by hand: 24 layers x 14,912,384 + 896 (final norm) + 151936*896 (tied embedding)
+    per_layer = (896 * 896 + 896) + 2 * (896 * 128 + 128) + 896 * 896 + 3 * 896 * 4864 + 2 * 896
+    assert per_layer == 14_912_384
+    assert P.MODELS["qwen2.5-0.5b"]["params"] == 24 * per_layer + 896 + 151936 * 896 == 494_032_768
+    # the 7B weight bytes round to the familiar ~15.2 GB in bf16
+    assert P.MODELS["qwen2.5-7b"]["params"] * 2 / 1e9 == pytest.approx(15.23, abs=0.01)
+
+
+@pytest.mark.parametrize("key", sorted(P.MODELS))
+def test_model_arch_fields_build_schema_object(key):
+    arch = ModelArch(**P.model_arch_fields(key))
+    assert arch.weight_bytes == P.MODELS[key]["params"] * 2
+    assert arch.kv_bytes_per_token == 2 * arch.layers * arch.kv_heads * arch.head_dim * 2
+
+
+def test_models_fit_the_devices_they_are_paired_with():
+    # a 32B bf16 model (65.5 GB) fits one 80 GB card but not a 48 GB one
+    w32 = P.MODELS["qwen2.5-32b"]["params"] * 2 / 1e9
+    assert P.GPUS["l40s"]["memory_GB"] < w32 < P.GPUS["h100-sxm"]["memory_GB"]
+
+
+def test_drafts_share_tokenizer_family_and_are_smaller():
+    for target, draft in P.DRAFT_FOR.items():
+        assert target in P.MODELS and draft in P.MODELS
+        assert P.MODELS[draft]["params"] < P.MODELS[target]["params"] / 2
+        assert P.MODELS[draft]["hf_id"].startswith("Qwen/Qwen2.5-")
+
+
+@pytest.mark.parametrize("key", sorted(P.ACCURACY))
+def test_accuracy_entries(key):
+    a = P.ACCURACY[key]
+    assert key in P.MODELS and a["dataset"] == "MATH-500"
+    assert 0.0 < a["pass1"] < a["maj_at_budget"]["acc"] < 1.0   # voting helps
+    assert all(isinstance(k, int) and k > 1 and 0 < v < 1 for k, v in a["maj"].items())
+    assert _has_provenance(a)
+
+
+def test_accuracy_increases_with_size():
+    order = ["qwen2.5-0.5b", "qwen2.5-1.5b", "qwen2.5-3b", "qwen2.5-7b", "qwen2.5-14b", "qwen2.5-32b"]
+    for field in ("pass1", "math_full"):
+        vals = [P.ACCURACY[k][field] for k in order]
+        assert vals == sorted(vals)
+
+
+@pytest.mark.parametrize("target", sorted(P.ACCEPTANCE))
+def test_acceptance_entries(target):
+    a = P.ACCEPTANCE[target]
+    assert a["draft"] == P.DRAFT_FOR[target]
+    for alpha in (a["alpha"], a["ngram"]["alpha"]):
+        assert len(alpha) == 8 and all(0.0 < x < 1.0 for x in alpha)
+        assert 1.0 < P.tau_from_alpha(alpha) < 9.0
+    assert _has_provenance(a) and _has_provenance(a["ngram"])
+
+
+def test_acceptance_falls_with_target_size():
+    first = [P.ACCEPTANCE[t]["alpha"][0] for t in ("qwen2.5-1.5b", "qwen2.5-3b", "qwen2.5-7b", "qwen2.5-32b")]
+    assert first == sorted(first, reverse=True)
+
+
+def test_alpha_shape_matches_its_published_cumulative_rates():
+    cumulative = [83.6, 68.2, 55.0, 43.8, 34.5, 25.8, 19.2, 13.4]
+    cond = [cumulative[0] / 100] + [b / a for a, b in zip(cumulative, cumulative[1:])]
+    assert [round(c / cond[0], 3) for c in cond] == pytest.approx(list(P.ALPHA_SHAPE), abs=0.002)
+
+
+def test_tau_and_its_inverse():
+    assert P.tau_from_alpha([]) == 1.0
+    assert P.tau_from_alpha([0.5, 0.5]) == pytest.approx(1.75)
+    assert P.tau_from_alpha([0.8] * 4) == pytest.approx((1 - 0.8 ** 5) / (1 - 0.8))
+    for alpha, k in ((0.3, 2), (0.7, 5), (0.95, 8)):
+        assert P.iid_alpha_from_tau(P.tau_from_alpha([alpha] * k), k) == pytest.approx(alpha, abs=1e-9)
+    # the anchor conversions quoted in ACCEPTANCE_ANCHORS
+    assert P.iid_alpha_from_tau(3.0, 5) == pytest.approx(0.709, abs=0.001)
+    assert P.iid_alpha_from_tau(2.53, 3) == pytest.approx(0.699, abs=0.001)
+    with pytest.raises(ValueError):
+        P.iid_alpha_from_tau(7.0, 5)
+
+
+@pytest.mark.parametrize("key", sorted(P.LENGTHS))
+def test_lengths(key):
+    ln = P.LENGTHS[key]
+    assert ln["kind"] == "lognormal" and 100 <= ln["median_tokens"] <= 2000 and 0.1 < ln["sigma"] < 1.5
+    assert ln["min_tokens"] < ln["median_tokens"] < ln["max_tokens"]
+    assert _has_provenance(ln)
+    # the 99th percentile of the untruncated log-normal stays under the cap
+    assert ln["median_tokens"] * math.exp(2.326 * ln["sigma"]) < ln["max_tokens"]
+
+
+def test_efficiencies():
+    e = P.EFFICIENCY
+    for key in ("weight_bw", "kv_bw", "flops", "prefill_flops"):
+        assert 0.2 < e[key]["value"] <= 0.95 and _has_provenance(e[key])
+    assert e["kv_bw"]["value"] <= e["weight_bw"]["value"]
+    t0 = e["t0_s"]
+    assert 0 < t0["cuda_graphs"] < t0["hf_eager"] < 0.02 and t0["default"] in t0 and _has_provenance(t0)
+
+
+def test_paper_claims():
+    c = P.PAPER_CLAIMS
+    assert c["arxiv"] == "2505.19634" and "Latency-Aware Test-Time Scaling" in c["title"]
+    assert [(x["model_size"], x["accuracy"], x["deadline_s"]) for x in c["claims"]] == [
+        ("32B", 0.823, 60.0), ("3B", 0.724, 10.0)]
+    assert c["hardware_verified"] is False or c["hardware"]
+    assert _has_provenance(c)
+
+
+def test_docs_table_matches_data():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "sources.md").read_text(encoding="utf-8")
+
+    def row_has(key, text):  # some table row for `key` contains `text`
+        return any(line.startswith(f"| {key} |") and text in line for line in doc.splitlines())
+
+    for key, g in P.GPUS.items():
+        assert row_has(key, f"| {g['mem_bw_GBps']:g} | {g['bf16_tflops']:g} | {g['memory_GB']:g} | "
+                            f"{g['interconnect_GBps']:g} ")
+    for key, m in P.MODELS.items():
+        assert row_has(key, f"| {m['layers']} | {m['hidden']} | {m['intermediate']} | {m['heads']} / "
+                            f"{m['kv_heads']} | {m['head_dim']} | {m['vocab']} |")
+        assert row_has(key, f"| {m['params']:,} |")
+    for key, a in P.ACCURACY.items():
+        assert row_has(key, f"| {a['pass1']:.3f} | {a['maj_at_budget']['acc']:.3f} | {a['math_full']:.3f} |")
+    for key, a in P.ACCEPTANCE.items():
+        assert row_has(key, ", ".join(f"{x:g}" for x in a["alpha"]))
