@@ -42,12 +42,34 @@ def _infeasible(evs: list[Evaluation], deadline: float, quantile: float) -> Plan
                         f"the fastest achievable is {format_duration(best[0])} ({best[1]}, 1 branch)")
 
 
-def choose(evs: list[Evaluation], target_accuracy: float | None = None) -> Choice:
+def strategy_fn(name: str, trials: int = 300, seed: int = 0):
+    """Strategy registry: name -> function(Evaluation) -> (method, K, N) indices or None."""
+    if name == "exhaustive":
+        return exhaustive.best_index
+    if name == "greedy":
+        from planner.optimize.greedy import greedy_index
+
+        return greedy_index
+    if name == "optuna":
+        from planner.optimize.optuna_search import optuna_index
+
+        if trials < 1:
+            raise PlannerError(f"--trials must be at least 1, got {trials}")
+        return lambda ev: optuna_index(ev, trials=trials, seed=seed)
+    raise PlannerError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
+
+
+STRATEGIES = ("exhaustive", "greedy", "optuna")
+
+
+def choose(evs: list[Evaluation], target_accuracy: float | None = None, strategy: str = "exhaustive",
+           trials: int = 300, seed: int = 0) -> Choice:
     """Best configuration across one or more profiles' evaluations."""
+    pick = strategy_fn(strategy, trials, seed)
     cands = []
     for ev in evs:
         if target_accuracy is None:
-            idx = exhaustive.best_index(ev)
+            idx = pick(ev)
             if idx is not None:
                 cands.append((-ev.acc[idx], ev.latency["q"][idx[1:]], Choice(ev, idx)))
         else:
@@ -108,7 +130,19 @@ def _runner(ev: Evaluation, idx) -> dict:
 
 def recommend(profiles: list[Profile], deadline: float | None, quantile: float = 0.9,
               methods: tuple[str, ...] | None = None, target_accuracy: float | None = None,
-              n_max: int = 256, k_max: int = 8) -> Plan:
-    evs = [evaluate(p, deadline, quantile, methods, n_max=n_max, k_max=k_max) for p in profiles]
-    choice = choose(evs, target_accuracy)
-    return build_plan(choice, evs, objective="max_accuracy" if target_accuracy is None else "min_latency")
+              n_max: int = 256, k_max: int = 8, strategy: str = "exhaustive", trials: int = 300,
+              seed: int = 0) -> Plan:
+    evs = [evaluate(p, deadline, quantile, _methods_for(p, methods), n_max=n_max, k_max=k_max) for p in profiles]
+    choice = choose(evs, target_accuracy, strategy, trials, seed)
+    return build_plan(choice, evs, strategy=strategy,
+                      objective="max_accuracy" if target_accuracy is None else "min_latency")
+
+
+def _methods_for(p: Profile, methods: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """With several profiles, a method one of them lacks is skipped for it (an error only if none has it)."""
+    if not methods:
+        return None
+    from planner.optimize.evaluate import accuracy_model
+
+    have = tuple(m for m in methods if m in accuracy_model(p).methods)
+    return have or methods

@@ -22,6 +22,10 @@ def register(sub) -> None:
                    help="instead: the fastest plan reaching accuracy A (0..1)")
     p.add_argument("--max-branches", type=int, default=256, help="largest N searched (default 256)")
     p.add_argument("--max-draft-len", type=int, default=8, help="largest K searched (default 8)")
+    p.add_argument("--strategy", default="exhaustive", help="exhaustive (default, exact), greedy (the seed "
+                                                              "paper's baseline) or optuna (TPE)")
+    p.add_argument("--trials", type=int, default=300, help="optuna trials (default 300)")
+    p.add_argument("--seed", type=int, default=0, help="optuna seed (default 0)")
     p.add_argument("--json", action="store_true", help="print the plan as JSON (tts-plan/1)")
     p.add_argument("-o", "--output", metavar="FILE", help="also write the plan JSON to FILE (atomically)")
     p.set_defaults(func=run)
@@ -31,7 +35,7 @@ def run(args) -> int:
     from planner.errors import PlannerError
     from planner.plan import METHODS, save_plan
     from planner.profile import load_profile
-    from planner.recommend import recommend
+    from planner.recommend import STRATEGIES, recommend
     from planner.report import render_plan
 
     if args.deadline is None and args.target_accuracy is None:
@@ -46,9 +50,14 @@ def run(args) -> int:
         raise PlannerError(f"--target-accuracy must be in (0, 1], got {args.target_accuracy}")
     if not 1 <= args.max_branches <= 4096 or not 0 <= args.max_draft_len <= 16:
         raise PlannerError("--max-branches must be in 1..4096 and --max-draft-len in 0..16")
+    if args.strategy not in STRATEGIES:
+        raise PlannerError(f"unknown strategy {args.strategy!r}; choose from {', '.join(STRATEGIES)}")
+    if args.trials < 1:
+        raise PlannerError(f"--trials must be at least 1, got {args.trials}")
     profiles = [load_profile(name) for name in (args.profile or [None])]
     plan = recommend(profiles, deadline, args.quantile, tuple(args.method) if args.method else None,
-                     args.target_accuracy, n_max=args.max_branches, k_max=args.max_draft_len)
+                     args.target_accuracy, n_max=args.max_branches, k_max=args.max_draft_len,
+                     strategy=args.strategy, trials=args.trials, seed=args.seed)
     if args.output:
         save_plan(plan, args.output)
     print(json.dumps(plan.to_dict(), indent=2) if args.json else render_plan(plan))

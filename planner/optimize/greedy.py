@@ -1,0 +1,56 @@
+"""The seed paper's greedy allocation, kept as a baseline: start at one branch and no speculation; at each
+step raise either the branch count or the draft length, whichever buys more predicted accuracy per second of
+added latency, until the deadline binds. A move that is faster and no less accurate is always taken first; if
+the start misses the deadline, draft length is raised while that cuts latency."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from planner.optimize.evaluate import Evaluation
+
+
+def greedy_path(ev: Evaluation, method: int = 0) -> list[tuple[int, int, int]]:
+    """Visited (method, K, N) indices, first = (method, 0, 0); the last is greedy's answer."""
+    acc, lat = ev.acc[method], ev.latency["q"]
+    ok = ev.feasible()[method]
+    k, n = 0, 0
+    path = [(method, k, n)]
+    while True:
+        moves = [(kk, nn) for kk, nn in ((k, n + 1), (k + 1, n)) if kk < acc.shape[0] and nn < acc.shape[1]]
+        if not ok[k, n]:  # start misses the deadline: speculate to cut latency until it fits
+            faster = [mv for mv in moves if lat[mv] < lat[k, n]]
+            if not faster:
+                return path
+            k, n = min(faster, key=lambda mv: lat[mv])
+            path.append((method, k, n))
+            continue
+        best, best_score = None, -np.inf
+        for kk, nn in moves:
+            if not ok[kk, nn]:
+                continue
+            d_acc, d_lat = acc[kk, nn] - acc[k, n], lat[kk, nn] - lat[k, n]
+            if d_lat <= 0 and d_acc >= 0:
+                score = np.inf if d_acc > 0 or d_lat < 0 else -np.inf  # dominating move
+            elif d_acc > 0:
+                score = d_acc / d_lat
+            else:
+                score = -np.inf
+            if score > best_score:
+                best, best_score = (kk, nn), score
+        if best is None or best_score == -np.inf:
+            return path
+        k, n = best
+        path.append((method, k, n))
+
+
+def greedy_index(ev: Evaluation) -> tuple[int, int, int] | None:
+    """Greedy per method, then the most accurate of the methods' end points."""
+    ends = []
+    for m in range(len(ev.methods)):
+        path = greedy_path(ev, m)
+        if ev.feasible()[path[-1]]:
+            ends.append(path[-1])
+    if not ends:
+        return None
+    return max(ends, key=lambda i: (ev.acc[i], -ev.latency["q"][i[1:]]))

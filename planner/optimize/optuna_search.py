@@ -1,0 +1,70 @@
+"""Optuna strategies: TPE for one objective with the deadline as a constraint, NSGA-II for the
+accuracy-vs-latency front. Seeded, so the same call gives the same answer.
+
+Trials read the precomputed evaluation grid (method x K x N), so a trial costs microseconds and the
+study's own overhead dominates; the grid is exact, Optuna is for spaces too large to enumerate."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from planner.errors import PlannerError
+from planner.optimize.evaluate import Evaluation
+
+DEFAULT_TRIALS = 300
+
+
+def _quiet():
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
+
+
+def _suggest(trial, ev: Evaluation) -> tuple[int, int, int]:
+    m = trial.suggest_categorical("method", list(range(len(ev.methods)))) if len(ev.methods) > 1 else 0
+    k = trial.suggest_int("k", 0, len(ev.K) - 1) if len(ev.K) > 1 else 0
+    n = trial.suggest_int("n", 1, len(ev.N), log=True) - 1
+    return m, k, n
+
+
+def optuna_index(ev: Evaluation, trials: int = DEFAULT_TRIALS, seed: int = 0) -> tuple[int, int, int] | None:
+    if trials < 1:
+        raise PlannerError(f"--trials must be at least 1, got {trials}")
+    optuna = _quiet()
+    feasible = ev.feasible()
+    lat = ev.latency["q"]
+    deadline = ev.deadline if ev.deadline is not None else np.inf
+
+    def objective(trial):
+        m, k, n = _suggest(trial, ev)
+        trial.set_user_attr("idx", (m, k, n))
+        trial.set_constraint("latency_over_deadline", float(lat[k, n] - deadline) if ev.fits_memory[n] else 1e9)
+        return float(ev.acc[m, k, n])
+
+    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(20, trials))
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(objective, n_trials=trials)
+    ok = [t for t in study.trials if feasible[tuple(t.user_attrs["idx"])]]
+    if not ok:
+        return None
+    best = max(ok, key=lambda t: (round(t.value, 4), -lat[t.user_attrs["idx"][1:]]))
+    return tuple(best.user_attrs["idx"])
+
+
+def optuna_front(ev: Evaluation, trials: int = DEFAULT_TRIALS, seed: int = 0) -> list[tuple[int, int, int]]:
+    """NSGA-II estimate of the Pareto front (max accuracy, min latency quantile)."""
+    if trials < 1:
+        raise PlannerError(f"--trials must be at least 1, got {trials}")
+    optuna = _quiet()
+    lat = ev.latency["q"]
+
+    def objective(trial):
+        m, k, n = _suggest(trial, ev)
+        trial.set_user_attr("idx", (m, k, n))
+        return float(ev.acc[m, k, n]), float(lat[k, n])
+
+    study = optuna.create_study(directions=["maximize", "minimize"],
+                                sampler=optuna.samplers.NSGAIISampler(seed=seed))
+    study.optimize(objective, n_trials=trials)
+    return sorted({tuple(t.user_attrs["idx"]) for t in study.best_trials}, key=lambda i: lat[i[1:]])
