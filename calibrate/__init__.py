@@ -1,0 +1,1 @@
+"""Measurement harness that runs on the device (torch): sweeps, acceptance, lengths, sample banks."""

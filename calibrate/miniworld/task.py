@@ -1,0 +1,165 @@
+"""The miniature world's reasoning task: left-to-right modular arithmetic with a chain of thought.
+
+A problem is a chain of 1..MAX_STEPS operations on numbers 0..99, evaluated left to right, modulo 100:
+
+    question  "Q:23+45-17+8="
+    solution  "23+45=68;68-17=51;51+8=59;A:59"      (then EOS)
+    answer    "59"
+
+The output length grows with the number of steps (about 9 characters per step), so sampled lengths spread
+by a factor of several, like real chains of thought. The final answer is the number after the last "A:".
+
+Splits are fixed by a stable hash of the question text, independent of any seed: a question belongs to
+exactly one of train / val / test, so held-out sets can never leak into training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+MODULUS = 100
+MIN_STEPS = 1
+MAX_STEPS = 8
+OPS = ("+", "-")
+SPLITS = ("train", "val", "test")
+_TEST_BUCKETS = range(0, 10)   # 10 % of the question space
+_VAL_BUCKETS = range(10, 15)   # 5 %
+_ANSWER_RE = re.compile(r"A:(\d+)")
+_QUESTION_RE = re.compile(r"^Q:(\d+)((?:[+\-]\d+)+)=$")
+
+
+@dataclass(frozen=True)
+class Problem:
+    question: str  # the prompt text the model is given, e.g. "Q:7+5-2="
+    solution: str  # the chain of thought plus the final "A:<n>", without EOS
+    answer: str    # the reference answer, decimal, no leading zeros
+    steps: int
+
+
+def split_of(question: str) -> str:
+    """Which split a question belongs to: a stable hash, the same on every machine and Python version."""
+    bucket = int.from_bytes(hashlib.blake2b(question.encode(), digest_size=8).digest(), "big") % 100
+    if bucket in _TEST_BUCKETS:
+        return "test"
+    if bucket in _VAL_BUCKETS:
+        return "val"
+    return "train"
+
+
+def _apply(a: int, op: str, b: int) -> int:
+    return (a + b) % MODULUS if op == "+" else (a - b) % MODULUS
+
+
+def solve(question: str) -> Problem:
+    """Compute the chain of thought and the answer for a question string."""
+    m = _QUESTION_RE.match(question)
+    if not m:
+        raise ValueError(f"not a miniworld question: {question!r}")
+    acc = int(m.group(1))
+    parts = re.findall(r"([+\-])(\d+)", m.group(2))
+    lines = []
+    for op, b in parts:
+        new = _apply(acc, op, int(b))
+        lines.append(f"{acc}{op}{b}={new}")
+        acc = new
+    lines.append(f"A:{acc}")
+    return Problem(question, ";".join(lines), str(acc), len(parts))
+
+
+def random_problem(rng: random.Random, steps: int | None = None) -> Problem:
+    """One problem with `steps` operations (uniform in MIN_STEPS..MAX_STEPS when None)."""
+    if steps is None:
+        steps = rng.randint(MIN_STEPS, MAX_STEPS)
+    text = str(rng.randrange(MODULUS))
+    for _ in range(steps):
+        text += rng.choice(OPS) + str(rng.randrange(MODULUS))
+    return solve(f"Q:{text}=")
+
+
+def iter_split(split: str, seed: int) -> Iterator[Problem]:
+    """Endless stream of problems of one split (with repeats possible), reproducible from `seed`."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    rng = random.Random(f"miniworld:{split}:{seed}")
+    while True:
+        p = random_problem(rng)
+        if split_of(p.question) == split:
+            yield p
+
+
+def make_problems(n: int, seed: int = 0, split: str = "test") -> list[dict]:
+    """`n` distinct problems of a split as dicts {problem_id, question, reference, steps, solution}."""
+    out, seen = [], set()
+    for p in iter_split(split, seed):
+        if len(out) >= n:
+            break
+        if p.question in seen:
+            continue
+        seen.add(p.question)
+        out.append({
+            "problem_id": f"miniworld/{split}/s{seed}/{len(out)}",
+            "question": p.question,
+            "reference": p.answer,
+            "steps": p.steps,
+            "solution": p.solution,
+        })
+    return out
+
+
+def extract_answer(text: str | None) -> str | None:
+    """The number after the last "A:" in a completion (without the prompt); None when there is none."""
+    if not text:
+        return None
+    found = _ANSWER_RE.findall(text)
+    if not found:
+        return None
+    return str(int(found[-1]))  # "07" -> "7": the reference never has leading zeros
+
+
+def grade(answer: str | None, reference: str) -> bool:
+    """True when an extracted answer equals the reference as an integer."""
+    if answer is None:
+        return False
+    try:
+        return int(str(answer).strip()) == int(str(reference).strip())
+    except ValueError:
+        return False
+
+
+def math500_rows(problems: list[dict]) -> list[dict]:
+    """The same problems as MATH-500-style rows: problem (the full prompt text), answer, unique_id."""
+    return [{"problem": p["question"], "answer": p["reference"], "unique_id": p["problem_id"],
+             "solution": p["solution"], "level": p["steps"]} for p in problems]
+
+
+def write_jsonl(path: str | Path, problems: list[dict]) -> Path:
+    """Write a held-out set as a MATH-500-style JSONL dataset (atomic)."""
+    from planner.io import atomic_write_text
+
+    text = "".join(json.dumps(r) + "\n" for r in math500_rows(problems))
+    return atomic_write_text(path, text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m calibrate.miniworld.task",
+                                 description="Write a held-out miniworld problem set as MATH-500-style JSONL.")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("-n", type=int, default=200)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--split", choices=SPLITS, default="test")
+    a = ap.parse_args(argv)
+    path = write_jsonl(a.out, make_problems(a.n, a.seed, a.split))
+    print(f"wrote {a.n} {a.split} problems to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
