@@ -20,7 +20,12 @@ def config_row(label: str, c: dict, spec_method: str) -> list[str]:
     lat = c["latency_s"]
     return [label, c.get("profile", ""), c["method"], str(c["branches"]), _spec(c["draft_len"], spec_method),
             f"{lat['mean']:.2f}", f"{lat['p90']:.2f}", f"{lat['p99']:.2f}",
-            f"{c['accuracy'] * 100:.1f} ± {c['accuracy_stderr'] * 100:.1f}"]
+            _acc(c["accuracy"], c["accuracy_stderr"])]
+
+
+def _acc(a: float, se: float) -> str:
+    """Accuracy in %, with the standard error when the source has one (a sample bank; parametric has none)."""
+    return f"{a * 100:.1f} ± {se * 100:.1f}" if se > 0 else f"{a * 100:.1f}"
 
 
 def render_plan(plan: Plan) -> str:
@@ -35,7 +40,7 @@ def render_plan(plan: Plan) -> str:
         f"{spec['method']} K={spec['num_speculative_tokens']}" +
         (f" ({spec['draft_model']})" if spec.get("draft_model") else ""))
     head.append(f"=> {plan.method} over N={plan.branches} branches, {spec_txt}: accuracy "
-                f"{pr['accuracy'] * 100:.1f} % (± {pr['accuracy_stderr'] * 100:.1f}), latency mean "
+                f"{_acc(pr['accuracy'], pr['accuracy_stderr'])} %, latency mean "
                 f"{pr['latency_s']['mean']:.2f} s / p90 {pr['latency_s']['p90']:.2f} s")
     chosen = {"profile": plan.profile["id"], "method": plan.method, "branches": plan.branches,
               "draft_len": spec["num_speculative_tokens"], "latency_s": pr["latency_s"],

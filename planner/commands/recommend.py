@@ -14,6 +14,10 @@ def register(sub) -> None:
     p.add_argument("--deadline", "-d", help="wall-clock budget per request, e.g. 60s, 500ms, 1.5m, 2")
     p.add_argument("--profile", "-p", action="append", metavar="NAME|PATH",
                    help="profile name (see `planner profiles`) or JSON path; repeat to choose between models")
+    p.add_argument("--model-config", metavar="CONFIG_JSON",
+                   help="describe a model with no preset by its Hugging Face config.json (use with --gpu)")
+    p.add_argument("--gpu", metavar="PRESET", help="GPU preset for --model-config: h100-sxm, h200, h800, "
+                                                   "a100-80gb, l40s, rtx4090")
     p.add_argument("--quantile", "-q", type=float, default=0.9, help="latency quantile that must meet the deadline "
                                                                         "(default 0.9)")
     p.add_argument("--method", "-m", action="append", help="restrict to method(s): majority, best_of_n, "
@@ -54,7 +58,9 @@ def run(args) -> int:
         raise PlannerError(f"unknown strategy {args.strategy!r}; choose from {', '.join(STRATEGIES)}")
     if args.trials < 1:
         raise PlannerError(f"--trials must be at least 1, got {args.trials}")
-    profiles = [load_profile(name) for name in (args.profile or [None])]
+    profiles = [load_profile(name) for name in (args.profile or ([] if args.model_config else [None]))]
+    if args.model_config or args.gpu:
+        profiles.append(_from_config(args.model_config, args.gpu))
     plan = recommend(profiles, deadline, args.quantile, tuple(args.method) if args.method else None,
                      args.target_accuracy, n_max=args.max_branches, k_max=args.max_draft_len,
                      strategy=args.strategy, trials=args.trials, seed=args.seed)
@@ -62,3 +68,21 @@ def run(args) -> int:
         save_plan(plan, args.output)
     print(json.dumps(plan.to_dict(), indent=2) if args.json else render_plan(plan))
     return 0
+
+
+def _from_config(config: str | None, gpu: str | None):
+    from planner.errors import PlannerError
+    from planner.profile.derive import derive_profile
+    from planner.profile.hf_config import arch_from_hf_config
+    from planner.profile.schema import Profile
+
+    if not config or not gpu:
+        raise PlannerError("--model-config and --gpu go together (e.g. --model-config config.json --gpu h100-sxm)")
+    from pathlib import Path
+
+    cp = Path(config)
+    name = cp.name if cp.is_dir() else (cp.parent.resolve().name if cp.name == "config.json" else cp.stem)
+    data = derive_profile(gpu, arch_from_hf_config(config, name=name))
+    data["provenance"]["notes"] += ("; model from a user config.json: acceptance, lengths and accuracy are "
+                                    "those of the nearest Qwen2.5 preset by size")
+    return Profile.from_dict(data, origin=f"<derived from {config}>")

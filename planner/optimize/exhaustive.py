@@ -34,7 +34,8 @@ def min_latency_index(ev: Evaluation, target_accuracy: float) -> tuple[int, int,
 
 
 def runners_up(ev: Evaluation, chosen: tuple[int, int, int], limit: int = 5) -> list[tuple[int, int, int]]:
-    """Best feasible configuration of each other (method, K), by accuracy: the choices a user weighs."""
+    """Best feasible configuration of each other (method, K), by accuracy: the choices a user weighs.
+    The best one without speculation always stays in the list (the baseline users compare with)."""
     ok = ev.feasible()
     out = []
     for m in range(len(ev.methods)):
@@ -45,4 +46,8 @@ def runners_up(ev: Evaluation, chosen: tuple[int, int, int], limit: int = 5) -> 
             mask[m, k] = ok[m, k]
             out.append(best_index(ev, mask))
     out.sort(key=lambda i: (-ev.acc[i], ev.latency["q"][i[1:]]))
-    return out[:limit]
+    no_spec = [i for i in out if ev.K[i[1]] == 0]
+    top = out[:limit]
+    if no_spec and no_spec[0] not in top:
+        top = top[:limit - 1] + no_spec[:1]
+    return top
