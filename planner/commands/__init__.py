@@ -6,4 +6,5 @@ COMMANDS = [
     "recommend",
     "predict",
     "profiles",
+    "export",
 ]

@@ -1,0 +1,82 @@
+"""SGLang: `python -m sglang.launch_server` arguments and the native `/generate` request, per SGLang version.
+
+Key drift (read from the released wheels' server_args, and checked with 0.5.23's own resolver):
+- <= 0.5.1: `--speculative-algorithm` accepts only EAGLE, EAGLE3, NEXTN (trained EAGLE/MTP heads): a plain
+  draft model or n-gram plan cannot be expressed.
+- 0.5.2: adds STANDALONE (any small model as drafter, run through the EAGLE machinery).
+- 0.5.3 .. 0.5.9: adds NGRAM with `--speculative-ngram-{min,max}-match-window-size` (+ bfs breadth).
+- 0.5.10 .. 0.5.23: NGRAM keeps the bfs-breadth flags but the match windows are gone (a suffix trie of
+  `--speculative-ngram-max-trie-depth` tokens replaces them).
+
+A chain of K draft tokens is steps=K, topk=1, draft_tokens=K+1 (the verify width counts the last accepted
+token as the tree root); SGLang silently rewrites draft_tokens to steps+1 when topk=1, so we emit the
+consistent triple ourselves. For NGRAM, bfs breadth 1 makes the draft a chain, matching the latency model."""
+
+from __future__ import annotations
+
+from planner.errors import PlannerError
+from planner.export.common import PROMPT_PLACEHOLDER, Export, Mapping, PlanView, caller_notes
+
+LAUNCHER = ["python", "-m", "sglang.launch_server"]
+SPEC_DEFAULT_MAX_RUNNING = 48  # max_running_requests that SGLang resolves when speculation is on
+
+
+def _request(v: PlanView) -> dict:
+    return {"endpoint": "/generate",
+            "body": {"text": PROMPT_PLACEHOLDER,
+                     "sampling_params": {"n": v.branches, "temperature": v.temperature, "top_p": v.top_p,
+                                         "max_new_tokens": v.max_tokens}}}
+
+
+def _chain(k: int) -> list[str]:
+    return ["--speculative-num-steps", str(k), "--speculative-eagle-topk", "1",
+            "--speculative-num-draft-tokens", str(k + 1)]
+
+
+def _render(v: PlanView, version: str, *, standalone: bool, ngram: str | None) -> Export:
+    """ngram: None (unsupported), "window" (0.5.3-0.5.9 flags) or "trie" (0.5.10+)."""
+    args = ["--model-path", v.model, "--tp", str(v.tensor_parallel)]
+    notes = caller_notes(v)
+    if v.spec_method == "draft_model":
+        if not standalone:
+            raise PlannerError(f"SGLang {version} has no plain draft-model speculation (only EAGLE, EAGLE3, "
+                               "NEXTN heads); export for SGLang >= 0.5.2 (STANDALONE) or vLLM")
+        args += ["--speculative-algorithm", "STANDALONE", "--speculative-draft-model-path", v.draft_model,
+                 *_chain(v.k)]
+        notes.append("SGLang does not check that draft and target share a tokenizer; make sure they do "
+                     "(same model family and vocabulary), or acceptance collapses.")
+    elif v.spec_method == "ngram":
+        if ngram is None:
+            raise PlannerError(f"SGLang {version} has no n-gram speculation; export for SGLang >= 0.5.3 or vLLM")
+        args += ["--speculative-algorithm", "NGRAM", *_chain(v.k),
+                 "--speculative-ngram-min-bfs-breadth", "1", "--speculative-ngram-max-bfs-breadth", "1"]
+        if ngram == "window":
+            args += ["--speculative-ngram-min-match-window-size", str(v.ngram_min),
+                     "--speculative-ngram-max-match-window-size", str(v.ngram_max)]
+        else:
+            notes.append("SGLang >= 0.5.10 matches n-grams through a suffix trie "
+                         "(--speculative-ngram-max-trie-depth, default 18); the plan's n-gram window is not used.")
+    if v.spec_method != "none":
+        # With speculation SGLang defaults to 48 running sequences; n=N expands to N sequences, so a larger
+        # plan would silently run in waves and miss its predicted latency.
+        if v.branches > SPEC_DEFAULT_MAX_RUNNING:
+            args += ["--max-running-requests", str(v.branches)]
+        notes.append(f"One plan request runs {v.branches} sequences at once; raise --max-running-requests "
+                     f"(default {SPEC_DEFAULT_MAX_RUNNING} with speculation) if several plan requests share the server.")
+    return Export("sglang", version, list(LAUNCHER), args, _request(v), notes)
+
+
+def _m(version: str, standalone: bool, ngram: str | None, source: str) -> Mapping:
+    return Mapping(version, lambda v: _render(v, version, standalone=standalone, ngram=ngram), source)
+
+
+MAPPINGS = {
+    "0.5.1": _m("0.5.1", False, None, "sglang 0.4.10.post2 / 0.5.1 wheels: server_args.py choices EAGLE, EAGLE3, NEXTN"),
+    "0.5.2": _m("0.5.2", True, None, "sglang 0.5.2 wheel: server_args.py adds STANDALONE"),
+    "0.5.9": _m("0.5.9", True, "window", "sglang 0.5.3/0.5.5/0.5.7/0.5.9 wheels: NGRAM + match-window flags"),
+    "0.5.23": _m("0.5.23", True, "trie", "sglang 0.5.23: ServerArgs resolve_once + check_server_args "
+                 "(tests/test_export_engines.py); 0.5.10 wheel has the same flags"),
+}
+# Releases each mapping covers (inclusive), for --engine-version values that are not a key.
+RANGES = {"0.5.1": ("0.4.0", "0.5.1"), "0.5.2": ("0.5.2", "0.5.2"), "0.5.9": ("0.5.3", "0.5.9"),
+          "0.5.23": ("0.5.10", "0.5.23")}

