@@ -1,0 +1,146 @@
+"""The CLI through a subprocess, as a user runs it: outputs, exit codes, one-line errors, atomic -o."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+
+
+def planner(*args, cwd=None):
+    r = subprocess.run([sys.executable, "-m", "planner", *args], capture_output=True, text=True, cwd=cwd,
+                       timeout=120)
+    return r.returncode, r.stdout, r.stderr
+
+
+def assert_one_line_error(rc, err, needle):
+    assert rc == 2, err
+    assert "Traceback" not in err
+    lines = [l for l in err.strip().splitlines() if l]
+    assert len(lines) == 1 and lines[0].startswith("planner: error:"), err
+    assert needle in lines[0], lines[0]
+
+
+def test_recommend_default_profile_human_output():
+    rc, out, err = planner("recommend", "--deadline", "60s")
+    assert rc == 0, err
+    assert "Plan for Qwen2.5-7B-Instruct on NVIDIA H100" in out and "h100-sxm-qwen2.5-7b" in out
+    assert "alt 1" in out and "derived" in out
+
+
+def test_recommend_json_schema_and_constraint():
+    rc, out, err = planner("recommend", "--deadline", "5s", "--profile", "h100-sxm-qwen2.5-3b", "--json")
+    assert rc == 0, err
+    plan = json.loads(out)
+    assert plan["schema"] == "tts-plan/1"
+    for key in ("method", "branches", "speculative", "deadline_s", "predicted", "profile", "runners_up"):
+        assert key in plan
+    assert set(plan["speculative"]) >= {"method", "num_speculative_tokens", "draft_model"}
+    lat = plan["predicted"]["latency_s"]
+    assert set(lat) == {"mean", "p50", "p90", "p99"} and lat["p90"] <= 5.0
+    assert lat["p50"] <= lat["p90"] <= lat["p99"]
+    assert 0 < plan["predicted"]["accuracy"] < 1 and plan["deadline_s"] == 5.0
+    assert plan["profile"]["id"] == "h100-sxm-qwen2.5-3b" and plan["profile"]["provenance"]["kind"] == "derived"
+    for r in plan["runners_up"]:
+        assert r["latency_s"]["p90"] <= 5.0 and r["accuracy"] <= plan["predicted"]["accuracy"] + 1e-4
+
+
+def test_predict_agrees_with_recommend():
+    rc, out, _ = planner("recommend", "-d", "10s", "-p", "a100-80gb-qwen2.5-7b", "--json")
+    plan = json.loads(out)
+    rc, out, err = planner("predict", "-p", "a100-80gb-qwen2.5-7b", "-n", str(plan["branches"]), "-k",
+                           str(plan["speculative"]["num_speculative_tokens"]), "-d", "10s", "--json")
+    assert rc == 0, err
+    pred = json.loads(out)
+    assert pred["accuracy"] == pytest.approx(plan["predicted"]["accuracy"], abs=1e-9)
+    assert pred["latency_s"] == pytest.approx(plan["predicted"]["latency_s"])
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["recommend", "--deadline", "soon"], "cannot parse duration 'soon'"),
+    (["recommend", "--deadline", "0s"], "duration must be positive"),
+    (["recommend", "--deadline", "-3"], "cannot parse duration"),
+    (["recommend", "--deadline", "1ms"], "the fastest achievable is"),
+    (["recommend", "--deadline", "60s", "--profile", "no-such-gpu"], "unknown profile 'no-such-gpu'"),
+    (["recommend", "--deadline", "60s", "--quantile", "1.5"], "--quantile must be in (0, 1)"),
+    (["recommend", "--deadline", "60s", "--method", "vibes"], "unknown method 'vibes'"),
+    (["recommend", "--deadline", "60s", "--strategy", "magic"], "unknown strategy 'magic'"),
+    (["recommend", "--deadline", "60s", "--strategy", "optuna", "--trials", "0"], "--trials must be at least 1"),
+    (["recommend", "--target-accuracy", "0.99"], "best reachable"),
+    (["recommend"], "give --deadline"),
+    (["predict", "-n", "0"], "--branches must be in"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_bad_input_one_line_exit_2(args, needle):
+    rc, out, err = planner(*args)
+    assert_one_line_error(rc, err, needle)
+
+
+def test_malformed_profile_json(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"schema": "tts-profile/1", ')
+    rc, _, err = planner("recommend", "-d", "60s", "-p", str(bad))
+    assert_one_line_error(rc, err, "is not valid JSON")
+    wrong = json.loads((DATA / "profile_test.json").read_text())
+    wrong["hardware"]["memory_GB"] = "lots"
+    bad.write_text(json.dumps(wrong))
+    rc, _, err = planner("recommend", "-d", "60s", "-p", str(bad))
+    assert_one_line_error(rc, err, "hardware.memory_GB must be a finite number")
+
+
+def test_output_file_written_and_not_clobbered_on_error(tmp_path):
+    out = tmp_path / "plan.json"
+    rc, _, err = planner("recommend", "-d", "30s", "-o", str(out))
+    assert rc == 0, err
+    first = json.loads(out.read_text())
+    assert first["schema"] == "tts-plan/1"
+    rc, _, err = planner("recommend", "-d", "1ms", "-o", str(out))  # infeasible: the old plan must survive
+    assert rc == 2 and json.loads(out.read_text()) == first
+    assert [p.name for p in tmp_path.iterdir()] == ["plan.json"]  # no temp files left behind
+
+
+def test_target_accuracy_picks_fastest(tmp_path):
+    rc, out, err = planner("recommend", "--target-accuracy", "0.8", "-p", "h100-sxm-qwen2.5-7b", "--json")
+    assert rc == 0, err
+    plan = json.loads(out)
+    assert plan["objective"] == "min_latency" and plan["predicted"]["accuracy"] >= 0.8
+
+
+def test_strategies_and_model_choice():
+    res = {}
+    for s in ("exhaustive", "greedy", "optuna"):
+        rc, out, err = planner("recommend", "-d", "10s", "-p", "h100-sxm-qwen2.5-3b", "--strategy", s, "--json",
+                               "--trials", "200")
+        assert rc == 0, err
+        res[s] = json.loads(out)["predicted"]["accuracy"]
+    tie = 1e-4  # exhaustive trades accuracy differences below this for lower latency
+    assert res["exhaustive"] >= res["greedy"] - tie and res["exhaustive"] >= res["optuna"] - tie
+    rc, out, err = planner("recommend", "-d", "60s", "-p", "h100-sxm-qwen2.5-3b", "-p", "h100-sxm-qwen2.5-32b",
+                           "--json")
+    plan = json.loads(out)
+    assert plan["profile"]["id"] == "h100-sxm-qwen2.5-32b"
+    assert plan["runners_up"][0]["profile"] == "h100-sxm-qwen2.5-3b"
+    assert any("h100-sxm-qwen2.5-3b" in n for n in plan["notes"])
+
+
+def test_profiles_list_and_show():
+    rc, out, err = planner("profiles")
+    assert rc == 0, err
+    for gpu in ("h100-sxm", "h200", "h800", "a100-80gb", "l40s", "rtx4090"):
+        for m in ("1.5b", "3b", "7b", "14b", "32b"):
+            assert f"{gpu}-qwen2.5-{m}" in out
+    assert "(default)" in out and "INVALID" not in out
+    rc, out, err = planner("profiles", "show", "rtx4090-qwen2.5-32b")
+    assert rc == 0 and "TP 4" in out
+    rc, out, err = planner("profiles", "show", "h200-qwen2.5-7b", "--json")
+    assert json.loads(out)["schema"] == "tts-profile/1"
+
+
+def test_hf_config_profile():
+    rc, out, err = planner("recommend", "-d", "10s", "--model-config", str(DATA / "qwen2.5-7b-config.json"),
+                           "--gpu", "l40s", "--json")
+    assert rc == 0, err
+    assert json.loads(out)["model"]["name"] == "qwen2.5-7b-config"

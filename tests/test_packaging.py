@@ -1,0 +1,34 @@
+"""A non-editable install, run from another directory, finds the shipped profiles and never imports torch."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_wheel_install_from_other_directory(tmp_path):
+    wheels, site = tmp_path / "wheels", tmp_path / "site"
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(ROOT)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    (wheel,) = wheels.glob("tts_planner-*.whl")
+    r = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert (site / "planner" / "_profiles" / "h100-sxm-qwen2.5-7b.json").is_file()
+    code = ("import sys, planner.cli as c; rc = c.main(['recommend', '--deadline', '60s']); "
+            "assert rc == 0, rc; assert 'torch' not in sys.modules and 'transformers' not in sys.modules; "
+            "import planner; print('FROM', planner.__file__)")
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    run_dir = tmp_path / "elsewhere"
+    run_dir.mkdir()
+    r = subprocess.run([sys.executable, "-c", code], cwd=run_dir, env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "Plan for Qwen2.5-7B-Instruct" in r.stdout
+    assert f"FROM {site}" in r.stdout  # the installed copy, not the source tree
