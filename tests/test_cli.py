@@ -144,3 +144,19 @@ def test_hf_config_profile():
                            "--gpu", "l40s", "--json")
     assert rc == 0, err
     assert json.loads(out)["model"]["name"] == "qwen2.5-7b-config"
+
+
+def test_pareto_table_csv_and_plot(tmp_path):
+    csv, png = tmp_path / "front.csv", tmp_path / "front.png"
+    rc, out, err = planner("pareto", "-p", "h100-sxm-qwen2.5-3b", "--max-latency", "10s", "--csv", str(csv),
+                           "--plot", str(png))
+    assert rc == 0, err
+    lines = csv.read_text().strip().splitlines()
+    assert lines[0].startswith("method,branches,draft_len")
+    rows = [l.split(",") for l in lines[1:]]
+    lat = [float(r[7]) for r in rows]
+    acc = [float(r[8]) for r in rows]
+    assert lat == sorted(lat) and all(b > a for a, b in zip(acc, acc[1:])) and max(lat) <= 10.0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    rc, _, err = planner("pareto", "--plot", str(tmp_path / "x.jpg"))
+    assert_one_line_error(rc, err, "--plot must name a .png file")

@@ -6,5 +6,6 @@ COMMANDS = [
     "recommend",
     "predict",
     "profiles",
+    "pareto",
     "export",
 ]

@@ -17,7 +17,10 @@ def greedy_path(ev: Evaluation, method: int = 0) -> list[tuple[int, int, int]]:
     k, n = 0, 0
     path = [(method, k, n)]
     while True:
-        moves = [(kk, nn) for kk, nn in ((k, n + 1), (k + 1, n)) if kk < acc.shape[0] and nn < acc.shape[1]]
+        # N+2 as well as N+1: with tie-fair plurality voting an even N adds nothing over N-1 (maj@2 = maj@1),
+        # so single steps would stall greedy on a plateau it should cross.
+        moves = [(kk, nn) for kk, nn in ((k, n + 1), (k, n + 2), (k + 1, n))
+                 if kk < acc.shape[0] and nn < acc.shape[1]]
         if not ok[k, n]:  # start misses the deadline: speculate to cut latency until it fits
             faster = [mv for mv in moves if lat[mv] < lat[k, n]]
             if not faster:

@@ -1,0 +1,67 @@
+"""`planner pareto`: the accuracy-vs-latency front over all configurations (table, CSV, PNG)."""
+
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    p = sub.add_parser("pareto", help="accuracy-vs-latency Pareto front (table, --csv, --plot)")
+    p.add_argument("--profile", "-p", metavar="NAME|PATH", help="profile (default: the embedded default)")
+    p.add_argument("--max-latency", help="only configurations with latency quantile up to this, e.g. 30s")
+    p.add_argument("--deadline", "-d", help="mark the plan chosen for this deadline (default: --max-latency)")
+    p.add_argument("--quantile", "-q", type=float, default=0.9, help="latency quantile on the x axis")
+    p.add_argument("--csv", metavar="FILE", help="write the front as CSV (atomically)")
+    p.add_argument("--plot", metavar="FILE.png", help="write a PNG: all configs, the front, greedy path, plan")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import io
+
+    from planner.errors import PlannerError
+    from planner.io import atomic_write_text
+    from planner.optimize import exhaustive
+    from planner.optimize.evaluate import evaluate
+    from planner.optimize.greedy import greedy_path
+    from planner.optimize.pareto import pareto_front
+    from planner.profile import load_profile
+    from planner.report import table
+    from planner.units import parse_duration
+
+    if not 0.0 < args.quantile < 1.0:
+        raise PlannerError(f"--quantile must be in (0, 1), got {args.quantile}")
+    max_lat = parse_duration(args.max_latency) if args.max_latency else None
+    deadline = parse_duration(args.deadline) if args.deadline else max_lat
+    if args.plot and not args.plot.lower().endswith(".png"):
+        raise PlannerError(f"--plot must name a .png file, got {args.plot!r}")
+    prof = load_profile(args.profile)
+    ev = evaluate(prof, deadline, args.quantile)
+    front = pareto_front(ev, max_lat)
+    if not front:
+        raise PlannerError("no configuration within --max-latency; the fastest is "
+                           f"{float(ev.latency['q'].min()):.2f} s")
+    rows, csv, shown = [], io.StringIO(), -1.0
+    csv.write("method,branches,draft_len,latency_mean_s,latency_p50_s,latency_p90_s,latency_p99_s,"
+              f"latency_q{args.quantile:g}_s,accuracy\n")
+    for i in front:
+        c = ev.config(*i)
+        lat = c["latency_s"]
+        if c["accuracy"] - shown >= 0.001 or i == front[-1]:  # the table shows steps of >= 0.1 point
+            shown = c["accuracy"]
+            rows.append([c["method"], str(c["branches"]), str(c["draft_len"]), f"{c['latency_q_s']:.3f}",
+                         f"{c['accuracy'] * 100:.2f}"])
+        csv.write(f"{c['method']},{c['branches']},{c['draft_len']},{lat['mean']:.5f},{lat['p50']:.5f},"
+                  f"{lat['p90']:.5f},{lat['p99']:.5f},{c['latency_q_s']:.5f},{c['accuracy']:.6f}\n")
+    print(f"Pareto front for {prof.id} ({len(front)} of {ev.acc.size} configurations; latency at "
+          f"p{args.quantile * 100:g}{'; with deadline cuts at ' + format(deadline, 'g') + ' s' if deadline else ''})")
+    print(table(rows, ["method", "N", "K", f"p{args.quantile * 100:g} s", "accuracy %"]))
+    if len(rows) < len(front):
+        print(f"({len(rows)} rows shown: steps of at least 0.1 accuracy point; --csv has all {len(front)})")
+    if args.csv:
+        atomic_write_text(args.csv, csv.getvalue())
+    if args.plot:
+        from planner.plot import plot_front
+
+        chosen = exhaustive.best_index(ev) if deadline else None
+        plot_front(ev, front, greedy_path(ev, 0) if deadline else [], chosen, args.plot)
+        print(f"wrote {args.plot}")
+    return 0
