@@ -3,7 +3,7 @@
 Runs inside the optional engines venv that `.ci/engines.sh` builds (SGLang + vLLM CPU wheel):
 
     HF_HUB_OFFLINE=1 HF_HOME=<cache with config.json-only snapshots> \\
-    .venv-engines/bin/python -m planner.export.engine_check EXPORT.json [...]
+    .venv-engines/bin/python -m planner.export.engine_check EXPORT.json [...] [--out RESULTS.jsonl]
 
 Each file holds one export (`planner export --format json`) or a JSON object {name: export}. Prints one
 JSON line per export: {"name", "engine", "ok", "error", "resolved", "corrected"}; exit 0 when all pass.
@@ -20,8 +20,12 @@ import sys
 
 def _vllm_server(argv: list[str]) -> dict:
     from vllm.engine.arg_utils import EngineArgs
-    from vllm.entrypoints.launchers.cli_args import make_arg_parser, validate_parsed_serve_args
     from vllm.utils.argparse_utils import FlexibleArgumentParser
+
+    try:  # the `vllm serve` parser moved between releases (0.32: launchers, 0.33: common)
+        from vllm.entrypoints.common.cli_args import make_arg_parser, validate_parsed_serve_args
+    except ImportError:
+        from vllm.entrypoints.launchers.cli_args import make_arg_parser, validate_parsed_serve_args
 
     args = make_arg_parser(FlexibleArgumentParser(prog="vllm serve")).parse_args(argv)
     if getattr(args, "model_tag", None):
@@ -126,16 +130,26 @@ def check(name: str, exp: dict) -> dict:
     return line
 
 
-def main(paths: list[str]) -> int:
+def main(argv: list[str]) -> int:
+    out_path = None
+    if "--out" in argv:  # engines log to stdout, so tests ask for the results in a file of their own
+        i = argv.index("--out")
+        out_path, argv = argv[i + 1], argv[:i] + argv[i + 2:]
+    out = open(out_path, "w", encoding="utf-8") if out_path else sys.stdout
     ok = True
-    for path in paths:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-        items = {path: data} if "engine" in data else data
-        for name, exp in items.items():
-            line = check(name, exp)
-            ok &= line["ok"]
-            print(json.dumps(line, default=str), flush=True)
+    try:
+        for path in argv:
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)
+            items = {path: data} if "engine" in data else data
+            for name, exp in items.items():
+                line = check(name, exp)
+                ok &= line["ok"]
+                out.write(json.dumps(line, default=str) + "\n")
+                out.flush()
+    finally:
+        if out_path:
+            out.close()
     return 0 if ok else 1
 
 

@@ -34,6 +34,9 @@ def render_config_json(v: PlanView, version: str) -> Export:
     if spec is not None:
         args += ["--speculative-config", compact_json(spec)]
     notes = caller_notes(v)
+    if v.spec_method == "draft_model":
+        notes.append("vLLM refuses a draft model whose vocab_size differs from the target's (e.g. Qwen2.5 "
+                     "0.5B/1.5B/3B have 151936, 7B/14B/32B/72B have 152064): pick a draft of the same vocabulary.")
     if v.spec_method == "draft_model" and v.tensor_parallel > 1:
         notes.append(f"The draft model runs with the target's tensor-parallel size ({v.tensor_parallel}) unless "
                      "speculative-config sets draft_tensor_parallel_size (only 1 or the target's size is allowed).")
