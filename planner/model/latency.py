@@ -31,17 +31,23 @@ class StepModel:
     tp: int = 1
     interconnect_GBps: float | None = None
 
-    def time(self, B, q, L) -> np.ndarray:
+    def parts(self, B, L):
+        """Split t(B, q, L) = fixed + max(mem, comp * q) + link * q so a caller can reuse the q-free parts."""
         a, c, tp = self.arch, self.coeffs, self.tp
-        B, q, L = (np.asarray(v, dtype=float) for v in (B, q, L))
-        mem = a.weight_bytes / tp / (c.weight_bw_GBps * 1e9) + B * L * a.kv_bytes_per_token / tp / (c.kv_bw_GBps * 1e9)
-        flops_per_tok = 2.0 * a.params + 4.0 * a.layers * a.heads * a.head_dim * L
-        comp = flops_per_tok * B * q / tp / (c.tflops * 1e12)
-        t = c.t0_s + np.maximum(mem, comp)
+        B, L = np.asarray(B, dtype=float), np.asarray(L, dtype=float)
+        mem = a.weight_bytes / tp / (c.weight_bw_GBps * 1e9) + B * L * (a.kv_bytes_per_token / tp /
+                                                                          (c.kv_bw_GBps * 1e9))
+        comp = (2.0 * a.params + 4.0 * a.layers * a.heads * a.head_dim * L) * B / (tp * c.tflops * 1e12)
+        fixed, link = c.t0_s, 0.0
         if tp > 1:
-            link = (self.interconnect_GBps or 100.0) * 1e9
-            t = t + 2 * a.layers * (c.allreduce_s + B * q * a.hidden * a.dtype_bytes / link)
-        return t
+            fixed = fixed + 2 * a.layers * c.allreduce_s
+            link = B * (2 * a.layers * a.hidden * a.dtype_bytes / ((self.interconnect_GBps or 100.0) * 1e9))
+        return fixed, mem, comp, link
+
+    def time(self, B, q, L) -> np.ndarray:
+        fixed, mem, comp, link = self.parts(B, L)
+        q = np.asarray(q, dtype=float)
+        return fixed + np.maximum(mem, comp * q) + link * q
 
 
 def target_step(p: Profile) -> StepModel:
@@ -69,8 +75,10 @@ def tau(alpha: np.ndarray, K) -> np.ndarray:
 
 
 def round_time(p: Profile, K, B, L) -> np.ndarray:
+    """Time of one decoding round at draft length K (K = 0: a plain decode step), broadcast over K, B, L."""
     K = np.asarray(K, dtype=float)
-    t = target_step(p).time(B, K + 1, L)
+    fixed, mem, comp, link = target_step(p).parts(B, L)
+    t = fixed + np.maximum(mem, comp * (K + 1)) + link * (K + 1)
     d = draft_step(p)
     if d is not None:
         t = t + K * d.time(B, 1, L)
@@ -119,11 +127,14 @@ class LatencyGrid:
         """Expected share of branches whose answer is complete by the deadline (1.0 without one)."""
         if deadline is None:
             return np.ones((len(self.K), len(self.N)))
-        t, x = self._partial_t, self._partial_x
-        reached = np.empty(t.shape[:2])
-        for n in range(t.shape[1]):  # 256 cheap interps; t is increasing in x
-            reached[:, n] = [np.interp(deadline, t[k, n], x[n], left=0.0, right=x[n, -1] + 1) for k in
-                             range(t.shape[0])]
+        t, x = self._partial_t, self._partial_x                    # (K, N, X) increasing in x; (N, X)
+        i = np.clip((t <= deadline).sum(-1) - 1, 0, t.shape[-1] - 2)
+        t0 = np.take_along_axis(t, i[..., None], -1)[..., 0]
+        t1 = np.take_along_axis(t, i[..., None] + 1, -1)[..., 0]
+        x0, x1 = x[np.arange(x.shape[0])[None, :], i], x[np.arange(x.shape[0])[None, :], i + 1]
+        reached = x0 + np.clip((deadline - t0) / np.maximum(t1 - t0, 1e-12), 0.0, 1.0) * (x1 - x0)
+        reached = np.where(t[..., 0] > deadline, 0.0, reached)           # still in prefill
+        reached = np.where(t[..., -1] <= deadline, x[:, -1][None, :] + 1, reached)  # everyone done
         return self.dist.cdf(reached)
 
 
