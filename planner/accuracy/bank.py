@@ -1,0 +1,296 @@
+"""Sample bank `tts-bank/1`: per problem, M sampled answers with correctness, length and optional reward score.
+
+On disk: JSONL, one problem per line
+  {"problem_id": str, "question": str?, "reference": str?,
+   "samples": [{"answer": str|null, "correct": bool, "num_tokens": int, "score": float|null}, ...]}
+In memory: flat per-sample arrays plus CSR offsets, so estimators can slice one problem without copying and
+vectorise over samples. Answer classes are precomputed per problem: 0 = the correct class (all correct samples,
+whatever their strings), 1.. = one class per distinct wrong answer string, -1 = no answer (abstains)."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from planner.errors import PlannerError
+from planner.io import atomic_write_text, iter_jsonl
+
+SCHEMA = "tts-bank/1"
+FORMATS = ("tts-bank", "qwen-math")
+CHARS_PER_TOKEN = 3.5  # qwen-math import: token count estimate when the file holds only text
+
+
+@dataclass(frozen=True)
+class Sample:
+    answer: str | None
+    correct: bool
+    num_tokens: int
+    score: float | None = None
+
+
+@dataclass(frozen=True)
+class Problem:
+    problem_id: str
+    samples: tuple[Sample, ...]
+    question: str | None = None
+    reference: str | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class Bank:
+    """A validated sample bank as flat arrays. Problem p owns samples offsets[p]:offsets[p+1]."""
+
+    problem_ids: tuple[str, ...]
+    questions: tuple[str | None, ...]
+    references: tuple[str | None, ...]
+    offsets: np.ndarray      # (P+1,) int
+    answers: tuple[str | None, ...]
+    correct: np.ndarray      # (S,) bool
+    num_tokens: np.ndarray   # (S,) int
+    scores: np.ndarray       # (S,) float, nan where missing
+    class_ids: np.ndarray    # (S,) int: 0 correct, 1.. wrong answer classes (per problem), -1 no answer
+    meta: dict = field(default_factory=dict)  # format, source, num_tokens_estimated
+
+    @property
+    def num_problems(self) -> int:
+        return len(self.problem_ids)
+
+    @property
+    def num_samples(self) -> int:
+        return int(self.offsets[-1])
+
+    @property
+    def sizes(self) -> np.ndarray:
+        """M per problem."""
+        return np.diff(self.offsets)
+
+    @property
+    def answered(self) -> np.ndarray:
+        """Samples that can vote or be selected: a correct sample or one with an extracted answer."""
+        return self.class_ids >= 0
+
+    @property
+    def has_scores(self) -> bool:
+        return bool(np.all(np.isfinite(self.scores)))
+
+    def span(self, p: int) -> slice:
+        return slice(int(self.offsets[p]), int(self.offsets[p + 1]))
+
+    def problems(self) -> list[Problem]:
+        out = []
+        for p, pid in enumerate(self.problem_ids):
+            sl = self.span(p)
+            samples = tuple(
+                Sample(a, bool(c), int(n), None if math.isnan(s) else float(s))
+                for a, c, n, s in zip(self.answers[sl], self.correct[sl], self.num_tokens[sl], self.scores[sl]))
+            out.append(Problem(pid, samples, self.questions[p], self.references[p]))
+        return out
+
+    @staticmethod
+    def from_problems(problems: Iterable[Problem], meta: dict | None = None) -> "Bank":
+        problems = list(problems)
+        if not problems:
+            raise PlannerError("sample bank has no problems")
+        offsets = np.zeros(len(problems) + 1, dtype=np.int64)
+        answers: list[str | None] = []
+        correct, tokens, scores, classes = [], [], [], []
+        for p, prob in enumerate(problems):
+            if not prob.samples:
+                raise PlannerError(f"sample bank: problem {prob.problem_id!r} has no samples")
+            offsets[p + 1] = offsets[p] + len(prob.samples)
+            wrong_ids: dict[str, int] = {}
+            for s in prob.samples:
+                answers.append(s.answer)
+                correct.append(bool(s.correct))
+                tokens.append(int(s.num_tokens))
+                scores.append(np.nan if s.score is None else float(s.score))
+                if s.correct:
+                    classes.append(0)
+                elif s.answer is None:
+                    classes.append(-1)
+                else:
+                    classes.append(wrong_ids.setdefault(s.answer, len(wrong_ids) + 1))
+        return Bank(tuple(p.problem_id for p in problems), tuple(p.question for p in problems),
+                    tuple(p.reference for p in problems), offsets, tuple(answers),
+                    np.array(correct, dtype=bool), np.array(tokens, dtype=np.int64),
+                    np.array(scores, dtype=float), np.array(classes, dtype=np.int64), dict(meta or {}))
+
+    def summary(self) -> dict:
+        return {"problems": self.num_problems, "samples": self.num_samples,
+                "samples_per_problem": sorted(set(int(m) for m in self.sizes)),
+                "mean_accuracy": float(np.mean([self.correct[self.span(p)].mean()
+                                                for p in range(self.num_problems)])),
+                "has_scores": self.has_scores, **self.meta}
+
+
+class _LineError(Exception):
+    pass
+
+
+def _sample(d: Any, i: int) -> Sample:
+    where = f"samples[{i}]"
+    if not isinstance(d, dict):
+        raise _LineError(f"{where} must be a JSON object")
+    for key in ("answer", "correct", "num_tokens"):
+        if key not in d:
+            raise _LineError(f"{where}.{key} is missing")
+    ans, ok, n, score = d["answer"], d["correct"], d["num_tokens"], d.get("score")
+    if ans is not None and not isinstance(ans, str):
+        raise _LineError(f"{where}.answer must be a string or null, got {ans!r}")
+    if not isinstance(ok, bool):
+        raise _LineError(f"{where}.correct must be true or false, got {ok!r}")
+    if isinstance(n, bool) or not isinstance(n, (int, float)) or n != int(n) or n < 0:
+        raise _LineError(f"{where}.num_tokens must be a non-negative integer, got {n!r}")
+    if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))
+                              or not math.isfinite(score)):
+        raise _LineError(f"{where}.score must be a finite number or null, got {score!r}")
+    return Sample(ans, ok, int(n), None if score is None else float(score))
+
+
+def _problem(d: dict) -> Problem:
+    if "schema" in d and d["schema"] != SCHEMA:
+        raise _LineError(f"schema is {d['schema']!r}; this planner reads {SCHEMA!r}")
+    pid = d.get("problem_id")
+    if not isinstance(pid, str) or not pid:
+        raise _LineError(f"problem_id must be a non-empty string, got {pid!r}")
+    for key in ("question", "reference"):
+        if d.get(key) is not None and not isinstance(d[key], str):
+            raise _LineError(f"{key} must be a string or null")
+    samples = d.get("samples")
+    if not isinstance(samples, list) or not samples:
+        raise _LineError("samples must be a non-empty list")
+    return Problem(pid, tuple(_sample(s, i) for i, s in enumerate(samples)), d.get("question"),
+                   d.get("reference"))
+
+
+def _read_lines(path: Path, what: str, parse) -> list[Problem]:
+    problems, seen = [], {}
+    lineno = 0
+    try:
+        with path.open(encoding="utf-8") as f:
+            numbered = [(i, line) for i, line in enumerate(f, 1) if line.strip()]
+    except FileNotFoundError:
+        raise PlannerError(f"{what} not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise PlannerError(f"cannot read {what} {path}: {e}") from None
+    for lineno, line in numbered:
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise PlannerError(f"{what} {path}: line {lineno} is not valid JSON ({e.msg})") from None
+        try:
+            if not isinstance(obj, dict):
+                raise _LineError("is not a JSON object")
+            prob = parse(obj)
+        except _LineError as e:
+            raise PlannerError(f"{what} {path}: line {lineno}: {e}") from None
+        if prob.problem_id in seen:
+            raise PlannerError(f"{what} {path}: line {lineno}: problem_id {prob.problem_id!r} already on line "
+                               f"{seen[prob.problem_id]}")
+        seen[prob.problem_id] = lineno
+        problems.append(prob)
+    if not problems:
+        raise PlannerError(f"{what} {path} holds no problems")
+    return problems
+
+
+def load_bank(path: str | Path, fmt: str = "tts-bank") -> Bank:
+    """Read a bank file; `fmt` is "tts-bank" (this project's schema) or "qwen-math" (see import_qwen_math)."""
+    path = Path(path)
+    if fmt == "tts-bank":
+        return Bank.from_problems(_read_lines(path, "sample bank", _problem),
+                                  {"format": "tts-bank", "source": str(path), "num_tokens_estimated": False})
+    if fmt == "qwen-math":
+        return import_qwen_math(path)
+    raise PlannerError(f"unknown sample-bank format {fmt!r}; use one of {', '.join(FORMATS)}")
+
+
+def bank_to_jsonl(bank: Bank) -> str:
+    lines = []
+    for prob in bank.problems():
+        d: dict[str, Any] = {"problem_id": prob.problem_id}
+        if prob.question is not None:
+            d["question"] = prob.question
+        if prob.reference is not None:
+            d["reference"] = prob.reference
+        d["samples"] = [{"answer": s.answer, "correct": s.correct, "num_tokens": s.num_tokens, "score": s.score}
+                        for s in prob.samples]
+        lines.append(json.dumps(d, ensure_ascii=False))
+    return "\n".join(lines) + "\n"
+
+
+def save_bank(bank: Bank, path: str | Path) -> Path:
+    """Atomic write in `tts-bank/1` JSONL."""
+    return atomic_write_text(path, bank_to_jsonl(bank))
+
+
+# --- importer: QwenLM/Qwen2.5-Math evaluation output (`evaluation/data/eval_rm_maj_example/*.jsonl`) ---
+
+def estimate_tokens(text: str) -> int:
+    """Documented rule when a file holds no token counts: ceil(characters / 3.5), at least 1."""
+    return max(1, math.ceil(len(text) / CHARS_PER_TOKEN))
+
+
+def _reward(x: Any, where: str) -> float | None:
+    """pred_score entries are [score] per sample (a list of step scores for PRMs): the last element is used."""
+    if isinstance(x, list):
+        if not x:
+            return None
+        x = x[-1]
+    if x is None:
+        return None
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
+        raise _LineError(f"{where} must be a number or a list of numbers, got {x!r}")
+    return float(x)
+
+
+def _qwen_problem(d: dict, flags: dict) -> Problem:
+    if "idx" not in d:
+        raise _LineError("idx is missing")
+    preds, oks = d.get("pred"), d.get("score")
+    if not isinstance(preds, list) or not preds:
+        raise _LineError("pred must be a non-empty list of answers")
+    m = len(preds)
+    if not isinstance(oks, list) or len(oks) != m:
+        raise _LineError(f"score must be a list of {m} booleans (one per pred)")
+    rewards: Sequence[Any] = d.get("pred_score") or [None] * m
+    if not isinstance(rewards, list) or len(rewards) != m:
+        raise _LineError(f"pred_score must be a list of {m} entries (one per pred)")
+    tokens = d.get("num_tokens")
+    if tokens is None:
+        texts = d.get("code") or d.get("response")
+        if not isinstance(texts, list) or len(texts) != m or not all(isinstance(t, str) for t in texts):
+            raise _LineError(f"need num_tokens or code/response: a list of {m} strings")
+        tokens = [estimate_tokens(t) for t in texts]
+        flags["num_tokens_estimated"] = True
+    elif not isinstance(tokens, list) or len(tokens) != m:
+        raise _LineError(f"num_tokens must be a list of {m} integers")
+    samples = []
+    for i in range(m):
+        ans = preds[i]
+        if ans is not None and not isinstance(ans, str):
+            ans = str(ans)
+        if not isinstance(oks[i], bool):
+            raise _LineError(f"score[{i}] must be true or false, got {oks[i]!r}")
+        samples.append(_sample({"answer": ans if ans != "" else None, "correct": oks[i], "num_tokens": tokens[i],
+                                "score": _reward(rewards[i], f"pred_score[{i}]")}, i))
+    ref = d.get("gt", d.get("answer"))
+    return Problem(str(d["idx"]), tuple(samples), d.get("question") if isinstance(d.get("question"), str) else None,
+                   None if ref is None else str(ref))
+
+
+def import_qwen_math(path: str | Path) -> Bank:
+    """Qwen2.5-Math maj@k/RM@k example format: `idx`, `question`, `gt` (else `answer`), per-sample lists `pred`
+    (extracted answers), `score` (correctness), `pred_score` ([reward] per sample) and `code` (generated text).
+    The file has no token counts, so they are estimated from text length (meta num_tokens_estimated=True)."""
+    path = Path(path)
+    flags = {"format": "qwen-math", "source": str(path), "num_tokens_estimated": False}
+    problems = _read_lines(path, "qwen-math bank", lambda d: _qwen_problem(d, flags))
+    if flags["num_tokens_estimated"]:
+        flags["num_tokens_rule"] = f"ceil(chars / {CHARS_PER_TOKEN})"
+    return Bank.from_problems(problems, flags)

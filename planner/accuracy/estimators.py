@@ -1,0 +1,272 @@
+"""Exact accuracy estimators over uniformly random N-subsets (without replacement) of each problem's M samples.
+
+Structure used everywhere: only *participants* (finished samples with an answer) can vote or be selected. In a
+random N-subset the number of participants V is hypergeometric(M, F, N), and given V = v they form a uniform
+v-subset of the F participants. So each method only needs a per-problem *participant curve* c[v] (accuracy when a
+uniform v-subset of the participants decides; c[0] = 0, i.e. no finished sample = wrong), and
+  acc(N) = sum_v Hyp(v; M, F, N) * c[v].
+The curves are exact (closed forms, a DP over class-count vectors for majority, subset enumeration for weighted
+majority) except weighted majority with huge C(F, v), which subsamples subsets with a fixed seed."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import comb, expit
+from scipy.stats import hypergeom
+
+from planner.accuracy.bank import Bank
+from planner.errors import PlannerError
+
+METHODS = ("majority", "best_of_n", "weighted_majority", "pass")
+MAX_EXACT_SAMPLES = 1000   # binomial coefficients of up to 2**1000 stay finite in float64
+MAX_ENUM = 20000           # weighted majority: enumerate all v-subsets when there are at most this many
+SUBSETS = 4000             # ... else this many random v-subsets (fixed seed)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    mean: float
+    stderr: float   # std over problems / sqrt(P)
+
+
+def mean_stderr(per_problem: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard error over axis 0 (problems)."""
+    v = np.asarray(per_problem, dtype=float)
+    p = v.shape[0]
+    se = v.std(axis=0, ddof=1) / np.sqrt(p) if p > 1 else np.zeros(v.shape[1:])
+    return v.mean(axis=0), se
+
+
+def score_weights(scores: np.ndarray, transform: str = "auto") -> np.ndarray:
+    """Vote weights for weighted majority: must be >= 0. "auto": raw scores if none is negative, else
+    sigmoid(score) (reward-model logits such as Qwen2.5-Math-RM's); "identity" / "sigmoid" force one."""
+    s = np.asarray(scores, dtype=float)
+    if not np.all(np.isfinite(s)):
+        raise PlannerError("weighted majority and best-of-N need a score for every sample")
+    if transform == "sigmoid" or (transform == "auto" and np.any(s < 0)):
+        return expit(s)
+    if transform in ("identity", "auto"):
+        if np.any(s < 0):
+            raise PlannerError("weighted majority with identity weights needs scores >= 0")
+        return s
+    raise PlannerError(f"unknown weight transform {transform!r}")
+
+
+# ---------------------------------------------------------------- participant curves (exact, index v = 0..F)
+
+@functools.lru_cache(maxsize=8192)
+def majority_curve(m0: int, wrong: tuple[int, ...]) -> np.ndarray:
+    """Plurality vote of a uniform v-subset of F = m0 + sum(wrong) voters: m0 correct, wrong[k] voters for wrong
+    answer k. Ties count 1/(number of tied leaders) when the correct class leads. Exact: for x0 = j correct votes,
+    a DP over wrong classes counts the ways (products of binomials) to draw s wrong votes with every wrong class
+    at most j, tracking t = how many classes tie at exactly j."""
+    s_tot = sum(wrong)
+    f = m0 + s_tot
+    out = np.zeros(f + 1)
+    if m0 == 0 or f == 0:
+        return out
+    k = len(wrong)
+    tie_credit = 1.0 / (np.arange(k + 1) + 1.0)
+    for j in range(1, m0 + 1):
+        ways = np.zeros((s_tot + 1, k + 1))
+        ways[0, 0] = 1.0
+        for m in wrong:
+            new = np.zeros_like(ways)
+            for x in range(min(j, m) + 1):
+                c = comb(m, x)
+                if x == j:
+                    new[x:, 1:] += c * ways[:s_tot + 1 - x, :-1]
+                else:
+                    new[x:, :] += c * ways[:s_tot + 1 - x, :]
+            ways = new
+        out[j:j + s_tot + 1] += comb(m0, j) * (ways @ tie_credit)
+    out[1:] /= comb(f, np.arange(1, f + 1))
+    out.setflags(write=False)
+    return out
+
+
+def best_of_curve(correct: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Pick the highest score among a uniform v-subset (ties: uniform among the tied). For a tie group G of g
+    samples (c_G correct) with h samples scored higher: P(the pick comes from G) = [C(F-h, v) - C(F-h-g, v)] /
+    C(F, v) and the pick is then correct w.p. c_G/g. Distinct scores reduce to C(r-1, v-1)/C(F, v) for rank r."""
+    f = len(scores)
+    v = np.arange(f + 1)
+    out = np.zeros(f + 1)
+    if f == 0:
+        return out
+    uniq, inv = np.unique(-np.asarray(scores, dtype=float), return_inverse=True)  # descending score groups
+    g = np.bincount(inv, minlength=len(uniq))
+    cg = np.bincount(inv, weights=np.asarray(correct, dtype=float), minlength=len(uniq))
+    h = np.concatenate([[0], np.cumsum(g)[:-1]])
+    p_group = (comb(f - h[:, None], v) - comb(f - h[:, None] - g[:, None], v)) / comb(f, v)
+    out = (cg / g) @ p_group
+    out[0] = 0.0
+    return out
+
+
+def pass_curve(c: int, f: int) -> np.ndarray:
+    """Some correct sample among a uniform v-subset: 1 - C(F-c, v)/C(F, v)."""
+    v = np.arange(f + 1)
+    out = 1.0 - comb(f - c, v) / comb(f, v)
+    out[0] = 0.0
+    return out
+
+
+def plurality_credit(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Win credit of class 0 given per-class vote totals (..., K): among present classes the max total wins,
+    ties split uniformly; no present class -> 0."""
+    present = counts > 0
+    s = np.where(present, sums, -np.inf)
+    top = s.max(axis=-1, keepdims=True)
+    tied = present & (s >= top - 1e-9 * np.maximum(1.0, np.abs(top)))
+    return tied[..., 0] / np.maximum(tied.sum(axis=-1), 1)
+
+
+def weighted_curve(cls: np.ndarray, w: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Score-weighted plurality of a uniform v-subset: class totals are sums of weights. Exact enumeration of all
+    subsets when F <= 16 or C(F, v) <= MAX_ENUM, else SUBSETS random v-subsets (seeded by the data and v)."""
+    cls = np.asarray(cls)
+    f = len(cls)
+    out = np.zeros(f + 1)
+    if f == 0 or not np.any(cls == 0):
+        return out
+    if np.all(cls == 0):
+        out[1:] = 1.0
+        return out
+    onehot = (cls[:, None] == np.arange(cls.max() + 1)).astype(float)
+    weighted = onehot * np.asarray(w, dtype=float)[:, None]
+    if f <= 16:
+        masks = ((np.arange(2 ** f)[:, None] >> np.arange(f)) & 1).astype(float)
+        credit = plurality_credit(masks @ weighted, masks @ onehot)
+        size = masks.sum(axis=1).astype(int)
+        out = np.bincount(size, credit, minlength=f + 1) / np.bincount(size, minlength=f + 1)
+        out[0] = 0.0
+        return out
+    base = zlib.crc32(cls.tobytes() + np.asarray(w, dtype=float).tobytes()) ^ seed
+    for v in range(1, f + 1):
+        if comb(f, v) <= MAX_ENUM:
+            idx = np.array(list(itertools.combinations(range(f), v)))
+        else:
+            rng = np.random.default_rng([base, v])
+            idx = np.argsort(rng.random((SUBSETS, f)), axis=1)[:, :v]
+        out[v] = plurality_credit(weighted[idx].sum(axis=1), onehot[idx].sum(axis=1)).mean()
+    return out
+
+
+# ---------------------------------------------------------------- per-problem participants and mixing
+
+@dataclass(frozen=True)
+class Participants:
+    """One problem's samples that can vote: finished and answered. cls is relabelled 0 (correct), 1..K."""
+
+    m: int                    # all samples of the problem (M)
+    cls: np.ndarray
+    correct: np.ndarray
+    scores: np.ndarray
+    weights: np.ndarray       # vote weights for weighted majority (nan when the bank has no scores)
+
+    @property
+    def f(self) -> int:
+        return len(self.cls)
+
+    def majority_key(self) -> tuple[int, tuple[int, ...]]:
+        counts = np.bincount(self.cls, minlength=1)
+        return int(counts[0]), tuple(sorted((int(c) for c in counts[1:] if c), reverse=True))
+
+
+def bank_weights(bank: Bank, transform: str = "auto") -> np.ndarray:
+    """Vote weights for every sample, one transform decided for the whole bank (nan if it lacks scores)."""
+    return score_weights(bank.scores, transform) if bank.has_scores else np.full(bank.num_samples, np.nan)
+
+
+def participants(bank: Bank, p: int, finished: np.ndarray | None = None,
+                 weights: np.ndarray | None = None) -> Participants:
+    """Problem p's participants; `finished` is a flat per-sample mask of the whole bank (None = all)."""
+    sl = bank.span(p)
+    keep = bank.answered[sl] if finished is None else bank.answered[sl] & np.asarray(finished[sl], dtype=bool)
+    return participants_from_mask(bank, p, keep, weights)
+
+
+def participants_from_mask(bank: Bank, p: int, keep: np.ndarray, weights: np.ndarray | None = None) -> Participants:
+    """`keep`: problem p's own samples that participate (must already exclude unanswered ones)."""
+    sl = bank.span(p)
+    weights = bank.scores if weights is None else weights
+    cls = bank.class_ids[sl][keep]
+    _, cls = np.unique(cls, return_inverse=True)  # 0 stays first when present
+    if not np.any(bank.class_ids[sl][keep] == 0):
+        cls = cls + 1
+    return Participants(sl.stop - sl.start, cls.astype(np.int64), bank.correct[sl][keep], bank.scores[sl][keep],
+                        weights[sl][keep])
+
+
+def participant_curve(method: str, part: Participants) -> np.ndarray:
+    if method == "majority":
+        return majority_curve(*part.majority_key())
+    if method == "best_of_n":
+        return best_of_curve(part.correct, _needs_scores(part.scores))
+    if method == "weighted_majority":
+        return weighted_curve(part.cls, _needs_scores(part.weights))
+    if method == "pass":
+        return pass_curve(int(part.correct.sum()), part.f)
+    raise PlannerError(f"unknown accuracy method {method!r}; use one of {', '.join(METHODS)}")
+
+
+def _needs_scores(s: np.ndarray) -> np.ndarray:
+    if not np.all(np.isfinite(s)):
+        raise PlannerError("best-of-N and weighted majority need a score for every sample of the bank")
+    return s
+
+
+@functools.lru_cache(maxsize=4096)
+def hypergeom_mix(m: int, f: int, n_max: int) -> np.ndarray:
+    """H[N-1, v] = P(v participants in a random N-subset) for N = 1..min(n_max, M), v = 0..F."""
+    n = np.arange(1, min(n_max, m) + 1)
+    out = hypergeom.pmf(np.arange(f + 1)[None, :], m, f, n[:, None])
+    out.setflags(write=False)
+    return out
+
+
+def per_problem(method: str, bank: Bank, n: int, finished: np.ndarray | None = None,
+                weight_transform: str = "auto") -> np.ndarray:
+    """Expected accuracy of each problem for a random n-subset of its samples (exact, n <= M)."""
+    sizes = bank.sizes
+    if n < 1 or n > sizes.min():
+        raise PlannerError(f"n={n} must be between 1 and the smallest M ({sizes.min()}); use the bootstrap "
+                           "extrapolation for n > M")
+    if sizes.max() > MAX_EXACT_SAMPLES:
+        raise PlannerError(f"exact estimators support at most {MAX_EXACT_SAMPLES} samples per problem")
+    if finished is not None and len(finished) != bank.num_samples:
+        raise PlannerError(f"finished mask has {len(finished)} entries; the bank has {bank.num_samples} samples")
+    weights = bank_weights(bank, weight_transform) if method == "weighted_majority" else None
+    out = np.empty(bank.num_problems)
+    for p in range(bank.num_problems):
+        part = participants(bank, p, finished, weights)
+        out[p] = hypergeom_mix(part.m, part.f, n)[n - 1] @ participant_curve(method, part)
+    return out
+
+
+def estimate(method: str, bank: Bank, n: int, finished: np.ndarray | None = None, **kw) -> Estimate:
+    mean, se = mean_stderr(per_problem(method, bank, n, finished, **kw))
+    return Estimate(float(mean), float(se))
+
+
+def majority_at_n(bank: Bank, n: int, finished: np.ndarray | None = None) -> Estimate:
+    return estimate("majority", bank, n, finished)
+
+
+def best_of_n(bank: Bank, n: int, finished: np.ndarray | None = None) -> Estimate:
+    return estimate("best_of_n", bank, n, finished)
+
+
+def weighted_majority_at_n(bank: Bank, n: int, finished: np.ndarray | None = None,
+                           weight_transform: str = "auto") -> Estimate:
+    return estimate("weighted_majority", bank, n, finished, weight_transform=weight_transform)
+
+
+def pass_at_n(bank: Bank, n: int, finished: np.ndarray | None = None) -> Estimate:
+    return estimate("pass", bank, n, finished)
