@@ -4,6 +4,7 @@ request body (docs/engines.md). Pure standard library: no torch, no engine impor
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from planner.errors import PlannerError
 
@@ -32,9 +33,18 @@ def run(args) -> int:
     plan = load_plan(args.plan)
     text = render(export_plan(plan, args.engine, args.engine_version), args.format)
     if args.output:
-        if args.output == args.plan:
+        out = Path(args.output)
+        if out.exists() and out.resolve() == Path(args.plan).resolve():
             raise PlannerError("-o would overwrite the plan file itself; choose another output path")
-        atomic_write_text(args.output, text)
+        if out.exists() and not out.is_file():
+            # A device or pipe (/dev/stdout, a FIFO): write into it; an atomic rename would replace it.
+            try:
+                with out.open("w", encoding="utf-8") as f:
+                    f.write(text)
+            except OSError as e:
+                raise PlannerError(f"cannot write {out}: {e.strerror or e}") from None
+        else:
+            atomic_write_text(out, text)
     else:
         sys.stdout.write(text)
     return 0

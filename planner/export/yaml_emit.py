@@ -2,12 +2,11 @@
 
 Why not PyYAML: the core package stays dependency-light, and the input is narrow: dicts with str keys, values
 that are str/int/float/bool/None, nested dicts, or lists of scalars. Strings are quoted whenever a YAML
-reader could take them for something else (numbers, booleans, null, leading indicators, ': ', ' #'), using
-JSON escapes, which are valid YAML double-quoted scalars."""
+reader could take them for something else (numbers, booleans, null, leading indicators, ': ', ' #'), as
+double-quoted scalars with YAML escapes for anything not printable."""
 
 from __future__ import annotations
 
-import json
 import math
 import re
 
@@ -29,8 +28,25 @@ def scalar(v) -> str:
     if isinstance(v, str):
         if _PLAIN.match(v) and v.lower() not in _RESERVED:
             return v
-        return json.dumps(v)
+        return _quote(v)
     raise TypeError(f"cannot write {type(v).__name__} to YAML")
+
+
+def _quote(s: str) -> str:
+    """Double-quoted scalar: printable characters stay as they are, everything else is escaped (YAML reads
+    \\uXXXX / \\UXXXXXXXX; JSON-style surrogate pairs for astral characters would not round-trip)."""
+    out = ['"']
+    for ch in s:
+        o = ord(ch)
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif 0x20 <= o <= 0x7E or 0xA0 <= o <= 0xD7FF and o not in (0x2028, 0x2029) \
+                or 0xE000 <= o <= 0xFFFD and o != 0xFEFF or o >= 0x10000:
+            out.append(ch)
+        else:
+            out.append(f"\\u{o:04x}" if o <= 0xFFFF else f"\\U{o:08x}")
+    out.append('"')
+    return "".join(out)
 
 
 def dump(d: dict, indent: int = 0) -> str:

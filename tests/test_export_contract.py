@@ -1,0 +1,232 @@
+"""Contract tests: exports only use keys each engine version documents, speculative numbers are set
+together consistently, no-speculation plans carry no speculative keys, and version lookup is strict.
+These run without any engine installed (TRT-LLM can only ever be checked this way; docs/engines.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from planner.errors import PlannerError
+from planner.export import engine_sections, export_plan, known_versions, trtllm
+from planner.plan import Plan, load_plan
+
+GOLDEN = Path(__file__).parent / "golden" / "export" / "plans"
+PLANS = sorted(p.stem for p in GOLDEN.glob("*.json"))
+
+# vLLM SpeculativeConfig fields (vllm/config/speculative.py, identical in 0.32.0 and 0.33.0) and the
+# OpenAI chat-completions fields the planner sends.
+VLLM_SPEC_FIELDS = {"method", "model", "num_speculative_tokens", "prompt_lookup_max", "prompt_lookup_min",
+                    "draft_tensor_parallel_size"}
+VLLM_SPEC_METHODS = {"ngram", "draft_model"}  # both in SpeculativeMethod of 0.32 and 0.33
+CHAT_FIELDS = {"model", "messages", "n", "temperature", "top_p", "max_tokens"}
+# SGLang 0.5.23 ServerArgs flags the planner may emit (sglang/srt/arg_groups/fields/spec.py et al.).
+SGLANG_FLAGS = {"--model-path", "--tp", "--speculative-algorithm", "--speculative-draft-model-path",
+                "--speculative-num-steps", "--speculative-eagle-topk", "--speculative-num-draft-tokens",
+                "--speculative-ngram-min-bfs-breadth", "--speculative-ngram-max-bfs-breadth",
+                "--max-running-requests"}
+SGLANG_SAMPLING = {"n", "temperature", "top_p", "max_new_tokens"}
+# decoding_type values listed in TRT-LLM docs/source/features/speculative-decoding.md (trtllm-serve section).
+TRTLLM_DECODING_TYPES = {"MTP", "Eagle3", "NGram", "DraftTarget", "PARD", "DFlash", "SA"}
+
+
+def plan(name: str, **changes) -> Plan:
+    p = load_plan(str(GOLDEN / f"{name}.json"))
+    for path, value in changes.items():
+        section, key = path.split("__")
+        getattr(p, section)[key] = value
+    return p
+
+
+def flags(args: list[str]) -> set[str]:
+    return {a for a in args if a.startswith("--")}
+
+
+def flag(args: list[str], name: str) -> str:
+    return args[args.index(name) + 1]
+
+
+def make(method="majority", n=8, spec="none", k=0, draft=None, tp=1) -> Plan:
+    return Plan(method=method, branches=n, speculative={"method": spec, "num_speculative_tokens": k,
+                                                        "draft_model": draft},
+                deadline_s=None, predicted={}, profile={"id": "x"},
+                model={"name": "m", "hf_id": "Qwen/Qwen2.5-3B-Instruct", "tensor_parallel": tp},
+                sampling={"temperature": 0.7, "top_p": 0.95, "max_tokens": 256})
+
+
+# --- vLLM -------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", PLANS)
+def test_vllm_keys_documented(name):
+    p = plan(name)
+    exp = export_plan(p, "vllm")
+    assert exp.version == "0.33" and exp.launcher == ["vllm", "serve"]
+    assert exp.server_args[0] == p.model["hf_id"]
+    assert flag(exp.server_args, "--tensor-parallel-size") == str(p.model["tensor_parallel"])
+    body = exp.request["body"]
+    assert set(body) <= CHAT_FIELDS and body["n"] == p.branches
+    assert body["max_tokens"] == p.sampling["max_tokens"]
+    if p.draft_len == 0:
+        assert not any("speculative" in a for a in exp.server_args)
+    else:
+        spec = json.loads(flag(exp.server_args, "--speculative-config"))
+        assert set(spec) <= VLLM_SPEC_FIELDS and spec["method"] in VLLM_SPEC_METHODS
+        assert spec["num_speculative_tokens"] == p.draft_len
+        if spec["method"] == "ngram":
+            assert 1 <= spec["prompt_lookup_min"] <= spec["prompt_lookup_max"]
+        else:
+            assert spec["model"] == p.speculative["draft_model"]
+    assert export_plan(p, "vllm", "0.32").server_args == exp.server_args  # same keys in 0.32
+
+
+def test_vllm_legacy_flags():
+    args = export_plan(plan("draft_k4"), "vllm", "0.6").server_args
+    assert (flag(args, "--speculative-model"), flag(args, "--num-speculative-tokens")) == ("Qwen/Qwen2.5-0.5B-Instruct", "4")
+    args = export_plan(plan("ngram_k3"), "vllm", "0.6").server_args
+    assert flag(args, "--speculative-model") == "[ngram]"
+    assert (flag(args, "--ngram-prompt-lookup-min"), flag(args, "--ngram-prompt-lookup-max")) == ("2", "5")
+    assert "--speculative-config" not in args
+
+
+# --- SGLang -----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", PLANS)
+def test_sglang_keys_documented(name):
+    p = plan(name)
+    exp = export_plan(p, "sglang")
+    assert exp.version == "0.5.23" and exp.launcher == ["python", "-m", "sglang.launch_server"]
+    assert flags(exp.server_args) <= SGLANG_FLAGS
+    assert flag(exp.server_args, "--model-path") == p.model["hf_id"]
+    sp = exp.request["body"]["sampling_params"]
+    assert exp.request["endpoint"] == "/generate" and set(sp) <= SGLANG_SAMPLING and sp["n"] == p.branches
+    if p.draft_len == 0:
+        assert not any("speculative" in a for a in exp.server_args)
+
+
+@pytest.mark.parametrize("spec,draft", [("draft_model", "Qwen/Qwen2.5-0.5B-Instruct"), ("ngram", None)])
+@pytest.mark.parametrize("k", range(1, 9))
+def test_sglang_chain_numbers_consistent(spec, draft, k):
+    args = export_plan(make(spec=spec, k=k, draft=draft), "sglang").server_args
+    steps, topk, tokens = (int(flag(args, f)) for f in ("--speculative-num-steps", "--speculative-eagle-topk",
+                                                        "--speculative-num-draft-tokens"))
+    assert (steps, topk, tokens) == (k, 1, k + 1)
+    assert flag(args, "--speculative-algorithm") == ("STANDALONE" if spec == "draft_model" else "NGRAM")
+    if spec == "ngram":
+        assert flag(args, "--speculative-ngram-max-bfs-breadth") == "1"
+
+
+@pytest.mark.parametrize("n,expected", [(8, None), (48, None), (49, "49"), (256, "256")])
+def test_sglang_running_requests_cover_branches(n, expected):
+    args = export_plan(make(n=n, spec="ngram", k=2), "sglang").server_args
+    assert (flag(args, "--max-running-requests") if "--max-running-requests" in args else None) == expected
+    assert "--max-running-requests" not in export_plan(make(n=n), "sglang").server_args
+
+
+def test_sglang_version_capabilities():
+    draft, ngram = make(spec="draft_model", k=3, draft="d/d"), make(spec="ngram", k=3)
+    for version in ("0.5.1", "0.4.10.post2"):
+        with pytest.raises(PlannerError, match="no plain draft-model"):
+            export_plan(draft, "sglang", version)
+        assert export_plan(make(), "sglang", version).version == "0.5.1"
+    assert flag(export_plan(draft, "sglang", "0.5.2").server_args, "--speculative-algorithm") == "STANDALONE"
+    with pytest.raises(PlannerError, match="no n-gram"):
+        export_plan(ngram, "sglang", "0.5.2")
+    window = export_plan(ngram, "sglang", "0.5.5").server_args
+    assert flag(window, "--speculative-ngram-max-match-window-size") == "4"
+    assert "--speculative-ngram-max-match-window-size" not in export_plan(ngram, "sglang", "0.5.15.post1").server_args
+
+
+# --- TensorRT-LLM -----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("version,model_key,config_flag", [("1.0", "speculative_model_dir", "--extra_llm_api_options"),
+                                                           ("1.2", "speculative_model", "--extra_llm_api_options"),
+                                                           ("1.3", "speculative_model", "--config")])
+@pytest.mark.parametrize("name", PLANS)
+def test_trtllm_keys_documented(name, version, model_key, config_flag):
+    p = plan(name)
+    exp = export_plan(p, "trtllm", version)
+    assert exp.launcher == ["trtllm-serve"] and exp.server_args[0] == p.model["hf_id"]
+    assert flag(exp.server_args, "--tp_size") == str(p.model["tensor_parallel"])
+    assert set(exp.request["sampling_params"]) <= trtllm.SAMPLING_KEYS
+    assert exp.request["sampling_params"]["n"] == p.branches
+    if p.draft_len == 0:
+        assert exp.config is None and config_flag not in exp.server_args
+        return
+    assert flag(exp.server_args, config_flag) == exp.config_path
+    sc = exp.config["speculative_config"]
+    assert sc["decoding_type"] in TRTLLM_DECODING_TYPES
+    assert set(sc) <= trtllm.DOCUMENTED_KEYS[sc["decoding_type"]]
+    assert sc["max_draft_len"] == p.draft_len
+    if sc["decoding_type"] == "DraftTarget":
+        assert sc[model_key] == p.speculative["draft_model"]
+        assert ({"speculative_model", "speculative_model_dir"} - {model_key}).isdisjoint(sc)
+    assert exp.config["disable_overlap_scheduler"] is True
+
+
+def test_trtllm_yaml_round_trips():
+    yaml = pytest.importorskip("yaml")
+    from planner.export import render
+    for name in PLANS:
+        exp = export_plan(plan(name), "trtllm")
+        if exp.config is not None:
+            assert yaml.safe_load(render(exp, "yaml")) == exp.config
+
+
+# --- shared checks ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("engine", ["vllm", "sglang", "trtllm"])
+def test_notes_say_what_the_caller_must_do(engine):
+    bon = export_plan(plan("best_of_n"), engine).notes
+    assert any("reward model" in n for n in bon) and not any("Deadline" in n for n in bon)
+    maj = export_plan(plan("no_spec"), engine).notes
+    assert any("client-side" in n and "n=8" in n for n in maj) and any("Deadline 30 s" in n for n in maj)
+    wm = export_plan(plan("weighted_majority"), engine).notes
+    assert any("reward model" in n and "sum the scores" in n for n in wm)
+
+
+@pytest.mark.parametrize("changes,match", [
+    ({"sampling__temperature": 0.0}, "temperature 0"),
+    ({"speculative__draft_model": None}, "draft_model is missing"),
+    ({"sampling__max_tokens": None}, "max_tokens is missing"),
+    ({"model__tensor_parallel": 0}, "tensor_parallel"),
+    ({"model__hf_id": "", "model__name": None}, "model.hf_id"),
+    ({"sampling__top_p": 1.5}, "top_p"),
+])
+@pytest.mark.parametrize("engine", ["vllm", "sglang", "trtllm"])
+def test_bad_plan_fields_rejected(engine, changes, match):
+    with pytest.raises(PlannerError, match=match):
+        export_plan(plan("draft_k4", **changes), engine)
+
+
+def test_ngram_window_order_checked():
+    with pytest.raises(PlannerError, match="ngram_min"):
+        export_plan(plan("ngram_k3", speculative__ngram_min=6), "vllm")
+
+
+@pytest.mark.parametrize("engine,asked,got", [("vllm", None, "0.33"), ("vllm", "0.33.1", "0.33"), ("vllm", "v0.32.0", "0.32"),
+                                              ("vllm", "0.7.3", "0.6"), ("sglang", "0.5.23", "0.5.23"),
+                                              ("sglang", "0.5.3", "0.5.9"), ("trtllm", None, "1.3"),
+                                              ("trtllm", "1.2.1", "1.2"), ("trtllm", "1.3.0rc27", "1.3")])
+def test_version_resolution(engine, asked, got):
+    assert export_plan(make(), engine, asked).version == got
+
+
+@pytest.mark.parametrize("engine,asked", [("vllm", "0.20.0"), ("vllm", "1.0"), ("sglang", "0.6.0"),
+                                          ("trtllm", "1.1.0"), ("trtllm", "latest")])
+def test_unknown_version_lists_known(engine, asked):
+    with pytest.raises(PlannerError, match=f"unknown {engine} version.*known: .*{known_versions(engine)[-1]}"):
+        export_plan(make(), engine, asked)
+
+
+def test_unknown_engine():
+    with pytest.raises(PlannerError, match="unknown engine 'tgi'"):
+        export_plan(make(), "tgi")
+
+
+def test_engine_sections_for_plan_file():
+    sec = engine_sections(plan("tp2"))
+    assert {k: v["version"] for k, v in sec.items()} == {"vllm": "0.33", "sglang": "0.5.23", "trtllm": "1.3"}
+    assert sec["vllm"]["command"].startswith("vllm serve Qwen/Qwen2.5-32B-Instruct --tensor-parallel-size 2")
+    assert sec["trtllm"]["config"]["speculative_config"]["decoding_type"] == "DraftTarget"
