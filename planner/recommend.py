@@ -16,8 +16,9 @@ from planner.units import format_duration
 
 @dataclass
 class Choice:
-    ev: Evaluation
+    ev: Evaluation                   # the evaluation the index points into
     idx: tuple[int, int, int]
+    grid: Evaluation | None = None   # the full grid (for runners-up) when ev is a single tuned config
 
     @property
     def config(self) -> dict:
@@ -50,16 +51,18 @@ def strategy_fn(name: str, trials: int = 300, seed: int = 0):
         from planner.optimize.greedy import greedy_index
 
         return greedy_index
-    if name == "optuna":
-        from planner.optimize.optuna_search import optuna_index
+    if name in ("optuna", "optuna-cap"):
+        from planner.optimize.optuna_search import optuna_index, optuna_with_cap
 
         if trials < 1:
             raise PlannerError(f"--trials must be at least 1, got {trials}")
+        if name == "optuna-cap":
+            return lambda ev: optuna_with_cap(ev, trials=trials, seed=seed)
         return lambda ev: optuna_index(ev, trials=trials, seed=seed)
     raise PlannerError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
 
 
-STRATEGIES = ("exhaustive", "greedy", "optuna")
+STRATEGIES = ("exhaustive", "greedy", "optuna", "optuna-cap")
 
 
 def choose(evs: list[Evaluation], target_accuracy: float | None = None, strategy: str = "exhaustive",
@@ -69,9 +72,11 @@ def choose(evs: list[Evaluation], target_accuracy: float | None = None, strategy
     cands = []
     for ev in evs:
         if target_accuracy is None:
-            idx = pick(ev)
-            if idx is not None:
-                cands.append((-ev.acc[idx], ev.latency["q"][idx[1:]], Choice(ev, idx)))
+            got = pick(ev)
+            if got is None:
+                continue
+            c = Choice(got[0], got[1], ev) if isinstance(got[0], Evaluation) else Choice(ev, got)
+            cands.append((-c.ev.acc[c.idx], c.ev.latency["q"][c.idx[1:]], c))
         else:
             idx = exhaustive.min_latency_index(ev, target_accuracy)
             if idx is not None:
@@ -92,10 +97,14 @@ def build_plan(choice: Choice, others: list[Evaluation], strategy: str = "exhaus
     ev, (m, k, n) = choice.ev, choice.idx
     p = ev.profile
     cfg = choice.config
-    runners = [_runner(ev, i) for i in exhaustive.runners_up(ev, choice.idx)]
+    if choice.grid is None:
+        runners = [_runner(ev, i) for i in exhaustive.runners_up(ev, choice.idx)]
+    else:  # a tuned single configuration: compare with the grid's own best
+        best = exhaustive.best_index(choice.grid)
+        runners = [_runner(choice.grid, best)] if best is not None else []
     notes = []
     for other in others:
-        if other is ev:
+        if other is ev or other is choice.grid:
             continue
         idx = exhaustive.best_index(other)
         if idx is not None:
@@ -108,6 +117,9 @@ def build_plan(choice: Choice, others: list[Evaluation], strategy: str = "exhaus
     if p.provenance.get("kind") == "derived":
         notes.append("profile is derived from datasheet and published numbers, not measured: calibrate for "
                      "your device (`planner calibrate`) for trustworthy predictions")
+    if ev.max_tokens:
+        notes.append(f"max_tokens capped at {int(ev.max_tokens)} (tuned by Optuna): longer branches stop without "
+                     "an answer")
     if ev.deadline is not None and cfg["finished_share"] < 0.999:
         notes.append(f"about {1 - cfg['finished_share']:.0%} of branches are expected to be cut at the deadline; "
                      "they do not vote")
@@ -119,7 +131,8 @@ def build_plan(choice: Choice, others: list[Evaluation], strategy: str = "exhaus
                    "p_meet_deadline": cfg["p_meet_deadline"], "finished_share": cfg["finished_share"]},
         profile={"id": p.id, "provenance": p.provenance},
         model={"name": p.model.name, "hf_id": p.model.hf_id, "tensor_parallel": p.hardware.tensor_parallel},
-        sampling={"temperature": p.temperature, "top_p": p.top_p, "max_tokens": p.lengths.max_tokens},
+        sampling={"temperature": p.temperature, "top_p": p.top_p,
+                  "max_tokens": int(ev.max_tokens) if ev.max_tokens else p.lengths.max_tokens},
         quantile=ev.quantile, objective=objective, strategy=strategy,
         hardware={"name": p.hardware.name, "gpus": p.hardware.gpus}, runners_up=runners, notes=notes)
 

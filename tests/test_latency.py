@@ -107,3 +107,15 @@ def test_lognormal_length_quantile_inverts_cdf():
     assert d.quantile(0.5) == pytest.approx(500, rel=0.01)
     e = LengthDist(LengthSpec("empirical", tokens=(100, 200, 300, 400, 500), min_tokens=100, max_tokens=500))
     assert e.cdf(300) == pytest.approx(0.5) and e.quantile(0.25) == pytest.approx(200)
+
+
+def test_max_tokens_cap_bounds_latency_and_stops_answers(prof):
+    free = LengthDist(prof.lengths)
+    capped = LengthDist(prof.lengths, cap=600)
+    assert capped.answer_share == pytest.approx(float(free.cdf(600)))
+    assert capped.quantile(0.999) == 600 and capped.answered(10_000) == pytest.approx(capped.answer_share)
+    N, K = np.array([1, 16, 128]), np.array([0, 3])
+    g_free, g_cap = latency_grid(prof, N, K, free), latency_grid(prof, N, K, capped)
+    assert np.all(g_cap.q[0.99] < g_free.q[0.99])
+    assert np.all(g_cap.finish_fraction(None) == pytest.approx(capped.answer_share))
+    assert np.all(g_cap.finish_fraction(1e6) <= capped.answer_share + 1e-12)

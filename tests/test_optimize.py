@@ -109,3 +109,15 @@ def test_memory_limit_excludes_large_batches(prof):
     per_branch = (10240 + 2048) * (100 + 4096 + 8)
     expect = int((0.9 * 4e9 - 2.2e9) // per_branch)
     assert ev.fits_memory.sum() == expect
+
+
+def test_optuna_cap_returns_feasible_capped_config(prof):
+    from planner.optimize.optuna_search import optuna_with_cap
+
+    ev = evmod.evaluate(prof, 4.0, 0.9, n_max=64)
+    one, idx = optuna_with_cap(ev, trials=40, seed=1)
+    assert idx == (0, 0, 0) and one.acc.shape == (1, 1, 1)
+    assert one.latency["q"][0, 0] <= 4.0
+    assert one.max_tokens is None or 64 <= one.max_tokens <= prof.lengths.max_tokens
+    again, _ = optuna_with_cap(ev, trials=40, seed=1)
+    assert (again.max_tokens, int(again.N[0]), int(again.K[0])) == (one.max_tokens, int(one.N[0]), int(one.K[0]))

@@ -27,7 +27,8 @@ def register(sub) -> None:
     p.add_argument("--max-branches", type=int, default=256, help="largest N searched (default 256)")
     p.add_argument("--max-draft-len", type=int, default=8, help="largest K searched (default 8)")
     p.add_argument("--strategy", default="exhaustive", help="exhaustive (default, exact), greedy (the seed "
-                                                              "paper's baseline) or optuna (TPE)")
+                                                              "paper's baseline), optuna (TPE) or optuna-cap (TPE "
+                                                              "also tuning a max_tokens cap)")
     p.add_argument("--trials", type=int, default=300, help="optuna trials (default 300)")
     p.add_argument("--seed", type=int, default=0, help="optuna seed (default 0)")
     p.add_argument("--json", action="store_true", help="print the plan as JSON (tts-plan/1)")

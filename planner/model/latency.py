@@ -126,7 +126,7 @@ class LatencyGrid:
     def finish_fraction(self, deadline: float | None) -> np.ndarray:
         """Expected share of branches whose answer is complete by the deadline (1.0 without one)."""
         if deadline is None:
-            return np.ones((len(self.K), len(self.N)))
+            return np.full((len(self.K), len(self.N)), self.dist.answer_share)
         t, x = self._partial_t, self._partial_x                    # (K, N, X) increasing in x; (N, X)
         i = np.clip((t <= deadline).sum(-1) - 1, 0, t.shape[-1] - 2)
         t0 = np.take_along_axis(t, i[..., None], -1)[..., 0]
@@ -135,7 +135,7 @@ class LatencyGrid:
         reached = x0 + np.clip((deadline - t0) / np.maximum(t1 - t0, 1e-12), 0.0, 1.0) * (x1 - x0)
         reached = np.where(t[..., 0] > deadline, 0.0, reached)           # still in prefill
         reached = np.where(t[..., -1] <= deadline, x[:, -1][None, :] + 1, reached)  # everyone done
-        return self.dist.cdf(reached)
+        return self.dist.answered(reached)
 
 
 def _interp_rows(q: float, u: np.ndarray, T: np.ndarray) -> np.ndarray:

@@ -12,7 +12,10 @@ from planner.profile.schema import LengthSpec
 
 
 class LengthDist:
-    def __init__(self, spec: LengthSpec, tokens: np.ndarray | None = None):
+    """`cap` (a max_tokens limit below the natural maximum) stops branches at `cap` tokens: the generated
+    length is min(n, cap), and `answer_share` = P(n <= cap) of branches end with an answer."""
+
+    def __init__(self, spec: LengthSpec, tokens: np.ndarray | None = None, cap: float | None = None):
         self.spec = spec
         self.lo, self.hi = float(spec.min_tokens), float(spec.max_tokens)
         if spec.kind == "empirical" or tokens is not None:
@@ -27,9 +30,23 @@ class LengthDist:
             self._mu, self._sig = np.log(spec.median_tokens), spec.sigma
             self._zlo = ndtr((np.log(self.lo) - self._mu) / self._sig) if self.lo > 0 else 0.0
             self._zhi = ndtr((np.log(self.hi) - self._mu) / self._sig)
+        self.cap = None
+        self.answer_share = 1.0
+        if cap is not None and cap < self.hi:
+            self.answer_share = float(self._cdf(cap))
+            self.cap, self.hi = float(cap), float(cap)
+
+    def answered(self, x) -> np.ndarray:
+        """Share of branches that ended with an answer after x tokens (a capped branch never answers)."""
+        x = np.asarray(x, dtype=float)
+        return self._cdf(x if self.cap is None else np.minimum(x, self.cap))
 
     def cdf(self, x) -> np.ndarray:
         x = np.asarray(x, dtype=float)
+        out = self._cdf(x)
+        return out if self.cap is None else np.where(x >= self.cap, 1.0, out)
+
+    def _cdf(self, x) -> np.ndarray:
         if self._emp:
             return np.interp(x, self._x, self._u, left=0.0, right=1.0)
         with np.errstate(divide="ignore"):
@@ -37,6 +54,10 @@ class LengthDist:
         return np.clip((z - self._zlo) / (self._zhi - self._zlo), 0.0, 1.0)
 
     def quantile(self, u) -> np.ndarray:
+        out = self._quantile(u)
+        return out if self.cap is None else np.minimum(out, self.cap)
+
+    def _quantile(self, u) -> np.ndarray:
         u = np.clip(np.asarray(u, dtype=float), 0.0, 1.0)
         if self._emp:
             return np.interp(u, self._u, self._x)

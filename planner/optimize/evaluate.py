@@ -34,6 +34,7 @@ class Evaluation:
     fits_memory: np.ndarray     # (N,)
     acc: np.ndarray             # (M, K, N)
     acc_se: np.ndarray          # (M, K, N)
+    max_tokens: float | None = None  # generation cap, when one was applied
 
     def feasible(self, deadline: float | None = None) -> np.ndarray:
         d = self.deadline if deadline is None else deadline
@@ -83,7 +84,10 @@ def k_values(p: Profile, k_max: int) -> np.ndarray:
 
 
 def evaluate(p: Profile, deadline: float | None, quantile: float = 0.9, methods: tuple[str, ...] | None = None,
-             n_max: int = 256, k_max: int = 8, n_values=None, k_values_=None) -> Evaluation:
+             n_max: int = 256, k_max: int = 8, n_values=None, k_values_=None,
+             max_tokens: float | None = None) -> Evaluation:
+    """Every (method, K, N) of one profile. `max_tokens` caps generation below the profile's maximum: capped
+    branches stop early and do not vote."""
     if not 0.0 < quantile < 1.0:
         raise PlannerError(f"quantile must be in (0, 1), got {quantile}")
     am = accuracy_model(p)
@@ -94,7 +98,9 @@ def evaluate(p: Profile, deadline: float | None, quantile: float = 0.9, methods:
                                f"{', '.join(am.methods)})")
     N = np.asarray(n_values if n_values is not None else np.arange(1, n_max + 1))
     K = np.asarray(k_values_ if k_values_ is not None else k_values(p, k_max))
-    lg = latency_grid(p, N, K)
+    if max_tokens is not None and max_tokens < 1:
+        raise PlannerError(f"max_tokens must be at least 1, got {max_tokens}")
+    lg = latency_grid(p, N, K, LengthDist(p.lengths, cap=max_tokens))
     lat = {"mean": lg.mean, **{f"p{round(q * 100)}": v for q, v in lg.q.items()}, "q": lg.quantile(quantile)}
     finish = lg.finish_fraction(deadline)
     # Accuracy tables on the finish-fraction grid, then linear interpolation at each config's finish share.
@@ -110,4 +116,4 @@ def evaluate(p: Profile, deadline: float | None, quantile: float = 0.9, methods:
         se[i] = table_se[j - 1, cols[None, :]] + w * (table_se[j, cols[None, :]] - table_se[j - 1, cols[None, :]])
     p_meet = lg.p_meet(deadline) if deadline is not None else np.ones_like(finish)
     return Evaluation(p, methods, N, K, deadline, quantile, lat, p_meet, finish,
-                      memory_ok(p, N, int(K.max())), acc, se)
+                      memory_ok(p, N, int(K.max())), acc, se, max_tokens)

@@ -52,6 +52,40 @@ def optuna_index(ev: Evaluation, trials: int = DEFAULT_TRIALS, seed: int = 0) ->
     return tuple(best.user_attrs["idx"])
 
 
+def optuna_with_cap(ev: Evaluation, trials: int = DEFAULT_TRIALS, seed: int = 0):
+    """TPE over method x K x N plus a continuous max_tokens cap the grid does not enumerate. Each trial runs
+    the cost model for its one configuration. Returns (evaluation of the best config, its index) or None."""
+    if trials < 1:
+        raise PlannerError(f"--trials must be at least 1, got {trials}")
+    from planner.optimize.evaluate import evaluate
+
+    optuna = _quiet()
+    p = ev.profile
+    hi = float(p.lengths.max_tokens)
+    lo = min(64.0, hi)
+    deadline = ev.deadline if ev.deadline is not None else np.inf
+    cache: dict = {}
+
+    def objective(trial):
+        m, k, n = _suggest(trial, ev)
+        cap = trial.suggest_float("max_tokens", lo, hi, log=True)
+        one = evaluate(p, ev.deadline, ev.quantile, (ev.methods[m],), n_values=[int(ev.N[n])],
+                       k_values_=[int(ev.K[k])], max_tokens=None if cap >= hi else round(cap))
+        cache[trial.number] = one
+        lat = float(one.latency["q"][0, 0])
+        trial.set_constraint("latency_over_deadline", lat - deadline if one.fits_memory[0] else 1e9)
+        return float(one.acc[0, 0, 0])
+
+    study = optuna.create_study(direction="maximize",
+                                sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(20, trials)))
+    study.optimize(objective, n_trials=trials)
+    ok = [t for t in study.trials if cache[t.number].feasible()[0, 0, 0]]
+    if not ok:
+        return None
+    best = max(ok, key=lambda t: (round(t.value, 4), -float(cache[t.number].latency["q"][0, 0])))
+    return cache[best.number], (0, 0, 0)
+
+
 def optuna_front(ev: Evaluation, trials: int = DEFAULT_TRIALS, seed: int = 0) -> list[tuple[int, int, int]]:
     """NSGA-II estimate of the Pareto front (max accuracy, min latency quantile)."""
     if trials < 1:
