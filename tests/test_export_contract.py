@@ -230,3 +230,22 @@ def test_engine_sections_for_plan_file():
     assert {k: v["version"] for k, v in sec.items()} == {"vllm": "0.33", "sglang": "0.5.23", "trtllm": "1.3"}
     assert sec["vllm"]["command"].startswith("vllm serve Qwen/Qwen2.5-32B-Instruct --tensor-parallel-size 2")
     assert sec["trtllm"]["config"]["speculative_config"]["decoding_type"] == "DraftTarget"
+
+
+def test_vllm_refuses_vocab_mismatch_that_sglang_accepts():
+    bad = plan("tp2", model__vocab_size=152064, speculative__draft_vocab_size=151936)
+    with pytest.raises(PlannerError, match="vocab_size 151936 != 152064"):
+        export_plan(bad, "vllm")
+    assert export_plan(plan("tp2", model__vocab_size=152064, speculative__draft_vocab_size=152064), "vllm")
+    assert flag(export_plan(bad, "sglang").server_args, "--speculative-algorithm") == "STANDALONE"
+    assert export_plan(bad, "vllm", "0.6").version == "0.6"  # no such check documented for 0.6
+
+
+def test_vocab_sizes_from_the_shipped_profile_the_plan_names():
+    p = make(spec="draft_model", k=2, draft="Qwen/Qwen2.5-0.5B-Instruct")
+    p.model["hf_id"] = "Qwen/Qwen2.5-7B-Instruct"
+    p.profile = {"id": "h100-sxm-qwen2.5-7b"}
+    with pytest.raises(PlannerError, match="refuses draft Qwen/Qwen2.5-0.5B-Instruct"):
+        export_plan(p, "vllm")
+    p.profile = {"id": "no-such-profile"}  # unknown profile: nothing to compare, export goes through
+    assert export_plan(p, "vllm").version == "0.33"

@@ -70,6 +70,8 @@ class PlanView:
     ngram_max: int
     model: str
     tensor_parallel: int
+    vocab: int | None                   # target / draft vocab_size when the plan or its profile says
+    draft_vocab: int | None
     temperature: float
     top_p: float
     max_tokens: int
@@ -112,10 +114,32 @@ def view(plan: Plan) -> PlanView:
     nmax = _num(spec, "ngram_max", NGRAM_MAX_DEFAULT, "speculative", int, lo=1)
     if nmin > nmax:
         raise PlannerError(f"plan speculative.ngram_min ({nmin}) must be <= speculative.ngram_max ({nmax})")
+    draft = draft.strip() if spec["method"] == "draft_model" else None
+    vocab, draft_vocab = _vocab_sizes(plan, name.strip(), draft)
     return PlanView(method=plan.method, branches=plan.branches, spec_method=spec["method"], k=plan.draft_len,
-                    draft_model=draft if spec["method"] == "draft_model" else None, ngram_min=nmin,
-                    ngram_max=nmax, model=name.strip(), tensor_parallel=tp, temperature=temperature,
-                    top_p=top_p, max_tokens=max_tokens, deadline_s=plan.deadline_s)
+                    draft_model=draft, ngram_min=nmin, ngram_max=nmax, model=name.strip(), tensor_parallel=tp,
+                    vocab=vocab, draft_vocab=draft_vocab, temperature=temperature, top_p=top_p,
+                    max_tokens=max_tokens, deadline_s=plan.deadline_s)
+
+
+def _vocab_sizes(plan: Plan, model: str, draft: str | None) -> tuple[int | None, int | None]:
+    """From the plan (model.vocab_size, speculative.draft_vocab_size), else from the shipped profile the
+    plan names when it describes the same two models. Engines differ on whether a mismatch is fatal."""
+    vocab = plan.model.get("vocab_size") if isinstance(plan.model, dict) else None
+    draft_vocab = plan.speculative.get("draft_vocab_size")
+    if draft is not None and (vocab is None or draft_vocab is None):
+        from planner.profile.store import load_profile  # light: JSON + dataclasses
+
+        try:
+            prof = load_profile(str((plan.profile or {}).get("id")))
+            arch = prof.draft.arch
+            if prof.model.hf_id == model and arch is not None and draft in (arch.hf_id, arch.name):
+                vocab = vocab if vocab is not None else prof.model.vocab
+                draft_vocab = draft_vocab if draft_vocab is not None else arch.vocab
+        except (PlannerError, AttributeError, TypeError):
+            pass
+    ok = all(v is None or (isinstance(v, int) and not isinstance(v, bool) and v > 0) for v in (vocab, draft_vocab))
+    return (vocab, draft_vocab) if ok else (None, None)
 
 
 def caller_notes(v: PlanView, n_field: str = "n") -> list[str]:

@@ -43,8 +43,8 @@ def _render(v: PlanView, version: str, *, standalone: bool, ngram: str | None) -
                                "NEXTN heads); export for SGLang >= 0.5.2 (STANDALONE) or vLLM")
         args += ["--speculative-algorithm", "STANDALONE", "--speculative-draft-model-path", v.draft_model,
                  *_chain(v.k)]
-        notes.append("SGLang does not check that draft and target share a tokenizer; make sure they do "
-                     "(same model family and vocabulary), or acceptance collapses.")
+        notes.append("SGLang does not compare the two models' vocabularies: the draft must use the target's "
+                     "tokenizer (all Qwen2.5 sizes do, although 7B+ pad vocab_size to 152064), or acceptance collapses.")
     elif v.spec_method == "ngram":
         if ngram is None:
             raise PlannerError(f"SGLang {version} has no n-gram speculation; export for SGLang >= 0.5.3 or vLLM")

@@ -9,6 +9,7 @@ The 0.32 mapping was checked with vLLM's own parser (EngineArgs + create_engine_
 
 from __future__ import annotations
 
+from planner.errors import PlannerError
 from planner.export.common import Export, Mapping, PlanView, caller_notes, chat_body, compact_json
 
 LAUNCHER = ["vllm", "serve"]
@@ -29,6 +30,10 @@ def _speculative_config(v: PlanView) -> dict | None:
 
 def render_config_json(v: PlanView, version: str) -> Export:
     """vLLM >= 0.8 (checked on 0.32; 0.33 keeps the same SpeculativeConfig fields)."""
+    if v.spec_method == "draft_model" and v.vocab and v.draft_vocab and v.vocab != v.draft_vocab:
+        raise PlannerError(f"vLLM {version} refuses draft {v.draft_model} for {v.model}: vocab_size "
+                           f"{v.draft_vocab} != {v.vocab} (SpeculativeConfig check); use a draft with the "
+                           "target's vocabulary, an n-gram plan, or --engine sglang")
     args = [v.model, "--tensor-parallel-size", str(v.tensor_parallel)]
     spec = _speculative_config(v)
     if spec is not None:

@@ -3,5 +3,5 @@ python -m sglang.launch_server --model-path Qwen/Qwen2.5-3B-Instruct --tp 1 --sp
 # request: POST /generate {"text": "<PROMPT>", "sampling_params": {"n": 16, "temperature": 0.7, "top_p": 0.95, "max_new_tokens": 1024}}
 # note: Majority voting is client-side: send one request with n=16, extract the final answer of each returned choice and return the most frequent one (ties: any).
 # note: Deadline 10 s: stream the response and stop at the deadline; choices not finished by then do not vote (that is what the plan's predicted accuracy assumes).
-# note: SGLang does not check that draft and target share a tokenizer; make sure they do (same model family and vocabulary), or acceptance collapses.
+# note: SGLang does not compare the two models' vocabularies: the draft must use the target's tokenizer (all Qwen2.5 sizes do, although 7B+ pad vocab_size to 152064), or acceptance collapses.
 # note: One plan request runs 16 sequences at once; raise --max-running-requests (default 48 with speculation) if several plan requests share the server.
