@@ -1,13 +1,19 @@
 """The miniature world's reasoning task: left-to-right modular arithmetic with a chain of thought.
 
-A problem is a chain of 1..MAX_STEPS operations on numbers 0..99, evaluated left to right, modulo 100:
+A problem is a start number 0..99 followed by 1..MAX_STEPS operations (+ or -) with a digit 1..9, evaluated
+left to right, modulo 100:
 
-    question  "Q:23+45-17+8="
-    solution  "23+45=68;68-17=51;51+8=59;A:59"      (then EOS)
-    answer    "59"
+    question  "Q:23+4-7+8="
+    solution  "23+4=27;27-7=20;20+8=28;A:28"      (then EOS)
+    answer    "28"
 
-The output length grows with the number of steps (about 9 characters per step), so sampled lengths spread
+The output length grows with the number of steps (about 8 characters per step), so sampled lengths spread
 by a factor of several, like real chains of thought. The final answer is the number after the last "A:".
+
+Training chains contain deliberate slips (`noisy_solution`): each step's result is wrong with probability
+SLIP_PROB and the chain carries on from the wrong value, as a real model's arithmetic slip does. A model
+fitted to that data samples slips at temperature 1 (so per-sample accuracy falls with chain length) while
+its slips scatter over many wrong answers (so majority voting recovers the right one). References are exact.
 
 Splits are fixed by a stable hash of the question text, independent of any seed: a question belongs to
 exactly one of train / val / test, so held-out sets can never leak into training.
@@ -27,6 +33,9 @@ MODULUS = 100
 MIN_STEPS = 1
 MAX_STEPS = 8
 OPS = ("+", "-")
+OPERAND_MAX = 9
+SLIP_PROB = 0.08
+_SLIPS = (-10, -2, -1, 1, 2, 10)
 SPLITS = ("train", "val", "test")
 _TEST_BUCKETS = range(0, 10)   # 10 % of the question space
 _VAL_BUCKETS = range(10, 15)   # 5 %
@@ -72,13 +81,28 @@ def solve(question: str) -> Problem:
     return Problem(question, ";".join(lines), str(acc), len(parts))
 
 
+def noisy_solution(question: str, rng: random.Random, slip: float = SLIP_PROB) -> str:
+    """A chain of thought for training in which each step slips with probability `slip`."""
+    solve(question)  # validates the text
+    m = _QUESTION_RE.match(question)
+    acc, lines = int(m.group(1)), []
+    for op, b in re.findall(r"([+\-])(\d+)", m.group(2)):
+        new = _apply(acc, op, int(b))
+        if rng.random() < slip:
+            new = (new + rng.choice(_SLIPS)) % MODULUS
+        lines.append(f"{acc}{op}{b}={new}")
+        acc = new
+    lines.append(f"A:{acc}")
+    return ";".join(lines)
+
+
 def random_problem(rng: random.Random, steps: int | None = None) -> Problem:
     """One problem with `steps` operations (uniform in MIN_STEPS..MAX_STEPS when None)."""
     if steps is None:
         steps = rng.randint(MIN_STEPS, MAX_STEPS)
     text = str(rng.randrange(MODULUS))
     for _ in range(steps):
-        text += rng.choice(OPS) + str(rng.randrange(MODULUS))
+        text += rng.choice(OPS) + str(rng.randint(1, OPERAND_MAX))
     return solve(f"Q:{text}=")
 
 

@@ -23,8 +23,8 @@ from calibrate.miniworld.tokenizer import BOS_ID, EOS_ID, PAD_ID, VOCAB, build_t
 
 # name -> (hidden, layers, heads, intermediate, train steps, quick steps, peak lr)
 MODELS = {
-    "target": dict(hidden=128, layers=4, heads=4, inter=512, steps=600, quick_steps=40, lr=2e-3),
-    "draft": dict(hidden=64, layers=2, heads=2, inter=256, steps=600, quick_steps=40, lr=3e-3),
+    "target": dict(hidden=128, layers=4, heads=4, inter=512, steps=600, quick_steps=40, lr=3e-3),
+    "draft": dict(hidden=64, layers=2, heads=2, inter=256, steps=600, quick_steps=40, lr=4e-3),
 }
 BATCH = 64
 BUCKET = 8          # batches per length-sorted bucket (less padding, same data)
@@ -48,11 +48,12 @@ def batches(seed: int):
 
     stream = task.iter_split("train", seed)
     order = random.Random(seed)
+    slips = random.Random(seed + 1)
     while True:
         seqs = []
         for _ in range(BATCH * BUCKET):
             p = next(stream)
-            q, s = encode(p.question), encode(p.solution)
+            q, s = encode(p.question), encode(task.noisy_solution(p.question, slips))
             seqs.append(([BOS_ID] + q + s + [EOS_ID], 1 + len(q)))
         seqs.sort(key=lambda t: len(t[0]))
         chunks = [seqs[i:i + BATCH] for i in range(0, len(seqs), BATCH)]
@@ -75,7 +76,24 @@ def lr_at(step: int, total: int, peak: float) -> float:
     return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
 
 
-def train_one(name: str, spec: dict, steps: int, out: Path, tokenizer, log_every: int = 50) -> dict:
+def save(model, dest: Path, tokenizer) -> None:
+    """fp16 weights (half the size); the config says float32 so a plain from_pretrained computes in fp32."""
+    import torch
+
+    model.generation_config.bos_token_id = BOS_ID
+    model.generation_config.eos_token_id = EOS_ID
+    model.generation_config.pad_token_id = PAD_ID
+    half = {k: v.detach().to(torch.float16) for k, v in model.state_dict().items()}
+    model.save_pretrained(dest, state_dict=half)
+    cfg_path = dest / "config.json"  # the model is fp32, but say so explicitly for from_pretrained's "auto"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["dtype"] = "float32"
+    cfg_path.write_text(json.dumps(cfg, indent=2) + "\n")
+    tokenizer.save_pretrained(dest)
+
+
+def train_one(name: str, spec: dict, steps: int, out: Path, tokenizer, log_every: int = 50,
+              save_every: int = 0) -> dict:
     """Train one model from a fixed seed for a fixed number of steps; save it; return its log."""
     import torch
     from transformers import LlamaForCausalLM
@@ -102,14 +120,11 @@ def train_one(name: str, spec: dict, steps: int, out: Path, tokenizer, log_every
             recent = sum(losses[-log_every:]) / len(losses[-log_every:])
             print(f"[{name}] step {step + 1}/{steps} loss {recent:.4f} "
                   f"({time.perf_counter() - t0:.0f}s)", flush=True)
+        if save_every and (step + 1) % save_every == 0 and step + 1 < steps:
+            save(model, out / f"{name}-step{step + 1}", tokenizer)
     seconds = time.perf_counter() - t0
     model.eval()
-    model.generation_config.bos_token_id = BOS_ID
-    model.generation_config.eos_token_id = EOS_ID
-    model.generation_config.pad_token_id = PAD_ID
-    dest = out / name
-    model.to(torch.float16).save_pretrained(dest)
-    tokenizer.save_pretrained(dest)
+    save(model, out / name, tokenizer)
     return {"params": n_params, "steps": steps, "batch": BATCH, "seconds": round(seconds, 1),
             "final_loss": sum(losses[-20:]) / len(losses[-20:]), "losses": losses[::10], "spec": spec}
 
@@ -121,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads (default 1: bit-reproducible on any core count, and faster on a busy 2-core VM)")
     ap.add_argument("--only", choices=sorted(MODELS), help="train just one of the two models")
+    ap.add_argument("--steps", type=int, help="override the number of training steps (tuning)")
+    ap.add_argument("--save-every", type=int, default=0, help="also save checkpoints every N steps (tuning)")
     a = ap.parse_args(argv)
 
     import torch
@@ -135,8 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, spec in MODELS.items():
         if a.only and name != a.only:
             continue
-        steps = spec["quick_steps"] if a.quick else spec["steps"]
-        log["models"][name] = train_one(name, spec, steps, out, tokenizer, log_every=10 if a.quick else 50)
+        steps = a.steps or (spec["quick_steps"] if a.quick else spec["steps"])
+        log["models"][name] = train_one(name, spec, steps, out, tokenizer, log_every=10 if a.quick else 50,
+                                        save_every=a.save_every)
     log["seconds"] = round(time.perf_counter() - t0, 1)
     (out / "train_log.json").write_text(json.dumps(log, indent=1) + "\n")
     print(f"trained {', '.join(log['models'])} in {log['seconds']:.0f}s -> {out}")

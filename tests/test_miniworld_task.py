@@ -1,0 +1,120 @@
+"""The miniworld task: deterministic, disjoint splits, correct chains of thought, strict answer grading."""
+
+import json
+
+import pytest
+
+from calibrate.miniworld import task
+
+
+def test_solve_follows_left_to_right_mod_100():
+    p = task.solve("Q:23+45-17+8=")
+    assert p.solution == "23+45=68;68-17=51;51+8=59;A:59"
+    assert p.answer == "59" and p.steps == 3
+    # wrap-around both ways
+    assert task.solve("Q:90+15-30=").solution == "90+15=5;5-30=75;A:75"
+    assert task.solve("Q:0-1=").answer == "99"
+
+
+def test_solve_rejects_non_questions():
+    for bad in ("23+45=", "Q:23+45", "Q:23*4=", "Q:="):
+        with pytest.raises(ValueError):
+            task.solve(bad)
+
+
+def test_make_problems_is_deterministic_and_distinct():
+    a = task.make_problems(50, seed=3, split="test")
+    b = task.make_problems(50, seed=3, split="test")
+    c = task.make_problems(50, seed=4, split="test")
+    assert a == b
+    assert [p["question"] for p in a] != [p["question"] for p in c]
+    assert len({p["question"] for p in a}) == 50
+    assert len({p["problem_id"] for p in a}) == 50
+    for p in a:
+        assert set(p) >= {"problem_id", "question", "reference"}
+        assert task.solve(p["question"]).answer == p["reference"]
+        assert task.MIN_STEPS <= p["steps"] <= task.MAX_STEPS
+
+
+def test_splits_are_disjoint_and_stable():
+    test = {p["question"] for p in task.make_problems(300, 0, "test")}
+    val = {p["question"] for p in task.make_problems(300, 0, "val")}
+    stream = task.iter_split("train", 0)
+    train = {next(stream).question for _ in range(5000)}
+    assert not (test & train) and not (val & train) and not (test & val)
+    assert all(task.split_of(q) == "test" for q in test)
+    # the split is a hash of the text, so it cannot change with the seed or the machine
+    assert task.split_of("Q:23+45-17+8=") == task.split_of("Q:23+45-17+8=")
+    share = sum(task.split_of(task.random_problem(__import__("random").Random(i)).question) == "test"
+                for i in range(2000)) / 2000
+    assert 0.07 < share < 0.13
+
+
+def test_step_counts_spread_lengths():
+    probs = task.make_problems(400, 0, "test")
+    steps = {p["steps"] for p in probs}
+    assert steps == set(range(task.MIN_STEPS, task.MAX_STEPS + 1))
+    lens = sorted(len(p["solution"]) for p in probs)
+    assert lens[-1] / lens[0] >= 5
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("23+45=68;68-17=51;51+8=59;A:59", "59"),
+    ("A:07", "7"),
+    ("A:3;A:41", "41"),
+    ("1+2=3;", None),
+    ("", None),
+    (None, None),
+    ("A:", None),
+])
+def test_extract_answer(text, expected):
+    assert task.extract_answer(text) == expected
+
+
+def test_grade():
+    assert task.grade("59", "59")
+    assert task.grade(" 7", "7") and task.grade("07", "7")
+    assert not task.grade("58", "59")
+    assert not task.grade(None, "59")
+    assert not task.grade("x", "59")
+
+
+def test_write_jsonl_math500_style(tmp_path):
+    probs = task.make_problems(5, 1, "test")
+    path = task.write_jsonl(tmp_path / "mw.jsonl", probs)
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [r["problem"] for r in rows] == [p["question"] for p in probs]
+    assert [r["answer"] for r in rows] == [p["reference"] for p in probs]
+    assert len({r["unique_id"] for r in rows}) == 5
+    assert all(task.grade(task.extract_answer(r["solution"]), r["answer"]) for r in rows)
+
+
+def test_task_cli(tmp_path, capsys):
+    assert task.main(["--out", str(tmp_path / "t.jsonl"), "-n", "7", "--seed", "2"]) == 0
+    assert len((tmp_path / "t.jsonl").read_text().splitlines()) == 7
+
+
+def test_noisy_solution_slips_at_the_stated_rate_and_stays_well_formed():
+    import random
+
+    rng = random.Random(0)
+    probs = task.make_problems(400, 5, "val")
+    steps = slipped = 0
+    for p in probs:
+        noisy = task.noisy_solution(p["question"], rng)
+        clean = p["solution"].split(";")
+        got = noisy.split(";")
+        assert len(got) == len(clean)
+        # each line is well formed and the chain carries on from its own (possibly wrong) value
+        acc = None
+        for line in got[:-1]:
+            lhs, rhs = line.split("=")
+            if acc is not None:
+                assert lhs.startswith(acc)
+            acc = rhs
+        assert got[-1] == f"A:{acc}"
+        steps += p["steps"]
+        slipped += sum(a.split("=")[1] != task.solve(p["question"][:2] + a.split("=")[0] + "=").answer
+                       for a in got[:-1])
+    assert abs(slipped / steps - task.SLIP_PROB) < 0.02
+    assert task.noisy_solution("Q:5+3=", rng, slip=0.0) == "5+3=8;A:8"
