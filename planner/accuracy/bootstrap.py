@@ -31,25 +31,25 @@ REPLICATES = 1000  # Monte-Carlo draw sequences per participant curve: MC std <=
 # the bank mean's MC std is <= 0.016 * sqrt(#problems needing MC) / #problems (0.0007 for 20 of 100)
 
 
-def _credit(totals: np.ndarray, tol: float = 0.0) -> np.ndarray:
-    """totals (k, R, n) with absent classes below every present one: mean credit of class 0 per n (ties within
+def _credit(totals: np.ndarray, tol: float | np.ndarray = 0) -> np.ndarray:
+    """totals (k, n, R) with absent classes below every present one: mean credit of class 0 per n (ties within
     `tol` of the leader split the credit). Loops over the few classes keep every op elementwise."""
     top = totals[0].copy()
     for c in range(1, len(totals)):
         np.maximum(top, totals[c], out=top)
-    if tol:
-        top -= tol
+    top = top - tol
     others = np.zeros(top.shape, dtype=np.float32)
     for c in range(1, len(totals)):
         others += totals[c] >= top
-    return ((totals[0] >= top) / (1.0 + others)).mean(axis=0)
+    return ((totals[0] >= top) / (1.0 + others)).mean(axis=-1)
 
 
 def _class_counts(draw_cls: np.ndarray, k: int) -> np.ndarray:
-    """Cumulative votes per class after each draw, class-major (k, R, n) so reductions stay elementwise."""
-    counts = np.empty((k,) + draw_cls.shape, dtype=np.int16 if draw_cls.shape[1] < 32000 else np.int32)
+    """Cumulative votes per class after each draw; draw_cls is (n, R): draw-major, so that the draws for
+    n_max = 20 are a prefix of those for n_max = 256 (same seed) and curves do not depend on n_max."""
+    counts = np.empty((k,) + draw_cls.shape, dtype=np.int16 if draw_cls.shape[0] < 32000 else np.int32)
     for c in range(k):
-        np.cumsum(draw_cls == c, axis=1, out=counts[c])
+        np.cumsum(draw_cls == c, axis=0, out=counts[c])
     return counts
 
 
@@ -70,7 +70,7 @@ def boot_majority_curve(m0: int, wrong: tuple[int, ...], n_max: int, replicates:
     else:
         rng = np.random.default_rng([seed, zlib.crc32(repr((m0, wrong)).encode())])
         voters = np.repeat(np.arange(len(wrong) + 1, dtype=np.int8), (m0,) + wrong)
-        out[1:] = _credit(_class_counts(voters[rng.integers(0, f, size=(replicates, n_max))], len(wrong) + 1))
+        out[1:] = _credit(_class_counts(voters[rng.integers(0, f, size=(n_max, replicates))], len(wrong) + 1))
     out.setflags(write=False)
     return out
 
@@ -86,15 +86,17 @@ def boot_weighted_curve(cls: np.ndarray, w: np.ndarray, n_max: int, replicates: 
         return out
     w = np.asarray(w, dtype=float)
     rng = np.random.default_rng([seed, zlib.crc32(np.asarray(cls).tobytes() + w.tobytes())])
-    idx = rng.integers(0, len(cls), size=(replicates, n_max))
+    idx = rng.integers(0, len(cls), size=(n_max, replicates))
     k = int(cls.max()) + 1
     per_class = np.zeros((k, len(cls)), dtype=np.float32)
     per_class[cls, np.arange(len(cls))] = w
-    totals = np.cumsum(per_class[:, idx], axis=2)  # (k, R, n) weighted votes per class after each draw
+    totals = np.cumsum(per_class[:, idx], axis=1)  # (k, n, R) weighted votes per class after each draw
     if w.min() <= 0:  # zero-weight votes: mark classes not yet drawn as absent explicitly
         totals -= _class_counts(cls[idx], k) == 0
-    # float32 sums of equal weights in different orders may differ in the last bits: compare with a tolerance
-    out[1:] = _credit(totals, 1e-5 * max(1.0, float(w.max())) * np.sqrt(n_max))
+    # float32 sums of equal weights in different orders may differ in the last bits: after n draws allow
+    # 1e-6 * n * max weight (per n, so that a curve does not depend on n_max)
+    tol = 1e-6 * max(1e-3, float(w.max())) * np.arange(1, n_max + 1)[:, None]
+    out[1:] = _credit(totals, tol)
     return out
 
 
