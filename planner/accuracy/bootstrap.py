@@ -15,13 +15,14 @@ import functools
 import zlib
 
 import numpy as np
-from scipy.stats import binom
+from scipy.special import bdtrc
 
 from planner.accuracy.bank import Bank
 from planner.accuracy.estimators import (
     Estimate,
     Participants,
     bank_weights,
+    binom_pmf,
     mean_stderr,
     participants,
 )
@@ -66,7 +67,7 @@ def boot_majority_curve(m0: int, wrong: tuple[int, ...], n_max: int, replicates:
         out[1:] = 1.0
     elif len(wrong) == 1:  # exact: X0 ~ Bin(v, m0/F) against the single wrong class, a tie counts 1/2
         q = m0 / f
-        out[1:] = binom.sf(v // 2, v, q) + np.where(v % 2 == 0, 0.5 * binom.pmf(v // 2, v, q), 0.0)
+        out[1:] = bdtrc(v // 2, v, q) + np.where(v % 2 == 0, 0.5 * binom_pmf(v // 2, v, q), 0.0)
     else:
         rng = np.random.default_rng([seed, zlib.crc32(repr((m0, wrong)).encode())])
         voters = np.repeat(np.arange(len(wrong) + 1, dtype=np.int8), (m0,) + wrong)
@@ -141,7 +142,7 @@ def boot_participant_curve(method: str, part: Participants, n_max: int, replicat
 def binom_mix(m: int, f: int, n_lo: int, n_max: int) -> np.ndarray:
     """B[i, v] = P(v participants among n = n_lo + i draws with replacement) = Bin(v; n, F/M), v = 0..n_max."""
     n = np.arange(n_lo, n_max + 1)
-    out = binom.pmf(np.arange(n_max + 1)[None, :], n[:, None], f / m)
+    out = binom_pmf(np.arange(n_max + 1)[None, :], n[:, None], f / m)
     out.setflags(write=False)
     return out
 

@@ -19,7 +19,6 @@ import functools
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import least_squares
 from scipy.special import betaln
 
 from planner.errors import PlannerError
@@ -116,6 +115,8 @@ def fit_beta(pass1: float, maj_points: dict[int, float] | None = None, rho: floa
         raise PlannerError(f"wrong_mode_share must be in [0, 1], got {rho}")
     if fit_rho and len(maj_points) < 2:
         raise PlannerError("fitting wrong_mode_share too needs at least two maj@k points besides pass@1")
+    from scipy.optimize import least_squares  # ~1 s import: only when fitting
+
     k_max = max(maj_points, default=1)
     ks = sorted(maj_points)
 
