@@ -73,9 +73,9 @@ def accuracy_model(p: Profile):
         from planner.accuracy.model import build_accuracy_model
 
         base = Path(p.origin).parent if p.origin and not p.origin.startswith("<") else None
-        dist = LengthDist(p.lengths)
-        hit = _ACC_CACHE[id(p)] = (p, build_accuracy_model(p.accuracy, length_quantile_fn=dist.quantile,
-                                                           base_dir=base))
+        # A bank keeps each sample's own length: the finish share maps to the bank's own length quantile, so
+        # long (often wrong) chains are the ones a deadline cuts. The parametric model needs no lengths.
+        hit = _ACC_CACHE[id(p)] = (p, build_accuracy_model(p.accuracy, length_quantile_fn=None, base_dir=base))
     return hit[1]
 
 
