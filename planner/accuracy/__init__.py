@@ -1,6 +1,7 @@
 """Accuracy model: sample banks (`tts-bank/1`), exact estimators over random N-subsets, a with-replacement
 bootstrap for N beyond the bank, the parametric Beta fallback, and the `AccuracyModel.table` the optimizer reads.
-Imports only numpy and scipy.special at module level (scipy.stats / scipy.optimize cost ~1 s to import)."""
+Imports only numpy at module level (planner.special replaces scipy.special, scipy.stats and scipy.optimize, which
+cost 0.5-1 s each to import); scipy.optimize is loaded inside fit_beta only."""
 
 from planner.accuracy.bank import Bank, Problem, Sample, import_qwen_math, load_bank, save_bank  # noqa: F401
 from planner.accuracy.estimators import (  # noqa: F401

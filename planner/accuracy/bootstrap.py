@@ -15,7 +15,7 @@ import functools
 import zlib
 
 import numpy as np
-from scipy.special import bdtrc
+from planner.special import bdtrc
 
 from planner.accuracy.bank import Bank
 from planner.accuracy.estimators import (

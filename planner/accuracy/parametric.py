@@ -19,7 +19,7 @@ import functools
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.special import betaln
+from planner.special import betaln
 
 from planner.errors import PlannerError
 

