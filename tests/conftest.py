@@ -12,6 +12,10 @@ import os
 
 import pytest
 
+# One intra-op thread: the models here are tiny (or small), and on a 2-core machine shared with other jobs,
+# OpenMP worker spin-waits make multi-threaded small GEMMs ~10x slower. Set before torch is imported.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 TINY_EOS = 2
 TINY_CHARS = [chr(i) for i in range(32, 127)] + ["\n"]
 

@@ -82,7 +82,8 @@ class Engine:
 
         # -- prefill once, fan out --------------------------------------------------------------------------
         t = timed(dev)
-        target = SeqState(self.model, dev, 1, capacity=len(prompt) + min(max_new_tokens, 512) + K + 1)
+        capacity = len(prompt) + min(max_new_tokens, 512) + K + 1
+        target = SeqState(self.model, dev, 1, capacity=capacity)
         logits = target.feed([prompt], logits="last")                  # [1, V]
         vocab = logits.shape[-1]
         target.fan_out(N)
@@ -94,7 +95,7 @@ class Engine:
         first = first.tolist()
         drafter = self.drafter if K > 0 else None
         if drafter is not None:
-            drafter.start(prompt, N, vocab)
+            drafter.start(prompt, N, vocab, capacity)
         prefill_s = t()
         steps = [StepRecord(0, "prefill", now(), prefill_s, getattr(drafter, "prefill_s", 0.0), prefill_s,
                             1, len(prompt), 0, emitted=N)]
@@ -135,6 +136,7 @@ class Engine:
             return keep, stop_all
 
         keep, stop_all = check_rows({b: 1 for b in rows})
+        steps[0].finished = N - len(keep)
         step = 0
         while True:
             if stop_all:
@@ -203,7 +205,8 @@ class Engine:
             before = sum(len(out[b]) for b in rows)
             keep, stop_all = check_rows(new_counts)
             emitted = sum(new_counts.values()) - (before - sum(len(out[b]) for b in rows))
-            steps.append(StepRecord(step, "spec" if Kr else "decode", now(), t_round(), draft_s, verify_s, B,
+            steps.append(StepRecord(step, "spec" if Kr else "decode", now(), t_round(), draft_s, verify_s,
+                                    int(logits.shape[0]),
                                     Kr + 1, context, n_draft_fw, proposed, reached, accepted, acc_l, emitted,
                                     B - len(keep)))
 

@@ -20,8 +20,8 @@ class Drafter:
     name = "none"
     uses_model = False
 
-    def start(self, prompt_ids: list[int], n_rows: int, vocab_size: int) -> None:
-        pass
+    def start(self, prompt_ids: list[int], n_rows: int, vocab_size: int, capacity: int = 256) -> None:
+        """New generation: prompt shared by n_rows branches; capacity = expected max tokens per row."""
 
     def propose(self, histories: list[list[int]], k: list[int], sp: SamplingParams,
                 gen: torch.Generator | None) -> tuple[list[list[int]], torch.Tensor | None]:
@@ -46,10 +46,10 @@ class ModelDrafter(Drafter):
         self.vocab = None
         self.prefill_s = 0.0
 
-    def start(self, prompt_ids, n_rows, vocab_size):
+    def start(self, prompt_ids, n_rows, vocab_size, capacity=256):
         self.vocab = vocab_size
         t = timed(self.device)
-        self.state = SeqState(self.model, self.device, 1, capacity=len(prompt_ids) + 256)
+        self.state = SeqState(self.model, self.device, 1, capacity=capacity)
         self.state.feed([list(prompt_ids)], logits="last")
         self.state.fan_out(n_rows)
         self.prefill_s = t()
@@ -114,7 +114,7 @@ class NgramDrafter(Drafter):
                 if j - n >= 0:
                     idx[tuple(hist[j - n: j])] = j
 
-    def start(self, prompt_ids, n_rows, vocab_size):
+    def start(self, prompt_ids, n_rows, vocab_size, capacity=256):
         base: dict = {}
         self._extend(base, list(prompt_ids), 0, len(prompt_ids))
         self.index = [dict(base) for _ in range(n_rows)]

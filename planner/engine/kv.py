@@ -70,15 +70,22 @@ class _RaggedLayer(DynamicLayer):
     def crop(self, tokens_to_remove: int) -> None:  # rollback goes through RaggedCache.truncate
         raise NotImplementedError("use RaggedCache.truncate(lengths) for per-row rollback")
 
+    def _rebuild(self, rows: torch.Tensor) -> None:
+        """New buffers holding `rows` (indices into the batch); only the used prefix of slots is copied."""
+        used = self.owner.max_length
+        for name in ("buf_k", "buf_v"):
+            old = getattr(self, name)
+            new = old.new_zeros((rows.shape[0],) + tuple(old.shape[1:]))  # zeros: masked slots must not hold NaN (0*NaN in P@V)
+            new[:, :, :used] = old[:, :, :used].index_select(0, rows)
+            setattr(self, name, new)
+
     def batch_select_indices(self, indices: torch.Tensor) -> None:
         if self.buf_k is not None:
-            self.buf_k = self.buf_k.index_select(0, indices)
-            self.buf_v = self.buf_v.index_select(0, indices)
+            self._rebuild(indices)
 
     def batch_repeat_interleave(self, repeats: int) -> None:
         if self.buf_k is not None:
-            self.buf_k = self.buf_k.repeat_interleave(repeats, dim=0)
-            self.buf_v = self.buf_v.repeat_interleave(repeats, dim=0)
+            self._rebuild(torch.arange(self.buf_k.shape[0], device=self.buf_k.device).repeat_interleave(repeats))
 
     def reset(self) -> None:
         self.buf_k = self.buf_v = self.keys = self.values = None

@@ -40,9 +40,8 @@ class SeqState:
         "last" → [B, V] at each row's last fed token."""
         n = [len(r) for r in rows]
         w = max(n)
-        ids = torch.full((len(rows), w), self.pad_id, dtype=torch.long)
-        for b, r in enumerate(rows):
-            ids[b, : len(r)] = torch.tensor(r, dtype=torch.long)
+        pad = self.pad_id
+        ids = torch.tensor([r + [pad] * (w - len(r)) if len(r) < w else r for r in rows], dtype=torch.long)
         ids = ids.to(self.device, non_blocking=True)
         if logits == "last":
             at = 1 if min(n) == w else torch.tensor([[x - 1] for x in n], dtype=torch.long, device=self.device)
