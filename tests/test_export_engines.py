@@ -79,10 +79,10 @@ def _vllm_bad() -> dict:
     return {
         "vocab_mismatch": (_export("tp2", "vllm", speculative__draft_model="Qwen/Qwen2.5-0.5B-Instruct"),
                            "same vocabulary size"),
-        "legacy_0.6_flags": (_export("draft_k4", "vllm", "0.6"), "argument parser rejected"),
+        "legacy_0.6_flags": (_export("draft_k4", "vllm", "0.6"), "unrecognized arguments: --speculative-model"),
         "unknown_spec_key": (_with_arg(spec_cfg, "--speculative-config", json.dumps(bad_key)), "lookup_max"),
         "greedy_n8": (greedy, "greedy"),
-        "tp3_40_heads": (_export("tp2", "vllm", model__tensor_parallel=3), "divisible"),
+        "tp3_heads_not_divisible": (_export("tp2", "vllm", model__tensor_parallel=3), "divisible"),
     }
 
 
@@ -91,7 +91,8 @@ def _sglang_bad() -> dict:
     sp = wrong_key["request"]["body"]["sampling_params"]
     sp["max_tokens"] = sp.pop("max_new_tokens")
     return {
-        "ngram_0.5.9_flags": (_export("ngram_k3", "sglang", "0.5.9"), "argument parser rejected"),
+        "ngram_0.5.9_flags": (_export("ngram_k3", "sglang", "0.5.9"),
+                              "unrecognized arguments: --speculative-ngram-min-match-window-size"),
         "draft_tokens_inconsistent": (_with_arg(_export("draft_k4", "sglang"), "--speculative-num-draft-tokens", "8"),
                                       "--speculative-num-draft-tokens: '8' -> 5"),
         "unknown_algorithm": (_with_arg(_export("draft_k4", "sglang"), "--speculative-algorithm", "DRAFT"),

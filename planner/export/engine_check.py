@@ -14,6 +14,8 @@ Imports only the standard library and the engine packages, so it works without t
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import sys
 
@@ -118,15 +120,20 @@ def check(name: str, exp: dict) -> dict:
     if engine not in CHECKS:
         line["error"] = f"no engine parser installed for {engine!r}"
         return line
+    err = io.StringIO()
     try:
-        line["resolved"], line["corrected"] = CHECKS[engine](exp)
+        with contextlib.redirect_stderr(err):
+            line["resolved"], line["corrected"] = CHECKS[engine](exp)
         line["ok"] = not line["corrected"]
         if line["corrected"]:
             line["error"] = "engine changed values: " + "; ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in line["corrected"])
-    except SystemExit as e:  # argparse: unknown flag or bad value (its message went to stderr)
-        line["error"] = f"argument parser rejected the arguments (exit {e.code})"
+    except SystemExit as e:  # argparse: unknown flag or bad value; keep its "error: ..." line
+        said = [x for x in err.getvalue().splitlines() if "error:" in x]
+        line["error"] = f"argument parser rejected the arguments (exit {e.code})" + (f": {said[-1].strip()}" if said else "")
     except BaseException as e:  # noqa: BLE001 - any engine exception is a rejection to report
         line["error"] = f"{type(e).__name__}: {' '.join(str(e).split())[:800]}"
+    finally:
+        sys.stderr.write(err.getvalue())
     return line
 
 
