@@ -69,7 +69,8 @@ def test_output_file_replaced_atomically(tmp_path):
     out.write_text("old content")
     r = cli(PLANS / "tp2.json", "--engine", "vllm", "--format", "json", "-o", out)
     assert r.returncode == 0 and r.stdout == ""
-    assert json.loads(out.read_text())["server_args"][:3] == ["Qwen/Qwen2.5-32B-Instruct", "--tensor-parallel-size", "2"]
+    args = json.loads(out.read_text())["server_args"]
+    assert args[:3] == ["Qwen/Qwen2.5-32B-Instruct", "--tensor-parallel-size", "2"]
     assert [p.name for p in tmp_path.iterdir()] == ["serve.json"]  # no temp file left behind
 
 

@@ -83,7 +83,8 @@ def test_vllm_keys_documented(name):
 
 def test_vllm_legacy_flags():
     args = export_plan(plan("draft_k4"), "vllm", "0.6").server_args
-    assert (flag(args, "--speculative-model"), flag(args, "--num-speculative-tokens")) == ("Qwen/Qwen2.5-0.5B-Instruct", "4")
+    assert flag(args, "--speculative-model") == "Qwen/Qwen2.5-0.5B-Instruct"
+    assert flag(args, "--num-speculative-tokens") == "4"
     args = export_plan(plan("ngram_k3"), "vllm", "0.6").server_args
     assert flag(args, "--speculative-model") == "[ngram]"
     assert (flag(args, "--ngram-prompt-lookup-min"), flag(args, "--ngram-prompt-lookup-max")) == ("2", "5")
@@ -205,8 +206,9 @@ def test_ngram_window_order_checked():
         export_plan(plan("ngram_k3", speculative__ngram_min=6), "vllm")
 
 
-@pytest.mark.parametrize("engine,asked,got", [("vllm", None, "0.33"), ("vllm", "0.33.1", "0.33"), ("vllm", "v0.32.0", "0.32"),
-                                              ("vllm", "0.7.3", "0.6"), ("sglang", "0.5.23", "0.5.23"),
+@pytest.mark.parametrize("engine,asked,got", [("vllm", None, "0.33"), ("vllm", "0.33.1", "0.33"),
+                                              ("vllm", "v0.32.0", "0.32"), ("vllm", "0.7.3", "0.6"),
+                                              ("sglang", "0.5.23", "0.5.23"),
                                               ("sglang", "0.5.3", "0.5.9"), ("trtllm", None, "1.3"),
                                               ("trtllm", "1.2.1", "1.2"), ("trtllm", "1.3.0rc27", "1.3")])
 def test_version_resolution(engine, asked, got):

@@ -108,7 +108,7 @@ def check_sglang(exp: dict) -> tuple[dict, list]:
 
 def _flag_values(argv: list[str]) -> dict:
     """{'--flag': 'value'} for every '--flag value' pair (the positional model is skipped)."""
-    return {a: b for a, b in zip(argv, argv[1:]) if a.startswith("--") and not b.startswith("--")}
+    return {a: b for a, b in zip(argv, argv[1:], strict=False) if a.startswith("--") and not b.startswith("--")}
 
 
 CHECKS = {"vllm": check_vllm, "sglang": check_sglang}
@@ -126,10 +126,13 @@ def check(name: str, exp: dict) -> dict:
             line["resolved"], line["corrected"] = CHECKS[engine](exp)
         line["ok"] = not line["corrected"]
         if line["corrected"]:
-            line["error"] = "engine changed values: " + "; ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in line["corrected"])
+            line["error"] = "engine changed values: " + "; ".join(
+                f"{k}: {a!r} -> {b!r}" for k, a, b in line["corrected"])
     except SystemExit as e:  # argparse: unknown flag or bad value; keep its "error: ..." line
         said = [x for x in err.getvalue().splitlines() if "error:" in x]
-        line["error"] = f"argument parser rejected the arguments (exit {e.code})" + (f": {said[-1].strip()}" if said else "")
+        line["error"] = f"argument parser rejected the arguments (exit {e.code})"
+        if said:
+            line["error"] += f": {said[-1].strip()}"
     except BaseException as e:  # noqa: BLE001 - any engine exception is a rejection to report
         line["error"] = f"{type(e).__name__}: {' '.join(str(e).split())[:800]}"
     finally:

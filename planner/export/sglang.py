@@ -44,7 +44,8 @@ def _render(v: PlanView, version: str, *, standalone: bool, ngram: str | None) -
         args += ["--speculative-algorithm", "STANDALONE", "--speculative-draft-model-path", v.draft_model,
                  *_chain(v.k)]
         notes.append("SGLang does not compare the two models' vocabularies: the draft must use the target's "
-                     "tokenizer (all Qwen2.5 sizes do, although 7B+ pad vocab_size to 152064), or acceptance collapses.")
+                     "tokenizer (all Qwen2.5 sizes do, although 7B+ pad vocab_size to 152064), or acceptance "
+                     "collapses.")
     elif v.spec_method == "ngram":
         if ngram is None:
             raise PlannerError(f"SGLang {version} has no n-gram speculation; export for SGLang >= 0.5.3 or vLLM")
@@ -62,7 +63,8 @@ def _render(v: PlanView, version: str, *, standalone: bool, ngram: str | None) -
         if v.branches > SPEC_DEFAULT_MAX_RUNNING:
             args += ["--max-running-requests", str(v.branches)]
         notes.append(f"One plan request runs {v.branches} sequences at once; raise --max-running-requests "
-                     f"(default {SPEC_DEFAULT_MAX_RUNNING} with speculation) if several plan requests share the server.")
+                     f"(default {SPEC_DEFAULT_MAX_RUNNING} with speculation) if several plan requests share the "
+                     "server.")
     return Export("sglang", version, list(LAUNCHER), args, _request(v), notes)
 
 
@@ -71,7 +73,8 @@ def _m(version: str, standalone: bool, ngram: str | None, source: str) -> Mappin
 
 
 MAPPINGS = {
-    "0.5.1": _m("0.5.1", False, None, "sglang 0.4.10.post2 / 0.5.1 wheels: server_args.py choices EAGLE, EAGLE3, NEXTN"),
+    "0.5.1": _m("0.5.1", False, None,
+                "sglang 0.4.10.post2 / 0.5.1 wheels: server_args.py choices EAGLE, EAGLE3, NEXTN"),
     "0.5.2": _m("0.5.2", True, None, "sglang 0.5.2 wheel: server_args.py adds STANDALONE"),
     "0.5.9": _m("0.5.9", True, "window", "sglang 0.5.3/0.5.5/0.5.7/0.5.9 wheels: NGRAM + match-window flags"),
     "0.5.23": _m("0.5.23", True, "trie", "sglang 0.5.23: ServerArgs resolve_once + check_server_args "
