@@ -1,0 +1,130 @@
+"""What a server is before we measure it: OpenAI-compatible at all, which engine and version, whether it serves
+the model, whether it exports Prometheus metrics and speculative counters. Each failure is one clear line."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from planner.errors import PlannerError
+from planner.serving.http import Endpoint, HttpError
+from planner.serving.metrics import SpecCounters, cache_config, parse_prometheus
+
+
+@dataclass
+class ServerInfo:
+    base: str
+    model: str
+    engine: str                       # vllm | sglang | llama.cpp | unknown
+    version: str | None
+    root: str | None                  # the served model's path/id as the server reports it
+    max_model_len: int | None
+    served: list[str]
+    has_metrics: bool
+    spec_positions: int               # draft positions the server reports counters for (0: no speculation)
+    cache: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def scrape(self, ep: Endpoint) -> dict | None:
+        """Parsed /metrics, or None when the server has none (then acceptance stays unmeasured)."""
+        if not self.has_metrics:
+            return None
+        try:
+            return parse_prometheus(ep.get_text("/metrics", timeout_s=15))
+        except PlannerError:
+            return None
+
+
+def probe(ep: Endpoint, model: str) -> ServerInfo:
+    try:
+        listing = ep.get_json("/v1/models")
+    except HttpError as e:
+        raise PlannerError(f"endpoint {ep.base} is not OpenAI-compatible: GET /v1/models returned HTTP "
+                           f"{e.status}") from None
+    data = listing.get("data") if isinstance(listing, dict) else None
+    if not isinstance(data, list):
+        raise PlannerError(f"endpoint {ep.base} is not OpenAI-compatible: /v1/models has no 'data' list")
+    served = [str(m.get("id")) for m in data if isinstance(m, dict)]
+    entry = next((m for m in data if isinstance(m, dict) and m.get("id") == model), None)
+    if entry is None:
+        raise PlannerError(f"model {model!r} is not served by {ep.base}; it serves: {', '.join(served) or 'nothing'}")
+    version, engine = None, "unknown"
+    try:
+        v = ep.get_json("/version", timeout_s=10)
+        if isinstance(v, dict) and v.get("version"):
+            version, engine = str(v["version"]), "vllm"
+    except PlannerError:
+        pass
+    if engine == "unknown" and entry.get("owned_by") in ("vllm", "sglang", "llamacpp"):
+        engine = {"llamacpp": "llama.cpp"}.get(entry["owned_by"], entry["owned_by"])
+    info = ServerInfo(ep.base, model, engine, version, entry.get("root"), entry.get("max_model_len"), served,
+                      has_metrics=True, spec_positions=0)
+    try:
+        samples = parse_prometheus(ep.get_text("/metrics", timeout_s=15))
+    except PlannerError:
+        samples = {}
+    if not samples:
+        info.has_metrics = False
+        info.notes.append("the server exports no /metrics: acceptance is unmeasured and step counts are "
+                          "inferred from token counts")
+        return info
+    if engine == "unknown":
+        pre = {n.split(":", 1)[0] for n in samples if ":" in n}
+        engine = next((e for p, e in (("vllm", "vllm"), ("sglang", "sglang"), ("llamacpp", "llama.cpp")) if p in pre),
+                      "unknown")
+        info.engine = engine
+    spec = SpecCounters.from_samples(samples, model) or SpecCounters.from_samples(samples)
+    info.spec_positions = spec.num_positions if spec else 0
+    info.cache = cache_config(samples)
+    if spec is None:
+        info.notes.append("the server reports no speculative-decoding counters (no speculative config): "
+                          "acceptance is unmeasured")
+    return info
+
+
+def speculative_from_args(launch_args: str | list | None) -> dict | None:
+    """The `--speculative-config` JSON of vLLM launch arguments (string or argv list), if present."""
+    if not launch_args:
+        return None
+    argv = shlex.split(launch_args) if isinstance(launch_args, str) else list(launch_args)
+    for i, a in enumerate(argv):
+        val = None
+        if a == "--speculative-config" and i + 1 < len(argv):
+            val = argv[i + 1]
+        elif a.startswith("--speculative-config="):
+            val = a.split("=", 1)[1]
+        if val is not None:
+            try:
+                d = json.loads(val)
+            except ValueError:
+                raise PlannerError(f"--launch-args: --speculative-config is not JSON: {val[:80]!r}") from None
+            return d if isinstance(d, dict) else None
+    return None
+
+
+def tensor_parallel_from_args(launch_args: str | list | None) -> int:
+    if not launch_args:
+        return 1
+    argv = shlex.split(launch_args) if isinstance(launch_args, str) else list(launch_args)
+    for i, a in enumerate(argv):
+        if a in ("--tensor-parallel-size", "-tp", "--tp") and i + 1 < len(argv):
+            return int(argv[i + 1])
+        if a.startswith("--tensor-parallel-size="):
+            return int(a.split("=", 1)[1])
+    return 1
+
+
+def local_config(info: ServerInfo, model_config: str | None) -> Path:
+    """config.json describing the served model: the given one, or the served folder when it is local."""
+    if model_config:
+        p = Path(model_config)
+        p = p / "config.json" if p.is_dir() else p
+        if not p.is_file():
+            raise PlannerError(f"--model-config {model_config}: no such file")
+        return p
+    if info.root and (Path(info.root) / "config.json").is_file():
+        return Path(info.root) / "config.json"
+    raise PlannerError(f"the server does not expose the architecture of {info.model!r} (root {info.root!r} is not "
+                       "a local folder): pass --model-config path/to/config.json")
