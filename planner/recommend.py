@@ -31,7 +31,15 @@ def speculative_section(p: Profile, k: int) -> dict:
     if p.draft.kind == "ngram":
         return {"method": "ngram", "num_speculative_tokens": k, "draft_model": None}
     return {"method": "draft_model", "num_speculative_tokens": k,
-            "draft_model": p.draft.arch.hf_id or p.draft.arch.name}
+            "draft_model": p.draft.arch.hf_id or p.draft.arch.name, "draft_vocab_size": p.draft.arch.vocab}
+
+
+def engine_k_max(p: Profile, engine: str | None, k_max: int) -> tuple[int, str | None]:
+    """Largest draft length the target engine can run for this profile, and why it is lower if it is."""
+    if engine == "vllm" and p.draft.kind == "model" and p.draft.arch.vocab != p.model.vocab:
+        return 0, (f"{p.id}: vLLM refuses draft {p.draft.name} (vocab_size {p.draft.arch.vocab} != "
+                   f"{p.model.vocab}), so only plans without speculation were searched")
+    return k_max, None
 
 
 def _infeasible(evs: list[Evaluation], deadline: float, quantile: float) -> PlannerError:
@@ -93,7 +101,7 @@ def choose(evs: list[Evaluation], target_accuracy: float | None = None, strategy
 
 
 def build_plan(choice: Choice, others: list[Evaluation], strategy: str = "exhaustive",
-               objective: str = "max_accuracy") -> Plan:
+               objective: str = "max_accuracy", extra_notes: list[str] | None = None) -> Plan:
     ev, (m, k, n) = choice.ev, choice.idx
     p = ev.profile
     cfg = choice.config
@@ -102,7 +110,7 @@ def build_plan(choice: Choice, others: list[Evaluation], strategy: str = "exhaus
     else:  # a tuned single configuration: compare with the grid's own best
         best = exhaustive.best_index(choice.grid)
         runners = [_runner(choice.grid, best)] if best is not None else []
-    notes = []
+    notes = list(extra_notes or [])
     for other in others:
         if other is ev or other is choice.grid:
             continue
@@ -130,7 +138,8 @@ def build_plan(choice: Choice, others: list[Evaluation], strategy: str = "exhaus
                    "accuracy": cfg["accuracy"], "accuracy_stderr": cfg["accuracy_stderr"],
                    "p_meet_deadline": cfg["p_meet_deadline"], "finished_share": cfg["finished_share"]},
         profile={"id": p.id, "provenance": p.provenance},
-        model={"name": p.model.name, "hf_id": p.model.hf_id, "tensor_parallel": p.hardware.tensor_parallel},
+        model={"name": p.model.name, "hf_id": p.model.hf_id, "tensor_parallel": p.hardware.tensor_parallel,
+               "vocab_size": p.model.vocab},
         sampling={"temperature": p.temperature, "top_p": p.top_p,
                   "max_tokens": int(ev.max_tokens) if ev.max_tokens else p.lengths.max_tokens},
         quantile=ev.quantile, objective=objective, strategy=strategy,
@@ -144,11 +153,20 @@ def _runner(ev: Evaluation, idx) -> dict:
 def recommend(profiles: list[Profile], deadline: float | None, quantile: float = 0.9,
               methods: tuple[str, ...] | None = None, target_accuracy: float | None = None,
               n_max: int = 256, k_max: int = 8, strategy: str = "exhaustive", trials: int = 300,
-              seed: int = 0) -> Plan:
-    evs = [evaluate(p, deadline, quantile, _methods_for(p, methods), n_max=n_max, k_max=k_max) for p in profiles]
+              seed: int = 0, engine: str | None = None) -> Plan:
+    """`engine` (vllm, sglang, trtllm) restricts the search to what that engine can run."""
+    evs, notes = [], []
+    for p in profiles:
+        k, why = engine_k_max(p, engine, k_max)
+        notes += [why] if why else []
+        evs.append(evaluate(p, deadline, quantile, _methods_for(p, methods), n_max=n_max, k_max=k))
     choice = choose(evs, target_accuracy, strategy, trials, seed)
-    return build_plan(choice, evs, strategy=strategy,
+    plan = build_plan(choice, evs, strategy=strategy, extra_notes=notes,
                       objective="max_accuracy" if target_accuracy is None else "min_latency")
+    from planner.export import engine_sections  # pure python; renders each engine's launch + request
+
+    plan.engines = engine_sections(plan)
+    return plan
 
 
 def _methods_for(p: Profile, methods: tuple[str, ...] | None) -> tuple[str, ...] | None:

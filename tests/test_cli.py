@@ -160,3 +160,16 @@ def test_pareto_table_csv_and_plot(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     rc, _, err = planner("pareto", "--plot", str(tmp_path / "x.jpg"))
     assert_one_line_error(rc, err, "--plot must name a .png file")
+
+
+def test_engine_restriction_and_engine_sections(tmp_path):
+    rc, out, err = planner("recommend", "-d", "60s", "--engine", "vllm", "--json")
+    assert rc == 0, err
+    plan = json.loads(out)
+    assert plan["speculative"]["method"] == "none"  # 0.5B draft vocab 151936 != 7B's 152064: vLLM refuses it
+    assert any("vLLM refuses draft" in n for n in plan["notes"])
+    assert "command" in plan["engines"]["vllm"] and plan["engines"]["vllm"]["request"]["n"] == plan["branches"]
+    rc, out, err = planner("recommend", "-d", "60s", "--json")
+    plan = json.loads(out)
+    assert plan["speculative"]["draft_vocab_size"] == 151936 and plan["model"]["vocab_size"] == 152064
+    assert "error" in plan["engines"]["vllm"] and "command" in plan["engines"]["sglang"]

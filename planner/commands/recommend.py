@@ -31,6 +31,9 @@ def register(sub) -> None:
                                                               "also tuning a max_tokens cap)")
     p.add_argument("--trials", type=int, default=300, help="optuna trials (default 300)")
     p.add_argument("--seed", type=int, default=0, help="optuna seed (default 0)")
+    p.add_argument("--engine", choices=["vllm", "sglang", "trtllm"],
+                   help="only plans this serving engine can run (e.g. vLLM needs draft and target vocabularies "
+                        "to match)")
     p.add_argument("--json", action="store_true", help="print the plan as JSON (tts-plan/1)")
     p.add_argument("-o", "--output", metavar="FILE", help="also write the plan JSON to FILE (atomically)")
     p.set_defaults(func=run)
@@ -64,7 +67,7 @@ def run(args) -> int:
         profiles.append(_from_config(args.model_config, args.gpu))
     plan = recommend(profiles, deadline, args.quantile, tuple(args.method) if args.method else None,
                      args.target_accuracy, n_max=args.max_branches, k_max=args.max_draft_len,
-                     strategy=args.strategy, trials=args.trials, seed=args.seed)
+                     strategy=args.strategy, trials=args.trials, seed=args.seed, engine=args.engine)
     if args.output:
         save_plan(plan, args.output)
     print(json.dumps(plan.to_dict(), indent=2) if args.json else render_plan(plan))
