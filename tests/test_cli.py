@@ -168,7 +168,7 @@ def test_engine_restriction_and_engine_sections(tmp_path):
     plan = json.loads(out)
     assert plan["speculative"]["method"] == "none"  # 0.5B draft vocab 151936 != 7B's 152064: vLLM refuses it
     assert any("vLLM refuses draft" in n for n in plan["notes"])
-    assert "command" in plan["engines"]["vllm"] and plan["engines"]["vllm"]["request"]["n"] == plan["branches"]
+    assert "command" in plan["engines"]["vllm"] and plan["engines"]["vllm"]["request"]["body"]["n"] == plan["branches"]
     rc, out, err = planner("recommend", "-d", "60s", "--json")
     plan = json.loads(out)
     assert plan["speculative"]["draft_vocab_size"] == 151936 and plan["model"]["vocab_size"] == 152064
