@@ -15,6 +15,12 @@ from planner.errors import PlannerError
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """Write `text` to a temp file in the same directory, fsync, then rename over `path`."""
     path = Path(path)
+    if path.exists() and not path.is_file() and not path.is_dir():  # /dev/null, a pipe: write, never replace
+        with path.open("w", encoding="utf-8") as f:
+            f.write(text)
+        return path
+    if path.is_dir():
+        raise PlannerError(f"cannot write {path}: it is a directory")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise PlannerError(f"cannot write {path}: directory {parent} does not exist")
