@@ -120,6 +120,7 @@ class Endpoint:
                         raise PlannerError(f"endpoint {self.base}: {path} failed mid-stream: "
                                            f"{_server_message(payload.encode())}")
                     yield t, obj
+            raise PlannerError(f"endpoint {self.base}: stream from {path} ended before [DONE]; did the server die?")
         except (socket.timeout, TimeoutError):
             raise PlannerError(f"endpoint {self.base}: stream from {path} stalled past "
                                f"{timeout_s or self.timeout_s:.0f} s") from None
