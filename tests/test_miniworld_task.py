@@ -7,17 +7,17 @@ import pytest
 from calibrate.miniworld import task
 
 
-def test_solve_follows_left_to_right_mod_100():
-    p = task.solve("Q:23+45-17+8=")
-    assert p.solution == "23+45=68;68-17=51;51+8=59;A:59"
-    assert p.answer == "59" and p.steps == 3
+def test_solve_follows_left_to_right_mod_10():
+    p = task.solve("Q:3+4-7+8=")
+    assert p.solution == "3+4=7;7-7=0;0+8=8;A:8"
+    assert p.answer == "8" and p.steps == 3
     # wrap-around both ways
-    assert task.solve("Q:90+15-30=").solution == "90+15=5;5-30=75;A:75"
-    assert task.solve("Q:0-1=").answer == "99"
+    assert task.solve("Q:9+5-8=").solution == "9+5=4;4-8=6;A:6"
+    assert task.solve("Q:0-1=").answer == "9"
 
 
 def test_solve_rejects_non_questions():
-    for bad in ("23+45=", "Q:23+45", "Q:23*4=", "Q:="):
+    for bad in ("2+4=", "Q:2+4", "Q:2*4=", "Q:=", "Q:23+4=", "Q:2+45=", "Q:2+0="):
         with pytest.raises(ValueError):
             task.solve(bad)
 
@@ -34,6 +34,8 @@ def test_make_problems_is_deterministic_and_distinct():
         assert set(p) >= {"problem_id", "question", "reference"}
         assert task.solve(p["question"]).answer == p["reference"]
         assert task.MIN_STEPS <= p["steps"] <= task.MAX_STEPS
+        ops = [p["question"][i:i + 2] for i in range(3, len(p["question"]) - 1, 2)]
+        assert len(ops) == p["steps"] and len(set(ops)) == len(ops)  # distinct (op, digit) pairs
 
 
 def test_splits_are_disjoint_and_stable():
@@ -44,7 +46,7 @@ def test_splits_are_disjoint_and_stable():
     assert not (test & train) and not (val & train) and not (test & val)
     assert all(task.split_of(q) == "test" for q in test)
     # the split is a hash of the text, so it cannot change with the seed or the machine
-    assert task.split_of("Q:23+45-17+8=") == task.split_of("Q:23+45-17+8=")
+    assert task.split_of("Q:3+4-7+8=") == task.split_of("Q:3+4-7+8=")
     share = sum(task.split_of(task.random_problem(__import__("random").Random(i)).question) == "test"
                 for i in range(2000)) / 2000
     assert 0.07 < share < 0.13
@@ -117,4 +119,4 @@ def test_noisy_solution_slips_at_the_stated_rate_and_stays_well_formed():
         slipped += sum(a.split("=")[1] != task.solve(p["question"][:2] + a.split("=")[0] + "=").answer
                        for a in got[:-1])
     assert abs(slipped / steps - task.SLIP_PROB) < 0.02
-    assert task.noisy_solution("Q:5+3=", rng, slip=0.0) == "5+3=8;A:8"
+    assert task.noisy_solution("Q:5+3-1=", rng, slip=0.0) == "5+3=8;8-1=7;A:7"

@@ -1,13 +1,13 @@
 """The miniature world's reasoning task: left-to-right modular arithmetic with a chain of thought.
 
-A problem is a start number 0..99 followed by 1..MAX_STEPS operations (+ or -) with a digit 1..9, evaluated
-left to right, modulo 100:
+A problem is a start digit 0..9 followed by 1..MAX_STEPS distinct operations (+ or - a digit 1..9),
+evaluated left to right, modulo 10:
 
-    question  "Q:23+4-7+8="
-    solution  "23+4=27;27-7=20;20+8=28;A:28"      (then EOS)
-    answer    "28"
+    question  "Q:3+4-7+8="
+    solution  "3+4=7;7-7=0;0+8=8;A:8"      (then EOS)
+    answer    "8"
 
-The output length grows with the number of steps (about 8 characters per step), so sampled lengths spread
+The output length grows with the number of steps (6 characters per step), so sampled lengths spread
 by a factor of several, like real chains of thought. The final answer is the number after the last "A:".
 
 Training chains contain deliberate slips (`noisy_solution`): each step's result is wrong with probability
@@ -29,18 +29,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-MODULUS = 100
+MODULUS = 10
 MIN_STEPS = 1
-MAX_STEPS = 8
+MAX_STEPS = 10
 OPS = ("+", "-")
 OPERAND_MAX = 9
-SLIP_PROB = 0.08
-_SLIPS = (-10, -2, -1, 1, 2, 10)
+SLIP_PROB = 0.06
+_SLIPS = tuple(range(1, 10))  # a slip lands on any other digit
 SPLITS = ("train", "val", "test")
 _TEST_BUCKETS = range(0, 10)   # 10 % of the question space
 _VAL_BUCKETS = range(10, 15)   # 5 %
 _ANSWER_RE = re.compile(r"A:(\d+)")
-_QUESTION_RE = re.compile(r"^Q:(\d+)((?:[+\-]\d+)+)=$")
+_QUESTION_RE = re.compile(r"^Q:(\d)((?:[+\-][1-9])+)=$")
 
 
 @dataclass(frozen=True)
@@ -101,8 +101,9 @@ def random_problem(rng: random.Random, steps: int | None = None) -> Problem:
     if steps is None:
         steps = rng.randint(MIN_STEPS, MAX_STEPS)
     text = str(rng.randrange(MODULUS))
-    for _ in range(steps):
-        text += rng.choice(OPS) + str(rng.randint(1, OPERAND_MAX))
+    # distinct (op, digit) pairs: the operand of step k can be found by looking up step k-1's operand
+    for op, b in rng.sample([(o, d) for o in OPS for d in range(1, OPERAND_MAX + 1)], steps):
+        text += f"{op}{b}"
     return solve(f"Q:{text}=")
 
 
