@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -97,7 +97,8 @@ def calibrate_endpoint(args) -> dict:
     model_config (config.json of the served model when its folder is not local), hardware (name),
     launch_args (the server's command line, recorded and parsed for --speculative-config and
     --tensor-parallel-size), temperature (0.7), top_p (1.0), max_tokens, n (branches per prompt for
-    the length distribution), id, output (for FILE.partial.json on failure)."""
+    the length distribution), id, output (for FILE.partial.json on failure), batches (branch counts of the
+    decode sweep, default 1,4,16 quick / 1..64 full), decode_tokens (tokens per sweep request)."""
     model = getattr(args, "model", None)
     if not model:
         raise PlannerError("--endpoint needs --model NAME (the served model name)")
@@ -109,7 +110,11 @@ def calibrate_endpoint(args) -> dict:
     info = probe(ep, model)
     settings = _fits(settings, info.max_model_len)
     if getattr(args, "max_tokens", None):
-        settings = Settings(*[*settings.__dict__.values()][:-1], int(args.max_tokens))
+        settings = replace(settings, max_tokens=int(args.max_tokens))
+    if getattr(args, "batches", None):
+        settings = replace(settings, batches=tuple(int(b) for b in args.batches))
+    if getattr(args, "decode_tokens", None):
+        settings = replace(settings, decode_tokens=int(args.decode_tokens))
     n_branch = int(getattr(args, "n", None) or settings.n_per_question)
     questions = load_questions(getattr(args, "prompts", None), settings.n_questions)
     raw: dict = {"decode_points": [], "prefill_points": [], "phases_s": {}}
