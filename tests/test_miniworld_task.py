@@ -8,16 +8,17 @@ from calibrate.miniworld import task
 
 
 def test_solve_follows_left_to_right_mod_10():
-    p = task.solve("Q:3+4-7+8=")
-    assert p.solution == "3+4=7;7-7=0;0+8=8;A:8"
+    p = task.solve("Q:3a+4b-7c+8=")
+    assert p.solution == "3;a+4=7;b-7=0;c+8=8;A:8"
     assert p.answer == "8" and p.steps == 3
     # wrap-around both ways
-    assert task.solve("Q:9+5-8=").solution == "9+5=4;4-8=6;A:6"
-    assert task.solve("Q:0-1=").answer == "9"
+    assert task.solve("Q:9a+5b-8=").solution == "9;a+5=4;b-8=6;A:6"
+    assert task.solve("Q:0a-1=").answer == "9"
 
 
 def test_solve_rejects_non_questions():
-    for bad in ("2+4=", "Q:2+4", "Q:2*4=", "Q:=", "Q:23+4=", "Q:2+45=", "Q:2+0="):
+    for bad in ("2a+4=", "Q:2a+4", "Q:2a*4=", "Q:=", "Q:23a+4=", "Q:2a+45=", "Q:2a+0=", "Q:2+4=", "Q:2b+4=",
+                "Q:2a+4a+1="):
         with pytest.raises(ValueError):
             task.solve(bad)
 
@@ -34,8 +35,8 @@ def test_make_problems_is_deterministic_and_distinct():
         assert set(p) >= {"problem_id", "question", "reference"}
         assert task.solve(p["question"]).answer == p["reference"]
         assert task.MIN_STEPS <= p["steps"] <= task.MAX_STEPS
-        ops = [p["question"][i:i + 2] for i in range(3, len(p["question"]) - 1, 2)]
-        assert len(ops) == p["steps"] and len(set(ops)) == len(ops)  # distinct (op, digit) pairs
+        assert len(p["question"]) == 4 + 3 * p["steps"]
+        assert len(p["solution"]) == 2 + 6 * p["steps"] + 3
 
 
 def test_splits_are_disjoint_and_stable():
@@ -46,7 +47,7 @@ def test_splits_are_disjoint_and_stable():
     assert not (test & train) and not (val & train) and not (test & val)
     assert all(task.split_of(q) == "test" for q in test)
     # the split is a hash of the text, so it cannot change with the seed or the machine
-    assert task.split_of("Q:3+4-7+8=") == task.split_of("Q:3+4-7+8=")
+    assert task.split_of("Q:3a+4b-7c+8=") == task.split_of("Q:3a+4b-7c+8=")
     share = sum(task.split_of(task.random_problem(__import__("random").Random(i)).question) == "test"
                 for i in range(2000)) / 2000
     assert 0.07 < share < 0.13
@@ -61,7 +62,7 @@ def test_step_counts_spread_lengths():
 
 
 @pytest.mark.parametrize("text,expected", [
-    ("23+45=68;68-17=51;51+8=59;A:59", "59"),
+    ("3;a+4=7;b-7=0;c+8=8;A:8", "8"),
     ("A:07", "7"),
     ("A:3;A:41", "41"),
     ("1+2=3;", None),
@@ -100,23 +101,17 @@ def test_noisy_solution_slips_at_the_stated_rate_and_stays_well_formed():
     import random
 
     rng = random.Random(0)
-    probs = task.make_problems(400, 5, "val")
     steps = slipped = 0
-    for p in probs:
-        noisy = task.noisy_solution(p["question"], rng)
-        clean = p["solution"].split(";")
-        got = noisy.split(";")
-        assert len(got) == len(clean)
-        # each line is well formed and the chain carries on from its own (possibly wrong) value
-        acc = None
-        for line in got[:-1]:
-            lhs, rhs = line.split("=")
-            if acc is not None:
-                assert lhs.startswith(acc)
-            acc = rhs
-        assert got[-1] == f"A:{acc}"
+    for p in task.make_problems(400, 5, "val"):
+        got = task.noisy_solution(p["question"], rng).split(";")
+        assert len(got) == p["steps"] + 2
+        acc = int(got[0])
+        for line, (lab, op, d) in zip(got[1:-1], task._parse(p["question"])[1]):
+            assert line[:3] == f"{lab}{op}{d}"  # the operation is copied exactly; only results slip
+            new = int(line.split("=")[1])
+            slipped += new != task._apply(acc, op, d)
+            acc = new
+        assert got[-1] == f"A:{acc}"  # the chain carries on from its own (possibly wrong) value
         steps += p["steps"]
-        slipped += sum(a.split("=")[1] != task.solve(p["question"][:2] + a.split("=")[0] + "=").answer
-                       for a in got[:-1])
-    assert abs(slipped / steps - task.SLIP_PROB) < 0.02
-    assert task.noisy_solution("Q:5+3-1=", rng, slip=0.0) == "5+3=8;8-1=7;A:7"
+    assert abs(slipped / steps - task.SLIP_PROB) < 0.015
+    assert task.noisy_solution("Q:5a+3b-1=", rng, slip=0.0) == "5;a+3=8;b-1=7;A:7"

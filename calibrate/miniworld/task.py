@@ -1,14 +1,18 @@
 """The miniature world's reasoning task: left-to-right modular arithmetic with a chain of thought.
 
-A problem is a start digit 0..9 followed by 1..MAX_STEPS distinct operations (+ or - a digit 1..9),
-evaluated left to right, modulo 10:
+A problem is a start digit 0..9 followed by 1..MAX_STEPS labelled operations (label a, b, c, ...; + or - a
+digit 1..9), evaluated left to right, modulo 10. The chain of thought restates the start digit, then
+writes one line per operation, then the answer:
 
-    question  "Q:3+4-7+8="
-    solution  "3+4=7;7-7=0;0+8=8;A:8"      (then EOS)
+    question  "Q:3a+4b-7c+8="
+    solution  "3;a+4=7;b-7=0;c+8=8;A:8"      (then EOS)
     answer    "8"
 
-The output length grows with the number of steps (6 characters per step), so sampled lengths spread
-by a factor of several, like real chains of thought. The final answer is the number after the last "A:".
+Why labels: a line looks its operation up by label (one induction step), and every line has the same width,
+so the previous result sits at a fixed distance. That keeps the task learnable by a ~1M-parameter model in
+minutes of CPU, while the chain still has to be carried out step by step. The output length grows with the
+number of steps (6 characters per step), so sampled lengths spread by a factor of several, like real
+chains of thought. The final answer is the number after the last "A:".
 
 Training chains contain deliberate slips (`noisy_solution`): each step's result is wrong with probability
 SLIP_PROB and the chain carries on from the wrong value, as a real model's arithmetic slip does. A model
@@ -32,20 +36,20 @@ from typing import Iterator
 MODULUS = 10
 MIN_STEPS = 1
 MAX_STEPS = 10
+LABELS = "abcdefghij"  # one per step, so MAX_STEPS <= len(LABELS)
 OPS = ("+", "-")
 OPERAND_MAX = 9
 SLIP_PROB = 0.06
-_SLIPS = tuple(range(1, 10))  # a slip lands on any other digit
 SPLITS = ("train", "val", "test")
 _TEST_BUCKETS = range(0, 10)   # 10 % of the question space
 _VAL_BUCKETS = range(10, 15)   # 5 %
 _ANSWER_RE = re.compile(r"A:(\d+)")
-_QUESTION_RE = re.compile(r"^Q:(\d)((?:[+\-][1-9])+)=$")
+_QUESTION_RE = re.compile(r"^Q:(\d)((?:[a-j][+\-][1-9])+)=$")
 
 
 @dataclass(frozen=True)
 class Problem:
-    question: str  # the prompt text the model is given, e.g. "Q:7+5-2="
+    question: str  # the prompt text the model is given, e.g. "Q:7a+5b-2="
     solution: str  # the chain of thought plus the final "A:<n>", without EOS
     answer: str    # the reference answer, decimal, no leading zeros
     steps: int
@@ -65,35 +69,36 @@ def _apply(a: int, op: str, b: int) -> int:
     return (a + b) % MODULUS if op == "+" else (a - b) % MODULUS
 
 
-def solve(question: str) -> Problem:
-    """Compute the chain of thought and the answer for a question string."""
+def _parse(question: str) -> tuple[int, list[tuple[str, str, int]]]:
     m = _QUESTION_RE.match(question)
-    if not m:
+    ops = re.findall(r"([a-j])([+\-])([1-9])", m.group(2)) if m else []
+    if not m or [lab for lab, _, _ in ops] != list(LABELS[:len(ops)]):
         raise ValueError(f"not a miniworld question: {question!r}")
-    acc = int(m.group(1))
-    parts = re.findall(r"([+\-])(\d+)", m.group(2))
-    lines = []
-    for op, b in parts:
-        new = _apply(acc, op, int(b))
-        lines.append(f"{acc}{op}{b}={new}")
+    return int(m.group(1)), [(lab, op, int(d)) for lab, op, d in ops]
+
+
+def _chain(question: str, rng: random.Random | None, slip: float) -> tuple[str, int, int]:
+    acc, ops = _parse(question)
+    lines = [str(acc)]
+    for lab, op, d in ops:
+        new = _apply(acc, op, d)
+        if rng is not None and rng.random() < slip:
+            new = (new + rng.randint(1, MODULUS - 1)) % MODULUS  # a slip lands on any other digit
+        lines.append(f"{lab}{op}{d}={new}")
         acc = new
     lines.append(f"A:{acc}")
-    return Problem(question, ";".join(lines), str(acc), len(parts))
+    return ";".join(lines), acc, len(ops)
+
+
+def solve(question: str) -> Problem:
+    """The exact chain of thought and answer for a question string."""
+    solution, answer, steps = _chain(question, None, 0.0)
+    return Problem(question, solution, str(answer), steps)
 
 
 def noisy_solution(question: str, rng: random.Random, slip: float = SLIP_PROB) -> str:
     """A chain of thought for training in which each step slips with probability `slip`."""
-    solve(question)  # validates the text
-    m = _QUESTION_RE.match(question)
-    acc, lines = int(m.group(1)), []
-    for op, b in re.findall(r"([+\-])(\d+)", m.group(2)):
-        new = _apply(acc, op, int(b))
-        if rng.random() < slip:
-            new = (new + rng.choice(_SLIPS)) % MODULUS
-        lines.append(f"{acc}{op}{b}={new}")
-        acc = new
-    lines.append(f"A:{acc}")
-    return ";".join(lines)
+    return _chain(question, rng, slip)[0]
 
 
 def random_problem(rng: random.Random, steps: int | None = None) -> Problem:
@@ -101,9 +106,8 @@ def random_problem(rng: random.Random, steps: int | None = None) -> Problem:
     if steps is None:
         steps = rng.randint(MIN_STEPS, MAX_STEPS)
     text = str(rng.randrange(MODULUS))
-    # distinct (op, digit) pairs: the operand of step k can be found by looking up step k-1's operand
-    for op, b in rng.sample([(o, d) for o in OPS for d in range(1, OPERAND_MAX + 1)], steps):
-        text += f"{op}{b}"
+    for k in range(steps):
+        text += f"{LABELS[k]}{rng.choice(OPS)}{rng.randint(1, OPERAND_MAX)}"
     return solve(f"Q:{text}=")
 
 
