@@ -8,4 +8,6 @@ COMMANDS = [
     "profiles",
     "pareto",
     "export",
+    "run",
+    "eval",
 ]

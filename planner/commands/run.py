@@ -1,0 +1,181 @@
+"""`planner run`: execute a plan (or an explicit N/K configuration) on a prompt or a dataset, for real.
+
+Each problem: N branches under the deadline → answers → vote → one record (answer, correctness, per-branch
+answers and token counts, latency, cut branches, and the plan's prediction). A plan made for another model
+or hardware can be run with overrides; the run then says so, on stderr and in every record."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def register(sub) -> None:
+    from planner.executor.setup import add_backend_args
+
+    p = sub.add_parser("run", help="run a plan (or N branches x K draft tokens) on a prompt or a dataset")
+    p.add_argument("--plan", help="plan JSON written by `planner recommend -o`")
+    p.add_argument("--profile", help="refuse a plan computed from another profile id")
+    p.add_argument("--branches", "-n", type=int, help="parallel branches N (overrides the plan)")
+    p.add_argument("--draft-len", "-k", type=int, help="speculative draft length K (overrides the plan)")
+    p.add_argument("--temperature", "-t", type=float, help="sampling temperature (default: plan, else 0.7)")
+    p.add_argument("--method", "-m", help="majority | weighted_majority | best_of_n (default: plan, else majority)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--prompt", help="one question")
+    src.add_argument("--dataset", help="math500 or a JSONL file (problem/question, answer, id)")
+    p.add_argument("--limit", type=int, help="first K problems of the dataset")
+    p.add_argument("--deadline", "-d", help="wall-clock budget per problem, e.g. 30s (default: plan's)")
+    p.add_argument("--no-deadline", action="store_true", help="ignore the plan's deadline")
+    p.add_argument("--no-early-stop", action="store_true", help="keep decoding after the vote is decided")
+    p.add_argument("--out", "-o", help="write one JSON record per problem (JSONL)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_backend_args(p)
+    p.set_defaults(func=run)
+
+
+def _config(args, plan):
+    """Settings from the plan, overridden by flags; returns (settings dict, notes about overrides)."""
+    from planner.errors import PlannerError
+    from planner.units import parse_duration
+
+    notes = []
+    cfg = {"branches": 1, "draft_len": 0, "method": "majority", "temperature": 0.7, "top_p": 1.0,
+           "max_tokens": 1024, "deadline_s": None, "draft": args.draft}
+    if plan is not None:
+        spec = plan.speculative
+        cfg.update(branches=plan.branches, draft_len=plan.draft_len, method=plan.method, deadline_s=plan.deadline_s,
+                   temperature=float(plan.sampling.get("temperature", 1.0)),
+                   top_p=float(plan.sampling.get("top_p", 1.0)),
+                   max_tokens=int(plan.sampling.get("max_tokens") or 1024))
+        if args.draft is None:
+            cfg["draft"] = {"ngram": f"ngram:{spec.get('ngram_max', 4)}", "draft_model": spec.get("draft_model"),
+                            "none": None}[spec["method"]]
+    for key, val in (("branches", args.branches), ("draft_len", args.draft_len), ("method", args.method),
+                     ("temperature", args.temperature), ("top_p", args.top_p), ("max_tokens", args.max_tokens)):
+        if val is not None:
+            if plan is not None and val != cfg[key]:
+                notes.append(f"override: {key} {cfg[key]} -> {val} (plan said {cfg[key]})")
+            cfg[key] = val
+    if args.no_deadline:
+        cfg["deadline_s"] = None
+    elif args.deadline:
+        new = parse_duration(args.deadline)
+        if plan is not None and new != cfg["deadline_s"]:
+            notes.append(f"override: deadline {cfg['deadline_s']} s -> {new} s")
+        cfg["deadline_s"] = new
+    if cfg["branches"] < 1 or cfg["draft_len"] < 0:
+        raise PlannerError("need --branches >= 1 and --draft-len >= 0")
+    from planner.plan import METHODS
+
+    if cfg["method"] not in METHODS:
+        raise PlannerError(f"unknown method {cfg['method']!r}; choose from {', '.join(METHODS)}")
+    if cfg["draft_len"] > 0 and cfg["draft"] in (None, "none") and args.backend == "local":
+        raise PlannerError(f"draft length {cfg['draft_len']} needs a drafter: pass --draft ngram, layers:N or a model")
+    return cfg, notes
+
+
+def _plan_mismatch(plan, args, desc) -> list[str]:
+    """Notes when the plan was made for another model or hardware than this run uses."""
+    notes = []
+    want = [x for x in (plan.model.get("hf_id"), plan.model.get("name")) if x]
+    have = (args.server_model if args.backend == "openai" else None) or args.model
+    norm = lambda s: s.lower().rstrip("/").split("/")[-1]  # noqa: E731
+    if want and have and not any(norm(w) == norm(have) or norm(have) in norm(w) or norm(w) in norm(have)
+                                 for w in want):
+        notes.append(f"plan was made for model {want[0]!r} (profile {plan.profile.get('id')}); running {have!r}: "
+                     "its predictions do not apply")
+    hw = str(plan.hardware.get("name", "")).lower()
+    dev = str(desc.get("device", "")) if args.backend == "local" else ""
+    if hw and dev and ((dev == "cpu") != ("cpu" in hw)):
+        notes.append(f"plan was made for hardware {plan.hardware.get('name')!r}; running on {dev}: its latency "
+                     "predictions do not apply")
+    return notes
+
+
+def run(args) -> int:
+    from planner.errors import PlannerError
+    from planner.plan import load_plan
+
+    plan = load_plan(args.plan) if args.plan else None
+    if plan is not None and args.profile and plan.profile.get("id") != args.profile:
+        raise PlannerError(f"plan {args.plan} was computed from profile {plan.profile.get('id')!r}, "
+                           f"not {args.profile!r}")
+    if plan is None and not args.model and args.backend == "local":
+        raise PlannerError("give --plan or --model (e.g. --model smollm2-135m)")
+    if args.model is None and plan is not None:
+        args.model = plan.model.get("hf_id") or plan.model.get("name")
+    cfg, notes = _config(args, plan)
+    from planner.executor.datasets import Problem, load_problems
+
+    problems = [Problem("prompt", args.prompt)] if args.prompt is not None else load_problems(args.dataset, args.limit)
+    if args.limit is not None and args.limit < 1:
+        raise PlannerError("--limit must be >= 1")
+    from planner.executor.answers import Equivalence
+    from planner.executor.runner import RunSettings, solve
+    from planner.executor.scorers import make_scorer
+    from planner.executor.setup import make_backend
+
+    scorer = make_scorer(args.scorer or ("confidence" if cfg["method"] != "majority" else None))
+    if cfg["method"] != "majority" and scorer is None:
+        raise PlannerError(f"method {cfg['method']} needs --scorer")
+    log = lambda m: print(m, file=sys.stderr)  # noqa: E731
+    backend, desc = make_backend(args, cfg["draft"], cfg["draft_len"], cfg["temperature"], cfg["top_p"],
+                                 cfg["max_tokens"], bool(scorer and scorer.needs_logprobs), log)
+    if plan is not None:
+        notes += _plan_mismatch(plan, args, desc)
+    for n in notes:
+        log(f"planner run: note: {n}")
+    settings = RunSettings(cfg["branches"], cfg["method"], cfg["deadline_s"], not args.no_early_stop, scorer,
+                           seed=args.seed)
+    run_info = {"config": {k: v for k, v in cfg.items()}, "backend": desc, "plan": args.plan, "notes": notes}
+    eq = Equivalence()
+    records = []
+    bar = None
+    if len(problems) > 1 and not args.quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(problems), file=sys.stderr, unit="problem", dynamic_ncols=True)
+    for i, prob in enumerate(problems):
+        rec = solve(prob, backend, settings, eq, plan.predicted if plan else None, index=i)
+        rec["run"] = run_info
+        records.append(rec)
+        if bar is not None:
+            graded = [r["correct"] for r in records if r["correct"] is not None]
+            bar.set_postfix(acc=f"{sum(graded) / len(graded):.1%}" if graded else "-", lat=f"{rec['latency_s']:.1f}s")
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    if args.out:
+        from planner.io import atomic_write_text
+
+        atomic_write_text(args.out, "".join(json.dumps(r) + "\n" for r in records))
+    _summary(records, plan, args)
+    return 0
+
+
+def _summary(records, plan, args) -> None:
+    import statistics
+
+    if args.prompt is not None:
+        r = records[0]
+        print(f"answer: {r['answer']}")
+        print(f"votes: {json.dumps(r['votes'])}  ({r['voters']} of {len(r['branches'])} branches voted)")
+        print(f"latency: {r['latency_s']:.2f} s, {r['num_tokens']} tokens, cut branches: {r['cut_branches'] or 'none'}")
+        return
+    lat = sorted(r["latency_s"] for r in records)
+    graded = [r["correct"] for r in records if r["correct"] is not None]
+    q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))]  # noqa: E731
+    line = [f"{len(records)} problems", f"accuracy {sum(graded) / len(graded):.1%}" if graded else "no references",
+            f"latency mean {statistics.fmean(lat):.2f} s p50 {q(0.5):.2f} p90 {q(0.9):.2f}",
+            f"tokens/problem {statistics.fmean(r['num_tokens'] for r in records):.0f}"]
+    if any(r["deadline_s"] for r in records):
+        met = sum(r["met_deadline"] for r in records) / len(records)
+        cut = sum(len(r["cut_branches"]) for r in records)
+        line.append(f"deadline met {met:.0%}, branches cut {cut}")
+    print("; ".join(line))
+    if plan is not None and plan.predicted:
+        p = plan.predicted
+        acc = p.get("accuracy")
+        lq = p.get("latency_quantile_s")
+        print(f"plan predicted: accuracy {acc:.1%}" if acc is not None else "plan predicted: accuracy -",
+              f"latency p{plan.quantile * 100:g} {lq:.2f} s" if lq is not None else "")

@@ -1,0 +1,51 @@
+"""Backends turn one prompt into N branches under a deadline: `local` (this project's engine) or `openai`
+(any OpenAI-compatible server: vLLM, SGLang, TRT-LLM serve). Both return the same BranchOutput records, so
+voting, grading and the result files do not depend on where the tokens came from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from planner.executor.deadline import Deadline
+
+FINISHED = ("eos", "stop", "length")
+
+
+@dataclass
+class BranchOutput:
+    index: int
+    text: str | None
+    num_tokens: int
+    finish_reason: str          # eos | stop | length | deadline | cancelled | error
+    finish_s: float             # seconds since the problem started
+    logprob: float | None = None
+    exact_tokens: bool = True   # False when the server gave no per-branch token count (estimated)
+
+    @property
+    def completed(self) -> bool:
+        return self.finish_reason in FINISHED
+
+
+@dataclass
+class BackendResult:
+    branches: list[BranchOutput]
+    latency_s: float
+    prompt_tokens: int | None = None
+    stopped_by: str | None = None          # None | deadline | callback
+    steps: list = field(default_factory=list)  # engine StepRecords (local backend)
+    info: dict = field(default_factory=dict)
+
+
+OnFinish = Callable[[BranchOutput], bool]
+
+
+class Backend:
+    name = "base"
+
+    def generate(self, prompt: str, n: int, deadline: Deadline, on_finish: OnFinish | None = None,
+                 seed: int = 0) -> BackendResult:
+        raise NotImplementedError
+
+    def describe(self) -> dict:
+        return {"backend": self.name}

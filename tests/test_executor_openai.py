@@ -1,0 +1,135 @@
+"""The openai backend against a local fake OpenAI-compatible server (stdlib http.server, streamed SSE):
+both request shapes, votes, deadline cut with cancellation, early stop, and server errors."""
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from planner.errors import PlannerError
+from planner.executor.backends.openai import OpenAIBackend
+from planner.executor.datasets import Problem
+from planner.executor.deadline import Deadline
+from planner.executor.runner import RunSettings, solve
+
+# branch i answers ANSWERS[i % len] after DELAYS[i % len] seconds (streamed in 3 chunks)
+ANSWERS = ["12", "12", "7", "12", "7"]
+DELAYS = [0.05, 0.1, 0.15, 0.2, 3.0]
+
+
+class FakeServer:
+    def __init__(self, status=200):
+        self.requests, self.disconnects, self.status = [], [], status
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.requests.append((self.path, body, self.headers.get("Authorization")))
+                if outer.status != 200:
+                    msg = b'{"error": "model not found"}'
+                    self.send_response(outer.status)
+                    self.send_header("Content-Length", str(len(msg)))
+                    self.end_headers()
+                    self.wfile.write(msg)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                base = int(body.get("seed", 0)) if body["n"] == 1 else 0   # parallel mode: seed = seed0 + index
+                events = []
+                for i in range(body["n"]):
+                    b = base + i
+                    t, ans = DELAYS[b % len(DELAYS)], ANSWERS[b % len(ANSWERS)]
+                    for j, piece in enumerate(["Thinking. ", "So the answer is ", f"\\boxed{{{ans}}}."]):
+                        events.append((t * j / 3, {"index": i, "delta": {"content": piece}, "finish_reason": None}))
+                    events.append((t, {"index": i, "delta": {}, "finish_reason": "stop"}))
+                events.sort(key=lambda e: e[0])
+                start = time.perf_counter()
+                try:
+                    for at, choice in events:
+                        time.sleep(max(0.0, at - (time.perf_counter() - start)))
+                        self.wfile.write(f"data: {json.dumps({'choices': [choice]})}\n\n".encode())
+                        self.wfile.flush()
+                    usage = {"choices": [], "usage": {"completion_tokens": 9 * body["n"]}}
+                    self.wfile.write(f"data: {json.dumps(usage)}\n\ndata: [DONE]\n\n".encode())
+                    self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    outer.disconnects.append(time.perf_counter())
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    s = FakeServer()
+    yield s
+    s.close()
+
+
+@pytest.mark.parametrize("mode", ["n", "parallel"])
+def test_all_branches_vote(server, mode):
+    be = OpenAIBackend(server.url, "m", mode=mode, api_key="sk-test", timeout_s=10)
+    rec = solve(Problem("p1", "What?", "12"), be, RunSettings(4, early_stop=False))
+    assert rec["answer"] == "12" and rec["correct"] is True
+    assert rec["votes"] == {"12": 3.0, "7": 1.0}
+    assert [b["finish_reason"] for b in rec["branches"]] == ["eos"] * 4
+    assert len(server.requests) == (1 if mode == "n" else 4)
+    path, body, auth = server.requests[0]
+    assert path == "/v1/chat/completions" and auth == "Bearer sk-test" and body["stream"] is True
+    assert body["n"] == (4 if mode == "n" else 1) and "\\boxed{}" in body["messages"][-1]["content"]
+    if mode == "parallel":  # exact per-branch token counts come from each request's usage
+        assert [b["num_tokens"] for b in rec["branches"]] == [9] * 4
+
+
+def test_deadline_cuts_the_slow_branch_and_cancels_it(server):
+    be = OpenAIBackend(server.url, "m", mode="n", timeout_s=10)
+    t0 = time.perf_counter()
+    rec = solve(Problem("p1", "What?", "12"), be, RunSettings(5, deadline_s=1.0, early_stop=False))
+    took = time.perf_counter() - t0
+    assert 1.0 <= took < 2.5                          # branch 4 would take 3 s
+    assert rec["cut_branches"] == [4] and rec["stopped_by"] == "deadline"
+    assert rec["answer"] == "12" and rec["voters"] == 4
+    for _ in range(40):                               # the server notices the client went away
+        if server.disconnects:
+            break
+        time.sleep(0.1)
+    assert server.disconnects
+
+
+def test_early_stop_when_vote_is_decided(server):
+    be = OpenAIBackend(server.url, "m", mode="parallel", timeout_s=10)
+    rec = solve(Problem("p1", "What?", "12"), be, RunSettings(5, early_stop=True))
+    # after branches 0, 1, 3 ("12" x3) and 2 ("7"): 3 > 1 + 1 remaining → stop without waiting 3 s for branch 4
+    assert rec["stopped_by"] == "callback" and rec["latency_s"] < 2.0
+    assert rec["answer"] == "12" and rec["branches"][4]["finish_reason"] == "cancelled"
+
+
+def test_server_errors_are_one_line():
+    bad = FakeServer(status=404)
+    try:
+        be = OpenAIBackend(bad.url, "m", timeout_s=5)
+        with pytest.raises(PlannerError, match="HTTP 404"):
+            be.generate("q", 2, Deadline(None))
+    finally:
+        bad.close()
+    be = OpenAIBackend("http://127.0.0.1:9/v1", "m", timeout_s=2)   # nothing listens on port 9
+    with pytest.raises(PlannerError, match="openai backend"):
+        be.generate("q", 1, Deadline(None))
+    with pytest.raises(PlannerError, match="bad server URL"):
+        OpenAIBackend("ftp://x", "m")
