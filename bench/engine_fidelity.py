@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import shlex
 import statistics
 import sys
 import tempfile
@@ -135,7 +136,7 @@ def main() -> int:
                 t = time.monotonic()
                 profile = calibrate_endpoint(argparse.Namespace(
                     endpoint=srv.base_url, model="bench", batches=train_b, decode_tokens=T, quick=True,
-                    launch_args=" ".join(args), model_config=str(model / "config.json"), timeout=600))
+                    launch_args=shlex.join(args), model_config=str(model / "config.json"), timeout=600))
                 (work / "profile.json").write_text(json.dumps(profile, indent=1))
                 c = profile["calibration"]
                 print(f"# calibrated in {time.monotonic() - t:.0f} s; step fit error "

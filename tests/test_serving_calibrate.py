@@ -202,3 +202,15 @@ def test_server_dying_mid_run_saves_partial(fake_server, tmp_path):
     part = json.loads(Path(tmp_path / "prof.json.partial.json").read_text())
     assert [d["B"] for d in part["decode_points"]] == [1, 4]
     assert not (tmp_path / "prof.json").exists()
+
+
+def test_bad_inputs_fail_before_measuring(fake_server, tmp_path):
+    fake, url = fake_server
+    with pytest.raises(PlannerError, match="--speculative-config is not JSON"):
+        calibrate_endpoint(args(url, tmp_path, launch_args="vllm serve m --speculative-config {oops"))
+    with pytest.raises(PlannerError, match="--tensor-parallel-size must be a positive integer"):
+        calibrate_endpoint(args(url, tmp_path, launch_args="vllm serve m --tensor-parallel-size two"))
+    fake.root = "org/remote-model"  # a hub id, not a local folder: the architecture must be given
+    with pytest.raises(PlannerError, match="pass --model-config"):
+        calibrate_endpoint(args(url, tmp_path))
+    assert fake.spec["drafts"] == 0 and not (tmp_path / "prof.json.partial.json").exists()

@@ -22,7 +22,7 @@ from planner.io import atomic_write_json, iter_jsonl
 from planner.serving import sweeps
 from planner.serving.assemble import build_profile
 from planner.serving.http import Endpoint
-from planner.serving.probe import probe
+from planner.serving.probe import local_config, probe, speculative_from_args, tensor_parallel_from_args
 
 DEFAULT_QUESTIONS = [
     "What is 17 + 25? Answer with a number.",
@@ -108,6 +108,10 @@ def calibrate_endpoint(args) -> dict:
     top_p = float(getattr(args, "top_p", None) or 1.0)
     t_start = time.monotonic()
     info = probe(ep, model)
+    # Everything that can be wrong with the inputs fails here, before minutes of measuring.
+    speculative_from_args(getattr(args, "launch_args", None))
+    tensor_parallel_from_args(getattr(args, "launch_args", None))
+    local_config(info, getattr(args, "model_config", None))
     settings = _fits(settings, info.max_model_len)
     if getattr(args, "max_tokens", None):
         settings = replace(settings, max_tokens=int(args.max_tokens))

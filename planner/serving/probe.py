@@ -109,10 +109,12 @@ def tensor_parallel_from_args(launch_args: str | list | None) -> int:
         return 1
     argv = shlex.split(launch_args) if isinstance(launch_args, str) else list(launch_args)
     for i, a in enumerate(argv):
-        if a in ("--tensor-parallel-size", "-tp", "--tp") and i + 1 < len(argv):
-            return int(argv[i + 1])
-        if a.startswith("--tensor-parallel-size="):
-            return int(a.split("=", 1)[1])
+        val = argv[i + 1] if a in ("--tensor-parallel-size", "-tp", "--tp") and i + 1 < len(argv) else (
+            a.split("=", 1)[1] if a.startswith("--tensor-parallel-size=") else None)
+        if val is not None:
+            if not val.isdigit() or int(val) < 1:
+                raise PlannerError(f"--launch-args: --tensor-parallel-size must be a positive integer, got {val!r}")
+            return int(val)
     return 1
 
 
