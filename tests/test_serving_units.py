@@ -115,3 +115,15 @@ def test_strip_launcher_and_base_url():
     assert normalize_base("https://h/v1") == "https://h"
     with pytest.raises(PlannerError):
         normalize_base("ftp://h")
+
+
+def test_add_endpoint_arguments_respects_existing_options():
+    import argparse
+
+    from planner.serving import add_endpoint_arguments
+
+    p = argparse.ArgumentParser()
+    p.add_argument("--prompts", help="the caller's own")
+    add_endpoint_arguments(p)
+    a = p.parse_args(["--launch-args", "vllm serve m", "--batches", "1,8", "--prompts", "x.jsonl"])
+    assert a.launch_args == "vllm serve m" and a.batches == [1, 8] and a.timeout == 120.0

@@ -1,7 +1,8 @@
 """Serving engines: calibrate against an OpenAI-compatible endpoint, read its metrics, launch one for tests.
 
 `calibrate_endpoint(args) -> profile dict` is what `planner calibrate --endpoint URL --model NAME` calls;
-the import is deferred so that importing this package stays free of scipy."""
+`add_endpoint_arguments(parser)` adds the options only that path uses. Imports are deferred so that
+importing this package (at CLI start-up) stays free of scipy and numpy."""
 
 
 def calibrate_endpoint(args) -> dict:
@@ -10,4 +11,25 @@ def calibrate_endpoint(args) -> dict:
     return run(args)
 
 
-__all__ = ["calibrate_endpoint"]
+def add_endpoint_arguments(p) -> None:
+    """Options of the --endpoint path; any the caller's parser already has are left to it."""
+    have = set(getattr(p, "_option_string_actions", {}))
+    opts = [
+        ("--launch-args", dict(metavar="CMDLINE", help="the server's command line (recorded in provenance; its "
+                                                       "--speculative-config and --tensor-parallel-size are read)")),
+        ("--model-config", dict(metavar="CONFIG_JSON", help="config.json of the served model when the server's "
+                                                            "model folder is not on this machine")),
+        ("--endpoint-timeout", dict(dest="timeout", type=float, default=120.0, metavar="S",
+                                    help="seconds per HTTP call to the endpoint (default 120)")),
+        ("--prompts", dict(metavar="JSONL", help="calibration prompts (question/problem/prompt per line)")),
+        ("--hardware", dict(metavar="NAME", help="name of the serving hardware, for the profile")),
+        ("--batches", dict(type=lambda s: [int(x) for x in s.split(",")], metavar="B,B,...",
+                           help="branch counts of the decode sweep (default 1..64; --quick 1,4,16)")),
+    ]
+    g = p.add_argument_group("calibration against a running server (--endpoint)")
+    for flag, kw in opts:
+        if flag not in have:
+            g.add_argument(flag, **kw)
+
+
+__all__ = ["add_endpoint_arguments", "calibrate_endpoint"]
