@@ -50,7 +50,10 @@ class FakeServer:
                     b = base + i
                     t, ans = DELAYS[b % len(DELAYS)], ANSWERS[b % len(ANSWERS)]
                     for j, piece in enumerate(["Thinking. ", "So the answer is ", f"\\boxed{{{ans}}}."]):
-                        events.append((t * j / 3, {"index": i, "delta": {"content": piece}, "finish_reason": None}))
+                        ch = {"index": i, "delta": {"content": piece}, "finish_reason": None}
+                        if body.get("logprobs"):  # "7" is written confidently, "12" hesitantly
+                            ch["logprobs"] = {"content": [{"token": piece, "logprob": -0.1 if ans == "7" else -1.0}]}
+                        events.append((t * j / 3, ch))
                     events.append((t, {"index": i, "delta": {}, "finish_reason": "stop"}))
                 events.sort(key=lambda e: e[0])
                 start = time.perf_counter()
@@ -95,6 +98,17 @@ def test_all_branches_vote(server, mode):
     assert body["n"] == (4 if mode == "n" else 1) and "\\boxed{}" in body["messages"][-1]["content"]
     if mode == "parallel":  # exact per-branch token counts come from each request's usage
         assert [b["num_tokens"] for b in rec["branches"]] == [9] * 4
+
+
+def test_best_of_n_with_server_logprobs(server):
+    from planner.executor.scorers import make_scorer
+
+    be = OpenAIBackend(server.url, "m", mode="n", timeout_s=10, logprobs=True)
+    rec = solve(Problem("p1", "What?", "12"), be, RunSettings(4, method="best_of_n", scorer=make_scorer("confidence")))
+    assert server.requests[0][1]["logprobs"] is True
+    assert rec["answer"] == "7" and rec["correct"] is False           # majority would say 12
+    assert [b["num_tokens"] for b in rec["branches"]] == [3, 3, 3, 3]  # one log-prob per token: exact counts
+    assert rec["branches"][2]["score"] == pytest.approx(2.718281828 ** -0.1)
 
 
 def test_deadline_cuts_the_slow_branch_and_cancels_it(server):

@@ -43,7 +43,7 @@ def make_backend(args, draft_spec: str | None, draft_len: int, temperature: floa
         if not name:
             raise PlannerError("the openai backend needs --server-model (or --model): the name the server serves")
         be = OpenAIBackend(args.url, name, args.openai_mode, temperature, top_p, max_tokens,
-                           timeout_s=args.request_timeout)
+                           timeout_s=args.request_timeout, logprobs=need_logprobs)
         return be, be.describe()
     if not args.model:
         raise PlannerError("--model is required for the local backend (e.g. --model smollm2-135m)")

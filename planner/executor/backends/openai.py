@@ -31,7 +31,8 @@ class OpenAIBackend(Backend):
 
     def __init__(self, base_url: str, model: str, mode: str = "n", temperature: float = 0.7, top_p: float = 1.0,
                  max_tokens: int = 1024, stop: list[str] | None = None, api_key: str | None = None,
-                 timeout_s: float = 600.0, chat: bool = True, system: str | None = None, max_parallel: int = 64):
+                 timeout_s: float = 600.0, chat: bool = True, system: str | None = None, max_parallel: int = 64,
+                 logprobs: bool = False):
         if mode not in ("n", "parallel"):
             raise PlannerError(f"openai mode must be n or parallel, got {mode!r}")
         u = urlsplit(base_url if "://" in base_url else "http://" + base_url)
@@ -43,6 +44,7 @@ class OpenAIBackend(Backend):
         self.temperature, self.top_p, self.max_tokens, self.stop = temperature, top_p, max_tokens, list(stop or [])
         self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
         self.timeout_s, self.max_parallel = float(timeout_s), int(max_parallel)
+        self.logprobs = logprobs  # ask for token log-probs (confidence scorer; also gives exact token counts)
 
     def describe(self) -> dict:
         return {"backend": self.name, "url": f"{self.scheme}://{self.host}:{self.port or ''}{self.path}",
@@ -55,6 +57,8 @@ class OpenAIBackend(Backend):
                 "stream_options": {"include_usage": True}}
         if self.stop:
             body["stop"] = self.stop
+        if self.logprobs:
+            body["logprobs"] = True if self.chat else 1
         if self.chat:
             body["messages"] = ([{"role": "system", "content": self.system}] if self.system else []) + [
                 {"role": "user", "content": prompt}]
@@ -72,6 +76,7 @@ class OpenAIBackend(Backend):
         The raw socket goes into `socks` (http.client drops conn.sock once a response owns it) for cancelling."""
         texts: dict[int, list[str]] = {}
         chunks: dict[int, int] = {}
+        lps: dict[int, list[float]] = {}
         try:
             headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
             if self.api_key:
@@ -103,12 +108,18 @@ class OpenAIBackend(Backend):
                     if piece:
                         texts.setdefault(i, []).append(piece)
                         chunks[i] = chunks.get(i, 0) + 1
+                    lp = ch.get("logprobs") or {}
+                    vals = [t.get("logprob") for t in lp.get("content") or []] if self.chat \
+                        else list(lp.get("token_logprobs") or [])
+                    lps.setdefault(i, []).extend(v for v in vals if isinstance(v, (int, float)))
                     if ch.get("finish_reason"):
                         reason = _REASONS.get(ch["finish_reason"], "eos")
                         if ch["finish_reason"] == "stop" and isinstance(ch.get("stop_reason"), str):
                             reason = "stop"  # vLLM: a stop string (an int stop_reason is a stop token)
-                        events.put(("done", base + i, BranchOutput(base + i, "".join(texts.get(i, [])),
-                                    chunks.get(i, 0), reason, time.perf_counter() - t0, exact_tokens=False), None))
+                        got = lps.get(i)
+                        events.put(("done", base + i, BranchOutput(
+                            base + i, "".join(texts.get(i, [])), len(got) if got else chunks.get(i, 0), reason,
+                            time.perf_counter() - t0, sum(got) if got else None, exact_tokens=bool(got)), None))
             events.put(("end", base, usage, None))
         except (OSError, http.client.HTTPException, ValueError) as e:
             events.put(("end", base, None, f"{type(e).__name__}: {e}"))
