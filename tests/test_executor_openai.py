@@ -147,3 +147,19 @@ def test_server_errors_are_one_line():
         be.generate("q", 1, Deadline(None))
     with pytest.raises(PlannerError, match="bad server URL"):
         OpenAIBackend("ftp://x", "m")
+
+
+def test_planner_run_cli_with_openai_backend(server, tmp_path, capsys):
+    from planner.cli import main
+
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"problem": "What?", "answer": "12", "unique_id": "a"}\n'
+                    '{"problem": "Again?", "answer": "7", "unique_id": "b"}\n')
+    out = tmp_path / "r.jsonl"
+    rc = main(["run", "--backend", "openai", "--url", server.url, "--server-model", "m", "--dataset", str(data),
+               "-n", "4", "--openai-mode", "parallel", "--out", str(out), "--quiet"])
+    assert rc == 0
+    recs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["answer"], r["correct"]) for r in recs] == [("12", True), ("12", False)]
+    assert recs[0]["run"]["backend"]["mode"] == "parallel"
+    assert "2 problems; accuracy 50.0%" in capsys.readouterr().out
