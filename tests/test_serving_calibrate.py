@@ -81,13 +81,13 @@ def handler(fake: Fake):
                 return self._send(404, {"error": {"message": f"The model `{req.get('model')}` does not exist."}})
             n, T = int(req.get("n", 1)), int(req.get("max_tokens", 16))
             if self.path == "/v1/chat/completions":
-                with fake.lock:  # every chat request drafts 10 times per branch: alpha = 0.8, 0.5, 0.5
+                with fake.lock:  # 10 drafts per branch and request: alpha = 0.8, 0.5, 0.5
                     s = fake.spec
                     s["drafts"] += 10 * n
                     s["draft_tokens"] += 30 * n
                     s["accepted"] += 14 * n
                     s["pos"] = [s["pos"][0] + 8 * n, s["pos"][1] + 4 * n, s["pos"][2] + 2 * n]
-                lens = [5 + 3 * i for i in range(n)]
+                lens = [40 + 3 * i for i in range(n)]
                 choices = [{"index": i, "message": {"role": "assistant", "content": "x" * k},
                             "logprobs": {"content": [{"token": "x"}] * k}, "finish_reason": "stop"}
                            for i, k in enumerate(lens)]
@@ -143,12 +143,16 @@ def test_calibrates_profile_with_measured_acceptance(fake_server, tmp_path):
     prof = calibrate_endpoint(args(url, tmp_path))
     p = Profile.from_dict(prof)
     assert p.acceptance.alpha == pytest.approx((0.8, 0.5, 0.5))
+    # 3 requests x (40+43+46+49) tokens = 534; decode steps = 534 - 12 first tokens - 3*56 accepted = 354
+    counts = prof["calibration"]["acceptance_counts"]
+    assert counts["decode_steps"] == 354 and counts["draft_rate"] == round(120 / 354, 4)
+    assert prof["acceptance"]["draft_rate"] == counts["draft_rate"]
     assert p.draft.kind == "ngram" and "K=3" in p.draft.name
     eng = prof["provenance"]["engine"]
     assert eng["name"] == "vllm" and eng["version"] == "0.0-fake"
     assert eng["speculative_config"]["method"] == "ngram" and "vllm serve m" in eng["launch_args"]
-    # built-in prompts x n branches, lengths 5, 8, 11, 14 per request
-    assert p.lengths.kind == "empirical" and sorted(set(p.lengths.tokens)) == [5, 8, 11, 14]
+    # built-in prompts x n branches, lengths 40, 43, 46, 49 per request
+    assert p.lengths.kind == "empirical" and sorted(set(p.lengths.tokens)) == [40, 43, 46, 49]
     pts = {d["B"]: d for d in prof["calibration"]["decode_points"] if d["L"] < 100}
     assert set(pts) == {1, 4, 16}
     # the fake's step grows with B; timer noise on a busy machine only adds time

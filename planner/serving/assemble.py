@@ -34,7 +34,10 @@ def _lengths(raw: dict) -> dict:
 
 
 def _acceptance(info, raw: dict, temperature: float, notes: list[str]) -> tuple[dict | None, dict | None]:
-    """(acceptance section, raw counter deltas) from the length phase (plan sampling on real prompts)."""
+    """(acceptance section, raw counter deltas) from the length phase (plan sampling on real prompts).
+
+    `draft_rate` = drafts / decode steps: model-free drafters (n-gram) propose only when the context
+    recurs, so most steps may carry no draft at all. The alphas are conditional on a draft existing."""
     if info.spec_positions == 0:
         return None, None
     b, a = raw.get("spec_before"), raw.get("spec_after")
@@ -44,16 +47,23 @@ def _acceptance(info, raw: dict, temperature: float, notes: list[str]) -> tuple[
     cb = SpecCounters.from_samples(b, info.model) or SpecCounters.from_samples(b)
     ca = SpecCounters.from_samples(a, info.model) or SpecCounters.from_samples(a)
     delta = ca - cb if cb and ca else SpecCounters()
+    toks = raw["lengths"]["tokens"]
+    steps = max(1.0, sum(toks) - len(toks) - delta.accepted)  # a branch's first token comes from prefill
+    counts = {"drafts": delta.drafts, "draft_tokens": delta.draft_tokens, "accepted": delta.accepted,
+              "decode_steps": steps, "draft_rate": round(min(1.0, delta.drafts / steps), 4),
+              "positions": info.spec_positions}
     acc = conditional_acceptance(delta)
     if acc is None or delta.drafts < MIN_DRAFTS:
         notes.append(f"acceptance unmeasured: the server proposed {delta.drafts:.0f} drafts on the calibration "
                      f"prompts (fewer than {MIN_DRAFTS})")
-        return None, {"drafts": delta.drafts, "draft_tokens": delta.draft_tokens, "accepted": delta.accepted,
-                      "positions": info.spec_positions}
-    counts = {k: acc[k] for k in ("drafts", "draft_tokens", "accepted", "mean_accept_length")}
-    counts["positions"] = info.spec_positions
+        return None, counts
+    counts["mean_accept_length"] = acc["mean_accept_length"]
+    if counts["draft_rate"] < 0.5:
+        notes.append(f"only {counts['draft_rate']:.0%} of decode steps carried a draft; the latency model "
+                     "charges K+1 verify tokens every round, so it overestimates speculative rounds here")
     return {"temperature": temperature, "alpha": [round(x, 4) for x in acc["alpha"]],
-            "ci_low": [round(x, 4) for x in acc["ci_low"]], "ci_high": [round(x, 4) for x in acc["ci_high"]]}, counts
+            "ci_low": [round(x, 4) for x in acc["ci_low"]], "ci_high": [round(x, 4) for x in acc["ci_high"]],
+            "draft_rate": counts["draft_rate"]}, counts
 
 
 def build_profile(args, info, raw: dict, settings, temperature: float, top_p: float, host: str, date: str) -> dict:

@@ -71,15 +71,15 @@ def decode_point(ep: Endpoint, info: ServerInfo, B: int, tokens: int, prompt: st
         if len(first) < B:
             raise PlannerError(f"endpoint {ep.base}: asked for {B} branches, got {len(first)} streams with text")
     s1 = _spec(info, ep)
-    accepted = drafted = 0.0
+    accepted = drafted = drafts = 0.0
     if s0 is not None and s1 is not None:
         d = s1 - s0
-        accepted, drafted = d.accepted, d.draft_tokens
+        accepted, drafted, drafts = d.accepted, d.draft_tokens, d.drafts
     steps = max(1.0, ((tokens - 1) * B - accepted) / B)
     t_first, t_last = max(first.values()), max(last.values())
     prompt_tokens = int((usage or {}).get("prompt_tokens") or len(prompt.split()) * 1.3)
     return {"B": B, "q": round(1.0 + drafted / (steps * B), 4), "L": prompt_tokens + tokens / 2,
-            "t_s": (t_last - t_first) / steps, "tokens": tokens, "ttft_s": t_first - t_send, "mode": mode,
+            "draft_rate": round(drafts / (steps * B), 4), "t_s": (t_last - t_first) / steps, "tokens": tokens, "ttft_s": t_first - t_send, "mode": mode,
             "prompt_tokens": prompt_tokens}
 
 
