@@ -89,7 +89,8 @@ def scrape(url):
 
 
 def test_exported_arguments_start_the_server(engine):
-    spec = json.loads(engine["export"]["server_args"][engine["export"]["server_args"].index("--speculative-config") + 1])
+    args = engine["export"]["server_args"]
+    spec = json.loads(args[args.index("--speculative-config") + 1])
     assert spec["method"] == "ngram" and spec["num_speculative_tokens"] == K
     served = Endpoint(engine["url"], 15).get_json("/v1/models")["data"]
     assert [m["id"] for m in served] == [engine["model"]]

@@ -79,8 +79,8 @@ def decode_point(ep: Endpoint, info: ServerInfo, B: int, tokens: int, prompt: st
     t_first, t_last = max(first.values()), max(last.values())
     prompt_tokens = int((usage or {}).get("prompt_tokens") or len(prompt.split()) * 1.3)
     return {"B": B, "q": round(1.0 + drafted / (steps * B), 4), "L": prompt_tokens + tokens / 2,
-            "draft_rate": round(drafts / (steps * B), 4), "t_s": (t_last - t_first) / steps, "tokens": tokens, "ttft_s": t_first - t_send, "mode": mode,
-            "prompt_tokens": prompt_tokens}
+            "draft_rate": round(drafts / (steps * B), 4), "t_s": (t_last - t_first) / steps, "tokens": tokens,
+            "ttft_s": t_first - t_send, "mode": mode, "prompt_tokens": prompt_tokens}
 
 
 def prefill_point(ep: Endpoint, info: ServerInfo, n_words: int, nonce: int, timeout_s: float) -> dict:
