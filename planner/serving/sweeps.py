@@ -9,7 +9,6 @@ speculative counters when the server has them). The mean query width q = 1 + dra
 
 from __future__ import annotations
 
-import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -147,9 +146,3 @@ def sample_lengths(ep: Endpoint, info: ServerInfo, questions: list[str], n: int,
     return {"tokens": lengths, "truncated": truncated, "prompt_tokens": prompts, "api": api, "notes": notes,
             "max_tokens": max_tokens}
 
-
-def percentile(xs: list[float], q: float) -> float:
-    s = sorted(xs)
-    k = (len(s) - 1) * q
-    lo, hi = math.floor(k), math.ceil(k)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
