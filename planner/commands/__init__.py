@@ -10,4 +10,5 @@ COMMANDS = [
     "export",
     "run",
     "eval",
+    "validate",
 ]

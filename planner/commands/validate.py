@@ -1,0 +1,161 @@
+"""`planner validate`: run a plan (and its runners-up, or a small grid) on held-out problems and print the
+cost model's prediction next to what was measured, so a user can check the planner on their own machine."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+RAW_TEMPLATES = {"raw": "{question}"}
+
+
+def register(sub) -> None:
+    from planner.executor.setup import add_backend_args
+
+    p = sub.add_parser("validate", help="predicted vs measured latency, accuracy and deadline-hit rate",
+                       description="Run configurations with the executor on a held-out problem set and compare "
+                                   "with the cost model's predictions. The deadline outcome is read from the "
+                                   "branch finish times of one untruncated run (see docs/validation.md).")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--plan", help="plan JSON (tts-plan/1) written by `planner recommend -o`")
+    src.add_argument("--deadline", "-d", help="deadline to recommend for and validate at (with --profile)")
+    p.add_argument("--profile", "-p", metavar="NAME|PATH", help="profile for the predictions (required without "
+                   "--plan; with --plan, predictions are recomputed from it instead of read from the plan)")
+    p.add_argument("--quantile", "-q", type=float, help="latency quantile (default: the plan's, else 0.9)")
+    p.add_argument("--configs", choices=("top", "all"), default="top",
+                   help="top: the plan and up to 3 runners-up; all: the grid --n-values x --k-values")
+    p.add_argument("--n-values", default="1,2,4,8,16", help="branches of the `all` grid (default 1,2,4,8,16)")
+    p.add_argument("--k-values", default="0,2,4", help="draft lengths of the `all` grid (default 0,2,4; only 0 "
+                   "when the profile has no drafter)")
+    p.add_argument("--method", "-m", default="majority", help="voting method of the `all` grid")
+    p.add_argument("--dataset", required=True, help="held-out problems: math500 or a JSONL file")
+    p.add_argument("--limit", type=int, help="first K problems")
+    p.add_argument("--template", default=None, help="prompt template with {question}; 'raw' = the question "
+                   "alone (default: the MATH 'reason step by step ... \\boxed{}' wording)")
+    p.add_argument("--temperature", "-t", type=float, help="sampling temperature (default: plan/profile)")
+    p.add_argument("--enforce-deadline", action="store_true", help="pass the deadline to the executor (latencies "
+                   "are then cut at it) instead of reading the outcome from untruncated runs")
+    p.add_argument("--horizon", type=float, default=3.0, help="untruncated runs still stop at this many deadlines "
+                   "(default 3)")
+    p.add_argument("--early-stop", action="store_true", help="stop a problem once its vote is decided (faster; "
+                   "the model does not predict that saving)")
+    p.add_argument("--records", metavar="FILE", help="also write every problem's record (JSONL)")
+    p.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--threads", type=int, help="torch CPU threads (match the calibration's; default: torch's)")
+    add_backend_args(p)
+    p.set_defaults(func=run)
+
+
+def _ints(text: str, what: str, lo: int) -> list[int]:
+    from planner.errors import PlannerError
+
+    try:
+        vals = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise PlannerError(f"{what} must be comma-separated integers, got {text!r}") from None
+    if not vals or min(vals) < lo:
+        raise PlannerError(f"{what} must be integers >= {lo}, got {text!r}")
+    return vals
+
+
+def _draft_spec(args, plan, profile) -> str | None:
+    if args.draft is not None:
+        return args.draft
+    if plan is not None and plan.speculative.get("method") == "ngram":
+        return f"ngram:{plan.speculative.get('ngram_max', 4)}"
+    if plan is not None and plan.speculative.get("draft_model"):
+        return plan.speculative["draft_model"]
+    if profile is not None and profile.draft.kind == "ngram":
+        return "ngram"
+    return None
+
+
+def run(args) -> int:
+    from planner.errors import PlannerError
+    from planner.executor.datasets import MATH_PROMPT
+    from planner.plan import METHODS, load_plan
+    from planner.profile import load_profile
+    from planner.units import parse_duration
+    from planner import validate as V
+
+    plan = load_plan(args.plan) if args.plan else None
+    if plan is None and not args.profile:
+        raise PlannerError("--deadline needs --profile (the profile to recommend from and predict with)")
+    profile = load_profile(args.profile) if args.profile else None
+    quantile = args.quantile if args.quantile is not None else (plan.quantile if plan else 0.9)
+    if not 0.0 < quantile < 1.0:
+        raise PlannerError(f"--quantile must be in (0, 1), got {quantile}")
+    if args.limit is not None and args.limit < 1:
+        raise PlannerError("--limit must be >= 1")
+    if args.horizon < 1:
+        raise PlannerError(f"--horizon must be >= 1 (deadlines), got {args.horizon}")
+    if args.method not in METHODS:
+        raise PlannerError(f"unknown method {args.method!r}; choose from {', '.join(METHODS)}")
+    template = RAW_TEMPLATES.get(args.template, args.template) if args.template else MATH_PROMPT
+    if "{question}" not in template:
+        raise PlannerError("--template must contain {question} (or be 'raw')")
+    n_grid, k_grid = _ints(args.n_values, "--n-values", 1), _ints(args.k_values, "--k-values", 0)
+    deadline = plan.deadline_s if plan is not None else parse_duration(args.deadline)
+
+    if plan is None:
+        from planner.recommend import recommend
+
+        plan = recommend([profile], deadline, quantile)
+    if args.model is None:
+        args.model = plan.model.get("hf_id") or plan.model.get("name")
+    if args.configs == "top":
+        pairs = V.plan_configs(plan)
+        if profile is not None:
+            pairs = [(c, V.predict(profile, deadline, quantile, c)) for c, _ in pairs]
+    else:
+        if profile is None:
+            raise PlannerError("--configs all needs --profile (predictions for the grid)")
+        pairs = [(c, V.predict(profile, deadline, quantile, c))
+                 for c in V.grid_configs(profile, n_grid, k_grid, args.method)]
+
+    from planner.executor.datasets import load_problems
+    from planner.executor.scorers import make_scorer
+    from planner.executor.setup import make_backend
+
+    problems = load_problems(args.dataset, args.limit)
+    methods = {c.method for c, _ in pairs}
+    scorer = make_scorer(args.scorer or ("confidence" if methods != {"majority"} else None))
+    sampling = plan.sampling or {}
+    temperature = args.temperature if args.temperature is not None else float(
+        sampling.get("temperature", profile.temperature if profile else 0.7))
+    top_p = args.top_p or float(sampling.get("top_p", 1.0))
+    max_tokens = args.max_tokens or int(sampling.get("max_tokens") or 1024)
+    k_max = max(c.draft_len for c, _ in pairs)
+    if args.threads is not None:
+        if args.threads < 1:
+            raise PlannerError(f"--threads must be >= 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
+    log = (lambda m: None) if args.json else (lambda m: print(m, file=sys.stderr))  # noqa: E731
+    backend, desc = make_backend(args, _draft_spec(args, plan, profile), k_max, temperature, top_p, max_tokens,
+                                 bool(scorer and scorer.needs_logprobs), log)
+    if args.backend == "openai" and len({c.draft_len for c, _ in pairs}) > 1:
+        raise PlannerError("the openai backend's draft length is the server's: validate one K at a time "
+                           "(--k-values K with --configs all)")
+    run_deadline = deadline if args.enforce_deadline else (args.horizon * deadline if deadline else None)
+    rows, all_records = [], []
+    for cfg, pred in pairs:
+        log(f"measuring {cfg.label or 'grid'} {cfg.key} on {len(problems)} problems")
+        recs = V.measure(backend, problems, cfg, run_deadline, template, args.seed, scorer, args.early_stop,
+                         progress=not (args.quiet or args.json))
+        meas = V.summarize(recs, deadline, cfg.method, horizon=None if args.enforce_deadline else args.horizon)
+        rows.append(V.compare(cfg, pred, meas))
+        all_records += [{"config": cfg.key, **r} for r in recs]
+    if args.records:
+        from planner.io import atomic_write_text
+
+        atomic_write_text(args.records, "".join(json.dumps(r) + "\n" for r in all_records))
+    if args.json:
+        print(json.dumps({"deadline_s": deadline, "quantile": quantile, "dataset": args.dataset,
+                          "problems": len(problems), "backend": desc, "enforced": args.enforce_deadline,
+                          "rows": [r.to_dict() for r in rows]}, indent=2))
+    else:
+        print(V.format_table(rows, deadline, quantile))
+    return 0
