@@ -1,0 +1,178 @@
+"""The closed loop on the miniature world (calibrate → recommend → measure → compare), shared by
+`planner demo`, `bench/regret.py` and the CI test, so the three exercise the same code.
+
+Measurement goes through the executor (`runner.solve` via `planner.validate.measure`); nothing here decodes
+or votes by itself. Sweeps are cached in a JSONL file keyed by everything that changes a measurement (models,
+problems, sampling, threads), so re-running an analysis does not re-run the models."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from planner.errors import PlannerError
+
+MINIWORLD_WEIGHTS = Path(__file__).resolve().parent.parent / "calibrate" / "miniworld" / "weights"
+RAW_TEMPLATE = "{question}"
+
+
+@dataclass
+class World:
+    target: str
+    draft: str
+    temperature: float = 1.0
+    max_tokens: int = 96          # the longest miniworld chain is ~65 tokens
+    threads: int = 1
+    seed: int = 0
+
+    def tag(self, **extra) -> str:
+        """Hash of everything that changes a measurement (weights by content, not by path)."""
+        h = hashlib.blake2b(digest_size=8)
+        for d in (self.target, self.draft):
+            f = Path(d) / "model.safetensors"
+            h.update(f.read_bytes() if f.is_file() else d.encode())
+        h.update(json.dumps([self.temperature, self.max_tokens, self.threads, self.seed, extra],
+                            sort_keys=True).encode())
+        return h.hexdigest()
+
+
+def miniworld(weights: str | None = None, **kw) -> World:
+    root = Path(weights) if weights else MINIWORLD_WEIGHTS
+    for name in ("target", "draft"):
+        if not (root / name / "config.json").is_file():
+            raise PlannerError(f"miniworld weights not found in {root}/{name} (train them: python -m "
+                               f"calibrate.miniworld.train --out DIR, then pass --weights DIR)")
+    return World(str(root / "target"), str(root / "draft"), **kw)
+
+
+def problems(n: int, split: str, seed: int = 0):
+    """Executor problems from the miniworld generator (`val` for calibration, `test` held out)."""
+    from calibrate.miniworld.task import make_problems
+    from planner.executor.datasets import Problem
+
+    return [Problem(p["problem_id"], p["question"], p["reference"]) for p in make_problems(n, seed, split)]
+
+
+def load_backend(world: World, k_max: int, log=print):
+    """The executor's local backend for the miniworld target + draft (models loaded once)."""
+    import torch
+
+    from planner.executor.setup import make_backend
+
+    torch.set_num_threads(world.threads)
+    args = argparse.Namespace(backend="local", model=world.target, device="cpu", dtype="fp32")
+    backend, _ = make_backend(args, world.draft, k_max, world.temperature, 1.0, world.max_tokens, False, log)
+    return backend
+
+
+class Recorder:
+    """Wraps a backend and keeps each call's engine step records (what calibration fits)."""
+
+    def __init__(self, inner):
+        self.inner, self.results = inner, []
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def __setattr__(self, name, value):
+        if name in ("inner", "results"):
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self.inner, name, value)
+
+    def generate(self, *a, **kw):
+        res = self.inner.generate(*a, **kw)
+        self.results.append(res)
+        return res
+
+
+def calibrate(world: World, backend, probs, out_dir: Path, samples: int = 16, ks=(0, 2, 4), log=print) -> Path:
+    """Measure a profile of the miniworld on this machine; returns the profile path (bank next to it)."""
+    from planner.closed_loop_fit import fallback_profile
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return fallback_profile(world, backend, probs, out_dir, samples, ks, log)
+
+
+def sweep(backend, probs, configs, horizon_s: float | None, cache: Path | None, tag: str, log=print,
+          progress: bool = True) -> dict[str, list[dict]]:
+    """Measure every configuration on every problem (untruncated up to the horizon); cached by `tag`."""
+    from planner import validate as V
+
+    have: dict[str, list[dict]] = {}
+    if cache is not None and cache.is_file():
+        for line in cache.read_text().splitlines():
+            row = json.loads(line)
+            if row.get("tag") == tag and len(row["records"]) == len(probs):
+                have[row["config"]] = row["records"]
+    out = {}
+    for i, cfg in enumerate(configs):
+        if cfg.key in have:
+            out[cfg.key] = have[cfg.key]
+            continue
+        t = time.perf_counter()
+        out[cfg.key] = V.measure(backend, probs, cfg, horizon_s, RAW_TEMPLATE, 0, None, False, progress)
+        log(f"  [{i + 1}/{len(configs)}] {cfg.key}: {len(probs)} problems in {time.perf_counter() - t:.0f} s")
+        if cache is not None:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            with cache.open("a") as f:
+                f.write(json.dumps({"tag": tag, "config": cfg.key, "records": out[cfg.key]}) + "\n")
+    return out
+
+
+def stderr_log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def deadlines_between(measured: dict[str, list[dict]], count: int) -> list[float]:
+    """`count` deadlines spread geometrically from the fastest to the slowest measured p90 of the grid: the
+    range in which the best configuration changes."""
+    import numpy as np
+
+    p90 = [float(np.quantile([r["latency_s"] for r in recs], 0.9)) for recs in measured.values()]
+    lo, hi = min(p90), max(p90) * 1.05
+    return [round(float(x), 4) for x in np.geomspace(lo, hi, count)]
+
+
+def regret_rows(profile, configs, measured: dict[str, list[dict]], deadlines, quantile: float = 0.9,
+                strategies=("exhaustive", "greedy", "optuna"), trials: int = 100) -> list[dict]:
+    """Per deadline and strategy: the pick, its predicted and measured accuracy and hit rate, and the regret
+    vs the measured-best configuration (best among those whose measured hit rate meets the quantile; also
+    the best with no hit-rate condition)."""
+    from planner import validate as V
+    from planner.executor.answers import Equivalence
+    from planner.optimize.evaluate import evaluate
+    from planner.recommend import strategy_fn
+
+    eq = Equivalence()
+    N = sorted({c.branches for c in configs})
+    K = sorted({c.draft_len for c in configs})
+    rows = []
+    for d in deadlines:
+        meas = {c.key: V.summarize(measured[c.key], d, c.method, eq) for c in configs}
+        ok = [c for c in configs if meas[c.key]["hit_rate"] >= quantile]
+        best = max(ok, key=lambda c: meas[c.key]["accuracy"]) if ok else None
+        best_any = max(configs, key=lambda c: meas[c.key]["accuracy"])
+        ev = evaluate(profile, d, quantile, ("majority",), n_values=N, k_values_=K)
+        for s in strategies:
+            idx = strategy_fn(s, trials=trials)(ev)
+            row = {"deadline_s": d, "strategy": s, "best": best.key if best else None,
+                   "best_accuracy": meas[best.key]["accuracy"] if best else None,
+                   "best_any": best_any.key, "best_any_accuracy": meas[best_any.key]["accuracy"]}
+            if idx is None:
+                rows.append(row | {"pick": None, "accuracy": 0.0, "hit_rate": None, "predicted_accuracy": None,
+                                   "regret": row["best_accuracy"], "regret_any": row["best_any_accuracy"]})
+                continue
+            cfg = V.Config("majority", int(ev.N[idx[2]]), int(ev.K[idx[1]]))
+            m = meas[cfg.key]
+            rows.append(row | {"pick": cfg.key, "accuracy": m["accuracy"], "hit_rate": m["hit_rate"],
+                               "predicted_accuracy": float(ev.acc[idx]),
+                               "predicted_p_meet": float(ev.p_meet[idx[1:]]),
+                               "regret": None if best is None else meas[best.key]["accuracy"] - m["accuracy"],
+                               "regret_any": meas[best_any.key]["accuracy"] - m["accuracy"]})
+    return rows
