@@ -11,4 +11,5 @@ COMMANDS = [
     "run",
     "eval",
     "validate",
+    "demo",
 ]
