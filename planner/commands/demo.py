@@ -24,6 +24,8 @@ def register(sub) -> None:
     p.add_argument("--samples", type=int, default=16, help="samples per calibration problem (default 16; plans "
                                                             "search N up to this)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--max-tokens", type=int, default=96, help="output cap per branch (default 96; the longest "
+                                                             "miniworld chain is shorter)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -41,13 +43,13 @@ def run(args) -> int:
 
     if not 0.0 < args.quantile < 1.0:
         raise PlannerError(f"--quantile must be in (0, 1), got {args.quantile}")
-    for name in ("problems", "cal_problems", "samples", "threads"):
+    for name in ("problems", "cal_problems", "samples", "threads", "max_tokens"):
         if getattr(args, name) < 1:
             raise PlannerError(f"--{name.replace('_', '-')} must be >= 1")
     deadline = parse_duration(args.deadline) if args.deadline else None
     from planner import closed_loop as CL
 
-    world = CL.miniworld(args.weights, threads=args.threads)
+    world = CL.miniworld(args.weights, threads=args.threads, max_tokens=args.max_tokens)
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="tts-demo-"))
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -70,7 +72,8 @@ def run(args) -> int:
     from planner import validate as V
 
     if deadline is None:
-        deadline = round(V.predict(profile, None, args.quantile, V.Config("majority", 8, 0))["latency_s"]["p90"], 2)
+        p90 = V.predict(profile, None, args.quantile, V.Config("majority", min(8, args.samples), 0))["latency_s"]["p90"]
+        deadline = float(f"{p90:.3g}")
     _step(2, f"recommend: the most accurate plan whose p{args.quantile * 100:g} latency meets {deadline:g} s")
     plan = recommend([profile], deadline, args.quantile, ("majority",), n_max=args.samples, k_max=4)
     save_plan(plan, str(out / "plan.json"))
