@@ -12,4 +12,5 @@ COMMANDS = [
     "eval",
     "validate",
     "demo",
+    "calibrate",
 ]

@@ -1,0 +1,114 @@
+"""Acceptance per draft position with confidence intervals, from counts or from a CSV.
+
+α_i = P(draft token i accepted | tokens 1..i-1 accepted) = accepted_i / reached_i, where reached_i counts the
+rows whose drafts 1..i-1 were all accepted (so position i was actually tested). Counts are pooled over rounds
+and rows; the interval is Wilson's score interval, which stays inside [0, 1] and is honest for small n and
+for rates near 0 or 1 (where the normal approximation collapses to a zero-width interval)."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+from planner.errors import PlannerError
+
+Z95 = 1.959963984540054
+
+
+def wilson(k: float, n: float, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval for k successes in n trials (n = 0 → the uninformative (0, 1))."""
+    if n <= 0:
+        return 0.0, 1.0
+    if not 0 <= k <= n:
+        raise ValueError(f"need 0 <= k <= n, got k={k}, n={n}")
+    p = k / n
+    den = 1 + z * z / n
+    mid = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return max(0.0, mid - half), min(1.0, mid + half)
+
+
+def acceptance_from_counts(accepted: list[int], reached: list[int], temperature: float,
+                           min_reached: int = 20) -> dict:
+    """Profile `acceptance` section. Positions after the first that were tested fewer than `min_reached` times
+    are dropped from the end (too noisy; the schema reuses the last value for later positions)."""
+    if len(accepted) != len(reached):
+        raise PlannerError("acceptance counts: accepted and reached lists differ in length")
+    alpha, lo, hi, used = [], [], [], []
+    for i, (a, r) in enumerate(zip(accepted, reached)):
+        if a < 0 or r < 0 or a > r:
+            raise PlannerError(f"acceptance counts at position {i + 1}: need 0 <= accepted <= reached, "
+                               f"got {a} / {r}")
+        if r < max(min_reached, 1) and (i > 0 or r == 0):
+            break
+        alpha.append(a / r)
+        l, h = wilson(a, r)
+        lo.append(l)
+        hi.append(h)
+        used.append({"position": i + 1, "accepted": int(a), "reached": int(r)})
+    if not alpha:
+        raise PlannerError("acceptance: no draft position was tested; run longer or with more prompts")
+    return {"temperature": float(temperature), "alpha": [round(a, 5) for a in alpha],
+            "ci_low": [round(x, 5) for x in lo], "ci_high": [round(x, 5) for x in hi], "counts": used}
+
+
+def pool_counts(records) -> tuple[list[int], list[int]]:
+    """Sum per-position accepted/reached over engine StepRecords (objects or dicts with those fields)."""
+    acc: list[int] = []
+    rea: list[int] = []
+    for s in records:
+        a = s["accepted"] if isinstance(s, dict) else s.accepted
+        r = s["reached"] if isinstance(s, dict) else s.reached
+        for i, (x, y) in enumerate(zip(a, r)):
+            if i >= len(acc):
+                acc.append(0)
+                rea.append(0)
+            acc[i] += int(x)
+            rea[i] += int(y)
+    return acc, rea
+
+
+def read_acceptance_csv(path: str | Path, temperature: float) -> dict:
+    """CSV with `position` and either `accepted,reached` (counts → rates + Wilson intervals) or `alpha`
+    (optionally `ci_low,ci_high`). Positions must be 1..K in order."""
+    path = Path(path)
+    try:
+        rows = list(csv.DictReader(l for l in path.read_text(encoding="utf-8").splitlines()
+                                   if l.strip() and not l.startswith("#")))
+    except FileNotFoundError:
+        raise PlannerError(f"acceptance file not found: {path}") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise PlannerError(f"cannot read acceptance file {path}: {e}") from None
+    if not rows:
+        raise PlannerError(f"acceptance file {path} has no rows; columns: position and accepted,reached or alpha")
+    cols = {c.strip().lower() for c in rows[0]}
+    rows = [{k.strip().lower(): (v or "").strip() for k, v in r.items() if k} for r in rows]
+
+    def num(r, key, lineno, cast=float):
+        try:
+            v = cast(r[key])
+        except (KeyError, ValueError):
+            raise PlannerError(f"acceptance file {path}: line {lineno}: {key} must be a number, "
+                               f"got {r.get(key)!r}") from None
+        if isinstance(v, float) and not math.isfinite(v):
+            raise PlannerError(f"acceptance file {path}: line {lineno}: {key} must be finite")
+        return v
+
+    for i, r in enumerate(rows):
+        if num(r, "position", i + 2, int) != i + 1:
+            raise PlannerError(f"acceptance file {path}: line {i + 2}: positions must be 1, 2, ... in order")
+    if {"accepted", "reached"} <= cols:
+        return acceptance_from_counts([num(r, "accepted", i + 2, int) for i, r in enumerate(rows)],
+                                      [num(r, "reached", i + 2, int) for i, r in enumerate(rows)], temperature)
+    if "alpha" not in cols:
+        raise PlannerError(f"acceptance file {path}: needs columns position and accepted,reached or alpha")
+    out = {"temperature": float(temperature), "alpha": []}
+    for key in ("alpha", "ci_low", "ci_high"):
+        if key in cols:
+            vals = [num(r, key, i + 2) for i, r in enumerate(rows)]
+            bad = [v for v in vals if not 0 <= v <= 1]
+            if bad:
+                raise PlannerError(f"acceptance file {path}: {key} must be in [0, 1], got {bad[0]}")
+            out[key] = vals
+    return out

@@ -1,0 +1,201 @@
+"""`planner calibrate --model M [--draft D]` on this machine: every phase, then one validated profile.
+
+Phases (each with its budget from calibrate.settings): load the model(s) with the engine's loader →
+bandwidth and GEMM microbenchmarks → target step-time sweep → draft sweep (draft models only) → prefill →
+generation (acceptance per position, lengths, optional graded sample bank) → fits → profile dict.
+
+The per-round cost of the decode loop beyond the forward (sampling, acceptance, bookkeeping, n-gram lookup)
+is measured on the generation rounds as the median of (round wall time − draft time − fitted forward time)
+and added to the target's t0, because the latency model charges t0 once per round."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import numpy as np
+
+from calibrate import hardware
+from calibrate.acceptance import acceptance_from_counts
+from calibrate.engine_timer import EngineTimer
+from calibrate.fit import fit_prefill, fit_step, predict
+from calibrate.generation import run_generations
+from calibrate.lengths import length_section
+from calibrate.points import StepPoint
+from calibrate.profile_writer import (arch_dict, arch_from_model, coeff_dict, now_iso, placeholder_accuracy,
+                                      versions)
+from calibrate.progress import Progress
+from calibrate.settings import Settings
+from calibrate.sweep import SweepResult, sweep
+from planner.errors import PlannerError
+
+MEM_FRACTION = 0.5  # share of free memory a sweep cache may take (others share the machine)
+
+
+def _mem_limit(device: str) -> float:
+    import torch
+
+    if device.startswith("cuda"):
+        free, _ = torch.cuda.mem_get_info(torch.device(device))
+        return free * 0.8
+    return hardware.cpu_available_bytes() * MEM_FRACTION
+
+
+def load(args, progress: Progress):
+    from planner.engine.models import load_model, make_drafter
+
+    progress.start_phase(f"loading {args.model} ({args.dtype}, {args.device})")
+    lm = load_model(args.model, args.device, args.dtype)
+    drafter = make_drafter(args.draft, lm) if args.draft not in (None, "none") else None
+    return lm, drafter
+
+
+def calibrate_device(args, s: Settings, progress: Progress) -> tuple[dict, list[dict]]:
+    """Measure everything and return (profile dict, sample-bank lines or [])."""
+    import torch
+
+    from planner.engine.decode import Engine
+    from planner.engine.timing import measure_prefill
+    from planner.executor.datasets import load_problems
+
+    problems = load_problems(args.prompts or "math500", s.gen_prompts)  # bad --prompts fails before measuring
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    phases: dict[str, float] = {}
+    t = time.monotonic()
+    lm, drafter = load(args, progress)
+    phases["load"] = time.monotonic() - t
+    dev, dtype = lm.device, lm.dtype
+    target_arch = arch_from_model(lm.model, args.model, dtype, getattr(lm.model.config, "_name_or_path", None))
+    draft_model = getattr(drafter, "model", None) if drafter is not None and drafter.uses_model else None
+    draft_arch = arch_from_model(draft_model, drafter.name, dtype) if draft_model is not None else None
+
+    t = time.monotonic()
+    progress.start_phase("memory bandwidth and GEMM microbenchmarks")
+    bw = hardware.measure_bandwidth(dev, s.bandwidth_MB)
+    gemm = hardware.measure_gemm(dev, dtype)
+    info = hardware.device_info(dev)
+    phases["microbench"] = time.monotonic() - t
+    progress.say(f"bandwidth read {bw['read_GBps']} GB/s, copy {bw['copy_GBps']} GB/s; GEMM {gemm['tflops']} "
+                 f"TFLOP/s ({dtype})", force=True)
+
+    t = time.monotonic()
+    progress.start_phase("target step-time sweep")
+    timer = EngineTimer(lm.model, dev, target_arch.kv_bytes_per_token)
+    timer.warmup(1.0 if s.name == "quick" else 3.0)
+    sw = sweep(timer, "target", s.batches, s.queries, s.contexts, repeats=s.repeats, max_step_s=s.max_step_s,
+               budget_s=s.sweep_budget_s, mem_limit_bytes=_mem_limit(dev), progress=progress)
+    phases["target_sweep"] = time.monotonic() - t
+    prefill_pts = [StepPoint("prefill", 1, L, 0, x) for L, ts in timer.prefill_s.items() if L > 0 for x in ts]
+    timer.release()
+
+    dsw = SweepResult()
+    if draft_model is not None:
+        t = time.monotonic()
+        progress.start_phase("draft step-time sweep")
+        dtimer = EngineTimer(draft_model, dev, draft_arch.kv_bytes_per_token, seed=1)
+        dtimer.warmup(0.5)
+        dsw = sweep(dtimer, "draft", s.draft_batches, s.draft_queries, s.contexts, repeats=s.repeats,
+                    max_step_s=s.max_step_s, budget_s=s.draft_budget_s, mem_limit_bytes=_mem_limit(dev),
+                    progress=progress)
+        dtimer.release()
+        phases["draft_sweep"] = time.monotonic() - t
+
+    t = time.monotonic()
+    progress.start_phase("prefill")
+    for n in s.prefill_lengths:
+        r = measure_prefill(lm.model, n, dev, repeats=s.prefill_repeats, seed=n)
+        prefill_pts += [StepPoint("prefill", 1, n, 0, x) for x in r["times_s"]]
+    phases["prefill"] = time.monotonic() - t
+
+    priors = {"weight_bw_GBps": bw["read_GBps"], "tflops": gemm["tflops"]}
+    tfit = fit_step(sw.points, target_arch, args.tp, priors=priors)
+    dfit = fit_step(dsw.points, draft_arch, args.tp, priors=priors) if draft_model is not None else None
+    pre, pre_err = fit_prefill(prefill_pts)
+
+    t = time.monotonic()
+    K = s.draft_len if drafter is not None else 0
+    progress.start_phase(f"generation: {len(problems)} prompts x {s.gen_branches} branches, K={K}, "
+                         f"T={args.temperature}")
+    engine = Engine(lm.model, lm.tokenizer, drafter, dev)
+    gen = run_generations(engine, problems, s.gen_branches, K, args.temperature, args.top_p, s.gen_max_tokens,
+                          s.gen_budget_s, grade=args.accuracy, seed=args.seed, progress=progress)
+    phases["generation"] = time.monotonic() - t
+    if not gen.tokens:
+        raise PlannerError("calibration: no branch finished within the generation budget; nothing to fit lengths")
+
+    overhead, n_rounds = _loop_overhead(gen.rounds, tfit.coeffs, target_arch, args.tp)
+    tcoeffs = tfit.coeffs
+    if overhead > 0:
+        from dataclasses import replace
+
+        tcoeffs = replace(tcoeffs, t0_s=tcoeffs.t0_s + overhead)
+    lengths, len_rec = length_section(gen.tokens, s.gen_max_tokens)
+    notes = [f"measured on {info['name']} ({info.get('cores', info.get('gpus'))} "
+             f"{'cores' if not dev.startswith('cuda') else 'GPUs'}), {torch.get_num_threads()} threads, {dtype}",
+             f"settings: {s.name}; phases (s): " + ", ".join(f"{k} {v:.0f}" for k, v in phases.items())]
+    if sw.cut_by_budget or dsw.cut_by_budget:
+        notes.append("a sweep was cut by its time budget: larger batches were not measured")
+    if len_rec["share_at_cap"] > 0.25:
+        notes.append(f"{len_rec['share_at_cap']:.0%} of branches hit max_new_tokens={s.gen_max_tokens}: the "
+                     "length distribution is censored (lengths beyond the cap are underestimated)")
+    prov = {"kind": "measured", "device": info["name"], "date": now_iso(), "versions": versions(),
+            "threads": torch.get_num_threads(), "dtype": dtype, "device_type": "cuda" if dev.startswith("cuda") else "cpu",
+            "cpu": info["cpu"], "platform": info["platform"], "model": args.model, "model_source": lm.source,
+            "draft": args.draft or "none", "command": getattr(args, "command_line", None), "notes": notes}
+    for k in ("cuda", "driver"):
+        if info.get(k):
+            prov[k] = info[k]
+    data = {
+        "id": args.id, "description": args.description or f"{args.model} on {info['name']}, measured by planner "
+                                                           f"calibrate ({s.name})",
+        "provenance": prov,
+        "hardware": {"name": info["name"], "mem_bw_GBps": bw["read_GBps"], "bf16_tflops": gemm["tflops"],
+                     "memory_GB": info["memory_GB"], "gpus": max(args.tp, 1), "tensor_parallel": args.tp},
+        "model": arch_dict(target_arch),
+        "step": {"target": coeff_dict(tcoeffs)},
+        "prefill": {"t0_s": round(pre.t0_s, 6), "s_per_token": pre.s_per_token},
+        "draft": {"kind": "none"},
+        "lengths": lengths,
+        "accuracy": placeholder_accuracy(),
+        "prompt_tokens": int(statistics.median(gen.prompt_tokens)),
+        "temperature": args.temperature, "top_p": args.top_p,
+    }
+    if drafter is not None:
+        data["draft"] = {"kind": "model" if draft_model is not None else "ngram", "name": drafter.name}
+        if draft_model is not None:
+            data["draft"]["arch"] = arch_dict(draft_arch)
+            data["step"]["draft"] = coeff_dict(dfit.coeffs)
+        data["acceptance"] = acceptance_from_counts(gen.accepted, gen.reached, args.temperature)
+    data["calibration"] = {
+        "settings": s.name, "phases_s": {k: round(v, 1) for k, v in phases.items()},
+        "bandwidth": bw, "gemm": gemm,
+        "points": [p.to_dict() for p in sw.points + dsw.points + prefill_pts],
+        "spreads": sw.spreads + dsw.spreads, "rejected_repeats": sw.rejected + dsw.rejected,
+        "caps": {**sw.caps, **dsw.caps}, "cut_by_budget": sw.cut_by_budget or dsw.cut_by_budget,
+        "fit": {"target": tfit.to_dict(), **({"draft": dfit.to_dict()} if dfit else {}),
+                "prefill": {"median_rel_error": round(pre_err, 5), "n_points": len(prefill_pts)},
+                "priors": priors},
+        "loop_overhead_s": round(overhead, 6), "loop_overhead_rounds": n_rounds,
+        "lengths": len_rec, "generation": {"problems": gen.problems, "branches": s.gen_branches, "draft_len": K,
+                                           "cut_by_budget": gen.cut, "seconds": round(gen.seconds, 1)},
+        "acceptance_by_batch": {k: {"accepted": a, "reached": r, "alpha_1": round(a / r, 4) if r else None}
+                                for k, (a, r) in sorted(gen.by_batch.items(), key=lambda kv: int(kv[0].split("-")[0]))},
+    }
+    if args.accuracy and gen.bank:
+        per = [x["correct"] for line in gen.bank for x in line["samples"]]
+        data["calibration"]["accuracy"] = {"problems": len(gen.bank), "samples": len(per),
+                                           "pass1": round(sum(per) / len(per), 4)}
+    return data, gen.bank if args.accuracy else []
+
+
+def _loop_overhead(rounds: list[dict], coeffs, arch, tp: int) -> tuple[float, int]:
+    """Median per-round time not explained by the target forward or the drafter's own time."""
+    if len(rounds) < 10:
+        return 0.0, len(rounds)
+    B = np.array([r["batch"] for r in rounds], float)
+    q = np.array([r["q"] for r in rounds], float)
+    L = np.array([r["context"] for r in rounds], float)
+    wall = np.array([r["wall_s"] - (r["draft_s"] if r["draft_forwards"] else 0.0) for r in rounds])
+    excess = wall - predict(coeffs, arch, B, q, L, tp)
+    return max(0.0, float(np.median(excess))), len(rounds)

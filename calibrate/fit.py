@@ -1,0 +1,121 @@
+"""Fit the latency model's step and prefill coefficients to measured points.
+
+The step formula is not re-implemented here: predictions come from planner.model.latency.StepModel, so a fitted
+profile predicts exactly what `planner predict` / `recommend` compute. Choices, and why:
+- residuals are relative ((pred - measured) / measured): a 5 ms and a 5 s step weigh the same;
+- the four physical coefficients t0_s, weight_bw_GBps, kv_bw_GBps, tflops are fitted in log space inside
+  physical bounds (positive, no 10^6 TFLOP/s CPU), with a few starting points because max() has kinks;
+- weak priors (weight `PRIOR_WEIGHT`, a few % of one point) pull coefficients the sweep cannot see towards
+  the microbenchmarks (bandwidth, GEMM) and kv_bw towards weight_bw: a sweep with no long context or no
+  compute-bound point then still gives a sane knee instead of a bound value;
+- soft-L1 loss: one step hit by another process on a shared machine does not drag the whole fit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from calibrate.points import StepPoint
+from planner.errors import PlannerError
+from planner.model.latency import StepModel
+from planner.profile.schema import ModelArch, PrefillCoeffs, StepCoeffs
+
+NAMES = ("t0_s", "weight_bw_GBps", "kv_bw_GBps", "tflops")
+LOWER = np.array([1e-7, 1e-2, 1e-2, 1e-5])   # seconds, GB/s, GB/s, TFLOP/s
+UPPER = np.array([10.0, 1e5, 1e5, 1e4])
+PRIOR_WEIGHT = 0.02
+
+
+@dataclass
+class StepFit:
+    coeffs: StepCoeffs
+    rel_residuals: list[float]
+    median_rel_error: float
+    p90_rel_error: float
+    n_points: int
+    identified: dict = field(default_factory=dict)  # coefficient -> does the data constrain it?
+
+    def to_dict(self) -> dict:
+        return {"coeffs": {k: getattr(self.coeffs, k) for k in NAMES}, "n_points": self.n_points,
+                "median_rel_error": round(self.median_rel_error, 5), "p90_rel_error": round(self.p90_rel_error, 5),
+                "identified": self.identified}
+
+
+def _coeffs(x: np.ndarray) -> StepCoeffs:
+    return StepCoeffs(*(float(v) for v in np.exp(x)))
+
+
+def predict(coeffs: StepCoeffs, arch: ModelArch, B, q, L, tp: int = 1, interconnect_GBps=None) -> np.ndarray:
+    return StepModel(coeffs, arch, tp, interconnect_GBps).time(B, q, L)
+
+
+def fit_step(points: list[StepPoint], arch: ModelArch, tp: int = 1, interconnect_GBps: float | None = None,
+             priors: dict | None = None, allreduce_s: float = 0.0) -> StepFit:
+    """Least-squares fit of StepCoeffs to points of one role. priors: optional {"weight_bw_GBps": v,
+    "tflops": v} from microbenchmarks (kv_bw is always pulled weakly towards weight_bw)."""
+    from scipy.optimize import least_squares
+
+    if len(points) < 3:
+        raise PlannerError(f"the step fit needs at least 3 measured points, got {len(points)}")
+    B = np.array([p.batch for p in points], float)
+    q = np.array([p.query for p in points], float)
+    L = np.array([p.context for p in points], float)
+    t = np.array([p.seconds for p in points], float)
+    priors = {k: v for k, v in (priors or {}).items() if v and v > 0}
+    lo, hi = np.log(LOWER), np.log(UPPER)
+
+    def model(x):
+        c = replace(_coeffs(x), allreduce_s=allreduce_s)
+        return StepModel(c, arch, tp, interconnect_GBps).time(B, q, L)
+
+    def resid(x):
+        r = [(model(x) - t) / t, [PRIOR_WEIGHT * (x[2] - x[1])]]
+        for i, name in enumerate(NAMES):
+            if name in priors:
+                r.append([PRIOR_WEIGHT * (x[i] - np.log(priors[name]))])
+        return np.concatenate(r)
+
+    # Starting points: memory floor from the cheapest step, compute from the widest one.
+    t_min, wide = float(t.min()), int(np.argmax(B * q))
+    starts = []
+    for t0_frac in (0.05, 0.3, 0.7):
+        bw0 = arch.weight_bytes / tp / max(t_min * (1 - t0_frac), 1e-9) / 1e9
+        for fl_frac in (0.5, 1.0, 3.0):
+            fl0 = fl_frac * 2 * arch.params / tp * B[wide] * q[wide] / max(float(t[wide]), 1e-9) / 1e12
+            starts.append(np.clip(np.log([max(t_min * t0_frac, 1e-7), bw0, bw0, fl0]), lo + 1e-6, hi - 1e-6))
+    best = None
+    for x0 in starts:
+        r = least_squares(resid, x0, bounds=(lo, hi), loss="soft_l1", f_scale=0.05, x_scale=1.0)
+        if best is None or r.cost < best.cost:
+            best = r
+    rel = (model(best.x) - t) / t
+    err = np.abs(rel)
+    # A coefficient is identified when moving it by 10 % moves some prediction by >= 1 %.
+    ident = {}
+    for i, name in enumerate(NAMES):
+        x2 = best.x.copy()
+        x2[i] += np.log(1.1)
+        ident[name] = bool(np.max(np.abs(model(x2) / model(best.x) - 1)) >= 0.01)
+    c = replace(_coeffs(best.x), allreduce_s=allreduce_s, fit_rel_error=round(float(np.median(err)), 5))
+    return StepFit(c, [round(float(v), 5) for v in rel], float(np.median(err)), float(np.quantile(err, 0.9)),
+                   len(points), ident)
+
+
+def fit_prefill(points: list[StepPoint]) -> tuple[PrefillCoeffs, float]:
+    """t = t0 + s * tokens with t0, s >= 0, relative residuals; returns (coeffs, median |rel. error|).
+    points: role 'prefill', query = prompt tokens."""
+    from scipy.optimize import lsq_linear
+
+    pts = [p for p in points if p.role == "prefill"]
+    if not pts:
+        raise PlannerError("no prefill points to fit")
+    n = np.array([p.query for p in pts], float)
+    t = np.array([p.seconds for p in pts], float)
+    if len(pts) == 1 or len(set(n)) == 1:
+        s = float(np.median(t / n))
+        return PrefillCoeffs(0.0, s), float(np.median(np.abs(s * n - t) / t))
+    A = np.stack([np.ones_like(n), n], 1) / t[:, None]
+    sol = lsq_linear(A, np.ones_like(t), bounds=([0, 0], [np.inf, np.inf]))
+    t0, s = (float(v) for v in sol.x)
+    return PrefillCoeffs(t0, s), float(np.median(np.abs(t0 + s * n - t) / t))

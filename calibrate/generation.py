@@ -1,0 +1,99 @@
+"""Generation phase of calibration: sample N branches per calibration prompt with the engine, at the plan's
+temperature, and read off acceptance per draft position, output lengths, per-round overhead and (optionally)
+graded answers for a sample bank.
+
+One pass gives all of them because the engine's speculative sampling is lossless: branch lengths and answers
+have the target's distribution whether or not a drafter proposes tokens. Prompts are asked exactly as
+`planner run` asks them (chat template + the executor's MATH prompt), and answers are extracted and graded
+with the executor's code, so the bank predicts the accuracy `planner run` will see."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from calibrate.progress import Progress
+
+
+@dataclass
+class GenResult:
+    tokens: list[int] = field(default_factory=list)       # generated tokens per completed branch
+    cut: int = 0                                           # branches stopped by the time budget (not in tokens)
+    at_cap: int = 0                                        # branches that hit max_new_tokens
+    accepted: list[int] = field(default_factory=list)     # per draft position, pooled
+    reached: list[int] = field(default_factory=list)
+    by_batch: dict = field(default_factory=dict)           # batch bucket -> [accepted_1, reached_1]
+    rounds: list[dict] = field(default_factory=list)       # per decode round: batch, q, context, wall_s, draft_s
+    prompt_tokens: list[int] = field(default_factory=list)
+    bank: list[dict] = field(default_factory=list)         # tts-bank/1 lines when graded
+    problems: int = 0
+    seconds: float = 0.0
+
+
+def _bucket(b: int) -> str:
+    lo = 1 << (max(b, 1).bit_length() - 1)
+    return f"{lo}-{2 * lo - 1}" if lo > 1 else "1"
+
+
+def _answer(branch) -> str | None:
+    from planner.executor.answers import extract_answer
+
+    if not branch.completed:
+        return None
+    return extract_answer(branch.text, fallback_last_number=branch.finish_reason != "length")
+
+
+def run_generations(engine, problems, n_branches: int, draft_len: int, temperature: float, top_p: float,
+                    max_new_tokens: int, budget_s: float, grade: bool = False, seed: int = 0,
+                    progress: Progress | None = None) -> GenResult:
+    from planner.executor.answers import Equivalence, is_correct
+    from planner.executor.datasets import format_prompt
+
+    res = GenResult()
+    eq = Equivalence() if grade else None
+    t0 = time.monotonic()
+    for i, prob in enumerate(problems):
+        left = budget_s - (time.monotonic() - t0)
+        if left <= 0 or (i > 0 and left < (time.monotonic() - t0) / i * 0.5):
+            break  # not even half a prompt's worth of time left
+        ids = engine.encode_chat(format_prompt(prob.question))
+        gen = engine.generate(ids, n_branches=n_branches, draft_len=draft_len, temperature=temperature,
+                              top_p=top_p, max_new_tokens=max_new_tokens, deadline_s=max(left, 1.0),
+                              seed=seed + 7919 * i)
+        res.problems += 1
+        res.prompt_tokens.append(len(ids))
+        samples = []
+        for b in gen.branches:
+            if b.finish_reason == "deadline":
+                res.cut += 1
+                continue
+            res.tokens.append(b.num_tokens)
+            res.at_cap += b.finish_reason == "length"
+            if grade:
+                ans = _answer(b)
+                samples.append({"answer": ans, "correct": bool(is_correct(ans, prob.reference, eq)),
+                                "num_tokens": b.num_tokens, "score": None})
+        if grade and samples:
+            res.bank.append({"schema": "tts-bank/1", "problem_id": prob.problem_id, "question": prob.question,
+                             "reference": prob.reference, "samples": samples})
+        for s in gen.steps:
+            if s.kind == "prefill":
+                continue
+            res.rounds.append({"batch": s.batch, "q": s.q, "context": s.context, "wall_s": s.wall_s,
+                               "draft_s": s.draft_s, "verify_s": s.verify_s, "draft_forwards": s.draft_forwards})
+            for j, (a, r) in enumerate(zip(s.accepted, s.reached)):
+                if j >= len(res.accepted):
+                    res.accepted.append(0)
+                    res.reached.append(0)
+                res.accepted[j] += int(a)
+                res.reached[j] += int(r)
+            if s.reached:
+                bb = res.by_batch.setdefault(_bucket(s.batch), [0, 0])
+                bb[0] += int(s.accepted[0])
+                bb[1] += int(s.reached[0])
+        if progress:
+            el = time.monotonic() - t0
+            progress.item(f"prompt {i + 1}: {n_branches} branches, {sum(b.num_tokens for b in gen.branches)} "
+                          f"tokens in {gen.total_s:.1f}s", i + 1, len(problems), el, budget_s)
+    res.seconds = time.monotonic() - t0
+    return res

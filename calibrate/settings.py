@@ -1,0 +1,56 @@
+"""How much each calibration phase measures, for `--quick` and the full run.
+
+Every phase also has a wall-clock budget: on a shared 2-core CPU a forward can take 5x longer than on an idle
+one, and the run must still end in time (the profile records what was cut). Budgets are sized so that
+`--quick` ends in <= 3 minutes and the full run in <= 15 minutes on this CPU with SmolLM2-135M (model loading
+and the microbenchmarks included); on a GPU the same grids take far less than their budgets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class Settings:
+    name: str
+    batches: tuple[int, ...]          # target sweep: batch sizes (geometric)
+    queries: tuple[int, ...]          # query widths q (K + 1 for K drafts)
+    contexts: tuple[int, ...]         # context lengths L
+    repeats: int                      # timed repeats per point (median after outlier rejection)
+    max_step_s: float                 # a (q, L) stops growing B after a forward this slow
+    sweep_budget_s: float
+    draft_batches: tuple[int, ...]
+    draft_queries: tuple[int, ...]
+    draft_budget_s: float
+    prefill_lengths: tuple[int, ...]
+    prefill_repeats: int
+    gen_prompts: int                  # calibration prompts for acceptance / lengths / accuracy
+    gen_branches: int                 # branches per prompt
+    gen_max_tokens: int
+    draft_len: int                    # K used to measure acceptance per position 1..K
+    gen_budget_s: float
+    bandwidth_MB: int
+
+
+QUICK = Settings("quick", batches=(1, 4, 16, 64), queries=(1, 4, 9), contexts=(64, 512), repeats=3, max_step_s=1.5,
+                 sweep_budget_s=70, draft_batches=(1, 4, 16), draft_queries=(1,), draft_budget_s=15,
+                 prefill_lengths=(32, 256), prefill_repeats=1, gen_prompts=2, gen_branches=4, gen_max_tokens=96,
+                 draft_len=4, gen_budget_s=45, bandwidth_MB=128)
+
+FULL = Settings("full", batches=(1, 2, 4, 8, 16, 32, 64, 128, 256), queries=(1, 2, 3, 5, 9),
+                contexts=(64, 256, 1024), repeats=5, max_step_s=4.0, sweep_budget_s=390,
+                draft_batches=(1, 2, 4, 8, 16, 32, 64), draft_queries=(1, 2), draft_budget_s=90,
+                prefill_lengths=(16, 64, 256, 1024), prefill_repeats=3, gen_prompts=8, gen_branches=4,
+                gen_max_tokens=384, draft_len=8, gen_budget_s=300, bandwidth_MB=512)
+
+
+def for_run(quick: bool, max_seconds: float | None = None) -> Settings:
+    """The quick or full settings; with max_seconds, every phase budget is scaled down (never up) so the
+    budgets add up to about max_seconds."""
+    s = QUICK if quick else FULL
+    total = s.sweep_budget_s + s.draft_budget_s + s.gen_budget_s
+    if max_seconds is None or max_seconds >= total:
+        return s
+    f = max_seconds / total
+    return replace(s, sweep_budget_s=s.sweep_budget_s * f, draft_budget_s=s.draft_budget_s * f,
+                   gen_budget_s=s.gen_budget_s * f)

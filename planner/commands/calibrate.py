@@ -1,0 +1,140 @@
+"""`planner calibrate`: measure a profile on this machine (or fit one from a points CSV, or from a running
+server with --endpoint) and write it atomically. See docs/calibration.md."""
+
+from __future__ import annotations
+
+import sys
+
+
+def register(sub) -> None:
+    p = sub.add_parser("calibrate", help="measure a profile (step times, acceptance, lengths) on this device",
+                       description="Sweep forward-step times of the target (and draft) with the project's engine, "
+                                   "measure acceptance per draft position and output lengths on calibration "
+                                   "prompts, fit the latency model and write a measured profile (tts-profile/1).")
+    p.add_argument("--model", "-m", metavar="PATH_OR_PRESET", help="target model: preset (smollm2-135m), folder, "
+                                                                    ".gguf file or hub id")
+    p.add_argument("--draft", default="ngram", metavar="PATH|ngram|layers:N|none",
+                   help="drafter whose acceptance (and step time) is measured (default ngram)")
+    dev = p.add_mutually_exclusive_group()
+    dev.add_argument("--gpu", action="store_true", help="calibrate on CUDA (error if no GPU is visible)")
+    dev.add_argument("--cpu", action="store_true", help="calibrate on the CPU (default)")
+    p.add_argument("--dtype", choices=("auto", "bf16", "fp16", "fp32"), default="auto",
+                   help="weights dtype (default auto: bf16 on GPUs and CPUs with native bf16, else fp32)")
+    p.add_argument("--tp", type=int, default=None, metavar="T", help="tensor-parallel degree the step times "
+                                                                     "describe (--from-points; default 1)")
+    p.add_argument("--quick", action="store_true", help="small grids and budgets (<= 3 min on a 2-core CPU)")
+    p.add_argument("--prompts", metavar="FILE|math500", help="calibration prompts (JSONL with problem/question "
+                                                             "[and answer]); default math500")
+    p.add_argument("--temperature", "-t", type=float, default=None, help="sampling temperature of the plan "
+                                                                         "(default 0.7)")
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--accuracy", action="store_true", help="grade the calibration samples (math-verify) and store "
+                                                           "a sample bank next to the profile")
+    p.add_argument("--max-seconds", type=float, metavar="S", help="scale the phase budgets so that measuring "
+                                                                   "takes at most about S seconds")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--id", help="profile id (default: output file name)")
+    p.add_argument("--description", help="profile description")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="profile JSON to write")
+    g = p.add_argument_group("fit from external measurements")
+    g.add_argument("--from-points", metavar="CSV", help="fit step (and prefill) times from a CSV with columns "
+                                                        "role,batch,query,context,seconds; no model is run")
+    g.add_argument("--acceptance-csv", metavar="CSV", help="per-position acceptance: position + accepted,reached "
+                                                           "(or alpha[,ci_low,ci_high])")
+    g.add_argument("--base-profile", metavar="NAME|PATH", help="take model, lengths, accuracy, hardware from "
+                                                               "this profile; replace step/prefill/acceptance")
+    g.add_argument("--model-config", metavar="CONFIG_JSON", help="HF config.json of the target (no base profile)")
+    g.add_argument("--draft-config", metavar="CONFIG_JSON", help="HF config.json of the draft (draft rows)")
+    g.add_argument("--hardware", metavar="NAME", help="device name for the profile")
+    g.add_argument("--memory-gb", type=float, help="device memory in GB (no base profile)")
+    p.add_argument("--endpoint", metavar="URL", help="calibrate against a running OpenAI-compatible server")
+    try:  # the serving helper's options for --endpoint (its own module; absent in a trimmed install)
+        from planner.serving import add_endpoint_arguments
+    except ImportError:
+        add_endpoint_arguments = None
+    if add_endpoint_arguments is not None:
+        add_endpoint_arguments(p)
+    p.set_defaults(func=run)
+
+
+def _check_args(args) -> None:
+    from planner.errors import PlannerError
+
+    if args.temperature is not None and not 0 <= args.temperature <= 5:
+        raise PlannerError(f"--temperature must be in [0, 5], got {args.temperature}")
+    if not 0 < args.top_p <= 1:
+        raise PlannerError(f"--top-p must be in (0, 1], got {args.top_p}")
+    if args.tp is not None and not 1 <= args.tp <= 64:
+        raise PlannerError(f"--tp must be in 1..64, got {args.tp}")
+    if args.threads is not None and args.threads < 1:
+        raise PlannerError("--threads must be >= 1")
+    if args.max_seconds is not None and not args.max_seconds > 0:
+        raise PlannerError("--max-seconds must be positive")
+    if args.memory_gb is not None and not args.memory_gb > 0:
+        raise PlannerError("--memory-gb must be positive")
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from calibrate.profile_writer import check_writable, write_profile
+    from planner.errors import PlannerError
+
+    _check_args(args)
+    out = check_writable(args.output)
+    args.id = args.id or out.stem
+    args.command_line = "planner calibrate " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["calibrate"] else [])
+    if getattr(args, "endpoint", None):
+        from planner.serving import calibrate_endpoint  # the serving helper's hook
+
+        data = calibrate_endpoint(args)
+        prof = write_profile(data, out)
+        print(f"wrote {out}: {prof.id} (endpoint {args.endpoint})")
+        return 0
+    if args.from_points:
+        from calibrate.from_points import profile_from_points
+
+        prof = write_profile(profile_from_points(args), out)
+        fit = prof.raw["calibration"]["fit"]["target"]
+        print(f"wrote {out}: {prof.id}; target step fit median error {fit['median_rel_error']:.1%}, "
+              f"p90 {fit['p90_rel_error']:.1%} over {fit['n_points']} points")
+        return 0
+    if not args.model:
+        raise PlannerError("give --model PATH_OR_PRESET (e.g. smollm2-135m), or --from-points FILE.csv")
+    if args.tp not in (None, 1):
+        raise PlannerError("on-device calibration measures one device; --tp applies to --from-points/--endpoint")
+    args.tp = 1
+    args.temperature = 0.7 if args.temperature is None else args.temperature
+    args.device = _device(args)
+    if args.prompts and args.prompts != "math500" and not Path(args.prompts).is_file():
+        raise PlannerError(f"calibration prompts not found: {args.prompts}")
+    from calibrate.device import calibrate_device
+    from calibrate.progress import Progress, fmt_s
+    from calibrate.settings import for_run
+
+    s = for_run(args.quick, args.max_seconds)
+    budget = s.sweep_budget_s + s.draft_budget_s + s.gen_budget_s + 30
+    progress = Progress(budget, quiet=args.quiet)
+    data, bank = calibrate_device(args, s, progress)
+    prof = write_profile(data, out, bank or None)
+    fit = prof.raw["calibration"]["fit"]["target"]
+    progress.done(f"done in {fmt_s(progress.elapsed())}")
+    acc = f"; alpha_1 {prof.acceptance.alpha[0]:.2f}" if prof.acceptance else ""
+    print(f"wrote {out}: {prof.id}; target step fit median error {fit['median_rel_error']:.1%}, p90 "
+          f"{fit['p90_rel_error']:.1%} over {fit['n_points']} points{acc}")
+    return 0
+
+
+def _device(args) -> str:
+    from planner.errors import PlannerError
+
+    if args.gpu:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise PlannerError(f"--gpu: no CUDA device is visible (torch {torch.__version__}"
+                               f"{', built without CUDA' if torch.version.cuda is None else ''}); use --cpu")
+        return "cuda"
+    return "cpu"
