@@ -12,7 +12,7 @@ import time
 
 
 def register(sub) -> None:
-    p = sub.add_parser("demo", help="calibrate → recommend → run → validate on the miniature world (CPU, minutes)")
+    p = sub.add_parser("demo", help="calibrate → recommend → run → validate on the miniature world (CPU)")
     p.add_argument("--out", help="folder for the profile, bank, plan and records (default: a temporary folder)")
     p.add_argument("--weights", help="miniworld weights folder with target/ and draft/ "
                                      "(default: the shipped calibrate/miniworld/weights)")
@@ -92,8 +92,9 @@ def run(args) -> int:
     atomic_write_text(out / "run.jsonl", "".join(json.dumps(r) + "\n" for r in recs))
     acc = sum(bool(r["correct"]) for r in recs) / len(recs)
     met = sum(r["met_deadline"] for r in recs) / len(recs)
+    cut = sum(len(r["cut_branches"]) for r in recs)
     print(f"  accuracy {acc:.1%}, deadline met {met:.0%}, mean latency "
-          f"{sum(r['latency_s'] for r in recs) / len(recs):.3f} s, branches cut {sum(len(r['cut_branches']) for r in recs)}")
+          f"{sum(r['latency_s'] for r in recs) / len(recs):.3f} s, branches cut {cut}")
 
     _step(4, "validate: the plan and its runners-up, predicted vs measured (untruncated runs, early stop off)")
     rows = []
