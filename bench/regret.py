@@ -57,6 +57,8 @@ def main(argv=None) -> int:
     ap.add_argument("--quantile", type=float, default=0.9)
     ap.add_argument("--strategies", default="exhaustive,greedy,optuna")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--val-file", help="calibration problems from a JSONL file instead of the generator")
+    ap.add_argument("--test-file", help="held-out problems from a JSONL file instead of the generator")
     ap.add_argument("--cache", default=str(DEFAULT_CACHE), help=f"cache folder (default {DEFAULT_CACHE})")
     ap.add_argument("--recalibrate", action="store_true", help="ignore a cached calibration")
     ap.add_argument("--json", help="also write all rows here")
@@ -74,20 +76,21 @@ def main(argv=None) -> int:
     log = CL.stderr_log
     t0 = time.perf_counter()
     backend = CL.load_backend(world, max(k_vals), log)
-    cal_dir = Path(a.cache) / f"cal-{world.tag(problems=C, samples=a.samples, ks=k_vals)}"
+    cal_probs = CL.problems(C, "val", file=a.val_file)
+    cal_dir = Path(a.cache) / f"cal-{world.tag(problems=[p.question for p in cal_probs], samples=a.samples, ks=k_vals)}"
     prof_path = cal_dir / "profile.json"
     if a.recalibrate or not prof_path.is_file():
         log(f"calibrating on {C} val problems x {a.samples} samples ...")
-        CL.calibrate(world, backend, CL.problems(C, "val"), cal_dir, a.samples, tuple(k_vals), log)
+        CL.calibrate(world, backend, cal_probs, cal_dir, a.samples, tuple(k_vals), log)
     else:
         log(f"using cached calibration {prof_path}")
     t_cal = time.perf_counter() - t0
     profile = load_profile(str(prof_path))
     configs = V.grid_configs(profile, n_vals, k_vals)
-    probs = CL.problems(P, "test")
+    probs = CL.problems(P, "test", file=a.test_file)
     log(f"measuring {len(configs)} configurations on {P} held-out problems ...")
     measured = CL.sweep(backend, probs, configs, None, Path(a.cache) / "sweeps.jsonl",
-                        world.tag(problems=[p.problem_id for p in probs]), log)
+                        world.tag(problems=[p.question for p in probs]), log)
     t_sweep = time.perf_counter() - t0 - t_cal
 
     # 1. fidelity of every configuration with no deadline

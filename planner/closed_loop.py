@@ -50,10 +50,14 @@ def miniworld(weights: str | None = None, **kw) -> World:
     return World(str(root / "target"), str(root / "draft"), **kw)
 
 
-def problems(n: int, split: str, seed: int = 0):
-    """Executor problems from the miniworld generator (`val` for calibration, `test` held out)."""
+def problems(n: int, split: str, seed: int = 0, file: str | None = None):
+    """Executor problems from the miniworld generator (`val` for calibration, `test` held out), or the first
+    n of a JSONL file (e.g. one written by `python -m calibrate.miniworld.task` for other weights)."""
+    from planner.executor.datasets import Problem, load_problems
+
+    if file:
+        return load_problems(file, n)
     from calibrate.miniworld.task import make_problems
-    from planner.executor.datasets import Problem
 
     return [Problem(p["problem_id"], p["question"], p["reference"]) for p in make_problems(n, seed, split)]
 
