@@ -35,7 +35,8 @@ from planner.serving.calibrate import calibrate_endpoint  # noqa: E402
 from planner.serving.http import Endpoint  # noqa: E402
 from planner.serving.launch import VllmServer  # noqa: E402
 from planner.serving.metrics import SpecCounters, parse_prometheus  # noqa: E402
-from planner.serving.sweeps import filler_prompt  # noqa: E402
+from planner.serving.probe import probe  # noqa: E402
+from planner.serving.sweeps import decode_point, filler_prompt  # noqa: E402
 
 PROMPT_WORDS = 40
 
@@ -64,7 +65,8 @@ def server_args(model: Path, k: int) -> list[str]:
 
 
 def measure(url: str, B: int, T: int, reps: int) -> dict:
-    """Median wall time of one request with n = B, T tokens per branch, plus the spec counters it moved."""
+    """Fastest of `reps` requests with n = B, T tokens per branch (the machine is shared: the minimum is the
+    least disturbed), plus the spec counters they moved."""
     ep = Endpoint(url, timeout_s=600)
     walls, usage = [], {}
     spec0 = SpecCounters.from_samples(parse_prometheus(ep.get_text("/metrics")))
@@ -77,7 +79,7 @@ def measure(url: str, B: int, T: int, reps: int) -> dict:
     spec1 = SpecCounters.from_samples(parse_prometheus(ep.get_text("/metrics")))
     d = (spec1 - spec0) if spec0 and spec1 else None
     steps = max(1.0, ((T - 1) * B * reps - (d.accepted if d else 0)) / (B * reps))
-    return {"wall_s": statistics.median(walls), "prompt_tokens": usage["prompt_tokens"],
+    return {"wall_s": min(walls), "prompt_tokens": usage["prompt_tokens"],
             "tokens": usage["completion_tokens"], "tau": (T - 1) / steps,
             "draft_rate": (d.drafts / (steps * B * reps)) if d else 0.0}
 
@@ -133,7 +135,7 @@ def main() -> int:
     ap.add_argument("--train-b", default="1,2,8,32")
     ap.add_argument("--test-b", default="4,16,64")
     ap.add_argument("--tokens", type=int, default=64, help="output tokens per branch (ignore_eos)")
-    ap.add_argument("--reps", type=int, default=2)
+    ap.add_argument("--reps", type=int, default=3, help="requests per point; the fastest counts")
     ap.add_argument("--local-b", default="1,4,16", help="branch counts for the local-executor comparison")
     ap.add_argument("--no-local", action="store_true")
     ap.add_argument("--workdir", default=None)
@@ -150,7 +152,7 @@ def main() -> int:
             if K == k_cal:
                 t = time.monotonic()
                 profile = calibrate_endpoint(argparse.Namespace(
-                    endpoint=srv.base_url, model="bench", batches=train_b, decode_tokens=T, quick=True,
+                    endpoint=srv.base_url, model="bench", batches=train_b, decode_tokens=T, quick=True, decode_repeats=2,
                     launch_args=shlex.join(args), model_config=str(model / "config.json"), timeout=600))
                 (work / "profile.json").write_text(json.dumps(profile, indent=1))
                 c = profile["calibration"]
@@ -165,6 +167,12 @@ def main() -> int:
                 print(f"K={K} B={B:3d}: predicted {pred:7.2f} s (with draft rate {pred_r:7.2f} s) measured "
                       f"{m['wall_s']:7.2f} s ({(pred / m['wall_s'] - 1):+.0%} / {(pred_r / m['wall_s'] - 1):+.0%})"
                       f"  tau {m['tau']:.2f} drafts/step {m['draft_rate']:.2f}", flush=True)
+            if K == k_cal:  # did the machine's load drift since calibration? (same request as the sweep)
+                ep = Endpoint(srv.base_url, 600)
+                now = decode_point(ep, probe(ep, "bench"), 1, T, filler_prompt(24, 0), 0.8, 600)["t_s"]
+                then = next(d["t_s"] for d in profile["calibration"]["decode_points"] if d["B"] == 1)
+                print(f"# drift: B=1 step {then * 1e3:.1f} ms at calibration, {now * 1e3:.1f} ms after the "
+                      f"held-out runs ({now / then - 1:+.0%})", flush=True)
             if not a.no_local:
                 for B in ints(a.local_b):
                     v = measure(srv.base_url, B, T, 1)

@@ -55,10 +55,11 @@ class Settings:
     n_questions: int
     n_per_question: int
     max_tokens: int
+    decode_repeats: int = 1           # each decode point keeps its fastest repeat (shared machines add noise)
 
 
 QUICK = Settings((1, 4, 16), 24, (4,), 384, (16, 384), 1, 3, 4, 48)
-FULL = Settings((1, 2, 4, 8, 16, 32, 64), 96, (1, 16), 1024, (16, 128, 512, 1024, 1536), 2, 16, 8, 512)
+FULL = Settings((1, 2, 4, 8, 16, 32, 64), 96, (1, 16), 1024, (16, 128, 512, 1024, 1536), 2, 16, 8, 512, 2)
 
 
 def load_questions(path: str | None, limit: int) -> list[str]:
@@ -83,11 +84,9 @@ def _fits(settings: Settings, max_len: int | None) -> Settings:
     if not max_len:
         return settings
     room = max_len - settings.decode_tokens - 8
-    return Settings(settings.batches, settings.decode_tokens, settings.long_batches,
-                    max(16, min(settings.long_prompt_tokens, room)), tuple(sorted({max(8, min(t, max_len - 8))
-                                                                                   for t in settings.prefill_tokens})),
-                    settings.prefill_repeats, settings.n_questions, settings.n_per_question,
-                    min(settings.max_tokens, max(16, max_len // 2)))
+    return replace(settings, long_prompt_tokens=max(16, min(settings.long_prompt_tokens, room)),
+                   prefill_tokens=tuple(sorted({max(8, min(t, max_len - 8)) for t in settings.prefill_tokens})),
+                   max_tokens=min(settings.max_tokens, max(16, max_len // 2)))
 
 
 def calibrate_endpoint(args) -> dict:
@@ -98,7 +97,8 @@ def calibrate_endpoint(args) -> dict:
     launch_args (the server's command line, recorded and parsed for --speculative-config and
     --tensor-parallel-size), temperature (0.7), top_p (1.0), max_tokens, n (branches per prompt for
     the length distribution), id, output (for FILE.partial.json on failure), batches (branch counts of the
-    decode sweep, default 1,4,16 quick / 1..64 full), decode_tokens (tokens per sweep request)."""
+    decode sweep, default 1,4,16 quick / 1..64 full), decode_tokens (tokens per sweep request),
+    decode_repeats (repeats per decode point, the fastest kept; default 1 quick / 2 full)."""
     model = getattr(args, "model", None)
     if not model:
         raise PlannerError("--endpoint needs --model NAME (the served model name)")
@@ -119,6 +119,8 @@ def calibrate_endpoint(args) -> dict:
         settings = replace(settings, batches=tuple(int(b) for b in args.batches))
     if getattr(args, "decode_tokens", None):
         settings = replace(settings, decode_tokens=int(args.decode_tokens))
+    if getattr(args, "decode_repeats", None):
+        settings = replace(settings, decode_repeats=int(args.decode_repeats))
     n_branch = int(getattr(args, "n", None) or settings.n_per_question)
     questions = load_questions(getattr(args, "prompts", None), settings.n_questions)
     raw: dict = {"decode_points": [], "prefill_points": [], "phases_s": {}}
@@ -130,13 +132,14 @@ def calibrate_endpoint(args) -> dict:
 
         t = time.monotonic()
         base_prompt = sweeps.filler_prompt(24, 0)
-        for B in settings.batches:
-            raw["decode_points"].append(sweeps.decode_point(ep, info, B, settings.decode_tokens, base_prompt,
-                                                            temperature, timeout))
         long_prompt = sweeps.filler_prompt(sweeps.words_for_tokens(settings.long_prompt_tokens), 2)
-        for B in settings.long_batches:
-            raw["decode_points"].append(sweeps.decode_point(ep, info, B, settings.decode_tokens, long_prompt,
-                                                            temperature, timeout))
+        for B, prompt in [(b, base_prompt) for b in settings.batches] + [(b, long_prompt)
+                                                                          for b in settings.long_batches]:
+            reps = [sweeps.decode_point(ep, info, B, settings.decode_tokens, prompt, temperature, timeout)
+                    for _ in range(settings.decode_repeats)]
+            best = min(reps, key=lambda d: d["t_s"])
+            best["repeats_t_s"] = [round(d["t_s"], 6) for d in reps]
+            raw["decode_points"].append(best)
         raw["phases_s"]["decode"] = round(time.monotonic() - t, 2)
 
         t = time.monotonic()
