@@ -7,18 +7,16 @@ import pytest
 from calibrate.miniworld import task
 
 
-def test_solve_follows_left_to_right_mod_10():
-    p = task.solve("Q:3a+4b-7c+8=")
-    assert p.solution == "3;a+4=7;b-7=0;c+8=8;A:8"
-    assert p.answer == "8" and p.steps == 3
-    # wrap-around both ways
-    assert task.solve("Q:9a+5b-8=").solution == "9;a+5=4;b-8=6;A:6"
-    assert task.solve("Q:0a-1=").answer == "9"
+def test_solve_runs_the_recurrence_mod_10():
+    p = task.solve("Q:2,7,c3,n4=")
+    assert p.solution == "3:7+2+3=2;2:2+7+3=2;1:2+2+3=7;0:7+2+3=2;A:2"
+    assert p.answer == "2" and p.steps == 4
+    assert task.solve("Q:0,0,c0,n9=").answer == "0"
+    assert task.solve("Q:9,9,c9,n1=").solution == "0:9+9+9=7;A:7"
 
 
 def test_solve_rejects_non_questions():
-    for bad in ("2a+4=", "Q:2a+4", "Q:2a*4=", "Q:=", "Q:23a+4=", "Q:2a+45=", "Q:2a+0=", "Q:2+4=", "Q:2b+4=",
-                "Q:2a+4a+1="):
+    for bad in ("2,7,c3,n4=", "Q:2,7,c3,n4", "Q:2,7,c3,n0=", "Q:2,7,c3,n10=", "Q:12,7,c3,n4=", "Q:2,7,3,n4=", "Q:="):
         with pytest.raises(ValueError):
             task.solve(bad)
 
@@ -35,8 +33,8 @@ def test_make_problems_is_deterministic_and_distinct():
         assert set(p) >= {"problem_id", "question", "reference"}
         assert task.solve(p["question"]).answer == p["reference"]
         assert task.MIN_STEPS <= p["steps"] <= task.MAX_STEPS
-        assert len(p["question"]) == 4 + 3 * p["steps"]
-        assert len(p["solution"]) == 2 + 6 * p["steps"] + 3
+        assert len(p["question"]) == 12  # fixed, so every copy from the prompt is a fixed distance back
+        assert len(p["solution"]) == 10 * p["steps"] + 3
 
 
 def test_splits_are_disjoint_and_stable():
@@ -47,7 +45,7 @@ def test_splits_are_disjoint_and_stable():
     assert not (test & train) and not (val & train) and not (test & val)
     assert all(task.split_of(q) == "test" for q in test)
     # the split is a hash of the text, so it cannot change with the seed or the machine
-    assert task.split_of("Q:3a+4b-7c+8=") == task.split_of("Q:3a+4b-7c+8=")
+    assert task.split_of("Q:2,7,c3,n4=") == task.split_of("Q:2,7,c3,n4=")
     share = sum(task.split_of(task.random_problem(__import__("random").Random(i)).question) == "test"
                 for i in range(2000)) / 2000
     assert 0.07 < share < 0.13
@@ -62,7 +60,7 @@ def test_step_counts_spread_lengths():
 
 
 @pytest.mark.parametrize("text,expected", [
-    ("3;a+4=7;b-7=0;c+8=8;A:8", "8"),
+    ("3:7+2+3=2;2:2+7+3=2;1:2+2+3=7;0:7+2+3=2;A:2", "2"),
     ("A:07", "7"),
     ("A:3;A:41", "41"),
     ("1+2=3;", None),
@@ -101,17 +99,26 @@ def test_noisy_solution_slips_at_the_stated_rate_and_stays_well_formed():
     import random
 
     rng = random.Random(0)
-    steps = slipped = 0
+    lines_total = slipped = 0
     for p in task.make_problems(400, 5, "val"):
         got = task.noisy_solution(p["question"], rng).split(";")
-        assert len(got) == p["steps"] + 2
-        acc = int(got[0])
-        for line, (lab, op, d) in zip(got[1:-1], task._parse(p["question"])[1]):
-            assert line[:3] == f"{lab}{op}{d}"  # the operation is copied exactly; only results slip
-            new = int(line.split("=")[1])
-            slipped += new != task._apply(acc, op, d)
-            acc = new
-        assert got[-1] == f"A:{acc}"  # the chain carries on from its own (possibly wrong) value
-        steps += p["steps"]
-    assert abs(slipped / steps - task.SLIP_PROB) < 0.015
-    assert task.noisy_solution("Q:5a+3b-1=", rng, slip=0.0) == "5;a+3=8;b-1=7;A:7"
+        assert len(got) == p["steps"] + 1
+        x, y, c, n = task._parse(p["question"])
+        for i, line in enumerate(got[:-1]):
+            head, z = line.split("=")
+            # the line copies the two previous values and c exactly; only its result may slip
+            assert head == f"{n - 1 - i}:{y}+{x}+{c}"
+            slipped += int(z) != (x + y + c) % 10
+            x, y = y, int(z)
+        assert got[-1] == f"A:{y}"  # the chain carries on from its own (possibly wrong) value
+        lines_total += p["steps"]
+    assert abs(slipped / lines_total - task.SLIP_PROB) < 0.02
+    assert task.noisy_solution("Q:2,7,c3,n2=", rng, slip=0.0) == "1:7+2+3=2;0:2+7+3=2;A:2"
+
+
+def test_make_problems_refuses_more_than_the_split_holds():
+    n_test = len(task.split_questions("test"))
+    assert 800 < n_test < 1000
+    assert len(task.make_problems(n_test, 0, "test")) == n_test
+    with pytest.raises(ValueError, match="distinct problems"):
+        task.make_problems(n_test + 1, 0, "test")

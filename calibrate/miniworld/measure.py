@@ -88,18 +88,18 @@ def acceptance(target, draft, tok, questions: list[str], completions: list[list[
             "tau_iid": {k: round((1 - mean_a ** (k + 1)) / (1 - mean_a), 3) for k in (1, 2, 4, 8)}}
 
 
-def measure(path: str | Path, n: int = 200, samples: int = 16, seed: int = 0) -> dict:
+def measure(path: str | Path, n: int = 200, samples: int = 16, seed: int = 0, temperature: float = 1.0) -> dict:
     t0 = time.perf_counter()
     target, tok = load(path, "target")
     draft, _ = load(path, "draft")
     probs = task.make_problems(n, seed, "test")
     qs = [p["question"] for p in probs]
-    rep: dict = {"problems": n, "samples": samples, "split": "test", "seed": seed}
+    rep: dict = {"problems": n, "samples": samples, "split": "test", "seed": seed, "temperature": temperature}
     for name, model in (("target", target), ("draft", draft)):
         g = sample(model, tok, qs, 1, temperature=0)
         rep[f"{name}_greedy_acc"] = round(statistics.fmean(
             task.grade(task.extract_answer(c[0][0]), p["reference"]) for c, p in zip(g, probs)), 4)
-    comps = sample(target, tok, qs, samples, temperature=1.0, seed=seed)
+    comps = sample(target, tok, qs, samples, temperature=temperature, seed=seed)
     rng = random.Random(seed)
     answers = [[task.extract_answer(t) for t, _ in c] for c in comps]
     for k in sorted({1, 4, 8, samples}):
@@ -128,13 +128,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-n", type=int, default=200, help="held-out test problems")
     ap.add_argument("--samples", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", help="also write the report here")
     a = ap.parse_args(argv)
     import torch
 
     torch.set_num_threads(a.threads)
-    rep = measure(a.dir, a.n, a.samples, a.seed)
+    rep = measure(a.dir, a.n, a.samples, a.seed, a.temperature)
     text = json.dumps(rep, indent=1)
     print(text)
     if a.json:

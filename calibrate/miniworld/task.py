@@ -1,30 +1,33 @@
-"""The miniature world's reasoning task: left-to-right modular arithmetic with a chain of thought.
+"""The miniature world's reasoning task: a digit recurrence worked out line by line.
 
-A problem is a start digit 0..9 followed by 1..MAX_STEPS labelled operations (label a, b, c, ...; + or - a
-digit 1..9), evaluated left to right, modulo 10. The chain of thought restates the start digit, then
-writes one line per operation, then the answer:
+A problem gives two start digits x0, x1, a constant c and a length n (1..MAX_STEPS). The chain of thought
+computes x_{k+1} = (x_k + x_{k-1} + c) mod 10 for n lines, each line headed by how many lines remain after
+it, and ends with the last value:
 
-    question  "Q:3a+4b-7c+8="
-    solution  "3;a+4=7;b-7=0;c+8=8;A:8"      (then EOS)
-    answer    "8"
+    question  "Q:2,7,c3,n4="
+    solution  "3:7+2+3=2;2:2+7+3=2;1:2+2+3=7;0:7+2+3=2;A:2"      (then EOS)
+    answer    "2"
 
-Why labels: a line looks its operation up by label (one induction step), and every line has the same width,
-so the previous result sits at a fixed distance. That keeps the task learnable by a ~1M-parameter model in
-minutes of CPU, while the chain still has to be carried out step by step. The output length grows with the
-number of steps (6 characters per step), so sampled lengths spread by a factor of several, like real
-chains of thought. The final answer is the number after the last "A:".
+Why this shape: every token depends only on tokens a fixed distance back (the line above, or the prompt,
+whose length is fixed), so a ~1M-parameter model learns it in minutes of CPU, yet the answer still needs
+the whole chain: there is no shortcut from the question to the answer. The output length is 10 tokens per
+line plus 4, so it spreads by a factor of several across problems, like real chains of thought. The final
+answer is the number after the last "A:".
 
-Training chains contain deliberate slips (`noisy_solution`): each step's result is wrong with probability
+Training chains contain deliberate slips (`noisy_solution`): each line's result is wrong with probability
 SLIP_PROB and the chain carries on from the wrong value, as a real model's arithmetic slip does. A model
 fitted to that data samples slips at temperature 1 (so per-sample accuracy falls with chain length) while
-its slips scatter over many wrong answers (so majority voting recovers the right one). References are exact.
+its slips scatter over the nine wrong digits (so majority voting recovers the right one). References are
+exact.
 
 Splits are fixed by a stable hash of the question text, independent of any seed: a question belongs to
-exactly one of train / val / test, so held-out sets can never leak into training.
+exactly one of train / val / test, so held-out sets can never leak into training. The question space has
+9,000 members (about 900 in test).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import random
@@ -35,21 +38,18 @@ from typing import Iterator
 
 MODULUS = 10
 MIN_STEPS = 1
-MAX_STEPS = 10
-LABELS = "abcdefghij"  # one per step, so MAX_STEPS <= len(LABELS)
-OPS = ("+", "-")
-OPERAND_MAX = 9
-SLIP_PROB = 0.06
+MAX_STEPS = 9
+SLIP_PROB = 0.1
 SPLITS = ("train", "val", "test")
 _TEST_BUCKETS = range(0, 10)   # 10 % of the question space
 _VAL_BUCKETS = range(10, 15)   # 5 %
 _ANSWER_RE = re.compile(r"A:(\d+)")
-_QUESTION_RE = re.compile(r"^Q:(\d)((?:[a-j][+\-][1-9])+)=$")
+_QUESTION_RE = re.compile(r"^Q:(\d),(\d),c(\d),n([1-9])=$")
 
 
 @dataclass(frozen=True)
 class Problem:
-    question: str  # the prompt text the model is given, e.g. "Q:7a+5b-2="
+    question: str  # the prompt text the model is given, e.g. "Q:2,7,c3,n4="
     solution: str  # the chain of thought plus the final "A:<n>", without EOS
     answer: str    # the reference answer, decimal, no leading zeros
     steps: int
@@ -65,29 +65,24 @@ def split_of(question: str) -> str:
     return "train"
 
 
-def _apply(a: int, op: str, b: int) -> int:
-    return (a + b) % MODULUS if op == "+" else (a - b) % MODULUS
-
-
-def _parse(question: str) -> tuple[int, list[tuple[str, str, int]]]:
+def _parse(question: str) -> tuple[int, int, int, int]:
     m = _QUESTION_RE.match(question)
-    ops = re.findall(r"([a-j])([+\-])([1-9])", m.group(2)) if m else []
-    if not m or [lab for lab, _, _ in ops] != list(LABELS[:len(ops)]):
+    if not m or not MIN_STEPS <= int(m.group(4)) <= MAX_STEPS:
         raise ValueError(f"not a miniworld question: {question!r}")
-    return int(m.group(1)), [(lab, op, int(d)) for lab, op, d in ops]
+    return tuple(int(g) for g in m.groups())
 
 
 def _chain(question: str, rng: random.Random | None, slip: float) -> tuple[str, int, int]:
-    acc, ops = _parse(question)
-    lines = [str(acc)]
-    for lab, op, d in ops:
-        new = _apply(acc, op, d)
+    x, y, c, n = _parse(question)
+    lines = []
+    for left in range(n - 1, -1, -1):
+        z = (y + x + c) % MODULUS
         if rng is not None and rng.random() < slip:
-            new = (new + rng.randint(1, MODULUS - 1)) % MODULUS  # a slip lands on any other digit
-        lines.append(f"{lab}{op}{d}={new}")
-        acc = new
-    lines.append(f"A:{acc}")
-    return ";".join(lines), acc, len(ops)
+            z = (z + rng.randint(1, MODULUS - 1)) % MODULUS  # a slip lands on any other digit
+        lines.append(f"{left}:{y}+{x}+{c}={z}")
+        x, y = y, z
+    lines.append(f"A:{y}")
+    return ";".join(lines), y, n
 
 
 def solve(question: str) -> Problem:
@@ -97,18 +92,16 @@ def solve(question: str) -> Problem:
 
 
 def noisy_solution(question: str, rng: random.Random, slip: float = SLIP_PROB) -> str:
-    """A chain of thought for training in which each step slips with probability `slip`."""
+    """A chain of thought for training in which each line's result slips with probability `slip`."""
     return _chain(question, rng, slip)[0]
 
 
 def random_problem(rng: random.Random, steps: int | None = None) -> Problem:
-    """One problem with `steps` operations (uniform in MIN_STEPS..MAX_STEPS when None)."""
+    """One problem with `steps` lines (uniform in MIN_STEPS..MAX_STEPS when None)."""
     if steps is None:
         steps = rng.randint(MIN_STEPS, MAX_STEPS)
-    text = str(rng.randrange(MODULUS))
-    for k in range(steps):
-        text += f"{LABELS[k]}{rng.choice(OPS)}{rng.randint(1, OPERAND_MAX)}"
-    return solve(f"Q:{text}=")
+    x, y, c = (rng.randrange(MODULUS) for _ in range(3))
+    return solve(f"Q:{x},{y},c{c},n{steps}=")
 
 
 def iter_split(split: str, seed: int) -> Iterator[Problem]:
@@ -122,22 +115,26 @@ def iter_split(split: str, seed: int) -> Iterator[Problem]:
             yield p
 
 
+@functools.lru_cache(maxsize=None)
+def split_questions(split: str) -> tuple[str, ...]:
+    """Every question of a split, in a fixed order (the whole space is only 9,000 questions)."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    every = (f"Q:{x},{y},c{c},n{n}=" for n in range(MIN_STEPS, MAX_STEPS + 1)
+             for x in range(MODULUS) for y in range(MODULUS) for c in range(MODULUS))
+    return tuple(q for q in every if split_of(q) == split)
+
+
 def make_problems(n: int, seed: int = 0, split: str = "test") -> list[dict]:
     """`n` distinct problems of a split as dicts {problem_id, question, reference, steps, solution}."""
-    out, seen = [], set()
-    for p in iter_split(split, seed):
-        if len(out) >= n:
-            break
-        if p.question in seen:
-            continue
-        seen.add(p.question)
-        out.append({
-            "problem_id": f"miniworld/{split}/s{seed}/{len(out)}",
-            "question": p.question,
-            "reference": p.answer,
-            "steps": p.steps,
-            "solution": p.solution,
-        })
+    pool = split_questions(split)
+    if not 0 <= n <= len(pool):
+        raise ValueError(f"the {split} split has {len(pool)} distinct problems; cannot draw {n}")
+    out = []
+    for i, q in enumerate(random.Random(f"miniworld:{split}:{seed}").sample(pool, n)):
+        p = solve(q)
+        out.append({"problem_id": f"miniworld/{split}/s{seed}/{i}", "question": q, "reference": p.answer,
+                    "steps": p.steps, "solution": p.solution})
     return out
 
 

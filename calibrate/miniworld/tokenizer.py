@@ -10,7 +10,7 @@ from __future__ import annotations
 
 SPECIALS = ("<pad>", "<s>", "</s>", "<unk>")
 PAD_ID, BOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
-CHARS = "0123456789+-*=;:,QA abcdefghij"
+CHARS = "0123456789+-*=;:,QAcn "
 VOCAB = {tok: i for i, tok in enumerate(list(SPECIALS) + list(CHARS))}
 CHAT_TEMPLATE = "{{ bos_token }}{{ messages[-1]['content'] }}"
 
