@@ -16,6 +16,7 @@ import os
 import platform
 import statistics
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 from planner.errors import PlannerError
@@ -73,8 +74,9 @@ def fallback_profile(world, backend, probs, out_dir: Path, samples: int, ks, log
         set_draft_len(rec, ks[i % len(ks)])
         bank.append(bank_entry(prob, solve(prob, rec, settings, eq, index=i)))
     tgt, drf, pre, alpha = step_points(rec.results)
-    arch = arch_from_hf_config(world.target, name="miniworld-target")
-    darch = arch_from_hf_config(world.draft, name="miniworld-draft")
+    # hf_id = the local folders, so `planner run/validate --plan` find the models without --model/--draft
+    arch = replace(arch_from_hf_config(world.target, name="miniworld-target"), hf_id=str(Path(world.target).resolve()))
+    darch = replace(arch_from_hf_config(world.draft, name="miniworld-draft"), hf_id=str(Path(world.draft).resolve()))
     step = fit_step(tgt, arch)
     has_draft = bool(alpha) and len(drf) >= 2
     dstep = fit_step(drf, darch) if has_draft else None

@@ -112,7 +112,10 @@ def run(args) -> int:
           f"measured {p0.measured['accuracy']:.1%} (run with the deadline enforced: {acc:.1%}); predicted "
           f"P(meet) {p0.predicted['p_meet_deadline']:.0%}, measured {p0.measured['hit_rate']:.0%}; p90 latency "
           f"predicted {p0.predicted['latency_s']['p90']:.3f} s, measured {p0.measured['latency_s']['p90']:.3f} s")
-    print(f"artefacts: {out} (profile.json, bank.jsonl, plan.json, run.jsonl, validate.json)")
-    print("next: `planner recommend --profile " + str(prof_path) + " --deadline 2s`, `planner validate --help`",
-          file=sys.stderr)
+    atomic_write_text(out / "test.jsonl", "".join(json.dumps({"problem": p.question, "answer": p.reference,
+                                                               "unique_id": p.problem_id}) + "\n" for p in probs))
+    print(f"artefacts: {out} (profile.json, bank.jsonl, plan.json, run.jsonl, validate.json, test.jsonl)")
+    print(f"try: planner recommend --profile {prof_path} --deadline {2 * deadline:g}s -o {out / 'plan2.json'}\n"
+          f"     planner validate --plan {out / 'plan2.json'} --profile {prof_path} --dataset {out / 'test.jsonl'} "
+          f"--template raw --threads {world.threads}", file=sys.stderr)
     return 0
