@@ -83,15 +83,24 @@ def measure_bandwidth(device: str = "cpu", megabytes: int = 256, repeats: int = 
             "buffer_MB": megabytes, "repeats": repeats, "statistic": "median"}
 
 
-def measure_gemm(device: str = "cpu", dtype: str = "bf16", n: int = 1024, repeats: int = 5) -> dict:
-    """Dense n x n x n matmul throughput in TFLOP/s (median) in the calibration dtype."""
+def measure_gemm(device: str = "cpu", dtype: str = "bf16", n_max: int = 4096, repeats: int = 5,
+                 target_s: float = 0.05) -> dict:
+    """Dense n x n x n matmul throughput in TFLOP/s (median) in the calibration dtype. n doubles from 256
+    until one product takes `target_s` (big enough to be compute-bound, small enough that a CPU emulating
+    bf16 at < 1 GFLOP/s does not spend minutes here)."""
     import torch
 
     dt = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[dtype]
-    a = torch.randn(n, n, device=device).to(dt)
-    b = torch.randn(n, n, device=device).to(dt)
-    t = _median_time(lambda: a @ b, device, repeats)
-    return {"tflops": round(2 * n ** 3 / t / 1e12, 5), "n": n, "dtype": dtype, "repeats": repeats,
+    n = 256
+    while True:
+        a = torch.randn(n, n, device=device).to(dt)
+        b = torch.randn(n, n, device=device).to(dt)
+        t = _median_time(lambda: a @ b, device, 1)
+        if t >= target_s or n >= n_max:
+            break
+        n *= 2
+    t = _median_time(lambda: a @ b, device, repeats, warmup=0)
+    return {"tflops": round(2 * n ** 3 / t / 1e12, 6), "n": n, "dtype": dtype, "repeats": repeats,
             "statistic": "median"}
 
 

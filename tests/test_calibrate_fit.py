@@ -1,0 +1,91 @@
+"""Step and prefill fits: recover known coefficients from synthetic points (with noise), residual statistics,
+priors for coefficients the data cannot see, and the sweep's outlier rejection."""
+
+import numpy as np
+import pytest
+
+from calibrate.fit import fit_prefill, fit_step, predict
+from calibrate.points import StepPoint
+from calibrate.sweep import robust_median
+from planner.errors import PlannerError
+from planner.profile.schema import ModelArch, StepCoeffs
+
+SMOL = ModelArch("smol", 134.5e6, 30, 576, 9, 3, 64, 49152, 2.0)
+TRUE = StepCoeffs(0.004, 20.0, 10.0, 0.4)
+
+
+def synth(coeffs, noise, seed=0, batches=(1, 2, 4, 8, 16, 32, 64), queries=(1, 3, 9), contexts=(64, 1024),
+          arch=SMOL):
+    rng = np.random.default_rng(seed)
+    pts = []
+    for B in batches:
+        for q in queries:
+            for L in contexts:
+                t = float(predict(coeffs, arch, B, q, L)) * (1 + noise * rng.standard_normal())
+                pts.append(StepPoint("target", B, q, L, t))
+    return pts
+
+
+def test_fit_recovers_exact_coefficients_without_noise():
+    f = fit_step(synth(TRUE, 0.0), SMOL)
+    c = f.coeffs
+    assert c.t0_s == pytest.approx(TRUE.t0_s, rel=0.02)
+    assert c.weight_bw_GBps == pytest.approx(TRUE.weight_bw_GBps, rel=0.02)
+    assert c.kv_bw_GBps == pytest.approx(TRUE.kv_bw_GBps, rel=0.02)
+    assert c.tflops == pytest.approx(TRUE.tflops, rel=0.02)
+    assert f.median_rel_error < 1e-3 and f.p90_rel_error < 1e-3
+    assert all(f.identified.values())
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_fit_with_3pct_noise_stays_close_and_reports_residuals(seed):
+    pts = synth(TRUE, 0.03, seed)
+    f = fit_step(pts, SMOL)
+    c = f.coeffs
+    assert c.weight_bw_GBps == pytest.approx(TRUE.weight_bw_GBps, rel=0.15)
+    assert c.kv_bw_GBps == pytest.approx(TRUE.kv_bw_GBps, rel=0.25)
+    assert c.tflops == pytest.approx(TRUE.tflops, rel=0.1)
+    assert c.t0_s == pytest.approx(TRUE.t0_s, rel=0.5)  # t0 only shows in compute-bound points
+    # residuals are those of the returned coefficients, and their median is ~ the noise level
+    rel = [(float(predict(c, SMOL, p.batch, p.query, p.context)) - p.seconds) / p.seconds for p in pts]
+    assert np.allclose(rel, f.rel_residuals, atol=1e-4)
+    assert 0.005 < f.median_rel_error < 0.05
+    assert f.p90_rel_error >= f.median_rel_error
+    # predictions on held-out configurations stay within a few % of the truth
+    for B, q, L in [(3, 2, 300), (24, 5, 700), (48, 1, 128)]:
+        assert float(predict(c, SMOL, B, q, L)) == pytest.approx(float(predict(TRUE, SMOL, B, q, L)), rel=0.06)
+
+
+def test_unseen_compute_falls_back_to_prior():
+    # only memory-bound points: tflops is not identified and the GEMM prior decides it
+    pts = synth(TRUE, 0.0, batches=(1, 2), queries=(1,), contexts=(64, 1024))
+    f = fit_step(pts, SMOL, priors={"tflops": 0.3, "weight_bw_GBps": 25.0})
+    assert not f.identified["tflops"]
+    assert f.coeffs.tflops == pytest.approx(0.3, rel=0.05)
+    assert f.median_rel_error < 0.01
+
+
+def test_fit_needs_three_points():
+    with pytest.raises(PlannerError, match="at least 3"):
+        fit_step(synth(TRUE, 0.0)[:2], SMOL)
+
+
+def test_prefill_fit_by_hand():
+    pts = [StepPoint("prefill", 1, n, 0, 0.02 + 0.001 * n) for n in (16, 64, 256, 1024)]
+    c, err = fit_prefill(pts)
+    assert c.t0_s == pytest.approx(0.02, rel=1e-6) and c.s_per_token == pytest.approx(0.001, rel=1e-6)
+    assert err < 1e-9
+    # a single length: no intercept can be separated, so the per-token slope carries it all
+    c1, _ = fit_prefill([StepPoint("prefill", 1, 100, 0, 0.5)])
+    assert c1.t0_s == 0 and c1.s_per_token == pytest.approx(0.005)
+
+
+def test_robust_median_drops_slow_outliers_only():
+    m, dropped, _ = robust_median([1.0, 1.01, 0.99, 1.02, 5.0])
+    assert dropped == 1 and m == pytest.approx(1.005)
+    m, dropped, _ = robust_median([0.5, 1.0, 1.01, 0.99, 1.02])  # fast values are kept (one-sided)
+    assert dropped == 0 and m == pytest.approx(1.0)
+    with pytest.raises(PlannerError, match="finite positive"):
+        robust_median([1.0, float("nan")])
+    with pytest.raises(PlannerError, match="finite positive"):
+        robust_median([1.0, -0.1])
