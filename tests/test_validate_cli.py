@@ -92,6 +92,8 @@ def test_plan_mode_prints_the_table(tiny_model_dir, dataset, profile, tmp_path, 
     (["--deadline", "5s", "--profile", "h100-sxm-qwen2.5-7b", "--dataset", "math500", "--quantile", "1.5"],
      "--quantile must be in"),
     (["--plan", "/no/plan.json", "--dataset", "math500"], "plan"),
+    (["--deadline", "5s", "--profile", "h100-sxm-qwen2.5-7b", "--dataset", "math500", "--max-branches", "0"],
+     "--max-branches must be"),
     (["--plan", "x.json", "--deadline", "5s", "--dataset", "math500"], "not allowed with"),
 ])
 def test_bad_input_is_one_line_exit_2(argv, msg, capsys):

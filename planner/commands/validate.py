@@ -28,6 +28,9 @@ def register(sub) -> None:
     p.add_argument("--k-values", default="0,2,4", help="draft lengths of the `all` grid (default 0,2,4; only 0 "
                    "when the profile has no drafter)")
     p.add_argument("--method", "-m", default="majority", help="voting method of the `all` grid")
+    p.add_argument("--max-branches", type=int, default=256, help="largest N the recommendation (--deadline with "
+                   "--configs top) may choose: keep it to what you can afford to run (default 256)")
+    p.add_argument("--max-draft-len", type=int, default=8, help="largest K the recommendation may choose (default 8)")
     p.add_argument("--dataset", required=True, help="held-out problems: math500 or a JSONL file")
     p.add_argument("--limit", type=int, help="first K problems")
     p.add_argument("--template", default=None, help="prompt template with {question}; 'raw' = the question "
@@ -101,7 +104,9 @@ def run(args) -> int:
     if plan is None:
         from planner.recommend import recommend
 
-        plan = recommend([profile], deadline, quantile)
+        if not 1 <= args.max_branches <= 4096 or not 0 <= args.max_draft_len <= 16:
+            raise PlannerError("--max-branches must be in 1..4096 and --max-draft-len in 0..16")
+        plan = recommend([profile], deadline, quantile, n_max=args.max_branches, k_max=args.max_draft_len)
     if args.model is None:
         args.model = plan.model.get("hf_id") or plan.model.get("name")
     if args.configs == "top":
