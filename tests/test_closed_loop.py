@@ -116,3 +116,10 @@ def test_demo_runs_end_to_end(world_dir, tmp_path, capsys):
     rows = json.loads((out / "validate.json").read_text())
     assert rows[0]["label"] == "plan" and rows[0]["branches"] == plan.branches
     assert rows[0]["measured"]["problems"] == 3
+    # the artefacts are self-contained: the plan names its model folders, test.jsonl holds the problems
+    rc = main(["validate", "--plan", str(out / "plan.json"), "--profile", str(out / "profile.json"), "--dataset",
+               str(out / "test.jsonl"), "--limit", "2", "--template", "raw", "--threads", "1", "--max-tokens", "32",
+               "--json"])
+    assert rc == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["rows"][0]["branches"] == plan.branches and again["rows"][0]["measured"]["problems"] == 2
