@@ -8,15 +8,15 @@ from calibrate.miniworld import task
 
 
 def test_solve_runs_the_recurrence_mod_10():
-    p = task.solve("Q:2,7,c3,n4=")
-    assert p.solution == "3:7+2+3=2;2:2+7+3=2;1:2+2+3=7;0:7+2+3=2;A:2"
-    assert p.answer == "2" and p.steps == 4
-    assert task.solve("Q:0,0,c0,n9=").answer == "0"
-    assert task.solve("Q:9,9,c9,n1=").solution == "0:9+9+9=7;A:7"
+    p = task.solve("Q:2,7,4,n4=")
+    assert p.solution == "3:4+2=6;2:6+7=3;1:3+4=7;0:7+6=3;A:3"
+    assert p.answer == "3" and p.steps == 4
+    assert task.solve("Q:0,0,0,n9=").answer == "0"
+    assert task.solve("Q:9,1,9,n1=").solution == "0:9+9=8;A:8"
 
 
 def test_solve_rejects_non_questions():
-    for bad in ("2,7,c3,n4=", "Q:2,7,c3,n4", "Q:2,7,c3,n0=", "Q:2,7,c3,n10=", "Q:12,7,c3,n4=", "Q:2,7,3,n4=", "Q:="):
+    for bad in ("2,7,3,n4=", "Q:2,7,3,n4", "Q:2,7,3,n0=", "Q:2,7,3,n10=", "Q:12,7,3,n4=", "Q:2,7,n4=", "Q:="):
         with pytest.raises(ValueError):
             task.solve(bad)
 
@@ -33,8 +33,8 @@ def test_make_problems_is_deterministic_and_distinct():
         assert set(p) >= {"problem_id", "question", "reference"}
         assert task.solve(p["question"]).answer == p["reference"]
         assert task.MIN_STEPS <= p["steps"] <= task.MAX_STEPS
-        assert len(p["question"]) == 12  # fixed, so every copy from the prompt is a fixed distance back
-        assert len(p["solution"]) == 10 * p["steps"] + 3
+        assert len(p["question"]) == 11  # fixed, so every copy from the prompt is a fixed distance back
+        assert len(p["solution"]) == 8 * p["steps"] + 3
 
 
 def test_splits_are_disjoint_and_stable():
@@ -45,7 +45,7 @@ def test_splits_are_disjoint_and_stable():
     assert not (test & train) and not (val & train) and not (test & val)
     assert all(task.split_of(q) == "test" for q in test)
     # the split is a hash of the text, so it cannot change with the seed or the machine
-    assert task.split_of("Q:2,7,c3,n4=") == task.split_of("Q:2,7,c3,n4=")
+    assert task.split_of("Q:2,7,4,n4=") == task.split_of("Q:2,7,4,n4=")
     share = sum(task.split_of(task.random_problem(__import__("random").Random(i)).question) == "test"
                 for i in range(2000)) / 2000
     assert 0.07 < share < 0.13
@@ -60,7 +60,7 @@ def test_step_counts_spread_lengths():
 
 
 @pytest.mark.parametrize("text,expected", [
-    ("3:7+2+3=2;2:2+7+3=2;1:2+2+3=7;0:7+2+3=2;A:2", "2"),
+    ("3:4+2=6;2:6+7=3;1:3+4=7;0:7+6=3;A:3", "3"),
     ("A:07", "7"),
     ("A:3;A:41", "41"),
     ("1+2=3;", None),
@@ -103,17 +103,17 @@ def test_noisy_solution_slips_at_the_stated_rate_and_stays_well_formed():
     for p in task.make_problems(400, 5, "val"):
         got = task.noisy_solution(p["question"], rng).split(";")
         assert len(got) == p["steps"] + 1
-        x, y, c, n = task._parse(p["question"])
+        a, b, c, n = task._parse(p["question"])
         for i, line in enumerate(got[:-1]):
             head, z = line.split("=")
-            # the line copies the two previous values and c exactly; only its result may slip
-            assert head == f"{n - 1 - i}:{y}+{x}+{c}"
-            slipped += int(z) != (x + y + c) % 10
-            x, y = y, int(z)
-        assert got[-1] == f"A:{y}"  # the chain carries on from its own (possibly wrong) value
+            # the line copies its two inputs exactly; only its result may slip
+            assert head == f"{n - 1 - i}:{c}+{a}"
+            slipped += int(z) != (c + a) % 10
+            a, b, c = b, c, int(z)
+        assert got[-1] == f"A:{c}"  # the chain carries on from its own (possibly wrong) value
         lines_total += p["steps"]
     assert abs(slipped / lines_total - task.SLIP_PROB) < 0.02
-    assert task.noisy_solution("Q:2,7,c3,n2=", rng, slip=0.0) == "1:7+2+3=2;0:2+7+3=2;A:2"
+    assert task.noisy_solution("Q:2,7,4,n2=", rng, slip=0.0) == "1:4+2=6;0:6+7=3;A:3"
 
 
 def test_make_problems_refuses_more_than_the_split_holds():

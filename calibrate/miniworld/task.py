@@ -1,18 +1,18 @@
 """The miniature world's reasoning task: a digit recurrence worked out line by line.
 
-A problem gives two start digits x0, x1, a constant c and a length n (1..MAX_STEPS). The chain of thought
-computes x_{k+1} = (x_k + x_{k-1} + c) mod 10 for n lines, each line headed by how many lines remain after
+A problem gives three start digits x0, x1, x2 and a length n (1..MAX_STEPS). The chain of thought computes
+the lagged sum x_{k+1} = (x_k + x_{k-2}) mod 10 for n lines, each line headed by how many lines remain after
 it, and ends with the last value:
 
-    question  "Q:2,7,c3,n4="
-    solution  "3:7+2+3=2;2:2+7+3=2;1:2+2+3=7;0:7+2+3=2;A:2"      (then EOS)
-    answer    "2"
+    question  "Q:2,7,4,n4="
+    solution  "3:4+2=6;2:6+7=3;1:3+4=7;0:7+6=3;A:3"      (then EOS)
+    answer    "3"
 
 Why this shape: every token depends only on tokens a fixed distance back (the line above, or the prompt,
 whose length is fixed), so a ~1M-parameter model learns it in minutes of CPU, yet the answer still needs
-the whole chain: there is no shortcut from the question to the answer. The output length is 10 tokens per
-line plus 4, so it spreads by a factor of several across problems, like real chains of thought. The final
-answer is the number after the last "A:".
+the whole chain: there is no shortcut from the question to the answer. The output is 8 tokens per line
+plus 4 (with EOS), so its length spreads by a factor of several across problems, like real chains of
+thought. The final answer is the number after the last "A:".
 
 Training chains contain deliberate slips (`noisy_solution`): each line's result is wrong with probability
 SLIP_PROB and the chain carries on from the wrong value, as a real model's arithmetic slip does. A model
@@ -44,12 +44,12 @@ SPLITS = ("train", "val", "test")
 _TEST_BUCKETS = range(0, 10)   # 10 % of the question space
 _VAL_BUCKETS = range(10, 15)   # 5 %
 _ANSWER_RE = re.compile(r"A:(\d+)")
-_QUESTION_RE = re.compile(r"^Q:(\d),(\d),c(\d),n([1-9])=$")
+_QUESTION_RE = re.compile(r"^Q:(\d),(\d),(\d),n([1-9])=$")
 
 
 @dataclass(frozen=True)
 class Problem:
-    question: str  # the prompt text the model is given, e.g. "Q:2,7,c3,n4="
+    question: str  # the prompt text the model is given, e.g. "Q:2,7,4,n4="
     solution: str  # the chain of thought plus the final "A:<n>", without EOS
     answer: str    # the reference answer, decimal, no leading zeros
     steps: int
@@ -73,16 +73,16 @@ def _parse(question: str) -> tuple[int, int, int, int]:
 
 
 def _chain(question: str, rng: random.Random | None, slip: float) -> tuple[str, int, int]:
-    x, y, c, n = _parse(question)
+    p, q, r, n = _parse(question)
     lines = []
     for left in range(n - 1, -1, -1):
-        z = (y + x + c) % MODULUS
+        z = (r + p) % MODULUS
         if rng is not None and rng.random() < slip:
             z = (z + rng.randint(1, MODULUS - 1)) % MODULUS  # a slip lands on any other digit
-        lines.append(f"{left}:{y}+{x}+{c}={z}")
-        x, y = y, z
-    lines.append(f"A:{y}")
-    return ";".join(lines), y, n
+        lines.append(f"{left}:{r}+{p}={z}")
+        p, q, r = q, r, z
+    lines.append(f"A:{r}")
+    return ";".join(lines), r, n
 
 
 def solve(question: str) -> Problem:
@@ -100,8 +100,8 @@ def random_problem(rng: random.Random, steps: int | None = None) -> Problem:
     """One problem with `steps` lines (uniform in MIN_STEPS..MAX_STEPS when None)."""
     if steps is None:
         steps = rng.randint(MIN_STEPS, MAX_STEPS)
-    x, y, c = (rng.randrange(MODULUS) for _ in range(3))
-    return solve(f"Q:{x},{y},c{c},n{steps}=")
+    x, y, z = (rng.randrange(MODULUS) for _ in range(3))
+    return solve(f"Q:{x},{y},{z},n{steps}=")
 
 
 def iter_split(split: str, seed: int) -> Iterator[Problem]:
@@ -120,8 +120,8 @@ def split_questions(split: str) -> tuple[str, ...]:
     """Every question of a split, in a fixed order (the whole space is only 9,000 questions)."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    every = (f"Q:{x},{y},c{c},n{n}=" for n in range(MIN_STEPS, MAX_STEPS + 1)
-             for x in range(MODULUS) for y in range(MODULUS) for c in range(MODULUS))
+    every = (f"Q:{x},{y},{z},n{n}=" for n in range(MIN_STEPS, MAX_STEPS + 1)
+             for x in range(MODULUS) for y in range(MODULUS) for z in range(MODULUS))
     return tuple(q for q in every if split_of(q) == split)
 
 

@@ -23,7 +23,7 @@ from calibrate.miniworld.tokenizer import BOS_ID, EOS_ID, PAD_ID, VOCAB, build_t
 
 # name -> (hidden, layers, heads, intermediate, train steps, quick steps, peak lr)
 MODELS = {
-    "target": dict(hidden=128, layers=4, heads=4, inter=512, steps=1000, quick_steps=60, lr=3e-3),
+    "target": dict(hidden=128, layers=4, heads=4, inter=512, steps=500, quick_steps=60, lr=3e-3),
     "draft": dict(hidden=64, layers=2, heads=2, inter=256, steps=1000, quick_steps=60, lr=4e-3),
 }
 BATCH = 32
