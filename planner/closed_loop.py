@@ -26,7 +26,7 @@ class World:
     target: str
     draft: str
     temperature: float = 1.0
-    max_tokens: int = 96          # the longest miniworld chain is ~65 tokens
+    max_tokens: int = 128         # the longest miniworld chain is under 100 tokens
     threads: int = 1
     seed: int = 0
 

@@ -24,7 +24,7 @@ def register(sub) -> None:
     p.add_argument("--samples", type=int, default=16, help="samples per calibration problem (default 16; plans "
                                                             "search N up to this)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
-    p.add_argument("--max-tokens", type=int, default=96, help="output cap per branch (default 96; the longest "
+    p.add_argument("--max-tokens", type=int, default=128, help="output cap per branch (default 128; the longest "
                                                              "miniworld chain is shorter)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
