@@ -111,8 +111,11 @@ def sweep(backend, probs, configs, horizon_s: float | None, cache: Path | None, 
     have: dict[str, list[dict]] = {}
     if cache is not None and cache.is_file():
         for line in cache.read_text().splitlines():
-            row = json.loads(line)
-            if row.get("tag") == tag and len(row["records"]) == len(probs):
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut by an interrupted run: that configuration is measured again
+            if row.get("tag") == tag and len(row.get("records", ())) == len(probs):
                 have[row["config"]] = row["records"]
     out = {}
     for i, cfg in enumerate(configs):
