@@ -71,6 +71,8 @@ def _draft_spec(args, plan, profile) -> str | None:
         return plan.speculative["draft_model"]
     if profile is not None and profile.draft.kind == "ngram":
         return "ngram"
+    if profile is not None and profile.draft.kind == "model":  # runners-up may speculate when the plan does not
+        return profile.draft.arch.hf_id or profile.draft.name
     return None
 
 
@@ -91,6 +93,8 @@ def run(args) -> int:
         raise PlannerError(f"--quantile must be in (0, 1), got {quantile}")
     if args.limit is not None and args.limit < 1:
         raise PlannerError("--limit must be >= 1")
+    if args.threads is not None and args.threads < 1:
+        raise PlannerError(f"--threads must be >= 1, got {args.threads}")
     if args.horizon < 1:
         raise PlannerError(f"--horizon must be >= 1 (deadlines), got {args.horizon}")
     if args.method not in METHODS:
@@ -131,15 +135,19 @@ def run(args) -> int:
         sampling.get("temperature", profile.temperature if profile else 0.7))
     top_p = args.top_p or float(sampling.get("top_p", 1.0))
     max_tokens = args.max_tokens or int(sampling.get("max_tokens") or 1024)
+    draft = _draft_spec(args, plan, profile)
+    log = (lambda m: None) if args.json else (lambda m: print(m, file=sys.stderr))  # noqa: E731
+    if draft is None and args.backend == "local" and len(pairs) > 1:
+        skipped = [c.key for c, _ in pairs[1:] if c.draft_len > 0]
+        pairs = [pairs[0]] + [(c, p) for c, p in pairs[1:] if c.draft_len == 0]
+        if skipped:
+            log(f"planner validate: note: no drafter known (pass --draft or --profile); skipping {', '.join(skipped)}")
     k_max = max(c.draft_len for c, _ in pairs)
     if args.threads is not None:
-        if args.threads < 1:
-            raise PlannerError(f"--threads must be >= 1, got {args.threads}")
         import torch
 
         torch.set_num_threads(args.threads)
-    log = (lambda m: None) if args.json else (lambda m: print(m, file=sys.stderr))  # noqa: E731
-    backend, desc = make_backend(args, _draft_spec(args, plan, profile), k_max, temperature, top_p, max_tokens,
+    backend, desc = make_backend(args, draft, k_max, temperature, top_p, max_tokens,
                                  bool(scorer and scorer.needs_logprobs), log)
     if args.backend == "openai" and len({c.draft_len for c, _ in pairs}) > 1:
         raise PlannerError("the openai backend's draft length is the server's: validate one K at a time "
