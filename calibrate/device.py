@@ -124,7 +124,7 @@ def calibrate_device(args, s: Settings, progress: Progress) -> tuple[dict, list[
     if not gen.tokens:
         raise PlannerError("calibration: no branch finished within the generation budget; nothing to fit lengths")
 
-    overhead, n_rounds = _loop_overhead(gen.rounds, tfit.coeffs, target_arch, args.tp)
+    overhead, n_rounds = loop_overhead(gen.rounds, tfit.coeffs, target_arch, args.tp)
     tcoeffs = tfit.coeffs
     if overhead > 0:
         from dataclasses import replace
@@ -189,7 +189,7 @@ def calibrate_device(args, s: Settings, progress: Progress) -> tuple[dict, list[
     return data, gen.bank if args.accuracy else []
 
 
-def _loop_overhead(rounds: list[dict], coeffs, arch, tp: int) -> tuple[float, int]:
+def loop_overhead(rounds: list[dict], coeffs, arch, tp: int) -> tuple[float, int]:
     """Median per-round time not explained by the target forward or the drafter's own time."""
     if len(rounds) < 10:
         return 0.0, len(rounds)

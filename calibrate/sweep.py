@@ -60,6 +60,19 @@ def robust_median(times: list[float]) -> tuple[float, int, float]:
     return m, len(times) - len(kept), spread
 
 
+def interleaved(ctx: Context, queries: list[int], repeats: int, warmup: int) -> dict[int, list[float]]:
+    """Repeats taken round-robin over the q values of one context, so a burst of load from another process
+    spreads over all of them instead of inflating one point (and bending the fit)."""
+    for q in queries:
+        if warmup:
+            ctx.time(q, 0, warmup)
+    out: dict[int, list[float]] = {q: [] for q in queries}
+    for _ in range(repeats):
+        for q in queries:
+            out[q] += ctx.time(q, 1, 0)
+    return out
+
+
 def sweep(timer: Timer, role: str, batches, queries, contexts, *, repeats: int = 5, warmup: int = 1,
           max_step_s: float = 2.0, budget_s: float | None = None, mem_limit_bytes: float | None = None,
           progress: Progress | None = None, result: SweepResult | None = None) -> SweepResult:
@@ -85,9 +98,9 @@ def sweep(timer: Timer, role: str, batches, queries, contexts, *, repeats: int =
                 continue
             try:
                 ctx = timer.context(B, L)
+                times_by_q = interleaved(ctx, todo, repeats, warmup)
                 for q in todo:
-                    times = ctx.time(q, repeats, warmup)
-                    med, dropped, spread = robust_median(times)
+                    med, dropped, spread = robust_median(times_by_q[q])
                     res.points.append(StepPoint(role, B, q, L, med))
                     res.spreads.append(round(spread, 4))
                     res.rejected += dropped
@@ -123,8 +136,9 @@ def measure_configs(timer: Timer, role: str, configs: list[tuple[int, int, int]]
     t0, n = time.monotonic(), 0
     for (B, L), qs in sorted(by_bl.items()):
         ctx = timer.context(B, L)
+        times_by_q = interleaved(ctx, qs, repeats, warmup)
         for q in qs:
-            med, _, _ = robust_median(ctx.time(q, repeats, warmup))
+            med, _, _ = robust_median(times_by_q[q])
             out.append(StepPoint(role, B, q, L, med))
             n += 1
             if progress:

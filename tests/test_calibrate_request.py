@@ -1,0 +1,43 @@
+"""Request-level prediction from known branch lengths (the fidelity bench's predictor) against hand sums."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from calibrate.request import predict_request
+from planner.model.latency import StepModel
+from planner.profile.schema import Profile
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="module")
+def prof():
+    return Profile.from_dict(json.loads((DATA / "profile_test.json").read_text()))
+
+
+def test_two_branches_no_speculation_by_hand(prof):
+    P = 100
+    step = StepModel(prof.step, prof.model).time
+    pre = 0.01 + 0.0001 * P
+    # both branches run the first 100 tokens (context at mid-segment P + 50), then one branch 200 more
+    want = pre + 100 * float(step(2, 1, P + 50)) + 200 * float(step(1, 1, P + 200))
+    assert predict_request(prof, [300, 100], 0, P) == pytest.approx(want, rel=1e-9)
+
+
+def test_speculation_divides_rounds_by_tau_and_adds_draft_steps(prof):
+    P, n = 100, 244
+    tau = 1 + 0.8 + 0.64
+    R = n / tau
+    L = P + R / 2 * tau
+    target = StepModel(prof.step, prof.model).time(1, 3, L)
+    draft = StepModel(prof.draft.step, prof.draft.arch).time(1, 1, L)
+    want = 0.01 + 0.0001 * P + R * float(target + 2 * draft)
+    assert predict_request(prof, [n], 2, P) == pytest.approx(want, rel=1e-9)
+
+
+def test_more_branches_never_faster(prof):
+    base = predict_request(prof, [200], 0, 100)
+    assert predict_request(prof, [200] * 8, 0, 100) >= base
+    assert predict_request(prof, [200, 400], 0, 100) > predict_request(prof, [200, 200], 0, 100)
