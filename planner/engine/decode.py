@@ -103,13 +103,14 @@ class Engine:
         rows = list(range(N))                       # branch index of each active row
         hist = [prompt + [x] for x in first]        # per active row
         out: list[list[int]] = [[x] for x in first]  # per branch
-        lps = [first_lp[b] if first_lp else 0.0 for b in range(N)]
+        tok_lp = [[first_lp[b]] if first_lp else [] for b in range(N)]  # per-token log-probs, parallel to out
+        branch_lp = lambda b: sum(tok_lp[b][: len(out[b])]) if logprobs else None  # noqa: E731 (after any cut)
         result: list[Branch | None] = [None] * N
         stopped_by = None
 
         def finish(b: int, reason: str) -> bool:
             text = stops.final_text(out[b]) if self.tokenizer is not None else None
-            result[b] = Branch(b, out[b], text, reason, now(), lps[b] if logprobs else None)
+            result[b] = Branch(b, out[b], text, reason, now(), branch_lp(b))
             return bool(on_finish(result[b])) if on_finish and reason != "deadline" else False
 
         def check_rows(new_counts: dict[int, int]) -> tuple[list[int], bool]:
@@ -140,7 +141,7 @@ class Engine:
         step = 0
         while True:
             if stop_all:
-                stopped_by = "callback"
+                stopped_by = "callback" if keep else None  # nothing left to cancel: a normal finish
                 break
             if len(keep) < len(rows):
                 rows = [rows[i] for i in keep]
@@ -188,7 +189,7 @@ class Engine:
                 qp = q_probs[:, :Kr] if q_probs is not None else None
                 acc, nxt = verify_sampled(lp_all, d_t, k_t, qp, gen)
             if logprobs:
-                row_lp = emitted_logprobs(lp_all, d_t, acc, nxt).sum(1).tolist()
+                row_lp = emitted_logprobs(lp_all, d_t, acc, nxt).tolist()
             acc_l, nxt_l = acc.tolist(), nxt.tolist()
             verify_s = t()
             new_counts = {}
@@ -198,7 +199,7 @@ class Engine:
                 out[b].extend(new)
                 new_counts[b] = len(new)
                 if logprobs:
-                    lps[b] += row_lp[i]
+                    tok_lp[b].extend(row_lp[i][: len(new)])
             proposed = [sum(1 for x in kk if x > i) for i in range(Kr)]
             reached = [sum(1 for x, a in zip(kk, acc_l) if x > i and a >= i) for i in range(Kr)]
             accepted = [sum(1 for a in acc_l if a > i) for i in range(Kr)]
@@ -214,6 +215,6 @@ class Engine:
             if result[b] is None:
                 reason = "deadline" if stopped_by == "deadline" else "cancelled"
                 text = stops.final_text(out[b]) if self.tokenizer is not None else None
-                result[b] = Branch(b, out[b], text, reason, now(), lps[b] if logprobs else None)
+                result[b] = Branch(b, out[b], text, reason, now(), branch_lp(b))
         return Generation(result, steps, len(prompt), K, drafter.name if drafter else "none", now(), prefill_s,
                           stopped_by)

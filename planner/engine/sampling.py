@@ -103,8 +103,8 @@ def verify_sampled(target_logp: torch.Tensor, drafts: torch.Tensor, k: torch.Ten
 
 
 def emitted_logprobs(logp: torch.Tensor, drafts: torch.Tensor, accepted: torch.Tensor, nxt: torch.Tensor):
-    """Sum over the tokens a row emitted this round (accepted drafts + next) of their log-prob under `logp`
-    [B, K+1, V]; returns per-position values [B, K+1] (positions > accepted are 0)."""
+    """Log-prob under `logp` [B, K+1, V] of each token a row emitted this round (accepted drafts, then the
+    next token); returns [B, K+1], positions after a row's last emitted token are 0."""
     B, K1, _ = logp.shape
     toks = torch.cat([drafts.clamp(min=0), drafts.new_zeros((B, 1))], 1)           # [B, K+1]
     toks = toks.scatter(1, accepted[:, None], nxt[:, None])
