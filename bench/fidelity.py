@@ -54,7 +54,7 @@ def main() -> int:
     from calibrate.progress import Progress
     from calibrate.profile_writer import arch_dict, arch_from_model, coeff_dict
     from calibrate.request import predict_request
-    from calibrate.sweep import measure_configs, sweep
+    from calibrate.sweep import LoadMeter, measure_configs, rescale, sweep
     from planner.engine.decode import Engine
     from planner.engine.models import load_model, make_drafter
     from planner.executor.datasets import format_prompt, load_problems
@@ -70,17 +70,23 @@ def main() -> int:
     gemm = hardware.measure_gemm("cpu", lm.dtype)
     timer = EngineTimer(lm.model, "cpu", arch.kv_bytes_per_token)
     timer.warmup(2.0)
+    meter = LoadMeter(timer)
     fit_cfg = dict(FIT, batches=FIT["batches"][:5]) if a.quick else FIT
-    prog.start_phase("fit sweep")
-    sw = sweep(timer, "target", **fit_cfg, repeats=5, max_step_s=3.0, progress=prog)
     held = HELD_OUT[::2] if a.quick else HELD_OUT
+    prog.start_phase("fit sweep")
+    sw = sweep(timer, "target", **fit_cfg, repeats=5, max_step_s=3.0, progress=prog, meter=meter)
     prog.start_phase("held-out points")
-    ho = measure_configs(timer, "target", held, repeats=5, progress=prog)
+    ho, ho_raw, ho_level = measure_configs(timer, "target", held, repeats=5, progress=prog, meter=meter)
     prog.start_phase("held-out points again (noise floor)")
-    ho_again = measure_configs(timer, "target", held, repeats=5, progress=prog)
+    ho2, ho2_raw, ho2_level = measure_configs(timer, "target", held, repeats=5, progress=prog, meter=meter)
     prefill_pts = [StepPoint("prefill", 1, L, 0, x) for L, ts in timer.prefill_s.items() if L > 0 for x in ts]
     timer.release()
-    fit = fit_step(sw.points, arch, priors={"weight_bw_GBps": bw["read_GBps"], "tflops": gemm["tflops"]})
+    level = meter.level()
+    fit_pts = rescale(sw.points, sw.level, level)
+    ho, ho_again = rescale(ho, ho_level, level), rescale(ho2, ho2_level, level)
+    priors = {"weight_bw_GBps": bw["read_GBps"], "tflops": gemm["tflops"]}
+    fit = fit_step(fit_pts, arch, priors=priors)
+    fit_raw = fit_step(sw.raw_points, arch, priors=priors)
     pre, _ = fit_prefill(prefill_pts)
 
     print(f"\nmodel {a.model} ({lm.dtype}), {torch.get_num_threads()} threads, {hardware.cpu_name()}; "
@@ -90,22 +96,26 @@ def main() -> int:
     print("\nheld-out step times (configurations not in the fit)")
     print(f"{'B':>4} {'q':>3} {'L':>5} {'measured ms':>12} {'again ms':>9} {'predicted ms':>13} {'|err|':>7} "
           f"{'|again-measured|':>17}")
-    step_err, noise = [], []
-    for pt, p2 in zip(ho, ho_again):
+    step_err, noise, raw_err = [], [], []
+    for pt, p2, pr_raw in zip(ho, ho_again, ho_raw):
         pr = float(predict(fit.coeffs, arch, pt.batch, pt.query, pt.context))
         e = abs(pr - pt.seconds) / pt.seconds
         step_err.append(e)
         noise.append(abs(p2.seconds - pt.seconds) / pt.seconds)
+        r = float(predict(fit_raw.coeffs, arch, pt.batch, pt.query, pt.context))
+        raw_err.append(abs(r - pr_raw.seconds) / pr_raw.seconds)
         print(f"{pt.batch:4d} {pt.query:3d} {pt.context:5d} {pt.seconds * 1e3:12.1f} {p2.seconds * 1e3:9.1f} "
               f"{pr * 1e3:13.1f} {pct(e):>7} {pct(noise[-1]):>17}")
+    print(f"(load-normalised times; without normalisation the same held-out errors are median "
+          f"{pct(float(np.median(raw_err)))}, p90 {pct(float(np.quantile(raw_err, 0.9)))}; load drift {meter.drift()})")
 
     # Calibration generation (acceptance, loop overhead) on prompts not used by the requests below.
     problems = load_problems("math500", 12)
     drafter = make_drafter("ngram", lm)
     engine = Engine(lm.model, lm.tokenizer, drafter, "cpu")
     prog.start_phase("calibration generation")
-    gen = run_generations(engine, problems[:2], 4, 3, 0.7, 1.0, a.max_tokens, 600, progress=prog)
-    over, _ = loop_overhead(gen.rounds, fit.coeffs, arch, 1)
+    gen = run_generations(engine, problems[:2], 4, 3, 0.7, 1.0, a.max_tokens, 600, progress=prog, meter=meter)
+    over, _ = loop_overhead(gen.rounds, fit.coeffs, arch, 1, level)
     from dataclasses import replace
 
     coeffs = replace(fit.coeffs, t0_s=fit.coeffs.t0_s + over)
@@ -123,24 +133,32 @@ def main() -> int:
           f"{prof.acceptance.alpha}")
 
     print("\nwhole requests (each predicted from its own branch lengths)")
-    print(f"{'N':>3} {'K':>2} {'tokens':>7} {'measured s':>11} {'predicted s':>12} {'|err|':>7}")
+    print(f"{'N':>3} {'K':>2} {'tokens':>7} {'measured s':>11} {'predicted s':>12} {'|err|':>7} {'load':>5} "
+          f"{'load-adj. pred.':>16} {'|err|':>7}")
     req = []
     for i, (N, K) in enumerate(REQUESTS[:3] + REQUESTS[4:] if a.quick else REQUESTS):
         prob = problems[2 + i]
         ids = engine.encode_chat(format_prompt(prob.question))
+        r0 = meter.tick()
         g = engine.generate(ids, n_branches=N, draft_len=K, temperature=0.7, max_new_tokens=a.max_tokens, seed=i)
+        load = (r0 * meter.tick()) ** 0.5 / level
         lens = [b.num_tokens for b in g.branches]
         pr = predict_request(prof, lens, K, len(ids))
         e = abs(pr - g.total_s) / g.total_s
-        req.append({"N": N, "K": K, "lengths": lens, "measured_s": g.total_s, "predicted_s": pr, "err": e})
-        print(f"{N:3d} {K:2d} {sum(lens):7d} {g.total_s:11.2f} {pr:12.2f} {pct(e):>7}")
+        e_adj = abs(pr * load - g.total_s) / g.total_s
+        req.append({"N": N, "K": K, "lengths": lens, "measured_s": g.total_s, "predicted_s": pr, "err": e,
+                    "load": load, "err_load_adjusted": e_adj})
+        print(f"{N:3d} {K:2d} {sum(lens):7d} {g.total_s:11.2f} {pr:12.2f} {pct(e):>7} {load:5.2f} "
+              f"{pr * load:16.2f} {pct(e_adj):>7}")
 
     s_med, s_p90 = float(np.median(step_err)), float(np.quantile(step_err, 0.9))
     r_med = float(np.median([r["err"] for r in req]))
+    r_adj = float(np.median([r["err_load_adjusted"] for r in req]))
     print(f"\nstep time held-out: median {pct(s_med)} (target <= 5%), p90 {pct(s_p90)} (target <= 10%)")
     print(f"step time noise floor (same points measured twice): median {pct(float(np.median(noise)))}, max "
           f"{pct(max(noise))}")
-    print(f"request latency: median {pct(r_med)} (target <= 10%)")
+    print(f"request latency: median {pct(r_med)} (target <= 10%); scaled by the load measured around each "
+          f"request: median {pct(r_adj)}")
     print(f"bench wall time {time.monotonic() - t_run:.0f} s; load average {os.getloadavg()[0]:.1f} on "
           f"{os.cpu_count()} cores")
     if a.json:
@@ -148,8 +166,9 @@ def main() -> int:
             "fit": fit.to_dict(), "held_out": [dict(p.to_dict(), predicted=float(predict(fit.coeffs, arch, p.batch,
                                                                                           p.query, p.context)))
                                                for p in ho],
-            "requests": req, "step_median": s_med, "step_p90": s_p90, "request_median": r_med, "noise_median": float(np.median(noise)),
-            "loop_overhead_s": over, "fit_points": [p.to_dict() for p in sw.points]}, indent=1))
+            "requests": req, "step_median": s_med, "step_p90": s_p90, "request_median": r_med, "request_median_load_adjusted": r_adj, "load_drift": meter.drift(), "noise_median": float(np.median(noise)),
+            "loop_overhead_s": over, "fit_points": [p.to_dict() for p in fit_pts],
+            "fit_points_raw": [p.to_dict() for p in sw.raw_points]}, indent=1))
     return 0
 
 

@@ -26,7 +26,7 @@ from calibrate.profile_writer import (arch_dict, arch_from_model, coeff_dict, no
                                       versions)
 from calibrate.progress import Progress
 from calibrate.settings import Settings
-from calibrate.sweep import SweepResult, sweep
+from calibrate.sweep import LoadMeter, SweepResult, rescale, sweep
 from planner.errors import PlannerError
 
 MEM_FRACTION = 0.5  # share of free memory a sweep cache may take (others share the machine)
@@ -83,8 +83,9 @@ def calibrate_device(args, s: Settings, progress: Progress) -> tuple[dict, list[
     progress.start_phase("target step-time sweep")
     timer = EngineTimer(lm.model, dev, target_arch.kv_bytes_per_token)
     timer.warmup(1.0 if s.name == "quick" else 3.0)
+    meter = LoadMeter(timer)
     sw = sweep(timer, "target", s.batches, s.queries, s.contexts, repeats=s.repeats, max_step_s=s.max_step_s,
-               budget_s=s.sweep_budget_s, mem_limit_bytes=_mem_limit(dev), progress=progress)
+               budget_s=s.sweep_budget_s, mem_limit_bytes=_mem_limit(dev), progress=progress, meter=meter)
     phases["target_sweep"] = time.monotonic() - t
     prefill_pts = [StepPoint("prefill", 1, L, 0, x) for L, ts in timer.prefill_s.items() if L > 0 for x in ts]
     timer.release()
@@ -97,7 +98,7 @@ def calibrate_device(args, s: Settings, progress: Progress) -> tuple[dict, list[
         dtimer.warmup(0.5)
         dsw = sweep(dtimer, "draft", s.draft_batches, s.draft_queries, s.contexts, repeats=s.repeats,
                     max_step_s=s.max_step_s, budget_s=s.draft_budget_s, mem_limit_bytes=_mem_limit(dev),
-                    progress=progress)
+                    progress=progress, meter=meter)
         dtimer.release()
         phases["draft_sweep"] = time.monotonic() - t
 
@@ -108,10 +109,6 @@ def calibrate_device(args, s: Settings, progress: Progress) -> tuple[dict, list[
         prefill_pts += [StepPoint("prefill", 1, n, 0, x) for x in r["times_s"]]
     phases["prefill"] = time.monotonic() - t
 
-    priors = {"weight_bw_GBps": bw["read_GBps"], "tflops": gemm["tflops"]}
-    tfit = fit_step(sw.points, target_arch, args.tp, priors=priors)
-    dfit = fit_step(dsw.points, draft_arch, args.tp, priors=priors) if draft_model is not None else None
-    pre, pre_err = fit_prefill(prefill_pts)
 
     t = time.monotonic()
     K = s.draft_len if drafter is not None else 0
@@ -119,12 +116,19 @@ def calibrate_device(args, s: Settings, progress: Progress) -> tuple[dict, list[
                          f"T={args.temperature}")
     engine = Engine(lm.model, lm.tokenizer, drafter, dev)
     gen = run_generations(engine, problems, s.gen_branches, K, args.temperature, args.top_p, s.gen_max_tokens,
-                          s.gen_budget_s, grade=args.accuracy, seed=args.seed, progress=progress)
+                          s.gen_budget_s, grade=args.accuracy, seed=args.seed, progress=progress, meter=meter)
     phases["generation"] = time.monotonic() - t
     if not gen.tokens:
         raise PlannerError("calibration: no branch finished within the generation budget; nothing to fit lengths")
 
-    overhead, n_rounds = loop_overhead(gen.rounds, tfit.coeffs, target_arch, args.tp)
+    level = meter.level()  # the whole run's typical load: every phase is expressed at it
+    tpoints = rescale(sw.points, sw.level, level)
+    dpoints = rescale(dsw.points, dsw.level, level)
+    priors = {"weight_bw_GBps": bw["read_GBps"], "tflops": gemm["tflops"]}
+    tfit = fit_step(tpoints, target_arch, args.tp, priors=priors)
+    dfit = fit_step(dpoints, draft_arch, args.tp, priors=priors) if draft_model is not None else None
+    pre, pre_err = fit_prefill(prefill_pts)
+    overhead, n_rounds = loop_overhead(gen.rounds, tfit.coeffs, target_arch, args.tp, level)
     tcoeffs = tfit.coeffs
     if overhead > 0:
         from dataclasses import replace
@@ -134,6 +138,10 @@ def calibrate_device(args, s: Settings, progress: Progress) -> tuple[dict, list[
     notes = [f"measured on {info['name']} ({info.get('cores', info.get('gpus'))} "
              f"{'cores' if not dev.startswith('cuda') else 'GPUs'}), {torch.get_num_threads()} threads, {dtype}",
              f"settings: {s.name}; phases (s): " + ", ".join(f"{k} {v:.0f}" for k, v in phases.items())]
+    drift = meter.drift()
+    if drift["max_ratio"] / drift["min_ratio"] > 1.2:
+        notes.append(f"load drift: a reference forward took {drift['min_ratio']:.2f}x to {drift['max_ratio']:.2f}x "
+                     "its median during the run (other processes); step times are normalised to the median load")
     if sw.cut_by_budget or dsw.cut_by_budget:
         notes.append("a sweep was cut by its time budget: larger batches were not measured")
     if len_rec["share_at_cap"] > 0.25:
@@ -170,7 +178,9 @@ def calibrate_device(args, s: Settings, progress: Progress) -> tuple[dict, list[
     data["calibration"] = {
         "settings": s.name, "phases_s": {k: round(v, 1) for k, v in phases.items()},
         "bandwidth": bw, "gemm": gemm,
-        "points": [p.to_dict() for p in sw.points + dsw.points + prefill_pts],
+        "points": [p.to_dict() for p in tpoints + dpoints + prefill_pts],
+        "raw_points": [p.to_dict() for p in sw.raw_points + dsw.raw_points],
+        "load_drift": meter.drift(),
         "spreads": sw.spreads + dsw.spreads, "rejected_repeats": sw.rejected + dsw.rejected,
         "caps": {**sw.caps, **dsw.caps}, "cut_by_budget": sw.cut_by_budget or dsw.cut_by_budget,
         "fit": {"target": tfit.to_dict(), **({"draft": dfit.to_dict()} if dfit else {}),
@@ -189,13 +199,16 @@ def calibrate_device(args, s: Settings, progress: Progress) -> tuple[dict, list[
     return data, gen.bank if args.accuracy else []
 
 
-def loop_overhead(rounds: list[dict], coeffs, arch, tp: int) -> tuple[float, int]:
-    """Median per-round time not explained by the target forward or the drafter's own time."""
+def loop_overhead(rounds: list[dict], coeffs, arch, tp: int, level: float | None = None) -> tuple[float, int]:
+    """Median per-round time not explained by the target forward or the drafter's own time. With `level`
+    (the reference time the coefficients are normalised to) each round's forward is scaled to the load
+    around it, and the excess is expressed back at `level`."""
     if len(rounds) < 10:
         return 0.0, len(rounds)
     B = np.array([r["batch"] for r in rounds], float)
     q = np.array([r["q"] for r in rounds], float)
     L = np.array([r["context"] for r in rounds], float)
     wall = np.array([r["wall_s"] - (r["draft_s"] if r["draft_forwards"] else 0.0) for r in rounds])
-    excess = wall - predict(coeffs, arch, B, q, L, tp)
+    load = np.array([r["ref_s"] / level if level and r.get("ref_s") else 1.0 for r in rounds])
+    excess = (wall - predict(coeffs, arch, B, q, L, tp) * load) / load
     return max(0.0, float(np.median(excess))), len(rounds)

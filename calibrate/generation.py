@@ -45,7 +45,9 @@ def _answer(branch) -> str | None:
 
 def run_generations(engine, problems, n_branches: int, draft_len: int, temperature: float, top_p: float,
                     max_new_tokens: int, budget_s: float, grade: bool = False, seed: int = 0,
-                    progress: Progress | None = None) -> GenResult:
+                    progress: Progress | None = None, meter=None) -> GenResult:
+    """meter: a calibrate.sweep.LoadMeter ticked around every prompt; each round then carries `ref_s`, the
+    reference forward time around it, so per-round overhead can be separated from load drift."""
     from planner.executor.answers import Equivalence, is_correct
     from planner.executor.datasets import format_prompt
 
@@ -57,9 +59,11 @@ def run_generations(engine, problems, n_branches: int, draft_len: int, temperatu
         if left <= 0 or (i > 0 and left < (time.monotonic() - t0) / i * 0.5):
             break  # not even half a prompt's worth of time left
         ids = engine.encode_chat(format_prompt(prob.question))
+        ref0 = meter.tick() if meter is not None else None
         gen = engine.generate(ids, n_branches=n_branches, draft_len=draft_len, temperature=temperature,
                               top_p=top_p, max_new_tokens=max_new_tokens, deadline_s=max(left, 1.0),
                               seed=seed + 7919 * i)
+        ref = (ref0 * meter.tick()) ** 0.5 if meter is not None else None
         res.problems += 1
         res.prompt_tokens.append(len(ids))
         samples = []
@@ -80,7 +84,8 @@ def run_generations(engine, problems, n_branches: int, draft_len: int, temperatu
             if s.kind == "prefill":
                 continue
             res.rounds.append({"batch": s.batch, "q": s.q, "context": s.context, "wall_s": s.wall_s,
-                               "draft_s": s.draft_s, "verify_s": s.verify_s, "draft_forwards": s.draft_forwards})
+                               "draft_s": s.draft_s, "verify_s": s.verify_s, "draft_forwards": s.draft_forwards,
+                               "ref_s": ref})
             for j, (a, r) in enumerate(zip(s.accepted, s.reached)):
                 if j >= len(res.accepted):
                     res.accepted.append(0)

@@ -1,0 +1,108 @@
+"""Sweep logic with a fake timer (no model): caps for slow steps, memory and out-of-memory, time budget,
+refusal of broken timings, and normalisation of load drift."""
+
+import pytest
+
+from calibrate.sweep import LoadMeter, OutOfMemory, measure_configs, sweep
+from planner.errors import PlannerError
+
+
+def step_s(B, q, L):
+    return 0.01 + 0.001 * B * q + 1e-6 * B * L
+
+
+class FakeCtx:
+    def __init__(self, timer, B, L):
+        self.t, self.B, self.L = timer, B, L
+
+    def time(self, q, repeats, warmup):
+        out = []
+        for _ in range(warmup + repeats):
+            self.t.calls += 1
+            out.append(self.t.value(self.B, q, self.L))
+        return out[warmup:]
+
+
+class FakeTimer:
+    def __init__(self, drift=0.0, oom_at=None, value=None):
+        self.calls = 0
+        self.drift = drift
+        self.oom_at = oom_at
+        self.contexts = []
+        self._value = value
+
+    def value(self, B, q, L):
+        if self._value:
+            return self._value(B, q, L)
+        return step_s(B, q, L) * (1 + self.drift * self.calls)
+
+    def context(self, B, L):
+        if self.oom_at and B >= self.oom_at:
+            raise OutOfMemory("fake OOM")
+        self.contexts.append((B, L))
+        return FakeCtx(self, B, L)
+
+    def kv_bytes(self, B, L):
+        return B * L * 1000.0
+
+
+def test_full_grid_medians_without_drift():
+    res = sweep(FakeTimer(), "target", [1, 4], [1, 3], [64, 512], repeats=3)
+    assert len(res.points) == 8 and not res.caps and not res.cut_by_budget
+    for p in res.points:
+        assert p.seconds == pytest.approx(step_s(p.batch, p.query, p.context))
+    # batches grow in the outer loop: all (q, L) at B=1 come first
+    assert [p.batch for p in res.points[:4]] == [1, 1, 1, 1]
+
+
+def test_slow_steps_stop_growing_batch_and_record_cap():
+    res = sweep(FakeTimer(), "target", [1, 8, 64, 256], [1, 9], [64], repeats=1, max_step_s=0.1)
+    got = {(p.batch, p.query) for p in res.points}
+    # q=9 at B=64 takes 0.59 s > 0.1 s: B=256 is not tried for q=9, but q=1 goes on (0.074 s at B=64)
+    assert (64, 9) in got and (256, 9) not in got and (256, 1) in got
+    assert res.caps["target:q=9,L=64"]["batch"] == 256
+
+
+def test_memory_cap_and_oom_back_off_continue_with_other_contexts():
+    res = sweep(FakeTimer(), "target", [1, 4, 16], [1], [64, 4096], repeats=1, mem_limit_bytes=10e6)
+    got = {(p.batch, p.context) for p in res.points}
+    assert (16, 64) in got and (1, 4096) in got and (4, 4096) not in got
+    assert res.caps["target:q=1,L=4096"] == {"batch": 4, "why": "memory (estimated)"}
+    res = sweep(FakeTimer(oom_at=16), "target", [1, 4, 16, 64], [1, 2], [64], repeats=1)
+    assert max(p.batch for p in res.points) == 4
+    assert res.caps["target:q=2,L=64"]["batch"] == 16 and "out of memory" in res.caps["target:q=2,L=64"]["why"]
+
+
+def test_budget_cuts_the_sweep():
+    res = sweep(FakeTimer(), "target", [1, 2, 4], [1], [64], repeats=1, budget_s=-1)
+    assert res.cut_by_budget and res.points == []
+
+
+@pytest.mark.parametrize("bad", [-0.01, 0.0, float("inf"), float("nan")])
+def test_broken_timings_are_refused(bad):
+    with pytest.raises(PlannerError, match="finite positive"):
+        sweep(FakeTimer(value=lambda B, q, L: bad), "target", [1], [1], [64], repeats=3)
+
+
+def test_load_drift_is_normalised_away():
+    timer = FakeTimer(drift=0.03)   # everything slows down by 3 % per forward: ~3x by the end
+    meter = LoadMeter(timer, repeats=1)
+    res = sweep(timer, "target", [1, 2, 4, 8, 16], [1, 5], [64, 512], repeats=3, warmup=0, meter=meter)
+    assert meter.drift()["max_ratio"] / meter.drift()["min_ratio"] > 2
+    # relative to the grid's own first point, raw times are bent by the drift, normalised ones are not
+    def shape(points):
+        first = points[0].seconds / step_s(points[0].batch, points[0].query, points[0].context)
+        return [p.seconds / step_s(p.batch, p.query, p.context) / first for p in points]
+    assert max(shape(res.raw_points)) > 2
+    assert max(abs(x - 1) for x in shape(res.points)) < 0.05
+    assert res.level == pytest.approx(meter.level())
+    norm, raw, level = measure_configs(timer, "target", [(3, 2, 100), (6, 1, 300)], repeats=2, warmup=0,
+                                       meter=meter)
+    assert [p.batch for p in norm] == [3, 6] and level == pytest.approx(meter.level())
+    # held-out points measured later, re-expressed at the sweep's level, share the sweep's scale; raw ones do not
+    from calibrate.sweep import rescale
+
+    scale = res.points[0].seconds / step_s(res.points[0].batch, res.points[0].query, res.points[0].context)
+    for p in rescale(norm, level, res.level):
+        assert p.seconds / step_s(p.batch, p.query, p.context) == pytest.approx(scale, rel=0.1)
+    assert raw[0].seconds / step_s(3, 2, 100) > 1.5 * scale
