@@ -48,14 +48,14 @@ def test_auto_classes_load_fp32_and_share_the_tokenizer(models):
     assert target.config.vocab_size == draft.config.vocab_size == len(tok)
 
 
-def test_greedy_target_solves_easy_problems(models):
+def test_greedy_target_solves_held_out_problems(models):
     target, _, tok = models
-    easy = [p for p in task.make_problems(200, 7, "test") if p["steps"] <= 2][:20]
-    outs = measure.sample(target, tok, [p["question"] for p in easy], 1, temperature=0)
-    acc = sum(task.grade(task.extract_answer(o[0][0]), p["reference"]) for o, p in zip(outs, easy)) / len(easy)
-    assert acc >= 0.7, acc
+    probs = task.make_problems(20, 7, "test")
+    outs = measure.sample(target, tok, [p["question"] for p in probs], 1, temperature=0)
+    acc = sum(task.grade(task.extract_answer(o[0][0]), p["reference"]) for o, p in zip(outs, probs)) / len(probs)
+    assert acc >= 0.9, acc  # measured 1.0 (greedy never slips; the slips live in the sampled tail)
     # the chain of thought has the documented shape
-    assert outs[0][0][0].count("A:") == 1
+    assert [o[0][0] for o in outs[:3]] == [p["solution"] for p in probs[:3]]
 
 
 def test_draft_agrees_with_target_often_but_not_always(models):

@@ -1,4 +1,4 @@
-"""Train the miniature world: a small target LM and a smaller draft LM on the modular-arithmetic task.
+"""Train the miniature world: a small target LM and a smaller draft LM on the digit-recurrence task.
 
     python -m calibrate.miniworld.train --out DIR [--quick]
 
@@ -21,10 +21,11 @@ from pathlib import Path
 from calibrate.miniworld import task
 from calibrate.miniworld.tokenizer import BOS_ID, EOS_ID, PAD_ID, VOCAB, build_tokenizer, encode
 
-# name -> (hidden, layers, heads, intermediate, train steps, quick steps, peak lr)
+# Target ~1.05M params, draft ~66k. The draft has one layer on purpose: a two-layer draft learns the task as
+# well as the target (per-token acceptance ~0.99, so K would never matter); one layer leaves it ~0.85.
 MODELS = {
     "target": dict(hidden=128, layers=4, heads=4, inter=512, steps=500, quick_steps=60, lr=3e-3),
-    "draft": dict(hidden=64, layers=2, heads=2, inter=256, steps=1000, quick_steps=60, lr=4e-3),
+    "draft": dict(hidden=64, layers=1, heads=2, inter=256, steps=1000, quick_steps=60, lr=4e-3),
 }
 BATCH = 32
 BUCKET = 8          # batches per length-sorted bucket (less padding, same data)
