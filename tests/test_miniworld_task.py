@@ -95,6 +95,14 @@ def test_task_cli(tmp_path, capsys):
     assert len((tmp_path / "t.jsonl").read_text().splitlines()) == 7
 
 
+def test_task_cli_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys):
+    assert task.main(["--out", str(tmp_path / "t.jsonl"), "-n", "100000"]) == 2
+    assert not (tmp_path / "t.jsonl").exists()
+    assert task.main(["--out", str(tmp_path / "no" / "t.jsonl"), "-n", "3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(line.startswith("error: ") for line in err)
+
+
 def test_noisy_solution_slips_at_the_stated_rate_and_stays_well_formed():
     import random
 

@@ -132,6 +132,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", help="also write the report here")
     a = ap.parse_args(argv)
+    missing = [w for w in ("target", "draft") if not (Path(a.dir) / w / "config.json").is_file()]
+    if missing:
+        print(f"error: {a.dir} has no {' or '.join(missing)} model (expected DIR/target and DIR/draft "
+              "as written by calibrate.miniworld.train)", file=sys.stderr)
+        return 2
+    if not 1 <= a.n <= len(task.split_questions("test")) or a.samples < 1:
+        print(f"error: -n must be 1..{len(task.split_questions('test'))} and --samples >= 1", file=sys.stderr)
+        return 2
     import torch
 
     torch.set_num_threads(a.threads)

@@ -32,6 +32,7 @@ import hashlib
 import json
 import random
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -182,7 +183,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--split", choices=SPLITS, default="test")
     a = ap.parse_args(argv)
-    path = write_jsonl(a.out, make_problems(a.n, a.seed, a.split))
+    from planner.errors import PlannerError
+
+    try:
+        path = write_jsonl(a.out, make_problems(a.n, a.seed, a.split))
+    except (ValueError, PlannerError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(f"wrote {a.n} {a.split} problems to {path}")
     return 0
 

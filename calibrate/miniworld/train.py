@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True, help="output directory (created)")
     ap.add_argument("--quick", action="store_true", help="a few steps only: a smoke test for CI, not a usable model")
     ap.add_argument("--threads", type=int, default=1,
-                    help="torch threads (default 1: bit-reproducible on any core count, and faster on a busy 2-core VM)")
+                    help="torch threads (default 1: results independent of core count; faster on a busy 2-core VM)")
     ap.add_argument("--only", choices=sorted(MODELS), help="train just one of the two models")
     ap.add_argument("--steps", type=int, help="override the number of training steps (tuning)")
     ap.add_argument("--save-every", type=int, default=0, help="also save checkpoints every N steps (tuning)")
@@ -145,7 +145,11 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(a.threads)
     out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        print(f"error: cannot create output directory {out}: {e.strerror or e}", file=sys.stderr)
+        return 2
     tokenizer = build_tokenizer()
     tokenizer.save_pretrained(out)
     log = {"seed": SEED, "quick": a.quick, "threads": a.threads, "torch": torch.__version__, "models": {}}
