@@ -19,8 +19,8 @@ def register(sub) -> None:
     p.add_argument("--deadline", "-d", help="deadline to plan for (default: chosen from the calibration so that "
                                             "the choice matters: the predicted p90 of 8 branches)")
     p.add_argument("--quantile", "-q", type=float, default=0.9)
-    p.add_argument("--problems", type=int, default=30, help="held-out problems for run and validate (default 30)")
-    p.add_argument("--cal-problems", type=int, default=20, help="calibration problems (default 20)")
+    p.add_argument("--problems", type=int, default=24, help="held-out problems for run and validate (default 24)")
+    p.add_argument("--cal-problems", type=int, default=16, help="calibration problems (default 16)")
     p.add_argument("--samples", type=int, default=16, help="samples per calibration problem (default 16; plans "
                                                             "search N up to this)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
@@ -96,9 +96,9 @@ def run(args) -> int:
     print(f"  accuracy {acc:.1%}, deadline met {met:.0%}, mean latency "
           f"{sum(r['latency_s'] for r in recs) / len(recs):.3f} s, branches cut {cut}")
 
-    _step(4, "validate: the plan and its runners-up, predicted vs measured (untruncated runs, early stop off)")
+    _step(4, "validate: the plan and 2 runners-up, predicted vs measured (untruncated runs, early stop off)")
     rows = []
-    for cfg, _ in V.plan_configs(plan):
+    for cfg, _ in V.plan_configs(plan, limit=3):
         pred = V.predict(profile, deadline, args.quantile, cfg)
         meas = V.summarize(V.measure(backend, probs, cfg, 3 * deadline, CL.RAW_TEMPLATE, world.seed,
                                      progress=not args.quiet), deadline, cfg.method, eq, horizon=3.0)
