@@ -5,7 +5,7 @@
 Writes DIR/target/ and DIR/draft/ (each a `LlamaForCausalLM` saved with `save_pretrained`, fp16 weights,
 plus the shared tokenizer) and the tokenizer in DIR/ itself, and DIR/train_log.json with losses and timings.
 Both models see the same deterministic stream of training problems; only the prompt is masked from the loss.
-The step counts, not the wall clock, decide when training stops, so a rerun gives the same weights.
+The step counts, not the wall clock, end training, so a rerun on the same machine gives the same bytes.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 from calibrate.miniworld import task
 from calibrate.miniworld.tokenizer import BOS_ID, EOS_ID, PAD_ID, VOCAB, build_tokenizer, encode
 
-# Target ~1.05M params, draft ~66k. The draft has one layer on purpose: a two-layer draft learns the task as
+# Target 1.05M params, draft 67k. The draft has one layer on purpose: a two-layer draft learns the task as
 # well as the target (per-token acceptance ~0.99, so K would never matter); one layer leaves it ~0.85.
 MODELS = {
     "target": dict(hidden=128, layers=4, heads=4, inter=512, steps=500, quick_steps=60, lr=3e-3),
