@@ -87,7 +87,7 @@ def server():
 
 @pytest.mark.parametrize("mode", ["n", "parallel"])
 def test_all_branches_vote(server, mode):
-    be = OpenAIBackend(server.url, "m", mode=mode, api_key="sk-test", timeout_s=10)
+    be = OpenAIBackend(server.url, "m", mode=mode, api_key="sk-test", timeout_s=10, send_seed=True)
     rec = solve(Problem("p1", "What?", "12"), be, RunSettings(4, early_stop=False))
     assert rec["answer"] == "12" and rec["correct"] is True
     assert rec["votes"] == {"12": 3.0, "7": 1.0}
@@ -127,7 +127,7 @@ def test_deadline_cuts_the_slow_branch_and_cancels_it(server):
 
 
 def test_early_stop_when_vote_is_decided(server):
-    be = OpenAIBackend(server.url, "m", mode="parallel", timeout_s=10)
+    be = OpenAIBackend(server.url, "m", mode="parallel", timeout_s=10, send_seed=True)
     rec = solve(Problem("p1", "What?", "12"), be, RunSettings(5, early_stop=True))
     # after branches 0, 1, 3 ("12" x3) and 2 ("7"): 3 > 1 + 1 remaining → stop without waiting 3 s for branch 4
     assert rec["stopped_by"] == "callback" and rec["latency_s"] < 2.0
@@ -163,3 +163,12 @@ def test_planner_run_cli_with_openai_backend(server, tmp_path, capsys):
     assert [(r["answer"], r["correct"]) for r in recs] == [("12", True), ("12", False)]
     assert recs[0]["run"]["backend"]["mode"] == "parallel"
     assert "2 problems; accuracy 50.0%" in capsys.readouterr().out
+
+
+def test_seed_is_sent_only_when_asked():
+    import json as _json
+
+    plain = OpenAIBackend("http://127.0.0.1:9/v1", "m")
+    assert "seed" not in _json.loads(plain._body("p", 2, 5))  # vLLM CPU crashes on seeded chunked prefill
+    seeded = OpenAIBackend("http://127.0.0.1:9/v1", "m", send_seed=True)
+    assert _json.loads(seeded._body("p", 2, 5))["seed"] == 5

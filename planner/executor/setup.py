@@ -17,7 +17,8 @@ def add_backend_args(p) -> None:
     g.add_argument("--dtype", default="auto", choices=("auto", "bf16", "fp16", "fp32"),
                    help="weights dtype; auto = bf16 on GPUs and CPUs with native bf16, else fp32")
     g.add_argument("--backend", default="local", choices=("local", "openai"))
-    g.add_argument("--url", default="http://localhost:8000/v1", help="OpenAI-compatible server (openai backend)")
+    g.add_argument("--url", "--endpoint", dest="url", default="http://localhost:8000/v1",
+                   help="OpenAI-compatible server (openai backend)")
     g.add_argument("--server-model", help="model name the server expects (default: --model)")
     g.add_argument("--openai-mode", default="n", choices=("n", "parallel"),
                    help="one request with n choices, or n parallel requests")
@@ -27,6 +28,9 @@ def add_backend_args(p) -> None:
     g.add_argument("--scorer", help="branch scorer for best_of_n / weighted_majority: confidence, boxed, or "
                    "module:function (default: confidence)")
     g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--server-seed", action="store_true",
+                   help="openai backend: send the seed to the server (off by default: vLLM's CPU build crashes on "
+                        "seeded requests whose prefill is chunked)")
 
 
 def make_backend(args, draft_spec: str | None, draft_len: int, temperature: float, top_p: float, max_tokens: int,
@@ -43,7 +47,8 @@ def make_backend(args, draft_spec: str | None, draft_len: int, temperature: floa
         if not name:
             raise PlannerError("the openai backend needs --server-model (or --model): the name the server serves")
         be = OpenAIBackend(args.url, name, args.openai_mode, temperature, top_p, max_tokens,
-                           timeout_s=args.request_timeout, logprobs=need_logprobs)
+                           timeout_s=args.request_timeout, logprobs=need_logprobs,
+                           send_seed=getattr(args, "server_seed", False))
         return be, be.describe()
     if not args.model:
         raise PlannerError("--model is required for the local backend (e.g. --model smollm2-135m)")

@@ -32,7 +32,7 @@ class OpenAIBackend(Backend):
     def __init__(self, base_url: str, model: str, mode: str = "n", temperature: float = 0.7, top_p: float = 1.0,
                  max_tokens: int = 1024, stop: list[str] | None = None, api_key: str | None = None,
                  timeout_s: float = 600.0, chat: bool = True, system: str | None = None, max_parallel: int = 64,
-                 logprobs: bool = False):
+                 logprobs: bool = False, send_seed: bool = False):
         if mode not in ("n", "parallel"):
             raise PlannerError(f"openai mode must be n or parallel, got {mode!r}")
         u = urlsplit(base_url if "://" in base_url else "http://" + base_url)
@@ -45,6 +45,7 @@ class OpenAIBackend(Backend):
         self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
         self.timeout_s, self.max_parallel = float(timeout_s), int(max_parallel)
         self.logprobs = logprobs  # ask for token log-probs (confidence scorer; also gives exact token counts)
+        self.send_seed = send_seed  # opt-in: seeded requests crash vLLM's CPU build when prefill is chunked
 
     def describe(self) -> dict:
         return {"backend": self.name, "url": f"{self.scheme}://{self.host}:{self.port or ''}{self.path}",
@@ -53,8 +54,9 @@ class OpenAIBackend(Backend):
     # -- one streamed request ---------------------------------------------------------------------------
     def _body(self, prompt: str, n: int, seed: int) -> bytes:
         body = {"model": self.model, "n": n, "temperature": self.temperature, "top_p": self.top_p,
-                "max_tokens": self.max_tokens, "stream": True, "seed": seed,
-                "stream_options": {"include_usage": True}}
+                "max_tokens": self.max_tokens, "stream": True, "stream_options": {"include_usage": True}}
+        if self.send_seed:
+            body["seed"] = seed
         if self.stop:
             body["stop"] = self.stop
         if self.logprobs:
