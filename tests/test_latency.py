@@ -119,3 +119,19 @@ def test_max_tokens_cap_bounds_latency_and_stops_answers(prof):
     assert np.all(g_cap.q[0.99] < g_free.q[0.99])
     assert np.all(g_cap.finish_fraction(None) == pytest.approx(capped.answer_share))
     assert np.all(g_cap.finish_fraction(1e6) <= capped.answer_share + 1e-12)
+
+
+def test_ngram_draft_rate_blends_plain_rounds(prof):
+    # An n-gram drafter that finds a match in only 40 % of rounds: 60 % of rounds are plain decode steps
+    # and tokens per round shrink to 1 + 0.4 * (tau - 1).
+    ng = replace(prof, draft=replace(prof.draft, kind="ngram", arch=None, step=None),
+                 acceptance=replace(prof.acceptance, draft_rate=0.4),
+                 lengths=LengthSpec("lognormal", 500, 1e-4, 16, 4096))
+    sm = StepModel(ng.step, ng.model)
+    B, L = 4, 300
+    assert round_time(ng, 3, B, L) == pytest.approx(0.4 * sm.time(B, 4, L) + 0.6 * sm.time(B, 1, L))
+    assert round_time(ng, 0, B, L) == pytest.approx(sm.time(B, 1, L))
+    g = latency_grid(ng, [1], [0, 3])
+    t_tok = (g.mean[1, 0] - prefill_time(ng)) / 500
+    tau3 = 1 + 0.4 * (tau(np.full(8, 0.8), 3) - 1)
+    assert t_tok == pytest.approx(float(round_time(ng, 3, 1, 350)) / tau3, rel=0.02)

@@ -74,14 +74,24 @@ def tau(alpha: np.ndarray, K) -> np.ndarray:
     return cum[np.asarray(K, dtype=int)]
 
 
+def draft_rate(p: Profile) -> float:
+    """Share of rounds that carry a draft: 1 for a draft model; an n-gram drafter may find no match."""
+    return p.acceptance.draft_rate if p.acceptance is not None and p.draft.kind == "ngram" else 1.0
+
+
 def round_time(p: Profile, K, B, L) -> np.ndarray:
-    """Time of one decoding round at draft length K (K = 0: a plain decode step), broadcast over K, B, L."""
+    """Time of one decoding round at draft length K (K = 0: a plain decode step), broadcast over K, B, L.
+    With draft rate r < 1, a share 1 - r of rounds is a plain decode step."""
     K = np.asarray(K, dtype=float)
     fixed, mem, comp, link = target_step(p).parts(B, L)
     t = fixed + np.maximum(mem, comp * (K + 1)) + link * (K + 1)
     d = draft_step(p)
     if d is not None:
         t = t + K * d.time(B, 1, L)
+    r = draft_rate(p)
+    if r < 1.0:
+        plain = fixed + np.maximum(mem, comp) + link
+        t = np.where(K > 0, r * t + (1.0 - r) * plain, t)
     return t
 
 
@@ -148,7 +158,7 @@ def latency_grid(p: Profile, N, K, dist: LengthDist | None = None) -> LatencyGri
     N = np.asarray(N, dtype=int)
     K = np.asarray(K, dtype=int)
     dist = dist or LengthDist(p.lengths)
-    tau_k = tau(alphas(p, int(K.max())), K)                           # (K,)
+    tau_k = 1.0 + draft_rate(p) * (tau(alphas(p, int(K.max())), K) - 1.0)  # (K,) tokens per round
     u = np.sort(np.concatenate([(np.arange(_N_MEAN) + 0.5) / _N_MEAN, QUANTILES, _U_EXTRA]))
     m = dist.quantile(u[None, :] ** (1.0 / N[:, None]))               # (N, U) slowest-branch length
     Fm = np.maximum(dist.cdf(m), 1e-12)

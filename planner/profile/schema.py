@@ -204,6 +204,7 @@ class Acceptance:
     alpha: tuple[float, ...]
     ci_low: tuple[float, ...] | None = None
     ci_high: tuple[float, ...] | None = None
+    draft_rate: float = 1.0  # share of decode rounds that carry a draft (n-gram lookups can find no match)
 
     @staticmethod
     def read(r: _Reader | None) -> "Acceptance | None":
@@ -213,7 +214,7 @@ class Acceptance:
         lo = r.nums("ci_low", None, lo=0.0, hi=1.0)
         hi = r.nums("ci_high", None, lo=0.0, hi=1.0)
         return Acceptance(r.num("temperature", nonneg=True), alpha, tuple(lo) if lo else None,
-                          tuple(hi) if hi else None)
+                          tuple(hi) if hi else None, r.num("draft_rate", 1.0, lo=0.0, hi=1.0))
 
 
 @dataclass(frozen=True)
