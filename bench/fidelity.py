@@ -39,6 +39,9 @@ def main() -> int:
     ap.add_argument("--threads", type=int)
     ap.add_argument("--quick", action="store_true", help="fewer points, shorter requests")
     ap.add_argument("--max-tokens", type=int, default=96)
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="cpu: time with the compute thread's CPU time (1 thread; for a machine shared with other "
+                         "jobs); wall: wall clock, with load-drift normalisation")
     ap.add_argument("--json", help="write all numbers here")
     a = ap.parse_args()
 
@@ -60,17 +63,19 @@ def main() -> int:
     from planner.executor.datasets import format_prompt, load_problems
     from planner.profile.schema import Profile
 
+    if a.clock == "cpu":
+        a.threads = 1
     if a.threads:
         torch.set_num_threads(a.threads)
     prog = Progress()
     t_run = time.monotonic()
     lm = load_model(a.model, "cpu", a.dtype)
     arch = arch_from_model(lm.model, a.model, lm.dtype)
-    bw = hardware.measure_bandwidth("cpu", 256)
-    gemm = hardware.measure_gemm("cpu", lm.dtype)
-    timer = EngineTimer(lm.model, "cpu", arch.kv_bytes_per_token)
+    bw = hardware.measure_bandwidth("cpu", 256, clock=a.clock)
+    gemm = hardware.measure_gemm("cpu", lm.dtype, clock=a.clock)
+    timer = EngineTimer(lm.model, "cpu", arch.kv_bytes_per_token, clock=a.clock)
     timer.warmup(2.0)
-    meter = LoadMeter(timer)
+    meter = LoadMeter(timer) if a.clock == "wall" else None
     fit_cfg = dict(FIT, batches=FIT["batches"][:5]) if a.quick else FIT
     held = HELD_OUT[::2] if a.quick else HELD_OUT
     prog.start_phase("fit sweep")
@@ -81,7 +86,7 @@ def main() -> int:
     ho2, ho2_raw, ho2_level = measure_configs(timer, "target", held, repeats=5, progress=prog, meter=meter)
     prefill_pts = [StepPoint("prefill", 1, L, 0, x) for L, ts in timer.prefill_s.items() if L > 0 for x in ts]
     timer.release()
-    level = meter.level()
+    level = meter.level() if meter else None
     fit_pts = rescale(sw.points, sw.level, level)
     ho, ho_again = rescale(ho, ho_level, level), rescale(ho2, ho2_level, level)
     priors = {"weight_bw_GBps": bw["read_GBps"], "tflops": gemm["tflops"]}
@@ -89,7 +94,7 @@ def main() -> int:
     fit_raw = fit_step(sw.raw_points, arch, priors=priors)
     pre, _ = fit_prefill(prefill_pts)
 
-    print(f"\nmodel {a.model} ({lm.dtype}), {torch.get_num_threads()} threads, {hardware.cpu_name()}; "
+    print(f"\nclock {a.clock}; model {a.model} ({lm.dtype}), {torch.get_num_threads()} threads, {hardware.cpu_name()}; "
           f"bandwidth {bw['read_GBps']} GB/s, GEMM {gemm['tflops'] * 1e3:.1f} GFLOP/s")
     print(f"fit on {len(sw.points)} points: median |err| {pct(fit.median_rel_error)}, p90 {pct(fit.p90_rel_error)}; "
           f"coefficients {coeff_dict(fit.coeffs)}")
@@ -107,7 +112,8 @@ def main() -> int:
         print(f"{pt.batch:4d} {pt.query:3d} {pt.context:5d} {pt.seconds * 1e3:12.1f} {p2.seconds * 1e3:9.1f} "
               f"{pr * 1e3:13.1f} {pct(e):>7} {pct(noise[-1]):>17}")
     print(f"(load-normalised times; without normalisation the same held-out errors are median "
-          f"{pct(float(np.median(raw_err)))}, p90 {pct(float(np.quantile(raw_err, 0.9)))}; load drift {meter.drift()})")
+          f"{pct(float(np.median(raw_err)))}, p90 {pct(float(np.quantile(raw_err, 0.9)))}; load drift {meter.drift()})" if meter else
+          f"(clock: CPU time of the compute thread)")
 
     # Calibration generation (acceptance, loop overhead) on prompts not used by the requests below.
     problems = load_problems("math500", 12)
@@ -115,7 +121,7 @@ def main() -> int:
     engine = Engine(lm.model, lm.tokenizer, drafter, "cpu")
     prog.start_phase("calibration generation")
     gen = run_generations(engine, problems[:2], 4, 3, 0.7, 1.0, a.max_tokens, 600, progress=prog, meter=meter)
-    over, _ = loop_overhead(gen.rounds, fit.coeffs, arch, 1, level)
+    over, _ = loop_overhead(gen.rounds, fit.coeffs, arch, 1, level, a.clock)
     from dataclasses import replace
 
     coeffs = replace(fit.coeffs, t0_s=fit.coeffs.t0_s + over)
@@ -139,17 +145,20 @@ def main() -> int:
     for i, (N, K) in enumerate(REQUESTS[:3] + REQUESTS[4:] if a.quick else REQUESTS):
         prob = problems[2 + i]
         ids = engine.encode_chat(format_prompt(prob.question))
-        r0 = meter.tick()
+        r0 = meter.tick() if meter else None
+        c0 = time.thread_time()
         g = engine.generate(ids, n_branches=N, draft_len=K, temperature=0.7, max_new_tokens=a.max_tokens, seed=i)
-        load = (r0 * meter.tick()) ** 0.5 / level
+        cpu = time.thread_time() - c0
+        load = (r0 * meter.tick()) ** 0.5 / level if meter else cpu / g.total_s
+        measured = cpu if a.clock == "cpu" else g.total_s
         lens = [b.num_tokens for b in g.branches]
         pr = predict_request(prof, lens, K, len(ids))
-        e = abs(pr - g.total_s) / g.total_s
-        e_adj = abs(pr * load - g.total_s) / g.total_s
-        req.append({"N": N, "K": K, "lengths": lens, "measured_s": g.total_s, "predicted_s": pr, "err": e,
-                    "load": load, "err_load_adjusted": e_adj})
-        print(f"{N:3d} {K:2d} {sum(lens):7d} {g.total_s:11.2f} {pr:12.2f} {pct(e):>7} {load:5.2f} "
-              f"{pr * load:16.2f} {pct(e_adj):>7}")
+        e = abs(pr - measured) / measured
+        e_adj = abs(pr * load - measured) / measured if meter else e
+        req.append({"N": N, "K": K, "lengths": lens, "measured_s": measured, "wall_s": g.total_s, "cpu_s": cpu,
+                    "predicted_s": pr, "err": e, "load": load, "err_load_adjusted": e_adj})
+        print(f"{N:3d} {K:2d} {sum(lens):7d} {measured:11.2f} {pr:12.2f} {pct(e):>7} {load:5.2f} "
+              f"{pr * load if meter else pr:16.2f} {pct(e_adj):>7}")
 
     s_med, s_p90 = float(np.median(step_err)), float(np.quantile(step_err, 0.9))
     r_med = float(np.median([r["err"] for r in req]))
@@ -166,7 +175,7 @@ def main() -> int:
             "fit": fit.to_dict(), "held_out": [dict(p.to_dict(), predicted=float(predict(fit.coeffs, arch, p.batch,
                                                                                           p.query, p.context)))
                                                for p in ho],
-            "requests": req, "step_median": s_med, "step_p90": s_p90, "request_median": r_med, "request_median_load_adjusted": r_adj, "load_drift": meter.drift(), "noise_median": float(np.median(noise)),
+            "requests": req, "step_median": s_med, "step_p90": s_p90, "request_median": r_med, "request_median_load_adjusted": r_adj, "load_drift": meter.drift() if meter else None, "clock": a.clock, "noise_median": float(np.median(noise)),
             "loop_overhead_s": over, "fit_points": [p.to_dict() for p in fit_pts],
             "fit_points_raw": [p.to_dict() for p in sw.raw_points]}, indent=1))
     return 0

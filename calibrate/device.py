@@ -55,7 +55,6 @@ def calibrate_device(args, s: Settings, progress: Progress) -> tuple[dict, list[
     import torch
 
     from planner.engine.decode import Engine
-    from planner.engine.timing import measure_prefill
     from planner.executor.datasets import load_problems
 
     problems = load_problems(args.prompts or "math500", s.gen_prompts)  # bad --prompts fails before measuring
@@ -72,8 +71,9 @@ def calibrate_device(args, s: Settings, progress: Progress) -> tuple[dict, list[
 
     t = time.monotonic()
     progress.start_phase("memory bandwidth and GEMM microbenchmarks")
-    bw = hardware.measure_bandwidth(dev, s.bandwidth_MB)
-    gemm = hardware.measure_gemm(dev, dtype)
+    clock = args.clock
+    bw = hardware.measure_bandwidth(dev, s.bandwidth_MB, clock=clock)
+    gemm = hardware.measure_gemm(dev, dtype, clock=clock)
     info = hardware.device_info(dev)
     phases["microbench"] = time.monotonic() - t
     progress.say(f"bandwidth read {bw['read_GBps']} GB/s, copy {bw['copy_GBps']} GB/s; GEMM {gemm['tflops']} "
@@ -81,9 +81,9 @@ def calibrate_device(args, s: Settings, progress: Progress) -> tuple[dict, list[
 
     t = time.monotonic()
     progress.start_phase("target step-time sweep")
-    timer = EngineTimer(lm.model, dev, target_arch.kv_bytes_per_token)
+    timer = EngineTimer(lm.model, dev, target_arch.kv_bytes_per_token, clock=clock)
     timer.warmup(1.0 if s.name == "quick" else 3.0)
-    meter = LoadMeter(timer)
+    meter = LoadMeter(timer) if clock == "wall" else None  # CPU time needs no drift correction
     sw = sweep(timer, "target", s.batches, s.queries, s.contexts, repeats=s.repeats, max_step_s=s.max_step_s,
                budget_s=s.sweep_budget_s, mem_limit_bytes=_mem_limit(dev), progress=progress, meter=meter)
     phases["target_sweep"] = time.monotonic() - t
@@ -94,7 +94,7 @@ def calibrate_device(args, s: Settings, progress: Progress) -> tuple[dict, list[
     if draft_model is not None:
         t = time.monotonic()
         progress.start_phase("draft step-time sweep")
-        dtimer = EngineTimer(draft_model, dev, draft_arch.kv_bytes_per_token, seed=1)
+        dtimer = EngineTimer(draft_model, dev, draft_arch.kv_bytes_per_token, seed=1, clock=clock)
         dtimer.warmup(0.5)
         dsw = sweep(dtimer, "draft", s.draft_batches, s.draft_queries, s.contexts, repeats=s.repeats,
                     max_step_s=s.max_step_s, budget_s=s.draft_budget_s, mem_limit_bytes=_mem_limit(dev),
@@ -105,8 +105,7 @@ def calibrate_device(args, s: Settings, progress: Progress) -> tuple[dict, list[
     t = time.monotonic()
     progress.start_phase("prefill")
     for n in s.prefill_lengths:
-        r = measure_prefill(lm.model, n, dev, repeats=s.prefill_repeats, seed=n)
-        prefill_pts += [StepPoint("prefill", 1, n, 0, x) for x in r["times_s"]]
+        prefill_pts += [StepPoint("prefill", 1, n, 0, x) for x in timer.time_prefill(n, s.prefill_repeats)]
     phases["prefill"] = time.monotonic() - t
 
 
@@ -121,14 +120,14 @@ def calibrate_device(args, s: Settings, progress: Progress) -> tuple[dict, list[
     if not gen.tokens:
         raise PlannerError("calibration: no branch finished within the generation budget; nothing to fit lengths")
 
-    level = meter.level()  # the whole run's typical load: every phase is expressed at it
+    level = meter.level() if meter else None  # the run's typical load: every phase is expressed at it
     tpoints = rescale(sw.points, sw.level, level)
     dpoints = rescale(dsw.points, dsw.level, level)
     priors = {"weight_bw_GBps": bw["read_GBps"], "tflops": gemm["tflops"]}
     tfit = fit_step(tpoints, target_arch, args.tp, priors=priors)
     dfit = fit_step(dpoints, draft_arch, args.tp, priors=priors) if draft_model is not None else None
     pre, pre_err = fit_prefill(prefill_pts)
-    overhead, n_rounds = loop_overhead(gen.rounds, tfit.coeffs, target_arch, args.tp, level)
+    overhead, n_rounds = loop_overhead(gen.rounds, tfit.coeffs, target_arch, args.tp, level, clock)
     tcoeffs = tfit.coeffs
     if overhead > 0:
         from dataclasses import replace
@@ -138,7 +137,11 @@ def calibrate_device(args, s: Settings, progress: Progress) -> tuple[dict, list[
     notes = [f"measured on {info['name']} ({info.get('cores', info.get('gpus'))} "
              f"{'cores' if not dev.startswith('cuda') else 'GPUs'}), {torch.get_num_threads()} threads, {dtype}",
              f"settings: {s.name}; phases (s): " + ", ".join(f"{k} {v:.0f}" for k, v in phases.items())]
-    drift = meter.drift()
+    drift = meter.drift() if meter else {"min_ratio": 1.0, "max_ratio": 1.0}
+    if clock == "cpu":
+        notes.append("times are CPU time of the single compute thread (--clock cpu): the wall time of an idle "
+                     f"machine of this class; the machine was shared (CPU/wall over generation "
+                     f"{sum(gen.cpu_s) / max(gen.seconds, 1e-9):.2f})")
     if drift["max_ratio"] / drift["min_ratio"] > 1.2:
         notes.append(f"load drift: a reference forward took {drift['min_ratio']:.2f}x to {drift['max_ratio']:.2f}x "
                      "its median during the run (other processes); step times are normalised to the median load")
@@ -148,7 +151,7 @@ def calibrate_device(args, s: Settings, progress: Progress) -> tuple[dict, list[
         notes.append(f"{len_rec['share_at_cap']:.0%} of branches hit max_new_tokens={s.gen_max_tokens}: the "
                      "length distribution is censored (lengths beyond the cap are underestimated)")
     prov = {"kind": "measured", "device": info["name"], "date": now_iso(), "versions": versions(),
-            "threads": torch.get_num_threads(), "dtype": dtype, "device_type": "cuda" if dev.startswith("cuda") else "cpu",
+            "threads": torch.get_num_threads(), "dtype": dtype, "clock": clock, "device_type": "cuda" if dev.startswith("cuda") else "cpu",
             "cpu": info["cpu"], "platform": info["platform"], "model": args.model, "model_source": lm.source,
             "draft": args.draft or "none", "command": getattr(args, "command_line", None), "notes": notes}
     for k in ("cuda", "driver"):
@@ -180,7 +183,7 @@ def calibrate_device(args, s: Settings, progress: Progress) -> tuple[dict, list[
         "bandwidth": bw, "gemm": gemm,
         "points": [p.to_dict() for p in tpoints + dpoints + prefill_pts],
         "raw_points": [p.to_dict() for p in sw.raw_points + dsw.raw_points],
-        "load_drift": meter.drift(),
+        "load_drift": meter.drift() if meter else None, "clock": clock,
         "spreads": sw.spreads + dsw.spreads, "rejected_repeats": sw.rejected + dsw.rejected,
         "caps": {**sw.caps, **dsw.caps}, "cut_by_budget": sw.cut_by_budget or dsw.cut_by_budget,
         "fit": {"target": tfit.to_dict(), **({"draft": dfit.to_dict()} if dfit else {}),
@@ -199,7 +202,8 @@ def calibrate_device(args, s: Settings, progress: Progress) -> tuple[dict, list[
     return data, gen.bank if args.accuracy else []
 
 
-def loop_overhead(rounds: list[dict], coeffs, arch, tp: int, level: float | None = None) -> tuple[float, int]:
+def loop_overhead(rounds: list[dict], coeffs, arch, tp: int, level: float | None = None,
+                  clock: str = "wall") -> tuple[float, int]:
     """Median per-round time not explained by the target forward or the drafter's own time. With `level`
     (the reference time the coefficients are normalised to) each round's forward is scaled to the load
     around it, and the excess is expressed back at `level`."""
@@ -209,6 +213,9 @@ def loop_overhead(rounds: list[dict], coeffs, arch, tp: int, level: float | None
     q = np.array([r["q"] for r in rounds], float)
     L = np.array([r["context"] for r in rounds], float)
     wall = np.array([r["wall_s"] - (r["draft_s"] if r["draft_forwards"] else 0.0) for r in rounds])
+    if clock == "cpu":  # the engine records wall time; the prompt's CPU/wall ratio converts it
+        wall = wall * np.array([r.get("cpu_scale", 1.0) for r in rounds])
+        level = None
     load = np.array([r["ref_s"] / level if level and r.get("ref_s") else 1.0 for r in rounds])
     excess = (wall - predict(coeffs, arch, B, q, L, tp) * load) / load
     return max(0.0, float(np.median(excess))), len(rounds)

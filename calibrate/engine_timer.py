@@ -30,7 +30,8 @@ class _Ctx:
     def time(self, q: int, repeats: int, warmup: int) -> list[float]:
         import torch
 
-        from planner.engine.forward import forward_step, timed
+        from calibrate.clock import stopwatch
+        from planner.engine.forward import forward_step
 
         o = self.o
         ids = torch.randint(0, o.vocab, (self.batch, q), generator=o.gen).to(o.device)
@@ -39,7 +40,7 @@ class _Ctx:
         try:
             with torch.inference_mode():
                 for i in range(warmup + repeats):
-                    t = timed(o.device)
+                    t = stopwatch(o.clock, o.device)
                     forward_step(o.model, self.cache, ids)
                     dt = t()
                     self.cache.set_lengths(base)
@@ -56,10 +57,10 @@ class _Ctx:
 class EngineTimer:
     """Timer over one loaded HF model on `device` (see calibrate.sweep.Timer)."""
 
-    def __init__(self, model, device: str, kv_bytes_per_token: float, seed: int = 0):
+    def __init__(self, model, device: str, kv_bytes_per_token: float, seed: int = 0, clock: str = "wall"):
         import torch
 
-        self.model, self.device = model, device
+        self.model, self.device, self.clock = model, device, clock
         self.kv_per_token = float(kv_bytes_per_token)
         self.gen = torch.Generator().manual_seed(seed)
         self.vocab = None
@@ -71,11 +72,11 @@ class EngineTimer:
         return batch * (L + 64) * self.kv_per_token
 
     def _base_cache(self, L: int):
-        from planner.engine.forward import timed
+        from calibrate.clock import stopwatch
         from planner.engine.timing import prefill_cache
 
         if L not in self._base:
-            t = timed(self.device)
+            t = stopwatch(self.clock, self.device)
             cache, self.vocab = prefill_cache(self.model, 1, L, self.device, seed=L)
             self.prefill_s.setdefault(L, []).append(t())
             self._base[L] = cache  # batch-1 contexts are small; kept for every B
@@ -103,6 +104,18 @@ class EngineTimer:
         while time.monotonic() < t_end:
             ctx.time(1, 1, 0)
             ctx.time(4, 1, 0)
+
+    def time_prefill(self, length: int, repeats: int) -> list[float]:
+        """Seconds to prefill one prompt of `length` tokens (batch 1), once per repeat, with this clock."""
+        from calibrate.clock import stopwatch
+        from planner.engine.timing import prefill_cache
+
+        out = []
+        for r in range(repeats):
+            t = stopwatch(self.clock, self.device)
+            prefill_cache(self.model, 1, length, self.device, seed=length + r)
+            out.append(t())
+        return out
 
     def release(self) -> None:
         import torch

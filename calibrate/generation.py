@@ -26,6 +26,7 @@ class GenResult:
     rounds: list[dict] = field(default_factory=list)       # per decode round: batch, q, context, wall_s, draft_s
     prompt_tokens: list[int] = field(default_factory=list)
     bank: list[dict] = field(default_factory=list)         # tts-bank/1 lines when graded
+    cpu_s: list[float] = field(default_factory=list)      # CPU time of this thread per prompt
     problems: int = 0
     seconds: float = 0.0
 
@@ -47,7 +48,8 @@ def run_generations(engine, problems, n_branches: int, draft_len: int, temperatu
                     max_new_tokens: int, budget_s: float, grade: bool = False, seed: int = 0,
                     progress: Progress | None = None, meter=None) -> GenResult:
     """meter: a calibrate.sweep.LoadMeter ticked around every prompt; each round then carries `ref_s`, the
-    reference forward time around it, so per-round overhead can be separated from load drift."""
+    reference forward time around it, so per-round overhead can be separated from load drift. Each round also
+    carries `cpu_scale`, this thread's CPU time / wall time over its prompt (for the CPU clock)."""
     from planner.executor.answers import Equivalence, is_correct
     from planner.executor.datasets import format_prompt
 
@@ -60,9 +62,12 @@ def run_generations(engine, problems, n_branches: int, draft_len: int, temperatu
             break  # not even half a prompt's worth of time left
         ids = engine.encode_chat(format_prompt(prob.question))
         ref0 = meter.tick() if meter is not None else None
+        c0, w0 = time.thread_time(), time.perf_counter()
         gen = engine.generate(ids, n_branches=n_branches, draft_len=draft_len, temperature=temperature,
                               top_p=top_p, max_new_tokens=max_new_tokens, deadline_s=max(left, 1.0),
                               seed=seed + 7919 * i)
+        cpu_scale = (time.thread_time() - c0) / max(time.perf_counter() - w0, 1e-9)
+        res.cpu_s.append(time.thread_time() - c0)
         ref = (ref0 * meter.tick()) ** 0.5 if meter is not None else None
         res.problems += 1
         res.prompt_tokens.append(len(ids))
@@ -85,7 +90,7 @@ def run_generations(engine, problems, n_branches: int, draft_len: int, temperatu
                 continue
             res.rounds.append({"batch": s.batch, "q": s.q, "context": s.context, "wall_s": s.wall_s,
                                "draft_s": s.draft_s, "verify_s": s.verify_s, "draft_forwards": s.draft_forwards,
-                               "ref_s": ref})
+                               "ref_s": ref, "cpu_scale": cpu_scale})
             for j, (a, r) in enumerate(zip(s.accepted, s.reached)):
                 if j >= len(res.accepted):
                     res.accepted.append(0)

@@ -56,19 +56,20 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize(device)
 
 
-def _median_time(fn, device: str, repeats: int, warmup: int = 1) -> float:
+def _median_time(fn, device: str, repeats: int, warmup: int = 1, clock: str = "wall") -> float:
+    now = time.thread_time if clock == "cpu" else time.perf_counter
     times = []
     for i in range(warmup + repeats):
         _sync(device)
-        t = time.perf_counter()
+        t = now()
         fn()
         _sync(device)
         if i >= warmup:
-            times.append(time.perf_counter() - t)
+            times.append(now() - t)
     return statistics.median(times)
 
 
-def measure_bandwidth(device: str = "cpu", megabytes: int = 256, repeats: int = 7) -> dict:
+def measure_bandwidth(device: str = "cpu", megabytes: int = 256, repeats: int = 7, clock: str = "wall") -> dict:
     """Read (sum of a large fp32 buffer) and copy (dst.copy_(src): read + write) bandwidth in GB/s, medians."""
     import torch
 
@@ -76,15 +77,15 @@ def measure_bandwidth(device: str = "cpu", megabytes: int = 256, repeats: int = 
     src = torch.ones(n, dtype=torch.float32, device=device)
     dst = torch.empty_like(src)
     nbytes = src.numel() * 4
-    read = _median_time(lambda: src.sum(), device, repeats)
-    copy = _median_time(lambda: dst.copy_(src), device, repeats)
+    read = _median_time(lambda: src.sum(), device, repeats, clock=clock)
+    copy = _median_time(lambda: dst.copy_(src), device, repeats, clock=clock)
     del src, dst
     return {"read_GBps": round(nbytes / read / 1e9, 3), "copy_GBps": round(2 * nbytes / copy / 1e9, 3),
-            "buffer_MB": megabytes, "repeats": repeats, "statistic": "median"}
+            "buffer_MB": megabytes, "repeats": repeats, "statistic": "median", "clock": clock}
 
 
 def measure_gemm(device: str = "cpu", dtype: str = "bf16", n_max: int = 4096, repeats: int = 5,
-                 target_s: float = 0.05) -> dict:
+                 target_s: float = 0.05, clock: str = "wall") -> dict:
     """Dense n x n x n matmul throughput in TFLOP/s (median) in the calibration dtype. n doubles from 256
     until one product takes `target_s` (big enough to be compute-bound, small enough that a CPU emulating
     bf16 at < 1 GFLOP/s does not spend minutes here)."""
@@ -95,13 +96,13 @@ def measure_gemm(device: str = "cpu", dtype: str = "bf16", n_max: int = 4096, re
     while True:
         a = torch.randn(n, n, device=device).to(dt)
         b = torch.randn(n, n, device=device).to(dt)
-        t = _median_time(lambda: a @ b, device, 1)
+        t = _median_time(lambda: a @ b, device, 1, clock=clock)
         if t >= target_s or n >= n_max:
             break
         n *= 2
-    t = _median_time(lambda: a @ b, device, repeats, warmup=0)
+    t = _median_time(lambda: a @ b, device, repeats, warmup=0, clock=clock)
     return {"tflops": round(2 * n ** 3 / t / 1e12, 6), "n": n, "dtype": dtype, "repeats": repeats,
-            "statistic": "median"}
+            "statistic": "median", "clock": clock}
 
 
 def device_info(device: str) -> dict:

@@ -134,6 +134,13 @@ def test_gpu_without_cuda_is_one_line(tmp_path):
     assert not (tmp_path / "p.json").exists()
 
 
+def test_cpu_clock_needs_one_thread(tmp_path):
+    line = one_error_line(planner("calibrate", "--model", "smollm2-135m", "--clock", "cpu", "--threads", "2",
+                                  "-o", tmp_path / "p.json"))
+    assert "--threads 1" in line
+    assert not (tmp_path / "p.json").exists()
+
+
 def test_missing_model_is_one_line(tmp_path):
     line = one_error_line(planner("calibrate", "--model", str(tmp_path / "nope"), "-o", tmp_path / "p.json"))
     assert "model not found" in line
@@ -145,13 +152,14 @@ def test_missing_model_is_one_line(tmp_path):
 def test_quick_calibration_of_tiny_model_feeds_recommend(tmp_path, tiny_model_dir):
     out = tmp_path / "tiny.json"
     r = planner("calibrate", "--model", tiny_model_dir, "--cpu", "--quick", "--max-seconds", "12", "--accuracy",
-                "--threads", "1", "-o", out, timeout=600)
+                "--clock", "cpu", "-o", out, timeout=600)
     assert r.returncode == 0, r.stderr
     assert "target step-time sweep" in r.stderr and "left" in r.stderr  # progress with time left
     prof = load_profile(str(out))
     raw = prof.raw
     assert prof.provenance["kind"] == "measured" and prof.provenance["dtype"] == "fp32"
     assert prof.provenance["versions"]["torch"] and prof.provenance["threads"] == 1
+    assert prof.provenance["clock"] == "cpu" and raw["calibration"]["gemm"]["clock"] == "cpu"
     assert prof.draft.kind == "ngram" and 0 <= prof.acceptance.alpha[0] <= 1
     assert prof.hardware.mem_bw_GBps == raw["calibration"]["bandwidth"]["read_GBps"] > 0
     assert prof.hardware.bf16_tflops == raw["calibration"]["gemm"]["tflops"] > 0

@@ -32,7 +32,10 @@ def register(sub) -> None:
                                                            "a sample bank next to the profile")
     p.add_argument("--max-seconds", type=float, metavar="S", help="scale the phase budgets so that measuring "
                                                                    "takes at most about S seconds")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; 1 with --clock cpu)")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="time with wall clock (default) or the compute thread's CPU time (CPU only, 1 thread): "
+                        "use cpu on a machine shared with other jobs to measure the idle machine")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--id", help="profile id (default: output file name)")
     p.add_argument("--description", help="profile description")
@@ -108,6 +111,12 @@ def run(args) -> int:
     args.tp = 1
     args.temperature = 0.7 if args.temperature is None else args.temperature
     args.device = _device(args)
+    if args.clock == "cpu":
+        if args.device != "cpu":
+            raise PlannerError("--clock cpu times the CPU thread; GPU work is asynchronous: use --clock wall")
+        if args.threads not in (None, 1):
+            raise PlannerError("--clock cpu needs --threads 1 (other threads' CPU time would not be counted)")
+        args.threads = 1
     if args.prompts and args.prompts != "math500" and not Path(args.prompts).is_file():
         raise PlannerError(f"calibration prompts not found: {args.prompts}")
     from calibrate.device import calibrate_device
