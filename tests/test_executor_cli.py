@@ -46,7 +46,7 @@ def test_run_prompt_with_deadline_reports_cut_branches(tiny_model_dir, tmp_path,
     assert rc == 0
     rec = json.loads(out.read_text())
     cut = [b["index"] for b in rec["branches"] if b["finish_reason"] == "deadline"]
-    assert rec["cut_branches"] == cut and len(cut) >= 2 and rec["stopped_by"] == "deadline"
+    assert rec["cut_branches"] == cut and len(cut) >= 1 and rec["stopped_by"] == "deadline"
     assert all(b["answer"] is None for b in rec["branches"] if b["index"] in cut)   # cut branches do not vote
     assert rec["voters"] <= 4 - len(cut) and 0.3 <= rec["latency_s"] < 3.0
     assert f"cut branches: {cut}" in capsys.readouterr().out
