@@ -57,7 +57,7 @@ def calibrate_device(args, s: Settings, progress: Progress) -> tuple[dict, list[
     from planner.engine.decode import Engine
     from planner.executor.datasets import load_problems
 
-    problems = load_problems(args.prompts or "math500", s.gen_prompts)  # bad --prompts fails before measuring
+    problems = load_problems(args.prompts or "math500", max(s.gen_prompts, s.acc_prompts))  # bad --prompts fails before measuring
     if args.threads:
         torch.set_num_threads(args.threads)
     phases: dict[str, float] = {}
@@ -104,19 +104,31 @@ def calibrate_device(args, s: Settings, progress: Progress) -> tuple[dict, list[
 
     t = time.monotonic()
     progress.start_phase("prefill")
-    for n in s.prefill_lengths:
+    for n in s.prefill_lengths:  # ascending; longer prompts are skipped once the phase budget is spent
+        if time.monotonic() - t > s.prefill_budget_s and len(prefill_pts) >= 2:
+            break
         prefill_pts += [StepPoint("prefill", 1, n, 0, x) for x in timer.time_prefill(n, s.prefill_repeats)]
     phases["prefill"] = time.monotonic() - t
 
-
-    t = time.monotonic()
-    K = s.draft_len if drafter is not None else 0
-    progress.start_phase(f"generation: {len(problems)} prompts x {s.gen_branches} branches, K={K}, "
-                         f"T={args.temperature}")
     engine = Engine(lm.model, lm.tokenizer, drafter, dev)
-    gen = run_generations(engine, problems, s.gen_branches, K, args.temperature, args.top_p, s.gen_max_tokens,
+    K = s.draft_len if drafter is not None else 0
+    acc_gen = None
+    if drafter is not None:
+        # Acceptance needs K drafts per round, but long K rounds are slow: a short capped pass measures it.
+        t = time.monotonic()
+        progress.start_phase(f"acceptance: {s.acc_prompts} prompts x {s.gen_branches} branches, K={K}, "
+                             f"T={args.temperature}, {s.acc_max_tokens} tokens")
+        acc_gen = run_generations(engine, problems[:s.acc_prompts], s.gen_branches, K, args.temperature,
+                                  args.top_p, s.acc_max_tokens, s.acc_budget_s, seed=args.seed + 1,
+                                  progress=progress, meter=meter)
+        phases["acceptance"] = time.monotonic() - t
+    # Lengths (and the bank) without speculation: lossless drafting would not change them, only cost time here.
+    t = time.monotonic()
+    progress.start_phase(f"lengths: {len(problems)} prompts x {s.gen_branches} branches, T={args.temperature}, "
+                         f"up to {s.gen_max_tokens} tokens")
+    gen = run_generations(engine, problems, s.gen_branches, 0, args.temperature, args.top_p, s.gen_max_tokens,
                           s.gen_budget_s, grade=args.accuracy, seed=args.seed, progress=progress, meter=meter)
-    phases["generation"] = time.monotonic() - t
+    phases["lengths"] = time.monotonic() - t
     if not gen.tokens:
         raise PlannerError("calibration: no branch finished within the generation budget; nothing to fit lengths")
 
@@ -141,7 +153,7 @@ def calibrate_device(args, s: Settings, progress: Progress) -> tuple[dict, list[
     if clock == "cpu":
         notes.append("times are CPU time of the single compute thread (--clock cpu): the wall time of an idle "
                      f"machine of this class; the machine was shared (CPU/wall over generation "
-                     f"{sum(gen.cpu_s) / max(gen.seconds, 1e-9):.2f})")
+                     f"{sum(gen.cpu_s) / max(gen.seconds, 1e-9):.2f} during the length phase)")
     if drift["max_ratio"] / drift["min_ratio"] > 1.2:
         notes.append(f"load drift: a reference forward took {drift['min_ratio']:.2f}x to {drift['max_ratio']:.2f}x "
                      "its median during the run (other processes); step times are normalised to the median load")
@@ -177,7 +189,7 @@ def calibrate_device(args, s: Settings, progress: Progress) -> tuple[dict, list[
         if draft_model is not None:
             data["draft"]["arch"] = arch_dict(draft_arch)
             data["step"]["draft"] = coeff_dict(dfit.coeffs)
-        data["acceptance"] = acceptance_from_counts(gen.accepted, gen.reached, args.temperature)
+        data["acceptance"] = acceptance_from_counts(acc_gen.accepted, acc_gen.reached, args.temperature)
     data["calibration"] = {
         "settings": s.name, "phases_s": {k: round(v, 1) for k, v in phases.items()},
         "bandwidth": bw, "gemm": gemm,
@@ -190,10 +202,16 @@ def calibrate_device(args, s: Settings, progress: Progress) -> tuple[dict, list[
                 "prefill": {"median_rel_error": round(pre_err, 5), "n_points": len(prefill_pts)},
                 "priors": priors},
         "loop_overhead_s": round(overhead, 6), "loop_overhead_rounds": n_rounds,
-        "lengths": len_rec, "generation": {"problems": gen.problems, "branches": s.gen_branches, "draft_len": K,
-                                           "cut_by_budget": gen.cut, "seconds": round(gen.seconds, 1)},
-        "acceptance_by_batch": {k: {"accepted": a, "reached": r, "alpha_1": round(a / r, 4) if r else None}
-                                for k, (a, r) in sorted(gen.by_batch.items(), key=lambda kv: int(kv[0].split("-")[0]))},
+        "lengths": len_rec, "generation": {"problems": gen.problems, "branches": s.gen_branches,
+                                           "max_new_tokens": s.gen_max_tokens, "cut_by_budget": gen.cut,
+                                           "seconds": round(gen.seconds, 1)},
+    }
+    if acc_gen is not None:
+        data["calibration"]["acceptance"] = {
+            "problems": acc_gen.problems, "branches": s.gen_branches, "draft_len": K,
+            "max_new_tokens": s.acc_max_tokens, "seconds": round(acc_gen.seconds, 1),
+            "by_batch": {k: {"accepted": a, "reached": r, "alpha_1": round(a / r, 4) if r else None}
+                         for k, (a, r) in sorted(acc_gen.by_batch.items(), key=lambda kv: int(kv[0].split("-")[0]))},
     }
     if args.accuracy and gen.bank:
         per = [x["correct"] for line in gen.bank for x in line["samples"]]

@@ -24,33 +24,43 @@ class Settings:
     draft_budget_s: float
     prefill_lengths: tuple[int, ...]
     prefill_repeats: int
-    gen_prompts: int                  # calibration prompts for acceptance / lengths / accuracy
-    gen_branches: int                 # branches per prompt
-    gen_max_tokens: int
+    prefill_budget_s: float
+    acc_prompts: int                  # acceptance pass: prompts, tokens per branch, budget
+    acc_max_tokens: int
+    acc_budget_s: float
     draft_len: int                    # K used to measure acceptance per position 1..K
+    gen_prompts: int                  # length / accuracy pass (no speculation)
+    gen_branches: int                 # branches per prompt (both passes)
+    gen_max_tokens: int
     gen_budget_s: float
     bandwidth_MB: int
 
 
 QUICK = Settings("quick", batches=(1, 4, 16, 64), queries=(1, 4, 9), contexts=(64, 512), repeats=3, max_step_s=1.5,
-                 sweep_budget_s=70, draft_batches=(1, 4, 16), draft_queries=(1,), draft_budget_s=15,
-                 prefill_lengths=(32, 256), prefill_repeats=1, gen_prompts=2, gen_branches=4, gen_max_tokens=96,
-                 draft_len=4, gen_budget_s=45, bandwidth_MB=128)
+                 sweep_budget_s=60, draft_batches=(1, 4, 16), draft_queries=(1,), draft_budget_s=15,
+                 prefill_lengths=(32, 256), prefill_repeats=1, prefill_budget_s=10, acc_prompts=1, acc_max_tokens=48,
+                 acc_budget_s=25, draft_len=4, gen_prompts=2, gen_branches=4, gen_max_tokens=96, gen_budget_s=40,
+                 bandwidth_MB=128)
 
 FULL = Settings("full", batches=(1, 2, 4, 8, 16, 32, 64, 128, 256), queries=(1, 2, 3, 5, 9),
-                contexts=(64, 256, 1024), repeats=5, max_step_s=4.0, sweep_budget_s=390,
+                contexts=(64, 256, 1024), repeats=5, max_step_s=4.0, sweep_budget_s=300,
                 draft_batches=(1, 2, 4, 8, 16, 32, 64), draft_queries=(1, 2), draft_budget_s=90,
-                prefill_lengths=(16, 64, 256, 1024), prefill_repeats=3, gen_prompts=8, gen_branches=4,
-                gen_max_tokens=384, draft_len=8, gen_budget_s=300, bandwidth_MB=512)
+                prefill_lengths=(16, 64, 256, 1024), prefill_repeats=2, prefill_budget_s=45, acc_prompts=3,
+                acc_max_tokens=128, acc_budget_s=150, draft_len=8, gen_prompts=8, gen_branches=4,
+                gen_max_tokens=512, gen_budget_s=300, bandwidth_MB=512)
 
 
 def for_run(quick: bool, max_seconds: float | None = None) -> Settings:
     """The quick or full settings; with max_seconds, every phase budget is scaled down (never up) so the
     budgets add up to about max_seconds."""
     s = QUICK if quick else FULL
-    total = s.sweep_budget_s + s.draft_budget_s + s.gen_budget_s
-    if max_seconds is None or max_seconds >= total:
+    if max_seconds is None or max_seconds >= total_budget(s):
         return s
-    f = max_seconds / total
+    f = max_seconds / total_budget(s)
     return replace(s, sweep_budget_s=s.sweep_budget_s * f, draft_budget_s=s.draft_budget_s * f,
+                   prefill_budget_s=s.prefill_budget_s * f, acc_budget_s=s.acc_budget_s * f,
                    gen_budget_s=s.gen_budget_s * f)
+
+
+def total_budget(s: Settings) -> float:
+    return s.sweep_budget_s + s.draft_budget_s + s.prefill_budget_s + s.acc_budget_s + s.gen_budget_s

@@ -121,10 +121,10 @@ def run(args) -> int:
         raise PlannerError(f"calibration prompts not found: {args.prompts}")
     from calibrate.device import calibrate_device
     from calibrate.progress import Progress, fmt_s
-    from calibrate.settings import for_run
+    from calibrate.settings import for_run, total_budget
 
     s = for_run(args.quick, args.max_seconds)
-    budget = s.sweep_budget_s + s.draft_budget_s + s.gen_budget_s + 30
+    budget = total_budget(s) + 20
     progress = Progress(budget, quiet=args.quiet)
     data, bank = calibrate_device(args, s, progress)
     prof = write_profile(data, out, bank or None)
