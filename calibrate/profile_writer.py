@@ -54,8 +54,16 @@ def versions() -> dict:
     return out
 
 
+def hub_id(name_or_path: str | None) -> str | None:
+    """A Hugging Face hub id ("org/name"), or None for local folders and caches (no machine paths in profiles)."""
+    if not name_or_path or name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") != 1:
+        return None
+    return None if os.path.exists(name_or_path) else name_or_path
+
+
 def arch_from_model(model, name: str, dtype: str, hf_id: str | None = None) -> ModelArch:
     """Architecture facts of a loaded HF causal LM; params counted from its tensors (tied ones once)."""
+    hf_id = hub_id(hf_id)
     cfg = model.config.get_text_config(decoder=True) if hasattr(model.config, "get_text_config") else model.config
     seen, params = set(), 0
     for p in model.parameters():
