@@ -141,6 +141,18 @@ def test_cpu_clock_needs_one_thread(tmp_path):
     assert not (tmp_path / "p.json").exists()
 
 
+def test_endpoint_hook_reaches_the_serving_module(tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    line = one_error_line(planner("calibrate", "--endpoint", f"http://127.0.0.1:{port}", "--model", "m",
+                                  "--endpoint-timeout", "2", "-o", tmp_path / "p.json"))
+    assert f"127.0.0.1:{port}" in line
+    assert not (tmp_path / "p.json").exists()
+
+
 def test_missing_model_is_one_line(tmp_path):
     line = one_error_line(planner("calibrate", "--model", str(tmp_path / "nope"), "-o", tmp_path / "p.json"))
     assert "model not found" in line
