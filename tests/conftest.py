@@ -97,6 +97,21 @@ def tiny_model_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_model_dir_no_eos(tmp_path_factory):
+    """The tiny model with no EOS token: its branches only end by length or deadline, so deadline tests cannot
+    pass or fail by how fast the machine samples an EOS."""
+    if not (_have("torch") and _have("transformers")):
+        pytest.skip("needs torch and transformers")
+    tok = make_char_tokenizer()
+    model = make_tiny_qwen2(seed=0, layers=2, vocab=len(tok), init=0.1)
+    model.generation_config.eos_token_id = []
+    path = tmp_path_factory.mktemp("tiny-qwen2-no-eos")
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def smollm2():
     """SmolLM2-135M-Instruct (fp32, CPU) as a planner.engine.models.LoadedModel, loaded once per session."""
     if not (_have("torch") and _have("transformers")):

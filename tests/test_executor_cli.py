@@ -39,14 +39,14 @@ def test_run_dataset_writes_records(tiny_model_dir, dataset, tmp_path, capsys):
     assert "3 problems; accuracy" in capsys.readouterr().out
 
 
-def test_run_prompt_with_deadline_reports_cut_branches(tiny_model_dir, tmp_path, capsys):
+def test_run_prompt_with_deadline_reports_cut_branches(tiny_model_dir_no_eos, tmp_path, capsys):
     out = tmp_path / "one.jsonl"
-    rc = main(["run", "--model", str(tiny_model_dir), "--prompt", "Hi", "-n", "4", "--max-tokens", "100000",
-               "--deadline", "300ms", "--out", str(out)])
+    rc = main(["run", "--model", str(tiny_model_dir_no_eos), "--prompt", "Hi", "-n", "4", "--max-tokens", "100000",
+               "--deadline", "300ms", "--no-early-stop", "--out", str(out)])
     assert rc == 0
     rec = json.loads(out.read_text())
     cut = [b["index"] for b in rec["branches"] if b["finish_reason"] == "deadline"]
-    assert rec["cut_branches"] == cut and len(cut) >= 1 and rec["stopped_by"] == "deadline"
+    assert rec["cut_branches"] == cut == [0, 1, 2, 3] and rec["stopped_by"] == "deadline"
     assert all(b["answer"] is None for b in rec["branches"] if b["index"] in cut)   # cut branches do not vote
     assert rec["voters"] <= 4 - len(cut) and 0.3 <= rec["latency_s"] < 3.0
     assert f"cut branches: {cut}" in capsys.readouterr().out
