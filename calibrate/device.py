@@ -145,7 +145,7 @@ def calibrate_device(args, s: Settings, progress: Progress) -> tuple[dict, list[
         from dataclasses import replace
 
         tcoeffs = replace(tcoeffs, t0_s=tcoeffs.t0_s + overhead)
-    lengths, len_rec = length_section(gen.tokens, s.gen_max_tokens)
+    lengths, len_rec = length_section(gen.tokens, s.gen_max_tokens, gen.groups)
     notes = [f"measured on {info['name']} ({info.get('cores', info.get('gpus'))} "
              f"{'cores' if not dev.startswith('cuda') else 'GPUs'}), {torch.get_num_threads()} threads, {dtype}",
              f"settings: {s.name}; phases (s): " + ", ".join(f"{k} {v:.0f}" for k, v in phases.items())]

@@ -18,6 +18,7 @@ from calibrate.progress import Progress
 @dataclass
 class GenResult:
     tokens: list[int] = field(default_factory=list)       # generated tokens per completed branch
+    groups: list[list[int]] = field(default_factory=list)  # the same tokens, one list per prompt
     cut: int = 0                                           # branches stopped by the time budget (not in tokens)
     at_cap: int = 0                                        # branches that hit max_new_tokens
     accepted: list[int] = field(default_factory=list)     # per draft position, pooled
@@ -71,17 +72,19 @@ def run_generations(engine, problems, n_branches: int, draft_len: int, temperatu
         ref = (ref0 * meter.tick()) ** 0.5 if meter is not None else None
         res.problems += 1
         res.prompt_tokens.append(len(ids))
-        samples = []
+        samples, group = [], []
         for b in gen.branches:
             if b.finish_reason == "deadline":
                 res.cut += 1
                 continue
             res.tokens.append(b.num_tokens)
+            group.append(b.num_tokens)
             res.at_cap += b.finish_reason == "length"
             if grade:
                 ans = _answer(b)
                 samples.append({"answer": ans, "correct": bool(is_correct(ans, prob.reference, eq)),
                                 "num_tokens": b.num_tokens, "score": None})
+        res.groups.append(group)
         if grade and samples:
             res.bank.append({"schema": "tts-bank/1", "problem_id": prob.problem_id, "question": prob.question,
                              "reference": prob.reference, "samples": samples})

@@ -84,6 +84,9 @@ def fallback_profile(world, backend, probs, out_dir: Path, samples: int, ks, log
     lengths = sorted(s["num_tokens"] for b in bank for s in b["samples"])
     if len(set(lengths)) < 2:
         raise PlannerError("calibration: every sample had the same length; cannot fit a length distribution")
+    from calibrate.lengths import between_share
+
+    rho = between_share([[s["num_tokens"] for s in b["samples"]] for b in bank])
     bank_path = out_dir / "bank.jsonl"
     atomic_write_text(bank_path, "".join(json.dumps({"schema": "tts-bank/1"} | b) + "\n" for b in bank))
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9 if hasattr(os, "sysconf") else 8.0
@@ -99,7 +102,8 @@ def fallback_profile(world, backend, probs, out_dir: Path, samples: int, ks, log
                      "bf16_tflops": step.tflops, "memory_GB": round(mem, 1)},
         "model": _clean(arch), "step": {"target": _clean(step)}, "prefill": _clean(prefill),
         "draft": {"kind": "none"},
-        "lengths": {"kind": "empirical", "tokens": lengths},
+        "lengths": {"kind": "empirical", "tokens": lengths,
+                    **({"between_share": rho} if rho is not None else {})},
         "accuracy": {"kind": "bank", "path": bank_path.name, "source": "closed-loop calibration (val split)"},
         "prompt_tokens": int(statistics.median(p["tokens"] for p in pre)),
         "temperature": world.temperature, "top_p": 1.0,

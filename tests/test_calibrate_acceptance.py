@@ -3,6 +3,7 @@ and the length-distribution summary."""
 
 import math
 
+import numpy as np
 import pytest
 
 from calibrate.acceptance import acceptance_from_counts, pool_counts, read_acceptance_csv, wilson
@@ -78,3 +79,24 @@ def test_length_section_empirical_and_lognormal():
     assert rec["share_at_cap"] == 0
     sec, rec = length_section([50, 60, 60, 70], cap=70)  # too few distinct values → log-normal
     assert sec["kind"] == "lognormal" and sec["max_tokens"] == 70 and rec["share_at_cap"] == 0.25
+
+
+def test_between_share_recovers_the_simulated_correlation():
+    from calibrate.lengths import between_share
+
+    rng = np.random.default_rng(3)
+    for rho in (0.0, 0.4, 0.8):
+        z, e = rng.standard_normal((300, 1)), rng.standard_normal((300, 6))
+        lens = np.exp(5 + 0.6 * (np.sqrt(rho) * z + np.sqrt(1 - rho) * e)).round().astype(int)
+        assert between_share(lens.tolist()) == pytest.approx(rho, abs=0.06)
+    assert between_share([[10, 20], [30, 40]]) is None             # two prompts: not enough to split variance
+    assert between_share([[5, 5, 5], [9, 9, 9], [20, 20, 20]]) == 0.95   # identical within: clipped
+
+
+def test_length_section_stores_between_share_with_groups():
+    groups = [[100, 110, 95, 105], [300, 280, 320, 310], [50, 55, 45, 52]]
+    sec, rec = length_section([t for g in groups for t in g], cap=1000, groups=groups)
+    assert sec["kind"] == "empirical" and sec["between_share"] > 0.8 and rec["prompts"] == 3
+    from planner.profile.schema import LengthSpec, _Reader
+
+    assert LengthSpec.read(_Reader(sec, "lengths", "x")).between_share == sec["between_share"]

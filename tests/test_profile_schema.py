@@ -28,6 +28,7 @@ def test_round_trip():
     (("hardware", "mem_bw_GBps"), "fast", "hardware.mem_bw_GBps must be a finite number"),
     (("acceptance", "alpha"), [0.5, 1.5], "acceptance.alpha[1] must be in [0.0, 1.0]"),
     (("lengths", "kind"), "gamma", "lengths.kind must be one of lognormal, empirical"),
+    (("lengths", "between_share"), 1.0, "lengths.between_share must be in [0.0, 0.95]"),
     (("schema",), "tts-profile/0", "this planner reads 'tts-profile/1'"),
     (("model",), None, "model is missing"),
     (("provenance", "sources"), [], "provenance.sources must list"),

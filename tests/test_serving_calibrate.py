@@ -35,6 +35,8 @@ class Fake:
         self.openai = True
         self.hang_s = 0.0
         self.die_at_batch: int | None = None
+        self.draft_scale = 1.0          # drafts per request relative to the default 10 per branch
+        self.base_len = 40              # tokens of a request's first branch (the others +3, +6, ...)
         self.spec = {"drafts": 0, "draft_tokens": 0, "accepted": 0, "pos": [0, 0, 0]}
         self.lock = threading.Lock()
 
@@ -83,11 +85,13 @@ def handler(fake: Fake):
             if self.path == "/v1/chat/completions":
                 with fake.lock:  # 10 drafts per branch and request: alpha = 0.8, 0.5, 0.5
                     s = fake.spec
-                    s["drafts"] += 10 * n
-                    s["draft_tokens"] += 30 * n
-                    s["accepted"] += 14 * n
-                    s["pos"] = [s["pos"][0] + 8 * n, s["pos"][1] + 4 * n, s["pos"][2] + 2 * n]
-                lens = [40 + 3 * i for i in range(n)]
+                    f = fake.draft_scale
+                    s["drafts"] += round(10 * n * f)
+                    s["draft_tokens"] += round(30 * n * f)
+                    s["accepted"] += round(14 * n * f)
+                    s["pos"] = [s["pos"][0] + round(8 * n * f), s["pos"][1] + round(4 * n * f),
+                                s["pos"][2] + round(2 * n * f)]
+                lens = [fake.base_len + 3 * i for i in range(n)]
                 choices = [{"index": i, "message": {"role": "assistant", "content": "x" * k},
                             "logprobs": {"content": [{"token": "x"}] * k}, "finish_reason": "stop"}
                            for i, k in enumerate(lens)]
@@ -168,6 +172,18 @@ def test_no_metrics_calibrates_rest_and_says_acceptance_unmeasured(fake_server, 
     assert "acceptance" not in prof and prof["draft"]["kind"] == "none"
     assert any("acceptance is unmeasured" in n for n in prof["provenance"]["notes"])
     Profile.from_dict(prof)
+
+
+def test_rare_drafts_are_kept_as_a_measured_draft_rate(fake_server, tmp_path):
+    fake, url = fake_server
+    fake.draft_scale, fake.base_len = 0.05, 400     # 0.5 drafts per branch in ~400-token branches
+    prof = calibrate_endpoint(args(url, tmp_path))
+    p = Profile.from_dict(prof)
+    counts = prof["calibration"]["acceptance_counts"]
+    assert counts["drafts"] < 20 and counts["decode_steps"] > 1000
+    assert p.draft.kind == "ngram" and p.acceptance.alpha == (0.0,)
+    assert p.acceptance.draft_rate == counts["draft_rate"] < 0.01
+    assert any("modelled as that draft rate" in n for n in prof["provenance"]["notes"])
 
 
 def test_model_not_served_is_one_line(fake_server, tmp_path):

@@ -63,7 +63,7 @@ def derive_profile(gpu_key: str, model: str | ModelArch, accuracy_like: str | No
 
     fit = fit_beta(acc["pass1"], {MAJ_N_ASSUMED: acc["maj_at_budget"]["acc"]}, WRONG_MODE_SHARE)
     lengths = {k: v for k, v in P.LENGTHS[key].items() if k in ("kind", "median_tokens", "sigma", "min_tokens",
-                                                                 "max_tokens")}
+                                                                 "max_tokens", "between_share")}
     accept = P.ACCEPTANCE[key]
     sources = [
         {"what": f"{gpu['name']}: memory bandwidth, dense bf16, memory, link", "value":
@@ -82,7 +82,8 @@ def derive_profile(gpu_key: str, model: str | ModelArch, accuracy_like: str | No
         {"what": f"acceptance of {draft_key} draft per position", "value": str(accept["alpha"]),
          "source": "assumption: " + accept["reason"][:160]},
         {"what": "generation length (log-normal)", "value":
-            f"median {lengths['median_tokens']} tokens, sigma {lengths['sigma']}",
+            f"median {lengths['median_tokens']} tokens, sigma {lengths['sigma']}, between-problem share "
+            f"{lengths['between_share']}",
          "source": "assumption: " + P.LENGTHS[key]["reason"][:160]},
     ]
     prefill_flops = gpu["bf16_tflops"] * 1e12 * _eff("prefill_flops") * tp

@@ -156,10 +156,12 @@ ACCEPTANCE = {
 # --- Generation length of MATH CoT answers ---------------------------------------------------------------------
 # Measured here on the shared bank (800 responses, Qwen2.5-Math CoT on 100 MATH problems): median 1063 characters,
 # std of log(chars) 0.383 (IQR-based 0.332). Sigma is scale-free, so it carries over to tokens directly.
+# Between-problem share of the (normal-score) length variance on the same bank: 0.835 (8 samples per problem;
+# `python bench/length_correlation.py`): a hard problem makes all of its branches long.
 CHARS_PER_TOKEN = 3.3
 LENGTHS = {
     key: {"kind": "lognormal", "median_tokens": round(1063 / CHARS_PER_TOKEN), "sigma": 0.38, "min_tokens": 32,
-          "max_tokens": 4096, "assumption": True,
+          "max_tokens": 4096, "between_share": 0.83, "assumption": True,
           "reason": "Derived from Qwen2.5-Math (not -Instruct) CoT samples; chars->tokens uses an assumed 3.3 "
                     "characters per Qwen BPE token for LaTeX-heavy English; no published per-size length "
                     "distribution for Qwen2.5-Instruct on MATH-500 was found, so every size gets the same one. "

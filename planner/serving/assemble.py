@@ -26,9 +26,12 @@ MIN_DRAFTS = 20  # below this the per-position rates are mostly noise (Wilson in
 
 
 def _lengths(raw: dict) -> dict:
+    from calibrate.lengths import between_share
+
     toks = sorted(int(t) for t in raw["lengths"]["tokens"])
+    rho = between_share(raw["lengths"].get("groups") or [])
     if len(set(toks)) >= 2:
-        return {"kind": "empirical", "tokens": toks}
+        return {"kind": "empirical", "tokens": toks, **({"between_share": rho} if rho is not None else {})}
     v = max(1, toks[0])
     return {"kind": "lognormal", "median_tokens": v, "sigma": 0.05, "min_tokens": v, "max_tokens": v}
 
@@ -54,13 +57,20 @@ def _acceptance(info, raw: dict, temperature: float, notes: list[str]) -> tuple[
               "positions": info.spec_positions}
     acc = conditional_acceptance(delta)
     if acc is None or delta.drafts < MIN_DRAFTS:
+        if steps >= 10 * MIN_DRAFTS and delta.drafts < 0.05 * steps:
+            # Drafting itself is rare, and that is measured: rounds are then plain decode steps whatever alpha
+            # is, so model them at the measured rate with no gain (alpha 0) rather than as full K+1 verifies.
+            notes.append(f"acceptance per position unmeasured: the server proposed {delta.drafts:.0f} drafts in "
+                         f"{steps:.0f} decode steps ({counts['draft_rate']:.1%}); modelled as that draft rate "
+                         "with alpha 0 (speculation neither costs nor gains much here)")
+            return {"temperature": temperature, "alpha": [0.0], "draft_rate": counts["draft_rate"]}, counts
         notes.append(f"acceptance unmeasured: the server proposed {delta.drafts:.0f} drafts on the calibration "
                      f"prompts (fewer than {MIN_DRAFTS})")
         return None, counts
     counts["mean_accept_length"] = acc["mean_accept_length"]
     if counts["draft_rate"] < 0.5:
-        notes.append(f"only {counts['draft_rate']:.0%} of decode steps carried a draft; the latency model "
-                     "charges K+1 verify tokens every round, so it overestimates speculative rounds here")
+        notes.append(f"only {counts['draft_rate']:.0%} of decode steps carried a draft (n-gram lookups found no "
+                     "match); the latency model blends plain and speculative rounds at that rate")
     return {"temperature": temperature, "alpha": [round(x, 4) for x in acc["alpha"]],
             "ci_low": [round(x, 4) for x in acc["ci_low"]], "ci_high": [round(x, 4) for x in acc["ci_high"]],
             "draft_rate": counts["draft_rate"]}, counts

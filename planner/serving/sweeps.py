@@ -108,10 +108,12 @@ def sample_lengths(ep: Endpoint, info: ServerInfo, questions: list[str], n: int,
                    temperature: float, top_p: float, timeout_s: float) -> dict:
     """Generate n branches per question as the executor would (chat API, plan sampling) and count tokens.
 
-    Returns {"tokens": [...], "truncated": k, "prompt_tokens": [...], "api": "chat"|"completions", "notes"}."""
+    Returns {"tokens": [...], "groups": [[...] per question], "truncated": k, "prompt_tokens": [...],
+    "api": "chat"|"completions", "notes"}."""
     notes: list[str] = []
     api = "chat"
     lengths: list[int] = []
+    groups: list[list[int]] = []
     prompts: list[int] = []
     truncated = 0
     for q in questions:
@@ -141,8 +143,9 @@ def sample_lengths(ep: Endpoint, info: ServerInfo, questions: list[str], n: int,
         for c, ch in zip(counts, choices):
             lengths.append(int(c))
             truncated += ch.get("finish_reason") == "length"
+        groups.append([int(c) for c in counts])
     if not lengths:
         raise PlannerError(f"endpoint {ep.base}: calibration prompts produced no completions")
-    return {"tokens": lengths, "truncated": truncated, "prompt_tokens": prompts, "api": api, "notes": notes,
+    return {"tokens": lengths, "groups": groups, "truncated": truncated, "prompt_tokens": prompts, "api": api, "notes": notes,
             "max_tokens": max_tokens}
 
