@@ -2,8 +2,9 @@
 executor next to it.
 
 1. Start vLLM with ngram speculation at the largest K asked for, calibrate against it on the *training*
-   branch counts (default 1, 2, 8, 32), then measure full-request latency (n = B, fixed T output tokens) at
-   held-out branch counts (default 4, 16, 64) and print predicted vs measured with % errors.
+   branch counts (default 1, 2, 8, 32, 64: calibrate up to the largest B you will run), then measure
+   full-request latency (n = B, fixed T output tokens) at held-out branch counts (default 4, 16, 48) and
+   print predicted vs measured with % errors.
 2. Restart vLLM at every other draft length K (held out: 0 = no speculation) and do the same at all B.
 3. Run the local executor (this project's engine) on the same model, prompt, B, K and T, and print tokens/s
    side by side with vLLM.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import shlex
 import statistics
 import sys
@@ -88,25 +90,10 @@ def predict(profile: dict, B: int, K: int, T: int, prompt_tokens: int) -> float:
     p = copy.deepcopy(profile)
     p["lengths"] = {"kind": "lognormal", "median_tokens": T, "sigma": 0.01, "min_tokens": T, "max_tokens": T}
     p["prompt_tokens"] = prompt_tokens
-    if K > 0 and "acceptance" not in p:  # unmeasured: treat drafts as never accepted
+    if K > 0 and "acceptance" not in p:  # unmeasured (no /metrics): treat drafts as never accepted
         p["acceptance"] = {"temperature": 0.8, "alpha": [0.0]}
         p["draft"] = {"kind": "ngram", "name": "ngram"}
     return float(latency_grid(Profile.from_dict(p), [B], [K]).mean[0, 0])
-
-
-def predict_with_draft_rate(profile: dict, B: int, K: int, T: int, prompt_tokens: int) -> float:
-    """The same model, but a round carries a draft only with the measured probability r (n-gram drafters
-    propose only when the context recurs): cost r*t(B,K+1) + (1-r)*t(B,1), tokens 1 + r*sum(prod alpha)."""
-    from planner.model.latency import alphas, prefill_time, target_step, tau
-
-    p = Profile.from_dict({**profile, "prompt_tokens": prompt_tokens})
-    pts = [d.get("draft_rate", 0.0) for d in profile["calibration"]["decode_points"]]
-    r = statistics.median(pts) if K > 0 and pts else 0.0
-    L = prompt_tokens + T / 2
-    step = target_step(p)
-    t_round = r * float(step.time(B, K + 1, L)) + (1 - r) * float(step.time(B, 1, L))
-    gain = float(tau(alphas(p, K), K)) - 1.0 if K > 0 else 0.0
-    return prefill_time(p) + T / (1.0 + r * gain) * t_round
 
 
 def local_tokens_per_s(model: Path, B: int, K: int, T: int) -> float | None:
@@ -132,8 +119,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="tiny", help="tiny | smollm2 | a Hugging Face folder")
     ap.add_argument("--ks", default="0,3", help="draft lengths; the largest is calibrated, the rest held out")
-    ap.add_argument("--train-b", default="1,2,8,32")
-    ap.add_argument("--test-b", default="4,16,64")
+    ap.add_argument("--train-b", default="1,2,8,32,64")
+    ap.add_argument("--test-b", default="4,16,48")
     ap.add_argument("--tokens", type=int, default=64, help="output tokens per branch (ignore_eos)")
     ap.add_argument("--reps", type=int, default=3, help="requests per point; the fastest counts")
     ap.add_argument("--local-b", default="1,4,16", help="branch counts for the local-executor comparison")
@@ -162,11 +149,10 @@ def main() -> int:
             for B in (test_b if K == k_cal else sorted(set(train_b + test_b))):
                 m = measure(srv.base_url, B, T, a.reps)
                 pred = predict(profile, B, K, T, m["prompt_tokens"])
-                pred_r = predict_with_draft_rate(profile, B, K, T, m["prompt_tokens"])
-                rows.append((K, B, "held-out B" if K == k_cal else "held-out K", pred, pred_r, m))
-                print(f"K={K} B={B:3d}: predicted {pred:7.2f} s (with draft rate {pred_r:7.2f} s) measured "
-                      f"{m['wall_s']:7.2f} s ({(pred / m['wall_s'] - 1):+.0%} / {(pred_r / m['wall_s'] - 1):+.0%})"
-                      f"  tau {m['tau']:.2f} drafts/step {m['draft_rate']:.2f}", flush=True)
+                rows.append((K, B, "held-out B" if K == k_cal else "held-out K", pred, m))
+                print(f"K={K} B={B:3d}: predicted {pred:7.2f} s measured {m['wall_s']:7.2f} s "
+                      f"({(pred / m['wall_s'] - 1):+.0%})  tau {m['tau']:.2f} drafts/step {m['draft_rate']:.2f}",
+                      flush=True)
             if K == k_cal:  # did the machine's load drift since calibration? (same request as the sweep)
                 ep = Endpoint(srv.base_url, 600)
                 now = decode_point(ep, probe(ep, "bench"), 1, T, filler_prompt(24, 0), 0.8, 600)["t_s"]
@@ -182,18 +168,16 @@ def main() -> int:
                 if k == K and speed[i][3] is None:
                     speed[i] = (k, B, vt, local_tokens_per_s(model, B, K, T))
 
-    errs = [abs(p / m["wall_s"] - 1) for _, _, _, p, _, m in rows]
-    errs_r = [abs(p / m["wall_s"] - 1) for _, _, _, _, p, m in rows]
+    errs = [abs(p / m["wall_s"] - 1) for _, _, _, p, m in rows]
     print(f"\n## Request latency, {a.model}, T={T} tokens/branch, predicted vs measured (vLLM {work})")
-    print("| K | B | set | measured s | planner model s | error | + draft rate s | error | measured tau | "
-          "drafts/step |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for K, B, kind, p, pr, m in rows:
+    print("| K | B | set | measured s | planner model s | error | measured tau | drafts/step |")
+    print("|---|---|---|---|---|---|---|---|")
+    for K, B, kind, p, m in rows:
         w = m["wall_s"]
-        print(f"| {K} | {B} | {kind} | {w:.2f} | {p:.2f} | {p / w - 1:+.1%} | {pr:.2f} | {pr / w - 1:+.1%} | "
-              f"{m['tau']:.2f} | {m['draft_rate']:.2f} |")
-    print(f"\nmedian |error|: planner model {statistics.median(errs):.1%} (max {max(errs):.1%}); with the measured "
-          f"draft rate {statistics.median(errs_r):.1%} (max {max(errs_r):.1%}); target <= 10 %, n={len(errs)}")
+        print(f"| {K} | {B} | {kind} | {w:.2f} | {p:.2f} | {p / w - 1:+.1%} | {m['tau']:.2f} | "
+              f"{m['draft_rate']:.2f} |")
+    print(f"\nmedian |error| {statistics.median(errs):.1%} (max {max(errs):.1%}); target <= 10 %, n={len(errs)}; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     if speed:
         print("\n## Tokens/s, same model, prompt, B, K and T (one model thread each)")
         print("| K | B | vLLM tok/s | local executor tok/s | local / vLLM |")

@@ -42,6 +42,8 @@ def main() -> int:
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                     help="cpu: time with the compute thread's CPU time (1 thread; for a machine shared with other "
                          "jobs); wall: wall clock, with load-drift normalisation")
+    ap.add_argument("--load-meter", action="store_true", help="wall clock: rescale by a reference forward timed "
+                    "between groups (as `planner calibrate --load-meter`)")
     ap.add_argument("--json", help="write all numbers here")
     a = ap.parse_args()
 
@@ -75,7 +77,7 @@ def main() -> int:
     gemm = hardware.measure_gemm("cpu", lm.dtype, clock=a.clock)
     timer = EngineTimer(lm.model, "cpu", arch.kv_bytes_per_token, clock=a.clock)
     timer.warmup(2.0)
-    meter = LoadMeter(timer) if a.clock == "wall" else None
+    meter = LoadMeter(timer) if a.clock == "wall" and a.load_meter else None
     fit_cfg = dict(FIT, batches=FIT["batches"][:5]) if a.quick else FIT
     held = HELD_OUT[::2] if a.quick else HELD_OUT
     prog.start_phase("fit sweep")
@@ -113,7 +115,7 @@ def main() -> int:
               f"{pr * 1e3:13.1f} {pct(e):>7} {pct(noise[-1]):>17}")
     print(f"(load-normalised times; without normalisation the same held-out errors are median "
           f"{pct(float(np.median(raw_err)))}, p90 {pct(float(np.quantile(raw_err, 0.9)))}; load drift {meter.drift()})" if meter else
-          f"(clock: CPU time of the compute thread)")
+          ("(clock: CPU time of the compute thread)" if a.clock == "cpu" else "(raw wall-clock times)"))
 
     # Calibration generation (acceptance, loop overhead) on prompts not used by the requests below.
     problems = load_problems("math500", 12)

@@ -36,6 +36,10 @@ def register(sub) -> None:
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                    help="time with wall clock (default) or the compute thread's CPU time (CPU only, 1 thread): "
                         "use cpu on a machine shared with other jobs to measure the idle machine")
+    p.add_argument("--load-meter", action="store_true",
+                   help="wall clock: time a reference forward between measurement groups and rescale each group "
+                        "to the run's median load (for slow, large load swings; on a quiet machine the "
+                        "reference's own noise makes it worse, see docs/validation.md)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--id", help="profile id (default: output file name)")
     p.add_argument("--description", help="profile description")
