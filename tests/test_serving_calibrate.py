@@ -37,6 +37,7 @@ class Fake:
         self.die_at_batch: int | None = None
         self.draft_scale = 1.0          # drafts per request relative to the default 10 per branch
         self.base_len = 40              # tokens of a request's first branch (the others +3, +6, ...)
+        self.sglang_tau: float | None = None   # export SGLang's accept-length gauge instead of vLLM counters
         self.spec = {"drafts": 0, "draft_tokens": 0, "accepted": 0, "pos": [0, 0, 0]}
         self.lock = threading.Lock()
 
@@ -44,6 +45,9 @@ class Fake:
         return 0.002 + 0.00025 * b
 
     def metrics_text(self) -> str:
+        if self.sglang_tau is not None:
+            return (f'sglang:num_running_reqs{{model_name="m"}} 0\n'
+                    f'sglang:spec_accept_length{{model_name="m",tp_rank="0"}} {self.sglang_tau}\n')
         s = self.spec
         lines = [f'vllm:spec_decode_num_drafts_total{{model_name="m"}} {s["drafts"]}',
                  f'vllm:spec_decode_num_draft_tokens_total{{model_name="m"}} {s["draft_tokens"]}',
@@ -184,6 +188,25 @@ def test_rare_drafts_are_kept_as_a_measured_draft_rate(fake_server, tmp_path):
     assert p.draft.kind == "ngram" and p.acceptance.alpha == (0.0,)
     assert p.acceptance.draft_rate == counts["draft_rate"] < 0.01
     assert any("modelled as that draft rate" in n for n in prof["provenance"]["notes"])
+
+
+def test_sglang_mean_accept_length_gives_equal_alphas(fake_server, tmp_path):
+    from planner.model.latency import alphas, tau
+
+    fake, url = fake_server
+    fake.sglang_tau = 2.2
+    launch = "python -m sglang.launch_server --model m --speculative-algorithm EAGLE --speculative-num-steps 3"
+    prof = calibrate_endpoint(args(url, tmp_path, launch_args=launch))
+    p = Profile.from_dict(prof)
+    assert prof["provenance"]["engine"]["name"] == "sglang"
+    assert p.draft.kind == "ngram" and p.draft.name == "server-side EAGLE (K=3)"
+    a = p.acceptance.alpha
+    assert len(a) == 3 and len(set(a)) == 1
+    assert float(tau(alphas(p, 3), 3)) == pytest.approx(2.2, abs=1e-3)   # the model reproduces the gauge
+    assert prof["calibration"]["acceptance_counts"]["mean_accept_length"] == 2.2
+    # without the draft depth the mean cannot be split into positions: said, not guessed
+    prof = calibrate_endpoint(args(url, tmp_path, launch_args="python -m sglang.launch_server --model m"))
+    assert "acceptance" not in prof and any("--speculative-num-steps" in n for n in prof["provenance"]["notes"])
 
 
 def test_model_not_served_is_one_line(fake_server, tmp_path):

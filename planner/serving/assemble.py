@@ -12,6 +12,7 @@ Choices that a reader of the profile should know (also written into `calibration
 from __future__ import annotations
 
 import math
+import shlex
 import statistics
 
 from planner.errors import PlannerError
@@ -19,10 +20,22 @@ from planner.profile.hf_config import arch_from_hf_config
 from planner.profile.schema import SCHEMA, Profile
 from planner.serving.fit import fit_prefill, fit_step, step_predictions
 from planner.serving.metrics import SpecCounters, conditional_acceptance
-from planner.serving.probe import local_config, speculative_from_args, tensor_parallel_from_args
+from planner.serving.probe import (SGLANG_ACCEPT, local_config, sglang_draft_steps, speculative_from_args,
+                                   tensor_parallel_from_args)
 
 
 MIN_DRAFTS = 20  # below this the per-position rates are mostly noise (Wilson interval wider than ~0.4)
+
+
+def _arg(launch, name: str) -> str | None:
+    """The value of one `--name value` / `--name=value` launch argument."""
+    argv = shlex.split(launch) if isinstance(launch, str) else list(launch or [])
+    for i, a in enumerate(argv):
+        if a == name and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith(name + "="):
+            return a.split("=", 1)[1]
+    return None
 
 
 def _lengths(raw: dict) -> dict:
@@ -36,13 +49,43 @@ def _lengths(raw: dict) -> dict:
     return {"kind": "lognormal", "median_tokens": v, "sigma": 0.05, "min_tokens": v, "max_tokens": v}
 
 
-def _acceptance(info, raw: dict, temperature: float, notes: list[str]) -> tuple[dict | None, dict | None]:
+def geometric_alpha(tau: float, k: int) -> float:
+    """The per-position acceptance a, equal at every position, with 1 + a + a^2 + ... + a^K = tau."""
+    lo, hi = 0.0, 1.0
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if sum(mid ** i for i in range(k + 1)) < tau else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
+def _sglang_acceptance(info, raw: dict, temperature: float, launch, notes: list[str]):
+    """SGLang exports only a gauge of the mean accept length tau; with the draft depth K from the launch
+    arguments, alpha is taken equal at every position (the only shape one mean can pin down)."""
+    rows = (raw.get("spec_after") or {}).get(SGLANG_ACCEPT) or []
+    vals = [v for lab, v in rows if lab.get("model_name", info.model) == info.model] or [v for _, v in rows]
+    if not vals:
+        return None, None
+    tau = sum(vals) / len(vals)
+    k = sglang_draft_steps(launch)
+    counts = {"mean_accept_length": round(tau, 4), "source": SGLANG_ACCEPT, "positions": k}
+    if k is None or tau < 1.0:
+        notes.append(f"acceptance unmeasured: SGLang reports a mean accept length of {tau:.2f} but "
+                     + ("not the draft depth (pass --launch-args with --speculative-num-steps)" if k is None else
+                        "no verify round has run yet"))
+        return None, counts
+    a = geometric_alpha(min(tau, k + 1.0), k)
+    notes.append(f"acceptance from SGLang's mean accept length {tau:.2f} at K={k}: alpha {a:.3f} at every "
+                 "position (SGLang does not export per-position counts)")
+    return {"temperature": temperature, "alpha": [round(a, 4)] * k}, counts
+
+
+def _acceptance(info, raw: dict, temperature: float, notes: list[str], launch=None) -> tuple[dict | None, dict | None]:
     """(acceptance section, raw counter deltas) from the length phase (plan sampling on real prompts).
 
     `draft_rate` = drafts / decode steps: model-free drafters (n-gram) propose only when the context
     recurs, so most steps may carry no draft at all. The alphas are conditional on a draft existing."""
     if info.spec_positions == 0:
-        return None, None
+        return _sglang_acceptance(info, raw, temperature, launch, notes) if info.engine == "sglang" else (None, None)
     b, a = raw.get("spec_before"), raw.get("spec_after")
     if b is None or a is None:
         notes.append("acceptance unmeasured: /metrics could not be read around the length runs")
@@ -88,13 +131,14 @@ def build_profile(args, info, raw: dict, settings, temperature: float, top_p: fl
         p["t_s"] = round(p["t_s"], 6)
     prefill = fit_prefill(raw["prefill_points"])
     spec_cfg = speculative_from_args(launch)
-    acceptance, counts = _acceptance(info, raw, temperature, notes)
+    acceptance, counts = _acceptance(info, raw, temperature, notes, launch)
     if info.spec_positions and spec_cfg is None:
         notes.append("speculative method unknown (pass --launch-args with the server's command line)")
     draft = {"kind": "none"}
     if acceptance is not None:
-        method = (spec_cfg or {}).get("method", "unknown")
-        draft = {"kind": "ngram", "name": f"server-side {method} (K={info.spec_positions})"}
+        method = (spec_cfg or {}).get("method") or _arg(launch, "--speculative-algorithm") or "unknown"
+        k = info.spec_positions or len(acceptance["alpha"])
+        draft = {"kind": "ngram", "name": f"server-side {method} (K={k})"}
         if method != "ngram":
             notes.append(f"drafter {method!r}: its cost is inside the measured step time; modelled as free drafts")
     prompt_tokens = [p for p in raw["lengths"]["prompt_tokens"] if p > 0]

@@ -13,6 +13,9 @@ from planner.serving.http import Endpoint, HttpError
 from planner.serving.metrics import SpecCounters, cache_config, parse_prometheus
 
 
+SGLANG_ACCEPT = "sglang:spec_accept_length"   # gauge: mean tokens per verify round (accepted drafts + 1)
+
+
 @dataclass
 class ServerInfo:
     base: str
@@ -70,15 +73,18 @@ def probe(ep: Endpoint, model: str) -> ServerInfo:
         info.notes.append("the server exports no /metrics: acceptance is unmeasured and step counts are "
                           "inferred from token counts")
         return info
-    if engine == "unknown":
-        pre = {n.split(":", 1)[0] for n in samples if ":" in n}
-        engine = next((e for p, e in (("vllm", "vllm"), ("sglang", "sglang"), ("llamacpp", "llama.cpp")) if p in pre),
-                      "unknown")
+    pre = {n.split(":", 1)[0] for n in samples if ":" in n}
+    if engine == "unknown" or "sglang" in pre:  # SGLang also answers /version; its metric names are unambiguous
+        engine = next((e for p, e in (("sglang", "sglang"), ("vllm", "vllm"), ("llamacpp", "llama.cpp")) if p in pre),
+                      engine)
         info.engine = engine
     spec = SpecCounters.from_samples(samples, model) or SpecCounters.from_samples(samples)
     info.spec_positions = spec.num_positions if spec else 0
     info.cache = cache_config(samples)
-    if spec is None:
+    if spec is None and SGLANG_ACCEPT in samples:
+        info.notes.append("SGLang reports speculative decoding as a mean accept length only "
+                          f"({SGLANG_ACCEPT}): per-position acceptance is derived from it")
+    elif spec is None:
         info.notes.append("the server reports no speculative-decoding counters (no speculative config): "
                           "acceptance is unmeasured")
     return info
@@ -101,6 +107,21 @@ def speculative_from_args(launch_args: str | list | None) -> dict | None:
             except ValueError:
                 raise PlannerError(f"--launch-args: --speculative-config is not JSON: {val[:80]!r}") from None
             return d if isinstance(d, dict) else None
+    return None
+
+
+def sglang_draft_steps(launch_args: str | list | None) -> int | None:
+    """SGLang's draft depth K (`--speculative-num-steps`) from its launch arguments, if given."""
+    if not launch_args:
+        return None
+    argv = shlex.split(launch_args) if isinstance(launch_args, str) else list(launch_args)
+    for i, a in enumerate(argv):
+        val = argv[i + 1] if a == "--speculative-num-steps" and i + 1 < len(argv) else (
+            a.split("=", 1)[1] if a.startswith("--speculative-num-steps=") else None)
+        if val is not None:
+            if not val.isdigit() or int(val) < 1:
+                raise PlannerError(f"--launch-args: --speculative-num-steps must be a positive integer, got {val!r}")
+            return int(val)
     return None
 
 
