@@ -54,7 +54,7 @@ def main() -> int:
     from calibrate.engine_timer import EngineTimer
     from calibrate.fit import fit_prefill, fit_step, predict
     from calibrate.generation import run_generations
-    from calibrate.acceptance import acceptance_from_counts
+    from calibrate.acceptance import acceptance_from_counts, draft_rate
     from calibrate.points import StepPoint
     from calibrate.progress import Progress
     from calibrate.profile_writer import arch_dict, arch_from_model, coeff_dict
@@ -133,7 +133,8 @@ def main() -> int:
                          "memory_GB": 8},
             "model": arch_dict(arch), "step": {"target": coeff_dict(coeffs)},
             "prefill": {"t0_s": pre.t0_s, "s_per_token": pre.s_per_token}, "draft": {"kind": "ngram"},
-            "acceptance": acceptance_from_counts(gen.accepted, gen.reached, 0.7),
+            "acceptance": {**acceptance_from_counts(gen.accepted, gen.reached, 0.7),
+                           "draft_rate": draft_rate(gen.rounds)},
             "lengths": {"kind": "lognormal", "median_tokens": 100, "sigma": 0.5},
             "accuracy": {"kind": "parametric", "beta_a": 1, "beta_b": 1}}
     prof = Profile.from_dict(data)

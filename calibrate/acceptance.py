@@ -1,8 +1,9 @@
 """Acceptance per draft position with confidence intervals, from counts or from a CSV.
 
 α_i = P(draft token i accepted | tokens 1..i-1 accepted) = accepted_i / reached_i, where reached_i counts the
-rows whose drafts 1..i-1 were all accepted (so position i was actually tested). Counts are pooled over rounds
-and rows; the interval is Wilson's score interval, which stays inside [0, 1] and is honest for small n and
+rows whose drafts 1..i-1 were all accepted (so position i was in the verify; a drafter that proposed fewer
+tokens counts as rejected there, since the verify costs the same: an n-gram lookup often proposes short). Pooled
+over rounds and rows; `draft_rate` is the share of decode rounds that verified drafts at all. The interval is Wilson's score interval, which stays inside [0, 1] and is honest for small n and
 for rates near 0 or 1 (where the normal approximation collapses to a zero-width interval)."""
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ def wilson(k: float, n: float, z: float = Z95) -> tuple[float, float]:
     mid = (p + z * z / (2 * n)) / den
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
     return max(0.0, mid - half), min(1.0, mid + half)
+
+
+def draft_rate(rounds: list[dict]) -> float:
+    """Share of decode rounds (engine round records) that verified drafts (q > 1); 1.0 with no rounds."""
+    return round(sum(r["q"] > 1 for r in rounds) / len(rounds), 4) if rounds else 1.0
 
 
 def acceptance_from_counts(accepted: list[int], reached: list[int], temperature: float,

@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from calibrate import hardware
-from calibrate.acceptance import acceptance_from_counts
+from calibrate.acceptance import acceptance_from_counts, draft_rate
 from calibrate.engine_timer import EngineTimer
 from calibrate.fit import fit_prefill, fit_step, predict
 from calibrate.generation import run_generations
@@ -192,6 +192,8 @@ def calibrate_device(args, s: Settings, progress: Progress) -> tuple[dict, list[
             data["draft"]["arch"] = arch_dict(draft_arch)
             data["step"]["draft"] = coeff_dict(dfit.coeffs)
         data["acceptance"] = acceptance_from_counts(acc_gen.accepted, acc_gen.reached, args.temperature)
+        if getattr(drafter, "name", "") == "ngram":  # a lookup may find nothing for any row: that round is a plain decode step
+            data["acceptance"]["draft_rate"] = draft_rate(acc_gen.rounds)
     data["calibration"] = {
         "settings": s.name, "phases_s": {k: round(v, 1) for k, v in phases.items()},
         "bandwidth": bw, "gemm": gemm,

@@ -201,7 +201,9 @@ class Engine:
                 if logprobs:
                     tok_lp[b].extend(row_lp[i][: len(new)])
             proposed = [sum(1 for x in kk if x > i) for i in range(Kr)]
-            reached = [sum(1 for x, a in zip(kk, acc_l) if x > i and a >= i) for i in range(Kr)]
+            # A row whose drafter proposed fewer than Kr tokens still pays for position i in the verify: it
+            # counts as reached and rejected, so alpha is what the latency model needs (tokens per verify row).
+            reached = [sum(1 for a in acc_l if a >= i) for i in range(Kr)]
             accepted = [sum(1 for a in acc_l if a > i) for i in range(Kr)]
             before = sum(len(out[b]) for b in rows)
             keep, stop_all = check_rows(new_counts)

@@ -24,6 +24,7 @@ class StepRecord:
     draft_forwards: int = 0   # draft-model forwards this round
     proposed: list[int] = field(default_factory=list)   # [i] rows that had a draft at position i
     reached: list[int] = field(default_factory=list)    # [i] rows whose drafts 0..i-1 were all accepted
+                                                        # (proposed at i or not: the verify covers position i)
     accepted: list[int] = field(default_factory=list)   # [i] rows whose draft at position i was accepted
     accepted_per_row: list[int] = field(default_factory=list)  # drafts accepted in each row (batch order)
     emitted: int = 0          # tokens appended to branches this round (after stop/length truncation)
