@@ -89,9 +89,10 @@ def problem_nodes(rho: float) -> tuple[np.ndarray, np.ndarray]:
     return norm_ppf(mids), np.diff(_NODE_EDGES)
 
 
-class ProblemLengths:
+class ProblemLengths(LengthDist):
     """Lengths of one problem's branches given its effect z: i.i.d. with CDF Phi((Phi^-1(F(x)) - a z) / b),
-    a = sqrt(rho), b = sqrt(1 - rho); same interface as LengthDist (the latency model uses either)."""
+    a = sqrt(rho), b = sqrt(1 - rho). A LengthDist of its own: only the CDF and quantile differ (the cap,
+    `answered`, `cdf` and `mean` are inherited)."""
 
     def __init__(self, base: LengthDist, z: float, rho: float):
         self.base, self.z = base, float(z)
@@ -111,19 +112,6 @@ class ProblemLengths:
             return np.interp(np.log(np.maximum(np.asarray(x, dtype=float), 1e-300)), self._logx, self._Ft,
                              left=0.0, right=1.0)
 
-    def answered(self, x) -> np.ndarray:
-        x = np.asarray(x, dtype=float)
-        return self._cdf(x if self.cap is None else np.minimum(x, self.cap))
-
-    def cdf(self, x) -> np.ndarray:
-        x = np.asarray(x, dtype=float)
-        out = self._cdf(x)
-        return out if self.cap is None else np.where(x >= self.cap, 1.0, out)
-
     def quantile(self, u) -> np.ndarray:
         u = np.clip(np.asarray(u, dtype=float), 0.0, 1.0)
         return self.base.quantile(norm_cdf(self.a * self.z + self.b * norm_ppf(u)))
-
-    def mean(self) -> float:
-        u = (np.arange(2000) + 0.5) / 2000
-        return float(self.quantile(u).mean())
