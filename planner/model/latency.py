@@ -21,6 +21,7 @@ from planner.profile.schema import ModelArch, Profile, StepCoeffs
 QUANTILES = (0.5, 0.9, 0.99)
 _N_MEAN = 16     # max-length quantile midpoints used for the mean
 _X_NODES = 32    # integration nodes per request
+_X_NODES_MIX = 16  # per problem node when mixing: a node's lengths spread less, and there are 10 nodes
 _U_EXTRA = (0.001, 0.01, 0.999)  # extra levels for P(latency <= deadline)
 
 
@@ -125,11 +126,16 @@ class LatencyGrid:
         # Bisection on t of the mixture CDF; the quantile lies between the nodes' own quantiles.
         per_node = _interp_rows(q, self._u, self._T)
         lo, hi = per_node.min(0), per_node.max(0)
-        for _ in range(18):
+        p_lo, p_hi = self._p_le(lo), self._p_le(hi)
+        for _ in range(10):
             mid = 0.5 * (lo + hi)
-            below = self._p_le(mid) < q
+            p_mid = self._p_le(mid)
+            below = p_mid < q
             lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
-        return self._expand(0.5 * (lo + hi))
+            p_lo, p_hi = np.where(below, p_mid, p_lo), np.where(below, p_hi, p_mid)
+        # the mixture CDF is close to linear inside the last bracket: interpolate instead of bisecting further
+        w = np.clip((q - p_lo) / np.maximum(p_hi - p_lo, 1e-12), 0.0, 1.0)
+        return self._expand(lo + w * (hi - lo))
 
     def _p_le(self, t) -> np.ndarray:
         return np.tensordot(self._w, _p_le(self._T, self._u, np.asarray(t, dtype=float)), axes=1)
@@ -210,11 +216,11 @@ def _interp_rows(q: float, u: np.ndarray, T: np.ndarray) -> np.ndarray:
     return T[..., j - 1] + w * (T[..., j] - T[..., j - 1])
 
 
-def _node(p: Profile, N, K, dist, tau_k, u):
+def _node(p: Profile, N, K, dist, tau_k, u, x_nodes: int = _X_NODES):
     """One problem node: T (K, N, U) at max-length levels u, and the time a branch reaches x tokens."""
     m = dist.quantile(u[None, :] ** (1.0 / N[:, None]))               # (N, U) slowest-branch length
     Fm = np.maximum(dist.cdf(m), 1e-12)
-    frac = (np.arange(_X_NODES) + 0.5) / _X_NODES
+    frac = (np.arange(x_nodes) + 0.5) / x_nodes
     x = m[..., None] * frac                                           # (N, U, X)
     b = 1.0 + (N[:, None, None] - 1) * np.clip(1.0 - dist.cdf(x) / Fm[..., None], 0.0, 1.0)
     t = round_time(p, K[:, None, None, None], b[None], p.prompt_tokens + x[None])  # (K, N, U, X)
@@ -240,7 +246,7 @@ def latency_grid(p: Profile, N, K, dist: LengthDist | None = None) -> LatencyGri
     dists = [dist] if rho <= 0 else [ProblemLengths(dist, z, rho) for z in zs]
     expand = _NInterp(N, rho > 0)
     Ns = expand.sub
-    nodes = [_node(p, Ns, K, d, tau_k, u) for d in dists]
+    nodes = [_node(p, Ns, K, d, tau_k, u, _X_NODES if rho <= 0 else _X_NODES_MIX) for d in dists]
     T = np.stack([n[0] for n in nodes])
     mean_cols = np.isin(u, (np.arange(_N_MEAN) + 0.5) / _N_MEAN)
     grid = LatencyGrid(N, K, expand(np.tensordot(ws, T[..., mean_cols].mean(-1), axes=1)), {}, ws, u, T,
