@@ -37,13 +37,16 @@ class StepFit:
     identified: dict = field(default_factory=dict)  # coefficient -> does the data constrain it?
 
     def to_dict(self) -> dict:
-        return {"coeffs": {k: getattr(self.coeffs, k) for k in NAMES}, "n_points": self.n_points,
+        names = NAMES + (("verify_s",) if self.coeffs.verify_s is not None else ())
+        return {"coeffs": {k: getattr(self.coeffs, k) for k in names}, "n_points": self.n_points,
                 "median_rel_error": round(self.median_rel_error, 5), "p90_rel_error": round(self.p90_rel_error, 5),
                 "identified": self.identified}
 
 
 def _coeffs(x: np.ndarray) -> StepCoeffs:
-    return StepCoeffs(*(float(v) for v in np.exp(x)))
+    """The four roofline coefficients from x[:4]; a fifth entry, when fitted, is the verify overhead."""
+    c = StepCoeffs(*(float(v) for v in np.exp(x[:4])))
+    return replace(c, verify_s=float(np.exp(x[4]))) if len(x) > 4 else c
 
 
 def predict(coeffs: StepCoeffs, arch: ModelArch, B, q, L, tp: int = 1, interconnect_GBps=None) -> np.ndarray:
@@ -51,9 +54,11 @@ def predict(coeffs: StepCoeffs, arch: ModelArch, B, q, L, tp: int = 1, interconn
 
 
 def fit_step(points: list[StepPoint], arch: ModelArch, tp: int = 1, interconnect_GBps: float | None = None,
-             priors: dict | None = None, allreduce_s: float = 0.0) -> StepFit:
+             priors: dict | None = None, allreduce_s: float = 0.0, fit_verify: bool = False) -> StepFit:
     """Least-squares fit of StepCoeffs to points of one role. priors: optional {"weight_bw_GBps": v,
-    "tflops": v} from microbenchmarks (kv_bw is always pulled weakly towards weight_bw)."""
+    "tflops": v} from microbenchmarks (kv_bw is always pulled weakly towards weight_bw). fit_verify: also fit
+    `verify_s`, the fixed extra time of a verify step (q > 1) — for points that are whole engine rounds, where
+    rejection sampling and KV rollback cost time that no forward-only sweep sees."""
     from scipy.optimize import least_squares
 
     if len(points) < 3:
@@ -64,6 +69,9 @@ def fit_step(points: list[StepPoint], arch: ModelArch, tp: int = 1, interconnect
     t = np.array([p.seconds for p in points], float)
     priors = {k: v for k, v in (priors or {}).items() if v and v > 0}
     lo, hi = np.log(LOWER), np.log(UPPER)
+    verify = fit_verify and bool(np.any(q > 1)) and bool(np.any(q == 1))
+    if verify:
+        lo, hi = np.append(lo, np.log(1e-7)), np.append(hi, np.log(10.0))
 
     def model(x):
         c = replace(_coeffs(x), allreduce_s=allreduce_s)
@@ -83,7 +91,11 @@ def fit_step(points: list[StepPoint], arch: ModelArch, tp: int = 1, interconnect
         bw0 = arch.weight_bytes / tp / max(t_min * (1 - t0_frac), 1e-9) / 1e9
         for fl_frac in (0.5, 1.0, 3.0):
             fl0 = fl_frac * 2 * arch.params / tp * B[wide] * q[wide] / max(float(t[wide]), 1e-9) / 1e12
-            starts.append(np.clip(np.log([max(t_min * t0_frac, 1e-7), bw0, bw0, fl0]), lo + 1e-6, hi - 1e-6))
+            x0 = np.log([max(t_min * t0_frac, 1e-7), bw0, bw0, fl0])
+            for v0 in ((1e-6, 0.3 * t_min) if verify else ()):
+                starts.append(np.clip(np.append(x0, np.log(v0)), lo + 1e-6, hi - 1e-6))
+            if not verify:
+                starts.append(np.clip(x0, lo + 1e-6, hi - 1e-6))
     best = None
     for x0 in starts:
         r = least_squares(resid, x0, bounds=(lo, hi), loss="soft_l1", f_scale=0.05, x_scale=1.0)
@@ -93,7 +105,7 @@ def fit_step(points: list[StepPoint], arch: ModelArch, tp: int = 1, interconnect
     err = np.abs(rel)
     # A coefficient is identified when moving it by 10 % moves some prediction by >= 1 %.
     ident = {}
-    for i, name in enumerate(NAMES):
+    for i, name in enumerate(NAMES + (("verify_s",) if verify else ())):
         x2 = best.x.copy()
         x2[i] += np.log(1.1)
         ident[name] = bool(np.max(np.abs(model(x2) / model(best.x) - 1)) >= 0.01)

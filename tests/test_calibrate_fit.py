@@ -89,3 +89,21 @@ def test_robust_median_drops_slow_outliers_only():
         robust_median([1.0, float("nan")])
     with pytest.raises(PlannerError, match="finite positive"):
         robust_median([1.0, -0.1])
+
+
+def test_verify_overhead_is_fitted_from_whole_rounds():
+    """Engine rounds: a verify step (q > 1) pays a fixed extra cost no forward sweep shows."""
+    from dataclasses import replace
+
+    true = replace(TRUE, verify_s=0.003)
+    pts = synth(true, 0.0)
+    assert predict(true, SMOL, 4, 3, 64) == pytest.approx(predict(TRUE, SMOL, 4, 3, 64) + 0.003)
+    assert predict(true, SMOL, 4, 1, 64) == pytest.approx(predict(TRUE, SMOL, 4, 1, 64))   # plain steps: none
+    f = fit_step(pts, SMOL, fit_verify=True)
+    assert f.coeffs.verify_s == pytest.approx(0.003, rel=0.05) and f.median_rel_error < 1e-3
+    assert f.identified["verify_s"] and f.to_dict()["coeffs"]["verify_s"] == f.coeffs.verify_s
+    plain = fit_step(pts, SMOL)                       # without the term the same points fit worse
+    assert plain.coeffs.verify_s is None and plain.p90_rel_error > 10 * f.p90_rel_error
+    # forward-only sweeps (no q = 1 / q > 1 contrast) never get the term
+    only_wide = [p for p in pts if p.query > 1]
+    assert fit_step(only_wide, SMOL, fit_verify=True).coeffs.verify_s is None

@@ -135,3 +135,10 @@ def test_ngram_draft_rate_blends_plain_rounds(prof):
     t_tok = (g.mean[1, 0] - prefill_time(ng)) / 500
     tau3 = 1 + 0.4 * (tau(np.full(8, 0.8), 3) - 1)
     assert t_tok == pytest.approx(float(round_time(ng, 3, 1, 350)) / tau3, rel=0.02)
+
+
+def test_verify_overhead_is_charged_to_speculative_rounds_only(prof):
+    base = replace(prof, step=replace(prof.step, verify_s=None))
+    extra = replace(prof, step=replace(prof.step, verify_s=0.002))
+    assert round_time(extra, 0, 4, 500) == pytest.approx(round_time(base, 0, 4, 500))
+    assert round_time(extra, 3, 4, 500) == pytest.approx(round_time(base, 3, 4, 500) + 0.002)

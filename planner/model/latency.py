@@ -1,6 +1,6 @@
 """Latency model (ARCHITECTURE.md §Latency), vectorised over a whole grid of (draft length K, branches N).
 
-Step:   t(B, q, L) = t0 + max(W/bw + B*L*kv/kv_bw, (2P + 4*layers*heads*hd*L) * B*q / F) + TP all-reduce
+Step:   t(B, q, L) = t0 + [q>1] v + max(W/bw + B*L*kv/kv_bw, (2P + 4*layers*heads*hd*L) * B*q / F) + TP all-reduce
 Round:  K draft steps t_d(B, 1, L) + one verify step t(B, K+1, L); it advances a branch tau(K) tokens.
 Request: prefill once, then the active batch shrinks as branches finish. Conditional on the slowest branch
 having length m, the other N-1 are i.i.d. below m, so the expected batch at token x is
@@ -50,7 +50,11 @@ class StepModel:
     def time(self, B, q, L) -> np.ndarray:
         fixed, mem, comp, link = self.parts(B, L)
         q = np.asarray(q, dtype=float)
-        return fixed + np.maximum(mem, comp * q) + link * q
+        return fixed + self.verify_s * (q > 1) + np.maximum(mem, comp * q) + link * q
+
+    @property
+    def verify_s(self) -> float:
+        return self.coeffs.verify_s or 0.0
 
 
 def target_step(p: Profile) -> StepModel:
@@ -86,8 +90,9 @@ def round_time(p: Profile, K, B, L) -> np.ndarray:
     """Time of one decoding round at draft length K (K = 0: a plain decode step), broadcast over K, B, L.
     With draft rate r < 1, a share 1 - r of rounds is a plain decode step."""
     K = np.asarray(K, dtype=float)
-    fixed, mem, comp, link = target_step(p).parts(B, L)
-    t = fixed + np.maximum(mem, comp * (K + 1)) + link * (K + 1)
+    ts = target_step(p)
+    fixed, mem, comp, link = ts.parts(B, L)
+    t = fixed + ts.verify_s * (K > 0) + np.maximum(mem, comp * (K + 1)) + link * (K + 1)
     d = draft_step(p)
     if d is not None:
         t = t + K * d.time(B, 1, L)

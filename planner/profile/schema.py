@@ -151,7 +151,8 @@ class ModelArch:
 
 @dataclass(frozen=True)
 class StepCoeffs:
-    """Coefficients of t(B, q, L) = t0 + max(W/weight_bw + B*L*kv/kv_bw, 2*P*B*q/flops) (+ TP all-reduce)."""
+    """Coefficients of t(B, q, L) = t0 + [q > 1] verify_s + max(W/weight_bw + B*L*kv/kv_bw, 2*P*B*q/flops)
+    (+ TP all-reduce)."""
 
     t0_s: float
     weight_bw_GBps: float
@@ -159,12 +160,14 @@ class StepCoeffs:
     tflops: float
     allreduce_s: float = 0.0    # per layer per step when tensor_parallel > 1
     fit_rel_error: float | None = None  # median |relative residual| of the fit, when fitted
+    verify_s: float | None = None  # fixed extra time of a verify step (q > 1): rejection sampling, KV rollback
 
     @staticmethod
     def read(r: _Reader) -> "StepCoeffs":
         return StepCoeffs(r.num("t0_s", nonneg=True), r.num("weight_bw_GBps", positive=True),
                           r.num("kv_bw_GBps", positive=True), r.num("tflops", positive=True),
-                          r.num("allreduce_s", 0.0, nonneg=True), r.num("fit_rel_error", None, nonneg=True))
+                          r.num("allreduce_s", 0.0, nonneg=True), r.num("fit_rel_error", None, nonneg=True),
+                          r.num("verify_s", None, nonneg=True))
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,10 @@ from planner.model.latency import StepModel
 from planner.profile.schema import ModelArch, PrefillCoeffs, StepCoeffs
 
 
-def fit_step(points: list[dict], arch: ModelArch, tp: int = 1) -> StepCoeffs:
+def fit_step(points: list[dict], arch: ModelArch, tp: int = 1, fit_verify: bool = False) -> StepCoeffs:
     """points: [{"B", "q", "L", "t_s"}] (active sequences, query tokens per sequence, context, step seconds).
-    The fit itself is the calibration stage's (calibrate.fit.fit_step): one fit for every source of points."""
+    The fit itself is the calibration stage's (calibrate.fit.fit_step): one fit for every source of points;
+    fit_verify for whole engine rounds (a verify round's fixed extra work, `verify_s`)."""
     from calibrate.fit import fit_step as fit_points
     from calibrate.points import StepPoint
 
@@ -27,7 +28,7 @@ def fit_step(points: list[dict], arch: ModelArch, tp: int = 1) -> StepCoeffs:
         pts.append({k: (float(a[k]) + float(b[k])) / 2 for k in ("B", "q", "L", "t_s")})
     sp = [StepPoint("target", int(round(float(p["B"]))), int(round(float(p["q"]))), int(round(float(p["L"]))),
                     float(p["t_s"])) for p in pts]
-    return fit_points(sp, arch, tp=tp).coeffs
+    return fit_points(sp, arch, tp=tp, fit_verify=fit_verify).coeffs
 
 
 def fit_prefill(points: list[dict]) -> PrefillCoeffs:
