@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from planner.errors import PlannerError
+from planner.io import read_text
 
 ROLES = ("target", "draft", "prefill")
 COLUMNS = ("role", "batch", "query", "context", "seconds")
@@ -64,12 +65,7 @@ def make_point(role: str, batch, query, context, seconds, where: str = "point") 
 def read_points_csv(path: str | Path) -> list[StepPoint]:
     """Parse a points CSV; any bad row gives one PlannerError naming the file and line."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PlannerError(f"points file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise PlannerError(f"cannot read points file {path}: {e}") from None
+    text = read_text(path, "points file")
     rows = list(csv.reader(line for line in text.splitlines() if line.strip() and not line.startswith("#")))
     if not rows:
         raise PlannerError(f"points file {path} is empty; expected columns {','.join(COLUMNS)}")

@@ -47,14 +47,20 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
-def read_json(path: str | os.PathLike, what: str = "file") -> Any:
+def read_text(path: str | os.PathLike, what: str = "file") -> str:
+    """A UTF-8 file's text; a missing or unreadable file is one PlannerError naming `what` and the path."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise PlannerError(f"{what} not found: {path}") from None
     except (OSError, UnicodeDecodeError) as e:
         raise PlannerError(f"cannot read {what} {path}: {e}") from None
+
+
+def read_json(path: str | os.PathLike, what: str = "file") -> Any:
+    path = Path(path)
+    text = read_text(path, what)
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
