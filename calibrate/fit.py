@@ -92,10 +92,8 @@ def fit_step(points: list[StepPoint], arch: ModelArch, tp: int = 1, interconnect
         for fl_frac in (0.5, 1.0, 3.0):
             fl0 = fl_frac * 2 * arch.params / tp * B[wide] * q[wide] / max(float(t[wide]), 1e-9) / 1e12
             x0 = np.log([max(t_min * t0_frac, 1e-7), bw0, bw0, fl0])
-            for v0 in ((1e-6, 0.3 * t_min) if verify else ()):
-                starts.append(np.clip(np.append(x0, np.log(v0)), lo + 1e-6, hi - 1e-6))
-            if not verify:
-                starts.append(np.clip(x0, lo + 1e-6, hi - 1e-6))
+            for tail in (np.log([[1e-6], [0.3 * t_min]]) if verify else [[]]):
+                starts.append(np.clip(np.append(x0, tail), lo + 1e-6, hi - 1e-6))
     best = None
     for x0 in starts:
         r = least_squares(resid, x0, bounds=(lo, hi), loss="soft_l1", f_scale=0.05, x_scale=1.0)

@@ -40,14 +40,12 @@ def between_share(groups: list[list[int]]) -> float | None:
     groups = [list(g) for g in groups if len(g) >= 2]
     if len(groups) < 3:
         return None
+    from scipy.stats import rankdata
+
     from planner.special import norm_ppf
 
     flat = np.concatenate([np.asarray(g, float) for g in groups])
-    ranks = np.argsort(np.argsort(flat, kind="stable"), kind="stable").astype(float)
-    # ties (e.g. many branches at max_tokens) share their mean rank
-    for v in np.unique(flat):
-        m = flat == v
-        ranks[m] = ranks[m].mean()
+    ranks = rankdata(flat) - 1.0          # ties (e.g. many branches at max_tokens) share their mean rank
     y = norm_ppf((ranks + 0.5) / len(flat))
     parts = np.split(y, np.cumsum([len(g) for g in groups])[:-1])
     n = np.array([len(g) for g in parts], float)

@@ -167,7 +167,6 @@ class _NInterp:
 
     def __init__(self, N: np.ndarray, mix: bool):
         N = np.asarray(N, dtype=int)
-        self.n_req = len(N)
         if not mix:
             self.sub, self.lo, self.hi, self.w = N, None, None, None
             return
