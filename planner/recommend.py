@@ -125,6 +125,8 @@ def build_plan(choice: Choice, others: list[Evaluation], strategy: str = "exhaus
     if p.provenance.get("kind") == "derived":
         notes.append("profile is derived from datasheet and published numbers, not measured: calibrate for "
                      "your device (`planner calibrate`) for trustworthy predictions")
+    if str(getattr(p.accuracy, "source", None) or "").startswith("placeholder"):
+        notes.append(f"accuracy of profile {p.id} — {p.accuracy.source}: the plan optimises latency only")
     if ev.max_tokens:
         notes.append(f"max_tokens capped at {int(ev.max_tokens)} (tuned by Optuna): longer branches stop without "
                      "an answer")
@@ -143,7 +145,9 @@ def build_plan(choice: Choice, others: list[Evaluation], strategy: str = "exhaus
         sampling={"temperature": p.temperature, "top_p": p.top_p,
                   "max_tokens": int(ev.max_tokens) if ev.max_tokens else p.lengths.max_tokens},
         quantile=ev.quantile, objective=objective, strategy=strategy,
-        hardware={"name": p.hardware.name, "gpus": p.hardware.gpus}, runners_up=runners, notes=notes)
+        hardware={"name": p.hardware.name, "gpus": p.hardware.gpus,
+                  **({"device_type": p.provenance["device_type"]} if p.provenance.get("device_type") else {})},
+        runners_up=runners, notes=notes)
 
 
 def _runner(ev: Evaluation, idx) -> dict:

@@ -173,3 +173,18 @@ def test_engine_restriction_and_engine_sections(tmp_path):
     plan = json.loads(out)
     assert plan["speculative"]["draft_vocab_size"] == 151936 and plan["model"]["vocab_size"] == 152064
     assert "error" in plan["engines"]["vllm"] and "command" in plan["engines"]["sglang"]
+
+
+def test_placeholder_accuracy_is_said_in_the_plan(tmp_path):
+    from planner.profile import load_profile
+
+    d = load_profile("h100-sxm-qwen2.5-7b").to_dict()
+    d["accuracy"] = {"kind": "parametric", "beta_a": 1.0, "beta_b": 1.0, "wrong_mode_share": 0.5,
+                     "source": "placeholder: accuracy not measured"}
+    prof = tmp_path / "p.json"
+    prof.write_text(json.dumps(d))
+    rc, out, err = planner("recommend", "-d", "10s", "-p", str(prof), "--json")
+    assert rc == 0, err
+    assert any("placeholder: accuracy not measured" in n and "latency only" in n for n in json.loads(out)["notes"])
+    rc, out, _ = planner("recommend", "-d", "10s", "--json")
+    assert not any("placeholder" in n for n in json.loads(out)["notes"])

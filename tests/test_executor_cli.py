@@ -65,6 +65,14 @@ def _plan(tmp_path, **over):
     return path
 
 
+def test_cpu_plan_named_after_the_cpu_runs_without_a_hardware_note(tiny_model_dir, dataset, tmp_path, capsys):
+    """A measured CPU profile is named after the CPU ('AMD EPYC'); its plan carries device_type cpu."""
+    plan = _plan(tmp_path, hardware={"name": "AMD EPYC", "gpus": 1, "device_type": "cpu"})
+    rc = main(["run", "--plan", str(plan), "--model", str(tiny_model_dir), "--dataset", str(dataset),
+               "--limit", "1", "--device", "cpu", "--out", str(tmp_path / "r.jsonl"), "--quiet"])
+    assert rc == 0 and "plan was made for hardware" not in capsys.readouterr().err
+
+
 def test_run_plan_for_another_model_says_so(tiny_model_dir, dataset, tmp_path, capsys):
     out = tmp_path / "res.jsonl"
     rc = main(["run", "--plan", str(_plan(tmp_path)), "--model", str(tiny_model_dir), "--dataset", str(dataset),

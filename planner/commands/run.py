@@ -85,8 +85,10 @@ def _plan_mismatch(plan, args, desc) -> list[str]:
         notes.append(f"plan was made for model {want[0]!r} (profile {plan.profile.get('id')}); running {have!r}: "
                      "its predictions do not apply")
     hw = str(plan.hardware.get("name", "")).lower()
+    # measured profiles say what they ran on (provenance.device_type); otherwise guess from the name
+    on_cpu = plan.hardware.get("device_type", "cpu" if "cpu" in hw else "cuda") == "cpu"
     dev = str(desc.get("device", "")) if args.backend == "local" else ""
-    if hw and dev and ((dev == "cpu") != ("cpu" in hw)):
+    if hw and dev and ((dev == "cpu") != on_cpu):
         notes.append(f"plan was made for hardware {plan.hardware.get('name')!r}; running on {dev}: its latency "
                      "predictions do not apply")
     return notes
