@@ -1,7 +1,9 @@
 """Fidelity of calibration: fit on one set of (B, q, L), predict a disjoint held-out set, measured in the same
 run; then whole requests (N branches, with and without n-gram speculation) predicted vs measured.
+Fit and held-out points are timed in the same passes over the grid (calibrate.sweep `passes`, `extra`), so the
+machine's speed at each moment weighs on both alike; the table shows how far apart single passes put a point.
 
-    python bench/fidelity.py [--model smollm2-135m] [--dtype auto] [--threads N] [--quick] [--json FILE]
+    python bench/fidelity.py [--model smollm2-135m] [--dtype auto] [--threads N] [--quick] [--passes 3] [--json FILE]
 
 Targets on the 2-core CPU (issue 5): step time median |error| <= 5 %, p90 <= 10 %; request median <= 10 %.
 Every timing goes through the project's engine (calibrate.engine_timer / planner.engine.decode), and the fit and
@@ -44,13 +46,15 @@ def main() -> int:
                          "jobs); wall: wall clock, with load-drift normalisation")
     ap.add_argument("--load-meter", action="store_true", help="wall clock: rescale by a reference forward timed "
                     "between groups (as `planner calibrate --load-meter`)")
+    ap.add_argument("--passes", type=int, default=3, help="passes over fit + held-out points (default 3)")
+    ap.add_argument("--repeats", type=int, default=2, help="repeats per point and pass (default 2)")
     ap.add_argument("--json", help="write all numbers here")
     a = ap.parse_args()
 
     import torch
 
     from calibrate import hardware
-    from calibrate.device import loop_overhead
+    from calibrate.device import loop_overhead, verify_overhead
     from calibrate.engine_timer import EngineTimer
     from calibrate.fit import fit_prefill, fit_step, predict
     from calibrate.generation import run_generations
@@ -59,10 +63,11 @@ def main() -> int:
     from calibrate.progress import Progress
     from calibrate.profile_writer import arch_dict, arch_from_model, coeff_dict
     from calibrate.request import predict_request
-    from calibrate.sweep import LoadMeter, measure_configs, rescale, sweep
+    from calibrate.sweep import LoadMeter, rescale, sweep
     from planner.engine.decode import Engine
     from planner.engine.models import load_model, make_drafter
     from planner.executor.datasets import format_prompt, load_problems
+    from planner.model.latency import prefill_time
     from planner.profile.schema import Profile
 
     if a.clock == "cpu":
@@ -80,17 +85,14 @@ def main() -> int:
     meter = LoadMeter(timer) if a.clock == "wall" and a.load_meter else None
     fit_cfg = dict(FIT, batches=FIT["batches"][:5]) if a.quick else FIT
     held = HELD_OUT[::2] if a.quick else HELD_OUT
-    prog.start_phase("fit sweep")
-    sw = sweep(timer, "target", **fit_cfg, repeats=5, max_step_s=3.0, progress=prog, meter=meter)
-    prog.start_phase("held-out points")
-    ho, ho_raw, ho_level = measure_configs(timer, "target", held, repeats=5, progress=prog, meter=meter)
-    prog.start_phase("held-out points again (noise floor)")
-    ho2, ho2_raw, ho2_level = measure_configs(timer, "target", held, repeats=5, progress=prog, meter=meter)
+    prog.start_phase(f"fit grid + held-out points, {a.passes} passes")
+    sw = sweep(timer, "target", **fit_cfg, repeats=a.repeats, max_step_s=6.0, progress=prog, meter=meter,
+               passes=a.passes, extra=held)
     prefill_pts = [StepPoint("prefill", 1, L, 0, x) for L, ts in timer.prefill_s.items() if L > 0 for x in ts]
+    prefill_pts += [StepPoint("prefill", 1, n, 0, x) for n in (32, 256) for x in timer.time_prefill(n, 2)]
     timer.release()
     level = meter.level() if meter else None
-    fit_pts = rescale(sw.points, sw.level, level)
-    ho, ho_again = rescale(ho, ho_level, level), rescale(ho2, ho2_level, level)
+    fit_pts, ho = rescale(sw.points, sw.level, level), rescale(sw.extra_points, sw.level, level)
     priors = {"weight_bw_GBps": bw["read_GBps"], "tflops": gemm["tflops"]}
     fit = fit_step(fit_pts, arch, priors=priors)
     fit_raw = fit_step(sw.raw_points, arch, priors=priors)
@@ -100,33 +102,41 @@ def main() -> int:
           f"bandwidth {bw['read_GBps']} GB/s, GEMM {gemm['tflops'] * 1e3:.1f} GFLOP/s")
     print(f"fit on {len(sw.points)} points: median |err| {pct(fit.median_rel_error)}, p90 {pct(fit.p90_rel_error)}; "
           f"coefficients {coeff_dict(fit.coeffs)}")
-    print("\nheld-out step times (configurations not in the fit)")
-    print(f"{'B':>4} {'q':>3} {'L':>5} {'measured ms':>12} {'again ms':>9} {'predicted ms':>13} {'|err|':>7} "
-          f"{'|again-measured|':>17}")
+    print(f"\nheld-out step times (configurations not in the fit; {sw.passes} passes x {a.repeats} repeats)")
+    print(f"{'B':>4} {'q':>3} {'L':>5} {'measured ms':>12} {'predicted ms':>13} {'|err|':>7}  per-pass ms "
+          f"(spread)")
     step_err, noise, raw_err = [], [], []
-    for pt, p2, pr_raw in zip(ho, ho_again, ho_raw):
+    for pt, passes in zip(ho, sw.extra_by_pass):
         pr = float(predict(fit.coeffs, arch, pt.batch, pt.query, pt.context))
         e = abs(pr - pt.seconds) / pt.seconds
         step_err.append(e)
-        noise.append(abs(p2.seconds - pt.seconds) / pt.seconds)
-        r = float(predict(fit_raw.coeffs, arch, pt.batch, pt.query, pt.context))
-        raw_err.append(abs(r - pr_raw.seconds) / pr_raw.seconds)
-        print(f"{pt.batch:4d} {pt.query:3d} {pt.context:5d} {pt.seconds * 1e3:12.1f} {p2.seconds * 1e3:9.1f} "
-              f"{pr * 1e3:13.1f} {pct(e):>7} {pct(noise[-1]):>17}")
+        noise.append((max(passes) - min(passes)) / float(np.median(passes)))
+        print(f"{pt.batch:4d} {pt.query:3d} {pt.context:5d} {pt.seconds * 1e3:12.1f} {pr * 1e3:13.1f} {pct(e):>7}  "
+              + " ".join(f"{x * 1e3:.0f}" for x in passes) + f" ({pct(noise[-1]).strip()})")
+    if meter:
+        for pt in sw.extra_raw_points:
+            r = float(predict(fit_raw.coeffs, arch, pt.batch, pt.query, pt.context))
+            raw_err.append(abs(r - pt.seconds) / pt.seconds)
     print(f"(load-normalised times; without normalisation the same held-out errors are median "
           f"{pct(float(np.median(raw_err)))}, p90 {pct(float(np.quantile(raw_err, 0.9)))}; load drift {meter.drift()})" if meter else
           ("(clock: CPU time of the compute thread)" if a.clock == "cpu" else "(raw wall-clock times)"))
 
-    # Calibration generation (acceptance, loop overhead) on prompts not used by the requests below.
+    # Calibration generation on prompts not used by the requests below, as `planner calibrate` does it: plain
+    # rounds (K = 0) give the per-round loop overhead, speculative rounds (K = 3) acceptance and verify overhead.
     problems = load_problems("math500", 12)
     drafter = make_drafter("ngram", lm)
     engine = Engine(lm.model, lm.tokenizer, drafter, "cpu")
-    prog.start_phase("calibration generation")
-    gen = run_generations(engine, problems[:2], 4, 3, 0.7, 1.0, a.max_tokens, 600, progress=prog, meter=meter)
-    over, _ = loop_overhead(gen.rounds, fit.coeffs, arch, 1, level, a.clock)
+    prog.start_phase("calibration generation, K = 0")
+    gen0 = run_generations(engine, problems[:2], 4, 0, 0.7, 1.0, a.max_tokens, 600, progress=prog, meter=meter)
+    prog.start_phase("calibration generation, K = 3")
+    gen = run_generations(engine, problems[:2], 4, 3, 0.7, 1.0, a.max_tokens, 600, seed=1, progress=prog,
+                          meter=meter)
     from dataclasses import replace
 
+    over, _ = loop_overhead(gen0.rounds, fit.coeffs, arch, 1, level, a.clock)
     coeffs = replace(fit.coeffs, t0_s=fit.coeffs.t0_s + over)
+    ver, _ = verify_overhead(gen.rounds, coeffs, arch, 1, level, a.clock)
+    coeffs = replace(coeffs, verify_s=ver or None)
     data = {"schema": "tts-profile/1", "id": "fidelity", "provenance": {"kind": "measured", "device": "cpu",
                                                                         "date": "now"},
             "hardware": {"name": "cpu", "mem_bw_GBps": bw["read_GBps"], "bf16_tflops": gemm["tflops"],
@@ -138,12 +148,12 @@ def main() -> int:
             "lengths": {"kind": "lognormal", "median_tokens": 100, "sigma": 0.5},
             "accuracy": {"kind": "parametric", "beta_a": 1, "beta_b": 1}}
     prof = Profile.from_dict(data)
-    print(f"\nloop overhead per round {over * 1e3:.1f} ms (added to t0); acceptance alpha "
-          f"{prof.acceptance.alpha}")
+    print(f"\nloop overhead per round {over * 1e3:.1f} ms (added to t0), verify overhead {ver * 1e3:.1f} ms; "
+          f"acceptance alpha {prof.acceptance.alpha}, draft rate {prof.acceptance.draft_rate}")
 
     print("\nwhole requests (each predicted from its own branch lengths)")
     print(f"{'N':>3} {'K':>2} {'tokens':>7} {'measured s':>11} {'predicted s':>12} {'|err|':>7} {'load':>5} "
-          f"{'load-adj. pred.':>16} {'|err|':>7}")
+          f"{'load-adj. pred.':>16} {'|err|':>7} {'prefill s meas/pred':>20}")
     req = []
     for i, (N, K) in enumerate(REQUESTS[:3] + REQUESTS[4:] if a.quick else REQUESTS):
         prob = problems[2 + i]
@@ -159,16 +169,18 @@ def main() -> int:
         e = abs(pr - measured) / measured
         e_adj = abs(pr * load - measured) / measured if meter else e
         req.append({"N": N, "K": K, "lengths": lens, "measured_s": measured, "wall_s": g.total_s, "cpu_s": cpu,
-                    "predicted_s": pr, "err": e, "load": load, "err_load_adjusted": e_adj})
+                    "predicted_s": pr, "prefill_s": pre_m, "prefill_predicted_s": pre_p, "err": e, "load": load, "err_load_adjusted": e_adj})
+        pre_m = g.prefill_s * (cpu / g.total_s if a.clock == "cpu" else 1.0)
+        pre_p = float(prefill_time(replace(prof, prompt_tokens=len(ids))))
         print(f"{N:3d} {K:2d} {sum(lens):7d} {measured:11.2f} {pr:12.2f} {pct(e):>7} {load:5.2f} "
-              f"{pr * load if meter else pr:16.2f} {pct(e_adj):>7}")
+              f"{pr * load if meter else pr:16.2f} {pct(e_adj):>7} {pre_m:9.2f} / {pre_p:.2f} ({len(ids)} tok)")
 
     s_med, s_p90 = float(np.median(step_err)), float(np.quantile(step_err, 0.9))
     r_med = float(np.median([r["err"] for r in req]))
     r_adj = float(np.median([r["err_load_adjusted"] for r in req]))
     print(f"\nstep time held-out: median {pct(s_med)} (target <= 5%), p90 {pct(s_p90)} (target <= 10%)")
-    print(f"step time noise floor (same points measured twice): median {pct(float(np.median(noise)))}, max "
-          f"{pct(max(noise))}")
+    print(f"step time noise: one point's medians in different passes spread by {pct(float(np.median(noise)))} "
+          f"(median), up to {pct(max(noise))}")
     print(f"request latency: median {pct(r_med)} (target <= 10%); scaled by the load measured around each "
           f"request: median {pct(r_adj)}")
     print(f"bench wall time {time.monotonic() - t_run:.0f} s; load average {os.getloadavg()[0]:.1f} on "
@@ -179,7 +191,8 @@ def main() -> int:
                                                                                           p.query, p.context)))
                                                for p in ho],
             "requests": req, "step_median": s_med, "step_p90": s_p90, "request_median": r_med, "request_median_load_adjusted": r_adj, "load_drift": meter.drift() if meter else None, "clock": a.clock, "noise_median": float(np.median(noise)),
-            "loop_overhead_s": over, "fit_points": [p.to_dict() for p in fit_pts],
+            "loop_overhead_s": over, "verify_overhead_s": ver, "passes": sw.passes,
+            "held_out_by_pass": sw.extra_by_pass, "fit_points": [p.to_dict() for p in fit_pts],
             "fit_points_raw": [p.to_dict() for p in sw.raw_points]}, indent=1))
     return 0
 

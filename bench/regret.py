@@ -3,7 +3,9 @@ really best under a deadline?
 
 1. calibrate on the `val` split (closed-loop calibration: sample bank + engine round records → profile);
 2. brute force: measure EVERY configuration of the grid N x K on held-out `test` problems with the executor
-   (untruncated; one run per configuration serves every deadline, see planner/validate.py);
+   (untruncated; one run per configuration serves every deadline, see planner/validate.py). Steps 1 and 2 are
+   interleaved problem by problem (planner.closed_loop.calibrate_and_sweep), so a drift of the machine's speed
+   during the run moves calibration and measurement alike;
 3. for deadlines spanning the fastest to the slowest measured p90, ask exhaustive, greedy and optuna for a
    configuration (search restricted to the same grid) and report its measured accuracy within the deadline,
    its measured deadline-hit rate, and the regret vs the measured-best configuration.
@@ -12,8 +14,8 @@ Targets (issue 6): regret <= 2 % absolute; exhaustive >= greedy; hit rate >= req
 
     python bench/regret.py            # ~5-15 min on a 2-core CPU: 60 held-out problems, 15 configurations
     python bench/regret.py --quick    # ~2-3 min: 24 problems, 6 configurations
-Measurements are cached (--cache); a second run only re-does the analysis. Timings on a shared machine are
-noisy: run it on an idle machine for numbers you quote.
+Measurements are cached (--cache) once the run completes; a second run only re-does the analysis. Timings on a
+shared machine are noisy: run it on an idle machine for numbers you quote.
 """
 
 from __future__ import annotations
@@ -79,19 +81,21 @@ def main(argv=None) -> int:
     cal_probs = CL.problems(C, "val", file=a.val_file)
     cal_dir = Path(a.cache) / f"cal-{world.tag(problems=[p.question for p in cal_probs], samples=a.samples, ks=k_vals)}"
     prof_path = cal_dir / "profile.json"
-    if a.recalibrate or not prof_path.is_file():
-        log(f"calibrating on {C} val problems x {a.samples} samples ...")
-        CL.calibrate(world, backend, cal_probs, cal_dir, a.samples, tuple(k_vals), log)
-    else:
-        log(f"using cached calibration {prof_path}")
-    t_cal = time.perf_counter() - t0
-    profile = load_profile(str(prof_path))
-    configs = V.grid_configs(profile, n_vals, k_vals)
     probs = CL.problems(P, "test", file=a.test_file)
-    log(f"measuring {len(configs)} configurations on {P} held-out problems ...")
-    measured = CL.sweep(backend, probs, configs, None, Path(a.cache) / "sweeps.jsonl",
-                        world.tag(problems=[p.question for p in probs]), log)
-    t_sweep = time.perf_counter() - t0 - t_cal
+    configs = [V.Config("majority", n, k, "grid") for k in sorted(set(k_vals)) for n in sorted(set(n_vals))]
+    cache = Path(a.cache) / "sweeps.jsonl"
+    tag = world.tag(problems=[p.question for p in probs], cal=cal_dir.name, interleaved=True)
+    measured = CL.cached_sweep(cache, tag, P)
+    if a.recalibrate or not prof_path.is_file() or any(c.key not in measured for c in configs):
+        log(f"calibrating on {C} val problems x {a.samples} samples, interleaved with {len(configs)} configurations "
+            f"x {P} held-out problems ...")
+        prof_path, measured = CL.calibrate_and_sweep(world, backend, cal_probs, probs, configs, cal_dir, a.samples,
+                                                     tuple(k_vals), cache, tag, log)
+    else:
+        log(f"using cached calibration {prof_path} and sweep")
+    measured = {c.key: measured[c.key] for c in configs}
+    profile = load_profile(str(prof_path))
+    t_all = time.perf_counter() - t0
 
     # 1. fidelity of every configuration with no deadline
     rows = []
@@ -136,7 +140,7 @@ def main(argv=None) -> int:
         worse = [d for d in ex if d in gr and ex[d] < gr[d] - 1e-9]
         print(f"\nexhaustive >= greedy (measured) at {len(ex) - len(worse)}/{len(ex)} deadlines"
               + (f"; worse at {worse}" if worse else ""))
-    print(f"\ncalibration {t_cal:.0f} s, sweep {t_sweep:.0f} s ({len(configs)} configs x {P} problems), "
+    print(f"\ncalibration + sweep {t_all:.0f} s ({C} calibration problems, {len(configs)} configs x {P} problems), "
           f"threads {a.threads}; machine: {os.cpu_count()} CPUs (shared, timings noisy)")
     if a.json:
         Path(a.json).write_text(json.dumps({"deadlines": deadlines, "rows": res}, indent=1) + "\n")

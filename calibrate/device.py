@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -86,8 +87,8 @@ def calibrate_device(args, s: Settings, progress: Progress) -> tuple[dict, list[
     # Opt-in drift correction (CPU time needs none): on a quiet machine the reference forward's own noise
     # (+-30 % on this VM) made held-out errors worse than raw times in bench/fidelity.py.
     meter = LoadMeter(timer) if clock == "wall" and getattr(args, "load_meter", False) else None
-    sw = sweep(timer, "target", s.batches, s.queries, s.contexts, repeats=s.repeats, max_step_s=s.max_step_s,
-               budget_s=s.sweep_budget_s, mem_limit_bytes=_mem_limit(dev), progress=progress, meter=meter)
+    sw = sweep(timer, "target", s.batches, s.queries, s.contexts, repeats=s.repeats, passes=s.passes,
+               max_step_s=s.max_step_s, budget_s=s.sweep_budget_s, mem_limit_bytes=_mem_limit(dev), progress=progress, meter=meter)
     phases["target_sweep"] = time.monotonic() - t
     prefill_pts = [StepPoint("prefill", 1, L, 0, x) for L, ts in timer.prefill_s.items() if L > 0 for x in ts]
     timer.release()
@@ -99,8 +100,8 @@ def calibrate_device(args, s: Settings, progress: Progress) -> tuple[dict, list[
         dtimer = EngineTimer(draft_model, dev, draft_arch.kv_bytes_per_token, seed=1, clock=clock)
         dtimer.warmup(0.5)
         dsw = sweep(dtimer, "draft", s.draft_batches, s.draft_queries, s.contexts, repeats=s.repeats,
-                    max_step_s=s.max_step_s, budget_s=s.draft_budget_s, mem_limit_bytes=_mem_limit(dev),
-                    progress=progress, meter=meter)
+                    passes=s.passes, max_step_s=s.max_step_s, budget_s=s.draft_budget_s,
+                    mem_limit_bytes=_mem_limit(dev), progress=progress, meter=meter)
         dtimer.release()
         phases["draft_sweep"] = time.monotonic() - t
 
@@ -142,11 +143,15 @@ def calibrate_device(args, s: Settings, progress: Progress) -> tuple[dict, list[
     dfit = fit_step(dpoints, draft_arch, args.tp, priors=priors) if draft_model is not None else None
     pre, pre_err = fit_prefill(prefill_pts)
     overhead, n_rounds = loop_overhead(gen.rounds, tfit.coeffs, target_arch, args.tp, level, clock)
-    tcoeffs = tfit.coeffs
-    if overhead > 0:
-        from dataclasses import replace
-
-        tcoeffs = replace(tcoeffs, t0_s=tcoeffs.t0_s + overhead)
+    tcoeffs = replace(tfit.coeffs, t0_s=tfit.coeffs.t0_s + overhead)
+    verify, n_verify = 0.0, 0
+    if acc_gen is not None:  # verify rounds' own extra work, on top of the loop overhead every round pays
+        verify, n_verify = verify_overhead(acc_gen.rounds, tcoeffs, target_arch, args.tp, level, clock)
+        tcoeffs = replace(tcoeffs, verify_s=verify or None)
+    dcoeffs, d_over = (dfit.coeffs, 0.0) if dfit else (None, 0.0)
+    if dfit is not None and acc_gen is not None:  # sampling between draft forwards, beyond the forwards
+        d_over = draft_overhead(acc_gen.rounds, dfit.coeffs, draft_arch, args.tp, clock)
+        dcoeffs = replace(dfit.coeffs, t0_s=dfit.coeffs.t0_s + d_over)
     lengths, len_rec = length_section(gen.tokens, s.gen_max_tokens, gen.groups)
     notes = [f"measured on {info['name']} ({info.get('cores', info.get('gpus'))} "
              f"{'cores' if not dev.startswith('cuda') else 'GPUs'}), {torch.get_num_threads()} threads, {dtype}",
@@ -190,7 +195,7 @@ def calibrate_device(args, s: Settings, progress: Progress) -> tuple[dict, list[
         data["draft"] = {"kind": "model" if draft_model is not None else "ngram", "name": drafter.name}
         if draft_model is not None:
             data["draft"]["arch"] = arch_dict(draft_arch)
-            data["step"]["draft"] = coeff_dict(dfit.coeffs)
+            data["step"]["draft"] = coeff_dict(dcoeffs)
         data["acceptance"] = acceptance_from_counts(acc_gen.accepted, acc_gen.reached, args.temperature)
         if getattr(drafter, "name", "") == "ngram":  # a lookup may find nothing for any row: that round is a plain decode step
             data["acceptance"]["draft_rate"] = draft_rate(acc_gen.rounds)
@@ -202,10 +207,13 @@ def calibrate_device(args, s: Settings, progress: Progress) -> tuple[dict, list[
         "load_drift": meter.drift() if meter else None, "clock": clock,
         "spreads": sw.spreads + dsw.spreads, "rejected_repeats": sw.rejected + dsw.rejected,
         "caps": {**sw.caps, **dsw.caps}, "cut_by_budget": sw.cut_by_budget or dsw.cut_by_budget,
+        "passes": {"target": sw.passes, **({"draft": dsw.passes} if draft_model is not None else {})},
         "fit": {"target": tfit.to_dict(), **({"draft": dfit.to_dict()} if dfit else {}),
                 "prefill": {"median_rel_error": round(pre_err, 5), "n_points": len(prefill_pts)},
                 "priors": priors},
         "loop_overhead_s": round(overhead, 6), "loop_overhead_rounds": n_rounds,
+        "verify_overhead_s": round(verify, 6), "verify_overhead_rounds": n_verify,
+        **({"draft_overhead_s": round(d_over, 6)} if dfit is not None else {}),
         "lengths": len_rec, "generation": {"problems": gen.problems, "branches": s.gen_branches,
                                            "max_new_tokens": s.gen_max_tokens, "cut_by_budget": gen.cut,
                                            "seconds": round(gen.seconds, 1)},
@@ -224,13 +232,10 @@ def calibrate_device(args, s: Settings, progress: Progress) -> tuple[dict, list[
     return data, gen.bank if args.accuracy else []
 
 
-def loop_overhead(rounds: list[dict], coeffs, arch, tp: int, level: float | None = None,
-                  clock: str = "wall") -> tuple[float, int]:
-    """Median per-round time not explained by the target forward or the drafter's own time. With `level`
-    (the reference time the coefficients are normalised to) each round's forward is scaled to the load
-    around it, and the excess is expressed back at `level`."""
-    if len(rounds) < 10:
-        return 0.0, len(rounds)
+def _excess(rounds: list[dict], coeffs, arch, tp: int, level: float | None, clock: str) -> np.ndarray:
+    """Per round: time not explained by the target forward StepModel predicts nor by the drafter's own forwards.
+    With `level` (the reference time the coefficients are normalised to) each round's forward is scaled to the
+    load around it, and the excess is expressed back at `level`."""
     B = np.array([r["batch"] for r in rounds], float)
     q = np.array([r["q"] for r in rounds], float)
     L = np.array([r["context"] for r in rounds], float)
@@ -239,5 +244,37 @@ def loop_overhead(rounds: list[dict], coeffs, arch, tp: int, level: float | None
         wall = wall * np.array([r.get("cpu_scale", 1.0) for r in rounds])
         level = None
     load = np.array([r["ref_s"] / level if level and r.get("ref_s") else 1.0 for r in rounds])
-    excess = (wall - predict(coeffs, arch, B, q, L, tp) * load) / load
-    return max(0.0, float(np.median(excess))), len(rounds)
+    return (wall - predict(coeffs, arch, B, q, L, tp) * load) / load
+
+
+def loop_overhead(rounds: list[dict], coeffs, arch, tp: int, level: float | None = None,
+                  clock: str = "wall") -> tuple[float, int]:
+    """Median time per plain decode round (q = 1) beyond the forward: sampling, stop checks, bookkeeping.
+    Added to t0, so every round pays it. Returns (seconds, rounds used); 0 with fewer than 10 rounds."""
+    plain = [r for r in rounds if r["q"] == 1]
+    if len(plain) < 10:
+        return 0.0, len(plain)
+    return max(0.0, float(np.median(_excess(plain, coeffs, arch, tp, level, clock)))), len(plain)
+
+
+def verify_overhead(rounds: list[dict], coeffs, arch, tp: int, level: float | None = None,
+                    clock: str = "wall") -> tuple[float, int]:
+    """Median extra time of a verify round (q > 1) beyond what `coeffs` (loop overhead already in t0) predict:
+    rejection sampling, KV rollback, an n-gram lookup. Stored as the step's `verify_s`. (seconds, rounds)."""
+    spec = [r for r in rounds if r["q"] > 1]
+    if len(spec) < 10:
+        return 0.0, len(spec)
+    return max(0.0, float(np.median(_excess(spec, coeffs, arch, tp, level, clock)))), len(spec)
+
+
+def draft_overhead(rounds: list[dict], coeffs, arch, tp: int, clock: str = "wall") -> float:
+    """Median time per draft forward beyond the draft model's fitted forward (its sampling and bookkeeping in
+    the engine), from rounds that ran the draft model; added to the draft's t0. 0 with fewer than 10 rounds."""
+    rs = [r for r in rounds if r["draft_forwards"]]
+    if len(rs) < 10:
+        return 0.0
+    scale = np.array([r.get("cpu_scale", 1.0) if clock == "cpu" else 1.0 for r in rs])
+    n = np.array([r["draft_forwards"] for r in rs], float)
+    fw = np.array([sum(float(predict(coeffs, arch, r["batch"], 1, r["context"] + i, tp))
+                       for i in range(r["draft_forwards"])) for r in rs])
+    return max(0.0, float(np.median((np.array([r["draft_s"] for r in rs]) * scale - fw) / n)))

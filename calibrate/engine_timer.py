@@ -100,10 +100,13 @@ class EngineTimer:
         import time
 
         t_end = time.monotonic() + seconds
+        had = set(self.prefill_s)
         ctx = self.context(1, 16)
         while time.monotonic() < t_end:
             ctx.time(1, 1, 0)
             ctx.time(4, 1, 0)
+        for L in set(self.prefill_s) - had:  # a cold first call, not a prefill measurement
+            del self.prefill_s[L]
 
     def time_prefill(self, length: int, repeats: int) -> list[float]:
         """Seconds to prefill one prompt of `length` tokens (batch 1), once per repeat, with this clock."""

@@ -90,6 +90,8 @@ def coeff_dict(c) -> dict:
          "tflops": round(c.tflops, 6)}
     if c.allreduce_s:
         d["allreduce_s"] = c.allreduce_s
+    if c.verify_s:
+        d["verify_s"] = round(c.verify_s, 7)
     if c.fit_rel_error is not None:
         d["fit_rel_error"] = c.fit_rel_error
     return d

@@ -16,7 +16,8 @@ class Settings:
     batches: tuple[int, ...]          # target sweep: batch sizes (geometric)
     queries: tuple[int, ...]          # query widths q (K + 1 for K drafts)
     contexts: tuple[int, ...]         # context lengths L
-    repeats: int                      # timed repeats per point (median after outlier rejection)
+    repeats: int                      # timed repeats per point and pass (median after outlier rejection)
+    passes: int                       # passes over the grid (later ones while the sweep budget lasts)
     max_step_s: float                 # a (q, L) stops growing B after a forward this slow
     sweep_budget_s: float
     draft_batches: tuple[int, ...]
@@ -36,14 +37,14 @@ class Settings:
     bandwidth_MB: int
 
 
-QUICK = Settings("quick", batches=(1, 4, 16, 64), queries=(1, 4, 9), contexts=(64, 512), repeats=3, max_step_s=1.5,
+QUICK = Settings("quick", batches=(1, 4, 16, 64), queries=(1, 4, 9), contexts=(64, 512), repeats=3, passes=1, max_step_s=1.5,
                  sweep_budget_s=60, draft_batches=(1, 4, 16), draft_queries=(1,), draft_budget_s=15,
                  prefill_lengths=(32, 256), prefill_repeats=1, prefill_budget_s=10, acc_prompts=1, acc_max_tokens=48,
                  acc_budget_s=25, draft_len=4, gen_prompts=2, gen_branches=4, gen_max_tokens=96, gen_budget_s=40,
                  bandwidth_MB=128)
 
 FULL = Settings("full", batches=(1, 2, 4, 8, 16, 32, 64, 128, 256), queries=(1, 2, 3, 5, 9),
-                contexts=(64, 256, 1024), repeats=5, max_step_s=4.0, sweep_budget_s=300,
+                contexts=(64, 256, 1024), repeats=3, passes=2, max_step_s=4.0, sweep_budget_s=300,
                 draft_batches=(1, 2, 4, 8, 16, 32, 64), draft_queries=(1, 2), draft_budget_s=90,
                 prefill_lengths=(16, 64, 256, 1024), prefill_repeats=2, prefill_budget_s=45, acc_prompts=3,
                 acc_max_tokens=128, acc_budget_s=150, draft_len=8, gen_prompts=8, gen_branches=4,

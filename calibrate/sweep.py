@@ -61,24 +61,19 @@ class LoadMeter:
                 "max_ratio": round(max(self.samples) / lv, 3), "ticks": len(self.samples)}
 
 
-def normalise(points: list[StepPoint], groups: list[int], refs: list[float], level: float) -> list[StepPoint]:
-    """Scale the points of group g by level / sqrt(refs[g] * refs[g + 1]) (the references around it)."""
-    out = []
-    for p, g in zip(points, groups):
-        around = (refs[g] * refs[min(g + 1, len(refs) - 1)]) ** 0.5
-        out.append(StepPoint(p.role, p.batch, p.query, p.context, p.seconds * level / around))
-    return out
-
-
 @dataclass
 class SweepResult:
     points: list[StepPoint] = field(default_factory=list)
     raw_points: list[StepPoint] = field(default_factory=list)  # before load normalisation
+    extra_points: list[StepPoint] = field(default_factory=list)  # the `extra` configs, timed in the same passes
+    extra_raw_points: list[StepPoint] = field(default_factory=list)
+    extra_by_pass: list[list[float]] = field(default_factory=list)  # each extra point's median per pass (raw)
     level: float | None = None                                  # reference time the points are normalised to
     spreads: list[float] = field(default_factory=list)   # (p75 - p25) / median of each point's repeats
     caps: dict = field(default_factory=dict)             # "q=9,L=1024" -> first B not measured, and why
     rejected: int = 0                                    # repeats dropped as outliers
     cut_by_budget: bool = False
+    passes: int = 0                                      # passes over the grid completed
 
 
 def robust_median(times: list[float]) -> tuple[float, int, float]:
@@ -98,11 +93,12 @@ def robust_median(times: list[float]) -> tuple[float, int, float]:
     return m, len(times) - len(kept), spread
 
 
-def interleaved(ctx: Context, queries: list[int], repeats: int, warmup: int) -> dict[int, list[float]]:
+def interleaved(ctx: Context, queries: list[int], repeats: int, warmup: int,
+                no_warmup: frozenset = frozenset()) -> dict[int, list[float]]:
     """Repeats taken round-robin over the q values of one context, so a burst of load from another process
     spreads over all of them instead of inflating one point (and bending the fit)."""
     for q in queries:
-        if warmup:
+        if warmup and q not in no_warmup:
             ctx.time(q, 0, warmup)
     out: dict[int, list[float]] = {q: [] for q in queries}
     for _ in range(repeats):
@@ -111,29 +107,111 @@ def interleaved(ctx: Context, queries: list[int], repeats: int, warmup: int) -> 
     return out
 
 
+Key = tuple[int, int, int]   # (B, q, L)
+
+
+class _Log:
+    """Every timed repeat with the load-meter group it was taken in, pooled per (B, q, L) at the end so the
+    repeats of one point can come from several passes over the grid."""
+
+    def __init__(self, meter: LoadMeter | None):
+        self.meter, self.refs, self.pass_no = meter, [], 1
+        self.done = self.total = 0   # progress over all passes
+        self.samples: dict[Key, list[tuple[float, int]]] = {}
+        self.passes: dict[Key, list[int]] = {}   # the pass each repeat was taken in
+
+    def group(self) -> None:
+        if self.meter is not None:
+            self.refs.append(self.meter.tick())
+
+    def add(self, key: Key, times: list[float]) -> float:
+        """Record repeats; returns the point's median so far."""
+        for t in times:
+            check_seconds(t, "forward timing")
+        self.samples.setdefault(key, []).extend((t, len(self.refs) - 1) for t in times)
+        self.passes.setdefault(key, []).extend([self.pass_no] * len(times))
+        return self.median(key)
+
+    def median(self, key: Key) -> float:
+        return robust_median([t for t, _ in self.samples[key]])[0]
+
+    def by_pass(self, key: Key) -> list[float]:
+        """The point's median in each pass (raw times): how far apart two moments of the run put it."""
+        got: dict[int, list[float]] = {}
+        for (t, _), p in zip(self.samples[key], self.passes[key]):
+            got.setdefault(p, []).append(t)
+        return [statistics.median(v) for _, v in sorted(got.items())]
+
+    def close(self) -> float | None:
+        """Last reference tick; returns the level (median reference) that points are normalised to."""
+        if self.meter is None or not self.samples:
+            return None
+        self.refs.append(self.meter.tick())
+        return self.meter.level()
+
+    def point(self, role: str, key: Key, level: float | None) -> tuple[StepPoint, StepPoint, int, float]:
+        """(normalised point, raw point, repeats dropped, spread). With a level, each repeat of group g is scaled
+        by level / sqrt(refs[g] * refs[g + 1]) (the references around it) before pooling."""
+        raw = [t for t, _ in self.samples[key]]
+        norm = raw
+        if level:
+            r = self.refs
+            norm = [t * level / (r[g] * r[min(g + 1, len(r) - 1)]) ** 0.5 for t, g in self.samples[key]]
+        med, dropped, spread = robust_median(norm)
+        B, q, L = key
+        return StepPoint(role, B, q, L, med), StepPoint(role, B, q, L, robust_median(raw)[0]), dropped, spread
+
+
 def sweep(timer: Timer, role: str, batches, queries, contexts, *, repeats: int = 5, warmup: int = 1,
           max_step_s: float = 2.0, budget_s: float | None = None, mem_limit_bytes: float | None = None,
-          progress: Progress | None = None, meter: LoadMeter | None = None) -> SweepResult:
-    """Measure the grid (see module docstring); with a LoadMeter, points are normalised for load drift."""
+          progress: Progress | None = None, meter: LoadMeter | None = None, passes: int = 1,
+          extra: list[Key] = ()) -> SweepResult:
+    """Measure the grid (see module docstring); with a LoadMeter, points are normalised for load drift.
+
+    passes > 1: after the first pass (which finds the caps), the measured points and the `extra` configs are
+    timed again `passes - 1` times, every other pass in reverse order, while the budget lasts; each pass takes
+    `repeats` repeats per point. A machine whose speed drifts over minutes then moves all points alike instead
+    of bending the fit. `extra` (e.g. a held-out set) is timed in every pass but not part of `points`."""
     res = SweepResult()
-    groups: list[int] = []
-    refs: list[float] = []
+    log = _Log(meter)
+    t_start = time.monotonic()
+    grid: list[Key] = []
+    extra = [tuple(k) for k in extra]
+    log.total = (len(batches) * len(queries) * len(contexts) + len(extra)) * passes
     try:
-        _sweep(timer, role, batches, queries, contexts, repeats, warmup, max_step_s, budget_s, mem_limit_bytes,
-               progress, res, meter, groups, refs)
+        _explore(timer, role, batches, queries, contexts, repeats, warmup, max_step_s, budget_s, mem_limit_bytes,
+                 progress, res, log, grid, t_start)
+        keys = grid + [k for k in extra if k not in grid]
+        log.done, log.total = len(grid), len(keys) * passes   # the grid's size is known now
+        if not res.cut_by_budget:
+            _measure(timer, keys[len(grid):], repeats, warmup, log, progress, "extra", t_start, budget_s=budget_s)
+            res.passes = 1
+        for p in range(2, passes + 1):
+            if res.cut_by_budget or (budget_s is not None and time.monotonic() - t_start > budget_s):
+                break
+            log.pass_no = p
+            slow = frozenset(k for k in keys if log.median(k) >= 0.3)  # warm-up only where it costs little
+            if not _measure(timer, keys if p % 2 else keys[::-1], repeats, warmup, log, progress,
+                            f"pass {p}/{passes}", t_start, slow, budget_s):
+                break   # budget spent mid-pass: the points it reached keep their extra repeats
+            res.passes = p
     finally:
-        res.raw_points = list(res.points)
-        if meter is not None and res.points:
-            refs.append(meter.tick())
-            res.level = meter.level()
-            res.points = normalise(res.points, groups, refs, res.level)
+        res.level = log.close()
+        for key in grid:
+            pt, raw, dropped, spread = log.point(role, key, res.level)
+            res.points.append(pt)
+            res.raw_points.append(raw)
+            res.spreads.append(round(spread, 4))
+            res.rejected += dropped
+        extra_pts = [log.point(role, k, res.level) for k in extra if k in log.samples]
+        res.extra_points, res.extra_raw_points = [p[0] for p in extra_pts], [p[1] for p in extra_pts]
+        res.extra_by_pass = [log.by_pass(k) for k in extra if k in log.samples]
     return res
 
 
-def _sweep(timer, role, batches, queries, contexts, repeats, warmup, max_step_s, budget_s, mem_limit_bytes,
-           progress, res, meter, groups, refs) -> None:
-    t_start = time.monotonic()
-    total = len(batches) * len(queries) * len(contexts)
+def _explore(timer, role, batches, queries, contexts, repeats, warmup, max_step_s, budget_s, mem_limit_bytes,
+             progress, res, log, grid, t_start) -> None:
+    """First pass: batch sizes ascending, caps for slow steps, memory and out-of-memory, the time budget."""
     done = 0
     stopped: set[tuple[int, int]] = set()   # (q, L) that hit max_step_s
     for B in sorted(batches):
@@ -153,18 +231,14 @@ def _sweep(timer, role, batches, queries, contexts, repeats, warmup, max_step_s,
                 continue
             try:
                 ctx = timer.context(B, L)
-                if meter is not None:
-                    refs.append(meter.tick())
+                log.group()
                 times_by_q = interleaved(ctx, todo, repeats, warmup)
                 for q in todo:
-                    med, dropped, spread = robust_median(times_by_q[q])
-                    res.points.append(StepPoint(role, B, q, L, med))
-                    groups.append(len(refs) - 1)
-                    res.spreads.append(round(spread, 4))
-                    res.rejected += dropped
+                    med = log.add((B, q, L), times_by_q[q])
+                    grid.append((B, q, L))
                     done += 1
                     if progress:
-                        progress.item(f"{role} B={B} q={q} L={L}: {med * 1e3:.1f} ms", done, total,
+                        progress.item(f"{role} B={B} q={q} L={L}: {med * 1e3:.1f} ms", done, log.total,
                                       time.monotonic() - t_start, budget_s)
                     if med > max_step_s:
                         nxt = next((b for b in sorted(batches) if b > B), None)
@@ -183,39 +257,48 @@ def _sweep(timer, role, batches, queries, contexts, repeats, warmup, max_step_s,
                 ctx = None
 
 
-def measure_configs(timer: Timer, role: str, configs: list[tuple[int, int, int]], repeats: int = 5,
-                    warmup: int = 1, progress: Progress | None = None,
-                    meter: LoadMeter | None = None) -> tuple[list[StepPoint], list[StepPoint], float | None]:
-    """Time an explicit list of (B, q, L) (e.g. a held-out set); contexts are built once per (B, L).
-    Returns (points normalised for load drift with `meter`, raw points, the reference level used) in the
-    order of `configs`."""
-    raw: dict[tuple[int, int, int], StepPoint] = {}
-    group: dict[tuple[int, int, int], int] = {}
-    refs: list[float] = []
-    by_bl: dict[tuple[int, int], list[int]] = {}
+def _measure(timer: Timer, configs: list[Key], repeats: int, warmup: int, log: _Log, progress, what: str,
+             t_start: float, no_warmup: frozenset = frozenset(), budget_s: float | None = None) -> bool:
+    """Time an explicit list of (B, q, L) in its order, one context per consecutive run of equal (B, L).
+    Returns False if the budget ran out first."""
+    runs: list[tuple[tuple[int, int], list[int]]] = []
     for B, q, L in configs:
-        by_bl.setdefault((B, L), []).append(q)
-    t0, n = time.monotonic(), 0
-    for (B, L), qs in sorted(by_bl.items()):
+        if runs and runs[-1][0] == (B, L):
+            runs[-1][1].append(q)
+        else:
+            runs.append(((B, L), [q]))
+    for (B, L), qs in runs:
+        if budget_s is not None and time.monotonic() - t_start > budget_s:
+            return False
         ctx = timer.context(B, L)
-        if meter is not None:
-            refs.append(meter.tick())
-        times_by_q = interleaved(ctx, qs, repeats, warmup)
+        log.group()
+        times_by_q = interleaved(ctx, qs, repeats, warmup, frozenset(q for q in qs if (B, q, L) in no_warmup))
         for q in qs:
-            med, _, _ = robust_median(times_by_q[q])
-            raw[(B, q, L)] = StepPoint(role, B, q, L, med)
-            group[(B, q, L)] = len(refs) - 1
-            n += 1
+            med = log.add((B, q, L), times_by_q[q])
+            log.done += 1
             if progress:
-                progress.item(f"{role} B={B} q={q} L={L}: {med * 1e3:.1f} ms", n, len(configs),
-                              time.monotonic() - t0, None)
+                progress.item(f"{what}: B={B} q={q} L={L}: {med * 1e3:.1f} ms", log.done, log.total,
+                              time.monotonic() - t_start, budget_s)
         ctx = None
-    pts = [raw[c] for c in configs]
-    if meter is None:
-        return pts, pts, None
-    refs.append(meter.tick())
-    level = meter.level()
-    return normalise(pts, [group[c] for c in configs], refs, level), pts, level
+    return True
+
+
+def measure_configs(timer: Timer, role: str, configs: list[Key], repeats: int = 5, warmup: int = 1,
+                    progress: Progress | None = None, meter: LoadMeter | None = None,
+                    passes: int = 1) -> tuple[list[StepPoint], list[StepPoint], float | None]:
+    """Time an explicit list of (B, q, L) (e.g. a held-out set) in `passes` passes. Returns (points normalised
+    for load drift with `meter`, raw points, the reference level used) in the order of `configs`."""
+    log = _Log(meter)
+    log.total = len(set(map(tuple, configs))) * passes
+    t0 = time.monotonic()
+    order = sorted(set(map(tuple, configs)), key=lambda k: (k[0], k[2], k[1]))
+    for p in range(passes):
+        log.pass_no = p + 1
+        _measure(timer, order if p % 2 == 0 else order[::-1], repeats, warmup, log, progress,
+                 f"pass {p + 1}/{passes}" if passes > 1 else role, t0)
+    level = log.close()
+    pts = [log.point(role, tuple(c), level) for c in configs]
+    return [p[0] for p in pts], [p[1] for p in pts], level
 
 
 def rescale(points: list[StepPoint], old_level: float | None, new_level: float | None) -> list[StepPoint]:

@@ -103,11 +103,8 @@ def calibrate(world: World, backend, probs, out_dir: Path, samples: int = 16, ks
     return fallback_profile(world, backend, probs, out_dir, samples, ks, log)
 
 
-def sweep(backend, probs, configs, horizon_s: float | None, cache: Path | None, tag: str, log=print,
-          progress: bool = True) -> dict[str, list[dict]]:
-    """Measure every configuration on every problem (untruncated up to the horizon); cached by `tag`."""
-    from planner import validate as V
-
+def cached_sweep(cache: Path | None, tag: str, n_problems: int) -> dict[str, list[dict]]:
+    """Configuration key -> records, for the cache's complete rows of this tag."""
     have: dict[str, list[dict]] = {}
     if cache is not None and cache.is_file():
         for line in cache.read_text().splitlines():
@@ -115,8 +112,17 @@ def sweep(backend, probs, configs, horizon_s: float | None, cache: Path | None, 
                 row = json.loads(line)
             except json.JSONDecodeError:
                 continue  # a line cut by an interrupted run: that configuration is measured again
-            if row.get("tag") == tag and len(row.get("records", ())) == len(probs):
+            if row.get("tag") == tag and len(row.get("records", ())) == n_problems:
                 have[row["config"]] = row["records"]
+    return have
+
+
+def sweep(backend, probs, configs, horizon_s: float | None, cache: Path | None, tag: str, log=print,
+          progress: bool = True) -> dict[str, list[dict]]:
+    """Measure every configuration on every problem (untruncated up to the horizon); cached by `tag`."""
+    from planner import validate as V
+
+    have = cached_sweep(cache, tag, len(probs))
     out = {}
     for i, cfg in enumerate(configs):
         if cfg.key in have:
@@ -130,6 +136,48 @@ def sweep(backend, probs, configs, horizon_s: float | None, cache: Path | None, 
             with cache.open("a") as f:
                 f.write(json.dumps({"tag": tag, "config": cfg.key, "records": out[cfg.key]}) + "\n")
     return out
+
+
+def calibrate_and_sweep(world: World, backend, cal_probs, probs, configs, out_dir: Path, samples: int, ks,
+                        cache: Path | None, tag: str, log=print) -> tuple[Path, dict[str, list[dict]]]:
+    """Calibration and the brute-force sweep interleaved in time: after each calibration problem, the held-out
+    problems due by then are run in every configuration (in an order rotating per problem).
+
+    Why: on a shared VM the machine's speed moved by 30-50 % within an hour; calibrating first and sweeping
+    afterwards then tested the VM's drift, not the model. Interleaved, both see the same mix of moments. Every
+    held-out record is the one `sweep` would produce (same seeds); the sweep is cached like `sweep`'s."""
+    from planner import validate as V
+    from planner.closed_loop_fit import fallback_profile
+    from planner.executor.answers import Equivalence
+    from planner.executor.runner import RunSettings, solve
+
+    eq = Equivalence()
+    out: dict[str, list] = {c.key: [None] * len(probs) for c in configs}
+    done, t0 = 0, time.perf_counter()
+
+    def run_heldout(j: int) -> None:
+        k = j % len(configs)
+        for c in configs[k:] + configs[:k]:
+            V.set_draft_len(backend, c.draft_len)
+            settings = RunSettings(c.branches, c.method, None, False, None, template=RAW_TEMPLATE, seed=0)
+            out[c.key][j] = V.compact(solve(probs[j], backend, settings, eq, index=j))
+
+    def between(i: int) -> None:
+        nonlocal done
+        while done < (i + 1) * len(probs) // len(cal_probs):
+            run_heldout(done)
+            done += 1
+        log(f"  calibration problem {i + 1}/{len(cal_probs)}, held-out {done}/{len(probs)} x {len(configs)} "
+            f"configurations ({time.perf_counter() - t0:.0f} s)")
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = fallback_profile(world, backend, cal_probs, out_dir, samples, ks, log, between=between)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with cache.open("a") as f:
+            for c in configs:
+                f.write(json.dumps({"tag": tag, "config": c.key, "records": out[c.key]}) + "\n")
+    return path, out
 
 
 def stderr_log(msg: str) -> None:

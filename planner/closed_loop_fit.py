@@ -57,8 +57,9 @@ def _clean(obj) -> dict:
     return {k: v for k, v in obj.__dict__.items() if v is not None}
 
 
-def fallback_profile(world, backend, probs, out_dir: Path, samples: int, ks, log=print) -> Path:
-    """Run the calibration problems (K cycling over `ks`), fit, and write profile + bank into out_dir."""
+def fallback_profile(world, backend, probs, out_dir: Path, samples: int, ks, log=print, between=None) -> Path:
+    """Run the calibration problems (K cycling over `ks`), fit, and write profile + bank into out_dir.
+    between(i): called after calibration problem i (e.g. to interleave other measurements in time)."""
     from planner.closed_loop import RAW_TEMPLATE, Recorder
     from planner.executor.answers import Equivalence
     from planner.executor.runner import RunSettings, bank_entry, solve
@@ -73,6 +74,8 @@ def fallback_profile(world, backend, probs, out_dir: Path, samples: int, ks, log
     for i, prob in enumerate(probs):
         set_draft_len(rec, ks[i % len(ks)])
         bank.append(bank_entry(prob, solve(prob, rec, settings, eq, index=i)))
+        if between is not None:
+            between(i)
     tgt, drf, pre, alpha = step_points(rec.results)
     # hf_id = the local folders, so `planner run/validate --plan` find the models without --model/--draft
     arch = replace(arch_from_hf_config(world.target, name="miniworld-target"), hf_id=str(Path(world.target).resolve()))

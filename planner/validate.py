@@ -115,15 +115,19 @@ def measure(backend, problems, cfg: Config, run_deadline: float | None, template
         bar = tqdm(total=len(problems), file=sys.stderr, desc=cfg.key, unit="problem", leave=False)
     out = []
     for i, prob in enumerate(problems):
-        rec = solve(prob, backend, settings, eq, index=i)
-        out.append({"problem_id": rec["problem_id"], "reference": rec["reference"], "latency_s": rec["latency_s"],
-                    "branches": [{k: b[k] for k in ("answer", "finish_s", "finish_reason", "num_tokens", "score")}
-                                 for b in rec["branches"]]})
+        out.append(compact(solve(prob, backend, settings, eq, index=i)))
         if bar is not None:
             bar.update(1)
     if bar is not None:
         bar.close()
     return out
+
+
+def compact(rec: dict) -> dict:
+    """What validation keeps of one executor record: latency, and per branch its answer and finish."""
+    return {"problem_id": rec["problem_id"], "reference": rec["reference"], "latency_s": rec["latency_s"],
+            "branches": [{k: b[k] for k in ("answer", "finish_s", "finish_reason", "num_tokens", "score")}
+                         for b in rec["branches"]]}
 
 
 def outcome(rec: dict, deadline: float | None, method: str = "majority", eq=None) -> tuple[bool | None, bool]:

@@ -107,3 +107,36 @@ def test_verify_overhead_is_fitted_from_whole_rounds():
     # forward-only sweeps (no q = 1 / q > 1 contrast) never get the term
     only_wide = [p for p in pts if p.query > 1]
     assert fit_step(only_wide, SMOL, fit_verify=True).coeffs.verify_s is None
+
+
+def _rounds(rng, n, q, extra_s, draft=None, draft_extra_s=0.0, cpu_scale=1.0):
+    """Engine round records whose time is the model's forward + extra_s (+ draft forwards + their extra)."""
+    out = []
+    for _ in range(n):
+        B, L = int(rng.integers(1, 9)), int(rng.integers(64, 400))
+        wall = float(predict(TRUE, SMOL, B, q, L)) + extra_s
+        k = q - 1 if draft else 0
+        d = sum(float(predict(draft, SMOL, B, 1, L + i)) + draft_extra_s for i in range(k)) if draft else 0.0
+        out.append({"batch": B, "q": q, "context": L, "wall_s": (wall + d) / cpu_scale, "draft_s": d / cpu_scale,
+                    "draft_forwards": k, "ref_s": None, "cpu_scale": cpu_scale})
+    return out
+
+
+def test_loop_verify_and_draft_overheads_are_read_off_engine_rounds():
+    """planner calibrate: plain rounds give the per-round loop overhead (into t0), verify rounds the extra of a
+    verify step (verify_s) on top of it, draft forwards their own extra (into the draft's t0)."""
+    from dataclasses import replace
+
+    from calibrate.device import draft_overhead, loop_overhead, verify_overhead
+
+    rng = np.random.default_rng(0)
+    plain, spec = _rounds(rng, 30, 1, 0.002), _rounds(rng, 30, 4, 0.002 + 0.0015, draft=TRUE, draft_extra_s=0.0007)
+    over, n = loop_overhead(plain + spec, TRUE, SMOL, 1)       # only q = 1 rounds count
+    assert n == 30 and over == pytest.approx(0.002, rel=1e-6)
+    ver, n = verify_overhead(spec + plain, replace(TRUE, t0_s=TRUE.t0_s + over), SMOL, 1)
+    assert n == 30 and ver == pytest.approx(0.0015, rel=1e-6)
+    assert draft_overhead(spec, TRUE, SMOL, 1) == pytest.approx(0.0007, rel=1e-6)
+    # the CPU clock converts each round's wall time with its prompt's CPU/wall ratio
+    slow = _rounds(rng, 30, 1, 0.002, cpu_scale=0.5)
+    assert loop_overhead(slow, TRUE, SMOL, 1, clock="cpu")[0] == pytest.approx(0.002, rel=1e-6)
+    assert loop_overhead(plain[:9], TRUE, SMOL, 1) == (0.0, 9)        # too few rounds: no estimate

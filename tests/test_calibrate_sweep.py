@@ -106,3 +106,51 @@ def test_load_drift_is_normalised_away():
     for p in rescale(norm, level, res.level):
         assert p.seconds / step_s(p.batch, p.query, p.context) == pytest.approx(scale, rel=0.1)
     assert raw[0].seconds / step_s(3, 2, 100) > 1.5 * scale
+
+
+def _bend(points):
+    """max / min of measured / true over the points: 1.0 when a common factor is all that moved them."""
+    r = [p.seconds / step_s(p.batch, p.query, p.context) for p in points]
+    return max(r) / min(r)
+
+
+def test_passes_in_alternating_order_cancel_a_linear_drift():
+    grid = ([1, 2, 4, 8], [1, 3], [64, 512])
+    one = sweep(FakeTimer(drift=0.01), "target", *grid, repeats=1, warmup=0)
+    two = sweep(FakeTimer(drift=0.01), "target", *grid, repeats=1, warmup=0, passes=2)
+    assert one.passes == 1 and two.passes == 2
+    assert [(p.batch, p.query, p.context) for p in one.points] == [(p.batch, p.query, p.context) for p in two.points]
+    # one pass: the last point is ~16 forwards slower than the first; two mirrored passes average that away
+    assert _bend(one.points) > 1.1
+    assert _bend(two.points) < 1.01
+
+
+def test_extra_configs_are_timed_in_every_pass_but_kept_apart():
+    timer = FakeTimer()
+    res = sweep(timer, "target", [1, 4], [1], [64], repeats=2, warmup=0, passes=3, extra=[(3, 2, 100), (1, 1, 64)])
+    assert [(p.batch, p.query, p.context) for p in res.points] == [(1, 1, 64), (4, 1, 64)]
+    assert [(p.batch, p.query, p.context) for p in res.extra_points] == [(3, 2, 100), (1, 1, 64)]
+    assert res.extra_points[0].seconds == pytest.approx(step_s(3, 2, 100))
+    assert res.extra_by_pass[0] == pytest.approx([step_s(3, 2, 100)] * 3)
+    # grid 2 points + 1 new extra point, 3 passes x 2 repeats each; (1, 1, 64) is shared, not timed twice a pass
+    assert timer.calls == 3 * 3 * 2
+
+
+def test_later_passes_stop_at_the_budget():
+    import time
+
+    def slow(B, q, L):
+        time.sleep(0.1)
+        return step_s(B, q, L)
+
+    # the first pass ends after >= 0.2 s > budget (B=2 starts at ~0.1 s < budget): complete, but no second pass
+    res = sweep(FakeTimer(value=slow), "target", [1, 2], [1], [64], repeats=1, warmup=0, passes=5, budget_s=0.15)
+    assert res.passes == 1 and not res.cut_by_budget and len(res.points) == 2
+
+
+def test_measure_configs_in_passes_keeps_the_given_order():
+    timer = FakeTimer(drift=0.01)
+    cfg = [(6, 1, 300), (3, 2, 100), (3, 1, 100)]
+    pts, raw, level = measure_configs(timer, "target", cfg, repeats=1, warmup=0, passes=2)
+    assert [(p.batch, p.query, p.context) for p in pts] == cfg and level is None and pts == raw
+    assert _bend(pts) < 1.01

@@ -123,3 +123,23 @@ def test_demo_runs_end_to_end(world_dir, tmp_path, capsys):
     assert rc == 0
     again = json.loads(capsys.readouterr().out)
     assert again["rows"][0]["branches"] == plan.branches and again["rows"][0]["measured"]["problems"] == 2
+
+
+def test_calibration_and_sweep_interleaved_match_the_sequential_sweep(loop, tmp_path):
+    from planner import closed_loop as CL
+    from planner import validate as V
+
+    world, backend, profile, _ = loop
+    configs = V.grid_configs(profile, (1, 2), (0, 2))
+    probs, cal = CL.problems(3, "test"), CL.problems(4, "val")
+    lines = []
+    path, inter = CL.calibrate_and_sweep(world, backend, cal, probs, configs, tmp_path / "cal", 6, (0, 2),
+                                         tmp_path / "sweeps.jsonl", "t", log=lines.append)
+    # held-out problems are spread over the calibration: 3 over 4 calibration problems
+    done = [int(x.split("held-out ")[1].split("/")[0]) for x in lines if "held-out" in x]
+    assert done == [0, 1, 2, 3]
+    assert path.is_file() and CL.cached_sweep(tmp_path / "sweeps.jsonl", "t", 3) == inter
+    seq = CL.sweep(backend, probs, configs, None, None, "t", log=lambda m: None, progress=False)
+    for c in configs:   # same seeds: same samples and answers, only the timings differ
+        assert [[(b["answer"], b["num_tokens"]) for b in r["branches"]] for r in inter[c.key]] == \
+               [[(b["answer"], b["num_tokens"]) for b in r["branches"]] for r in seq[c.key]]
