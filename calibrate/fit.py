@@ -54,11 +54,13 @@ def predict(coeffs: StepCoeffs, arch: ModelArch, B, q, L, tp: int = 1, interconn
 
 
 def fit_step(points: list[StepPoint], arch: ModelArch, tp: int = 1, interconnect_GBps: float | None = None,
-             priors: dict | None = None, allreduce_s: float = 0.0, fit_verify: bool = False) -> StepFit:
+             priors: dict | None = None, allreduce_s: float = 0.0, fit_verify: bool = False,
+             weights=None) -> StepFit:
     """Least-squares fit of StepCoeffs to points of one role. priors: optional {"weight_bw_GBps": v,
     "tflops": v} from microbenchmarks (kv_bw is always pulled weakly towards weight_bw). fit_verify: also fit
     `verify_s`, the fixed extra time of a verify step (q > 1) — for points that are whole engine rounds, where
-    rejection sampling and KV rollback cost time that no forward-only sweep sees."""
+    rejection sampling and KV rollback cost time that no forward-only sweep sees. weights: optional per-point
+    weights (e.g. how many rounds a pooled point stands for), so the fit matches where the time is spent."""
     from scipy.optimize import least_squares
 
     if len(points) < 3:
@@ -67,6 +69,10 @@ def fit_step(points: list[StepPoint], arch: ModelArch, tp: int = 1, interconnect
     q = np.array([p.query for p in points], float)
     L = np.array([p.context for p in points], float)
     t = np.array([p.seconds for p in points], float)
+    w = np.ones_like(t) if weights is None else np.asarray(weights, float)
+    if w.shape != t.shape or not np.all(np.isfinite(w)) or np.any(w <= 0):
+        raise PlannerError("step fit: weights must be one positive number per point")
+    sw = np.sqrt(w / w.mean())
     priors = {k: v for k, v in (priors or {}).items() if v and v > 0}
     lo, hi = np.log(LOWER), np.log(UPPER)
     verify = fit_verify and bool(np.any(q > 1)) and bool(np.any(q == 1))
@@ -78,7 +84,7 @@ def fit_step(points: list[StepPoint], arch: ModelArch, tp: int = 1, interconnect
         return StepModel(c, arch, tp, interconnect_GBps).time(B, q, L)
 
     def resid(x):
-        r = [(model(x) - t) / t, [PRIOR_WEIGHT * (x[2] - x[1])]]
+        r = [sw * (model(x) - t) / t, [PRIOR_WEIGHT * (x[2] - x[1])]]
         for i, name in enumerate(NAMES):
             if name in priors:
                 r.append([PRIOR_WEIGHT * (x[i] - np.log(priors[name]))])

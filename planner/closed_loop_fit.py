@@ -80,9 +80,10 @@ def fallback_profile(world, backend, probs, out_dir: Path, samples: int, ks, log
     # hf_id = the local folders, so `planner run/validate --plan` find the models without --model/--draft
     arch = replace(arch_from_hf_config(world.target, name="miniworld-target"), hf_id=str(Path(world.target).resolve()))
     darch = replace(arch_from_hf_config(world.draft, name="miniworld-draft"), hf_id=str(Path(world.draft).resolve()))
-    step = fit_step(tgt, arch, fit_verify=True)   # whole rounds: a verify round has fixed extra work
+    # whole rounds: a verify round has fixed extra work; each pooled point weighs as many rounds as it stands for
+    step = fit_step(tgt, arch, fit_verify=True, weight_key="n")
     has_draft = bool(alpha) and len(drf) >= 2
-    dstep = fit_step(drf, darch) if has_draft else None
+    dstep = fit_step(drf, darch, weight_key="n") if has_draft else None
     prefill = fit_prefill(pre)
     lengths = sorted(s["num_tokens"] for b in bank for s in b["samples"])
     if len(set(lengths)) < 2:

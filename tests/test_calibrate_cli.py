@@ -177,6 +177,10 @@ def test_quick_calibration_of_tiny_model_feeds_recommend(tmp_path, tiny_model_di
     assert prof.hardware.bf16_tflops == raw["calibration"]["gemm"]["tflops"] > 0
     pts = [p for p in raw["calibration"]["points"] if p["role"] == "target"]
     assert len(pts) >= 3 and all(p["seconds"] > 0 for p in pts)
+    # the warm-up's cold prefill (16 tokens) is not a prefill point; quick settings take one sweep pass
+    assert 16 not in {p["query"] for p in raw["calibration"]["points"] if p["role"] == "prefill"}
+    assert raw["calibration"]["passes"] == {"target": 1}
+    assert raw["calibration"]["verify_overhead_s"] >= 0 and raw["calibration"]["loop_overhead_s"] >= 0
     assert prof.accuracy.kind == "bank" and (tmp_path / prof.accuracy.bank_path).is_file()
     bank = [json.loads(l) for l in (tmp_path / prof.accuracy.bank_path).read_text().splitlines()]
     assert bank and all(len(b["samples"]) >= 1 for b in bank)

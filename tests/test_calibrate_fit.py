@@ -140,3 +140,15 @@ def test_loop_verify_and_draft_overheads_are_read_off_engine_rounds():
     slow = _rounds(rng, 30, 1, 0.002, cpu_scale=0.5)
     assert loop_overhead(slow, TRUE, SMOL, 1, clock="cpu")[0] == pytest.approx(0.002, rel=1e-6)
     assert loop_overhead(plain[:9], TRUE, SMOL, 1) == (0.0, 9)        # too few rounds: no estimate
+
+
+def test_weights_make_the_fit_match_where_the_time_is_spent():
+    """Pooled engine rounds: a point standing for 100 rounds outweighs one standing for 1 round."""
+    pts = synth(TRUE, 0.0, batches=(1, 4, 16), queries=(1, 3), contexts=(64,))
+    slow = StepPoint("target", 16, 1, 64, float(predict(TRUE, SMOL, 16, 1, 64)) * 1.2)   # same config, 20 % slower
+    w = [1.0] * len(pts) + [100.0]
+    heavy, plain = fit_step(pts + [slow], SMOL, weights=w), fit_step(pts + [slow], SMOL)
+    err = lambda f: abs(float(predict(f.coeffs, SMOL, 16, 1, 64)) / slow.seconds - 1)
+    assert err(heavy) < 0.02 and err(plain) > 0.1
+    with pytest.raises(PlannerError, match="weights"):
+        fit_step(pts, SMOL, weights=[1.0, 0.0, 1.0])

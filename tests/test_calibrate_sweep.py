@@ -154,3 +154,15 @@ def test_measure_configs_in_passes_keeps_the_given_order():
     pts, raw, level = measure_configs(timer, "target", cfg, repeats=1, warmup=0, passes=2)
     assert [(p.batch, p.query, p.context) for p in pts] == cfg and level is None and pts == raw
     assert _bend(pts) < 1.01
+
+
+def test_engine_timer_warmup_leaves_no_prefill_point(tiny_qwen2):
+    pytest.importorskip("torch")
+    from calibrate.engine_timer import EngineTimer
+
+    model = tiny_qwen2()
+    timer = EngineTimer(model, "cpu", 1024.0)
+    timer.warmup(0.05)
+    assert timer.prefill_s == {}            # the warm-up's first (cold) prefill is not a measurement
+    ctx = timer.context(3, 8)
+    assert list(timer.prefill_s) == [8] and len(ctx.time(2, 2, 1)) == 2

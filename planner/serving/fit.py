@@ -13,10 +13,12 @@ from planner.model.latency import StepModel
 from planner.profile.schema import ModelArch, PrefillCoeffs, StepCoeffs
 
 
-def fit_step(points: list[dict], arch: ModelArch, tp: int = 1, fit_verify: bool = False) -> StepCoeffs:
+def fit_step(points: list[dict], arch: ModelArch, tp: int = 1, fit_verify: bool = False,
+             weight_key: str | None = None) -> StepCoeffs:
     """points: [{"B", "q", "L", "t_s"}] (active sequences, query tokens per sequence, context, step seconds).
     The fit itself is the calibration stage's (calibrate.fit.fit_step): one fit for every source of points;
-    fit_verify for whole engine rounds (a verify round's fixed extra work, `verify_s`)."""
+    fit_verify for whole engine rounds (a verify round's fixed extra work, `verify_s`); weight_key: a field
+    weighting each point (e.g. "n", the rounds a pooled point stands for)."""
     from calibrate.fit import fit_step as fit_points
     from calibrate.points import StepPoint
 
@@ -25,10 +27,12 @@ def fit_step(points: list[dict], arch: ModelArch, tp: int = 1, fit_verify: bool 
         raise PlannerError(f"need at least 2 measured decode steps to fit the step model, got {len(pts)}")
     if len(pts) == 2:  # the general fit wants 3 points; the middle of two is as good a third as any
         a, b = pts
-        pts.append({k: (float(a[k]) + float(b[k])) / 2 for k in ("B", "q", "L", "t_s")})
+        pts.append({k: (float(a[k]) + float(b[k])) / 2 for k in ("B", "q", "L", "t_s")}
+                   | ({weight_key: 1.0} if weight_key else {}))
     sp = [StepPoint("target", int(round(float(p["B"]))), int(round(float(p["q"]))), int(round(float(p["L"]))),
                     float(p["t_s"])) for p in pts]
-    return fit_points(sp, arch, tp=tp, fit_verify=fit_verify).coeffs
+    w = [float(p.get(weight_key, 1.0)) for p in pts] if weight_key else None
+    return fit_points(sp, arch, tp=tp, fit_verify=fit_verify, weights=w).coeffs
 
 
 def fit_prefill(points: list[dict]) -> PrefillCoeffs:
