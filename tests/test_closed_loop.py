@@ -58,6 +58,11 @@ def test_calibration_writes_a_consistent_profile(loop):
     assert all(0.0 <= a <= 1.0 for a in profile.acceptance.alpha)
     assert profile.step.t0_s >= 0 and profile.draft.step.t0_s >= 0 and profile.prefill.s_per_token >= 0
     assert profile.provenance["kind"] == "measured" and profile.prompt_tokens > 5
+    # 6 samples ran as one run of 6 or as branches of 3, 1, 1, 1 (every other problem): rounds at B = 6, 3, 1
+    from planner.closed_loop_fit import batch_split
+
+    assert batch_split(6) == [3, 1, 1, 1] and batch_split(16) == [8, 4, 2, 1, 1]
+    assert {1, 3, 6} <= {p["B"] for p in profile.raw["calibration"]["target_points"]}
 
 
 def test_sweep_is_cached_and_regret_rows_are_sound(loop, tmp_path):
