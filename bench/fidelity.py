@@ -135,7 +135,7 @@ def main() -> int:
 
     over, _ = loop_overhead(gen0.rounds, fit.coeffs, arch, 1, level, a.clock)
     coeffs = replace(fit.coeffs, t0_s=fit.coeffs.t0_s + over)
-    ver, _ = verify_overhead(gen.rounds, coeffs, arch, 1, level, a.clock)
+    ver, _ = verify_overhead(gen.rounds, coeffs, arch, 1, level, a.clock, over)
     coeffs = replace(coeffs, verify_s=ver or None)
     data = {"schema": "tts-profile/1", "id": "fidelity", "provenance": {"kind": "measured", "device": "cpu",
                                                                         "date": "now"},
@@ -168,10 +168,10 @@ def main() -> int:
         pr = predict_request(prof, lens, K, len(ids))
         e = abs(pr - measured) / measured
         e_adj = abs(pr * load - measured) / measured if meter else e
-        req.append({"N": N, "K": K, "lengths": lens, "measured_s": measured, "wall_s": g.total_s, "cpu_s": cpu,
-                    "predicted_s": pr, "prefill_s": pre_m, "prefill_predicted_s": pre_p, "err": e, "load": load, "err_load_adjusted": e_adj})
         pre_m = g.prefill_s * (cpu / g.total_s if a.clock == "cpu" else 1.0)
         pre_p = float(prefill_time(replace(prof, prompt_tokens=len(ids))))
+        req.append({"N": N, "K": K, "lengths": lens, "measured_s": measured, "wall_s": g.total_s, "cpu_s": cpu,
+                    "predicted_s": pr, "prefill_s": pre_m, "prefill_predicted_s": pre_p, "err": e, "load": load, "err_load_adjusted": e_adj})
         print(f"{N:3d} {K:2d} {sum(lens):7d} {measured:11.2f} {pr:12.2f} {pct(e):>7} {load:5.2f} "
               f"{pr * load if meter else pr:16.2f} {pct(e_adj):>7} {pre_m:9.2f} / {pre_p:.2f} ({len(ids)} tok)")
 

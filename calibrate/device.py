@@ -146,7 +146,7 @@ def calibrate_device(args, s: Settings, progress: Progress) -> tuple[dict, list[
     tcoeffs = replace(tfit.coeffs, t0_s=tfit.coeffs.t0_s + overhead)
     verify, n_verify = 0.0, 0
     if acc_gen is not None:  # verify rounds' own extra work, on top of the loop overhead every round pays
-        verify, n_verify = verify_overhead(acc_gen.rounds, tcoeffs, target_arch, args.tp, level, clock)
+        verify, n_verify = verify_overhead(acc_gen.rounds, tcoeffs, target_arch, args.tp, level, clock, overhead)
         tcoeffs = replace(tcoeffs, verify_s=verify or None)
     dcoeffs, d_over = (dfit.coeffs, 0.0) if dfit else (None, 0.0)
     if dfit is not None and acc_gen is not None:  # sampling between draft forwards, beyond the forwards
@@ -233,9 +233,16 @@ def calibrate_device(args, s: Settings, progress: Progress) -> tuple[dict, list[
 
 
 def _excess(rounds: list[dict], coeffs, arch, tp: int, level: float | None, clock: str) -> np.ndarray:
-    """Per round: time not explained by the target forward StepModel predicts nor by the drafter's own forwards.
-    With `level` (the reference time the coefficients are normalised to) each round's forward is scaled to the
-    load around it, and the excess is expressed back at `level`."""
+    """Per round: time spent beyond the target forward and the drafter's own forwards. Rounds that carry the
+    forward's own time (`forward_s`, engine records since 2026-11-26) give it directly: both parts are timed at
+    the same moment, so a machine whose speed drifted since the sweep does not turn drift into "overhead" (the
+    quick fidelity bench read 0, 38 and 45 ms per round from the same code that way). Older records fall back
+    to the forward StepModel predicts; with `level` (the reference time the coefficients are normalised to)
+    that forward is scaled to the load around the round, and the excess expressed back at `level`."""
+    if rounds and all(r.get("forward_s", 0) > 0 for r in rounds):
+        own = np.array([r["wall_s"] - r["forward_s"] - (r["draft_s"] if r["draft_forwards"] else 0.0)
+                        for r in rounds])
+        return own * (np.array([r.get("cpu_scale", 1.0) for r in rounds]) if clock == "cpu" else 1.0)
     B = np.array([r["batch"] for r in rounds], float)
     q = np.array([r["q"] for r in rounds], float)
     L = np.array([r["context"] for r in rounds], float)
@@ -258,13 +265,17 @@ def loop_overhead(rounds: list[dict], coeffs, arch, tp: int, level: float | None
 
 
 def verify_overhead(rounds: list[dict], coeffs, arch, tp: int, level: float | None = None,
-                    clock: str = "wall") -> tuple[float, int]:
-    """Median extra time of a verify round (q > 1) beyond what `coeffs` (loop overhead already in t0) predict:
-    rejection sampling, KV rollback, an n-gram lookup. Stored as the step's `verify_s`. (seconds, rounds)."""
+                    clock: str = "wall", loop_s: float = 0.0) -> tuple[float, int]:
+    """Median extra time of a verify round (q > 1) beyond the plain round's: rejection sampling, KV rollback,
+    an n-gram lookup. Stored as the step's `verify_s`; (seconds, rounds). With measured forwards the excess is
+    taken over the forward and `loop_s` (the plain rounds' overhead); otherwise over `coeffs`' prediction,
+    whose t0 already holds the loop overhead."""
     spec = [r for r in rounds if r["q"] > 1]
     if len(spec) < 10:
         return 0.0, len(spec)
-    return max(0.0, float(np.median(_excess(spec, coeffs, arch, tp, level, clock)))), len(spec)
+    measured = all(r.get("forward_s", 0) > 0 for r in spec)
+    ex = _excess(spec, coeffs, arch, tp, level, clock) - (loop_s if measured else 0.0)
+    return max(0.0, float(np.median(ex))), len(spec)
 
 
 def draft_overhead(rounds: list[dict], coeffs, arch, tp: int, clock: str = "wall") -> float:

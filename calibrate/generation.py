@@ -93,6 +93,7 @@ def run_generations(engine, problems, n_branches: int, draft_len: int, temperatu
                 continue
             res.rounds.append({"batch": s.batch, "q": s.q, "context": s.context, "wall_s": s.wall_s,
                                "draft_s": s.draft_s, "verify_s": s.verify_s, "draft_forwards": s.draft_forwards,
+                               "forward_s": s.forward_s,
                                "ref_s": ref, "cpu_scale": cpu_scale})
             for j, (a, r) in enumerate(zip(s.accepted, s.reached)):
                 if j >= len(res.accepted):

@@ -142,6 +142,25 @@ def test_loop_verify_and_draft_overheads_are_read_off_engine_rounds():
     assert loop_overhead(plain[:9], TRUE, SMOL, 1) == (0.0, 9)        # too few rounds: no estimate
 
 
+
+def test_overheads_from_measured_forwards_ignore_a_drifted_step_model():
+    """Rounds that carry their own forward time: overhead = round - forward - draft, whatever the coefficients
+    say (a machine 30 % slower than at the sweep no longer reads as 30 % 'overhead')."""
+    from calibrate.device import loop_overhead, verify_overhead
+
+    rng = np.random.default_rng(1)
+    rounds = _rounds(rng, 20, 1, 0.002) + _rounds(rng, 20, 3, 0.003)
+    for r in rounds:   # the machine ran 30 % slower than the coefficients say; the overheads did not change
+        fw = float(predict(TRUE, SMOL, r["batch"], r["q"], r["context"]))
+        r["forward_s"] = 1.3 * fw
+        r["wall_s"] += 0.3 * fw
+    assert loop_overhead(rounds, TRUE, SMOL, 1)[0] == pytest.approx(0.002, rel=1e-6)
+    assert verify_overhead(rounds, TRUE, SMOL, 1, loop_s=0.002)[0] == pytest.approx(0.001, rel=1e-6)
+    for r in rounds:
+        del r["forward_s"]
+    assert loop_overhead(rounds, TRUE, SMOL, 1)[0] > 0.005    # the old way: drift became overhead
+
+
 def test_weights_make_the_fit_match_where_the_time_is_spent():
     """Pooled engine rounds: a point standing for 100 rounds outweighs one standing for 1 round."""
     pts = synth(TRUE, 0.0, batches=(1, 4, 16), queries=(1, 3), contexts=(64,))

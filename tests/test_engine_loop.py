@@ -34,6 +34,8 @@ def test_acceptance_counts_add_up_and_rows_leave_the_batch(tiny_qwen2, drafter):
         hook.remove()
     steps = gen.steps
     assert sum(s.emitted for s in steps) == gen.generated_tokens
+    # the target forward is timed on its own, inside the verify section of the round
+    assert all(0 < s.forward_s <= s.verify_s <= s.wall_s for s in steps[1:])
     reasons = [b.finish_reason for b in gen.branches]
     assert "eos" in reasons and "length" in reasons  # rows really finish at different times
     for b in gen.branches:

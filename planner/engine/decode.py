@@ -171,6 +171,7 @@ class Engine:
             context = target.context
             pending = target.sync(hist)
             feed = [p + d for p, d in zip(pending, drafts)]
+            t_fw = timed(dev)
             if all(len(p) == 1 for p in pending):
                 logits = target.feed(feed, logits="all")[:, : Kr + 1]
             else:  # generic: pick columns len(pending)-1 .. +Kr per row
@@ -178,6 +179,7 @@ class Engine:
                                      for p, f in zip(pending, feed)], device=dev)
                 full = target.feed(feed, logits="all")
                 logits = full.gather(1, cols[..., None].expand(-1, -1, full.shape[-1]))
+            forward_s = t_fw()
             d_t = torch.tensor([d + [-1] * (Kr - len(d)) for d in drafts], dtype=torch.long, device=dev)
             d_t = d_t.reshape(B, Kr)
             k_t = torch.tensor(kk, dtype=torch.long, device=dev)
@@ -211,7 +213,7 @@ class Engine:
             steps.append(StepRecord(step, "spec" if Kr else "decode", now(), t_round(), draft_s, verify_s,
                                     int(logits.shape[0]),
                                     Kr + 1, context, n_draft_fw, proposed, reached, accepted, acc_l, emitted,
-                                    B - len(keep)))
+                                    B - len(keep), forward_s))
 
         for b in rows if stopped_by else []:
             if result[b] is None:

@@ -29,6 +29,8 @@ class StepRecord:
     accepted_per_row: list[int] = field(default_factory=list)  # drafts accepted in each row (batch order)
     emitted: int = 0          # tokens appended to branches this round (after stop/length truncation)
     finished: int = 0         # rows that finished this round
+    forward_s: float = 0.0    # the target forward alone (inside verify_s): wall_s - draft_s - forward_s is the
+                              # loop's own overhead, measured at the same moment as the forward
 
 
 @dataclass
