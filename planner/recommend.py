@@ -146,7 +146,7 @@ def build_plan(choice: Choice, others: list[Evaluation], strategy: str = "exhaus
                   "max_tokens": int(ev.max_tokens) if ev.max_tokens else p.lengths.max_tokens},
         quantile=ev.quantile, objective=objective, strategy=strategy,
         hardware={"name": p.hardware.name, "gpus": p.hardware.gpus,
-                  **({"device_type": p.provenance["device_type"]} if p.provenance.get("device_type") else {})},
+                  **{k: p.provenance[k] for k in ("device_type", "threads", "dtype") if p.provenance.get(k)}},
         runners_up=runners, notes=notes)
 
 

@@ -152,3 +152,24 @@ def test_bad_input_is_one_line_exit_2(case, tiny_model_dir, other_tokenizer_dir,
               "plan_profile": "computed from profile 'h100-qwen'", "no_source": "one of the arguments",
               "draft_len_without_drafter": "needs a drafter", "bad_layers": "the target has 2 layers"}[case]
     assert expect in lines[0]
+
+
+def test_run_and_validate_adopt_the_plans_calibration_threads_and_dtype():
+    """A CPU plan from a profile measured with 1 thread in bf16 runs that way unless told otherwise."""
+    from types import SimpleNamespace
+
+    from planner.errors import PlannerError
+    from planner.executor.setup import adopt_plan_settings
+
+    plan = SimpleNamespace(hardware={"name": "AMD EPYC", "device_type": "cpu", "threads": 1, "dtype": "bf16"})
+    args = SimpleNamespace(backend="local", device="cpu", threads=None, dtype="auto")
+    notes = adopt_plan_settings(args, plan)
+    assert (args.threads, args.dtype) == (1, "bf16") and len(notes) == 2
+    mine = SimpleNamespace(backend="local", device="cpu", threads=2, dtype="fp32")
+    assert adopt_plan_settings(mine, plan) == [] and (mine.threads, mine.dtype) == (2, "fp32")   # explicit wins
+    gpu = SimpleNamespace(hardware={"name": "H100", "device_type": "cuda", "threads": 1, "dtype": "bf16"})
+    other = SimpleNamespace(backend="local", device="cpu", threads=None, dtype="auto")
+    assert adopt_plan_settings(other, gpu) == [] and other.threads is None      # a GPU plan says nothing about CPUs
+    assert adopt_plan_settings(other, None) == []
+    with pytest.raises(PlannerError, match="threads"):
+        adopt_plan_settings(SimpleNamespace(backend="local", device="cpu", threads=0, dtype="auto"), plan)

@@ -121,6 +121,9 @@ def run(args) -> int:
     if cfg["method"] != "majority" and scorer is None:
         raise PlannerError(f"method {cfg['method']} needs --scorer")
     log = lambda m: print(m, file=sys.stderr)  # noqa: E731
+    from planner.executor.setup import adopt_plan_settings
+
+    notes += adopt_plan_settings(args, plan)
     backend, desc = make_backend(args, cfg["draft"], cfg["draft_len"], cfg["temperature"], cfg["top_p"],
                                  cfg["max_tokens"], bool(scorer and scorer.needs_logprobs), log)
     if plan is not None:

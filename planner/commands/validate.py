@@ -45,7 +45,6 @@ def register(sub) -> None:
     p.add_argument("--records", metavar="FILE", help="also write every problem's record (JSONL)")
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--threads", type=int, help="torch CPU threads (match the calibration's; default: torch's)")
     add_backend_args(p)
     p.set_defaults(func=run)
 
@@ -93,8 +92,6 @@ def run(args) -> int:
         raise PlannerError(f"--quantile must be in (0, 1), got {quantile}")
     if args.limit is not None and args.limit < 1:
         raise PlannerError("--limit must be >= 1")
-    if args.threads is not None and args.threads < 1:
-        raise PlannerError(f"--threads must be >= 1, got {args.threads}")
     if args.horizon < 1:
         raise PlannerError(f"--horizon must be >= 1 (deadlines), got {args.horizon}")
     if args.method not in METHODS:
@@ -143,10 +140,10 @@ def run(args) -> int:
         if skipped:
             log(f"planner validate: note: no drafter known (pass --draft or --profile); skipping {', '.join(skipped)}")
     k_max = max(c.draft_len for c, _ in pairs)
-    if args.threads is not None:
-        import torch
+    from planner.executor.setup import adopt_plan_settings
 
-        torch.set_num_threads(args.threads)
+    for n in adopt_plan_settings(args, plan):
+        log(f"planner validate: note: {n}")
     backend, desc = make_backend(args, draft, k_max, temperature, top_p, max_tokens,
                                  bool(scorer and scorer.needs_logprobs), log)
     if args.backend == "openai" and len({c.draft_len for c, _ in pairs}) > 1:

@@ -16,6 +16,8 @@ def add_backend_args(p) -> None:
     g.add_argument("--device", default="cpu", help="cpu or cuda[:N] (local backend)")
     g.add_argument("--dtype", default="auto", choices=("auto", "bf16", "fp16", "fp32"),
                    help="weights dtype; auto = bf16 on GPUs and CPUs with native bf16, else fp32")
+    g.add_argument("--threads", type=int, help="torch CPU threads (default: the plan's calibration threads on a "
+                   "CPU, else torch's)")
     g.add_argument("--backend", default="local", choices=("local", "openai"))
     g.add_argument("--url", "--endpoint", dest="url", default="http://localhost:8000/v1",
                    help="OpenAI-compatible server (openai backend)")
@@ -31,6 +33,25 @@ def add_backend_args(p) -> None:
     g.add_argument("--server-seed", action="store_true",
                    help="openai backend: send the seed to the server (off by default: vLLM's CPU build crashes on "
                         "seeded requests whose prefill is chunked)")
+
+
+def adopt_plan_settings(args, plan) -> list[str]:
+    """On the local CPU backend, run with the thread count and dtype the plan's profile was calibrated with,
+    unless given: a profile measured with 1 thread predicts nothing about a 2-thread run (the README loop's
+    validate over-predicted by 40-90 % that way). Returns notes saying what was adopted."""
+    if args.threads is not None and args.threads < 1:
+        raise PlannerError(f"--threads must be >= 1, got {args.threads}")
+    hw = (plan.hardware or {}) if plan is not None else {}
+    if args.backend != "local" or not str(args.device).startswith("cpu") or hw.get("device_type") != "cpu":
+        return []
+    notes = []
+    if args.threads is None and isinstance(hw.get("threads"), int) and hw["threads"] >= 1:
+        args.threads = hw["threads"]
+        notes.append(f"using {args.threads} CPU thread(s), as the plan's profile was calibrated (--threads to change)")
+    if args.dtype == "auto" and hw.get("dtype") in ("bf16", "fp16", "fp32"):
+        args.dtype = hw["dtype"]
+        notes.append(f"using dtype {args.dtype}, as the plan's profile was calibrated (--dtype to change)")
+    return notes
 
 
 def make_backend(args, draft_spec: str | None, draft_len: int, temperature: float, top_p: float, max_tokens: int,
@@ -55,6 +76,10 @@ def make_backend(args, draft_spec: str | None, draft_len: int, temperature: floa
     from planner.engine.decode import Engine
     from planner.engine.models import load_model, make_drafter
 
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
     lm = load_model(args.model, args.device, args.dtype)
     log(f"loaded {lm.name} ({lm.num_params / 1e6:.0f}M params, {lm.dtype}, {lm.device}) in {lm.load_s:.1f} s")
     drafter = make_drafter(draft_spec, lm) if draft_len > 0 else None
