@@ -184,6 +184,9 @@ def test_quick_calibration_of_tiny_model_feeds_recommend(tmp_path, tiny_model_di
     assert prof.accuracy.kind == "bank" and (tmp_path / prof.accuracy.bank_path).is_file()
     bank = [json.loads(l) for l in (tmp_path / prof.accuracy.bank_path).read_text().splitlines()]
     assert bank and all(len(b["samples"]) >= 1 for b in bank)
-    r = planner("recommend", "--profile", out, "--deadline", "10s")
+    r = planner("recommend", "--profile", out, "--deadline", "10s", "-o", tmp_path / "plan.json")
     assert r.returncode == 0, r.stderr
     assert "Plan for" in r.stdout
+    # the plan carries what run/validate need to run as calibrated
+    hw = json.loads((tmp_path / "plan.json").read_text())["hardware"]
+    assert hw["device_type"] == "cpu" and hw["threads"] == 1 and hw["dtype"] == "fp32"
