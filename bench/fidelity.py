@@ -95,7 +95,6 @@ def main() -> int:
     fit_pts, ho = rescale(sw.points, sw.level, level), rescale(sw.extra_points, sw.level, level)
     priors = {"weight_bw_GBps": bw["read_GBps"], "tflops": gemm["tflops"]}
     fit = fit_step(fit_pts, arch, priors=priors)
-    fit_raw = fit_step(sw.raw_points, arch, priors=priors)
     pre, _ = fit_prefill(prefill_pts)
 
     print(f"\nclock {a.clock}; model {a.model} ({lm.dtype}), {torch.get_num_threads()} threads, {hardware.cpu_name()}; "
@@ -114,6 +113,7 @@ def main() -> int:
         print(f"{pt.batch:4d} {pt.query:3d} {pt.context:5d} {pt.seconds * 1e3:12.1f} {pr * 1e3:13.1f} {pct(e):>7}  "
               + " ".join(f"{x * 1e3:.0f}" for x in passes) + f" ({pct(noise[-1]).strip()})")
     if meter:
+        fit_raw = fit_step(sw.raw_points, arch, priors=priors)
         for pt in sw.extra_raw_points:
             r = float(predict(fit_raw.coeffs, arch, pt.batch, pt.query, pt.context))
             raw_err.append(abs(r - pt.seconds) / pt.seconds)
@@ -171,7 +171,8 @@ def main() -> int:
         pre_m = g.prefill_s * (cpu / g.total_s if a.clock == "cpu" else 1.0)
         pre_p = float(prefill_time(replace(prof, prompt_tokens=len(ids))))
         req.append({"N": N, "K": K, "lengths": lens, "measured_s": measured, "wall_s": g.total_s, "cpu_s": cpu,
-                    "predicted_s": pr, "prefill_s": pre_m, "prefill_predicted_s": pre_p, "err": e, "load": load, "err_load_adjusted": e_adj})
+                    "predicted_s": pr, "prefill_s": pre_m, "prefill_predicted_s": pre_p, "err": e, "load": load,
+                    "err_load_adjusted": e_adj})
         print(f"{N:3d} {K:2d} {sum(lens):7d} {measured:11.2f} {pr:12.2f} {pct(e):>7} {load:5.2f} "
               f"{pr * load if meter else pr:16.2f} {pct(e_adj):>7} {pre_m:9.2f} / {pre_p:.2f} ({len(ids)} tok)")
 

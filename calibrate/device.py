@@ -88,7 +88,8 @@ def calibrate_device(args, s: Settings, progress: Progress) -> tuple[dict, list[
     # (+-30 % on this VM) made held-out errors worse than raw times in bench/fidelity.py.
     meter = LoadMeter(timer) if clock == "wall" and getattr(args, "load_meter", False) else None
     sw = sweep(timer, "target", s.batches, s.queries, s.contexts, repeats=s.repeats, passes=s.passes,
-               max_step_s=s.max_step_s, budget_s=s.sweep_budget_s, mem_limit_bytes=_mem_limit(dev), progress=progress, meter=meter)
+               max_step_s=s.max_step_s, budget_s=s.sweep_budget_s, mem_limit_bytes=_mem_limit(dev),
+               progress=progress, meter=meter)
     phases["target_sweep"] = time.monotonic() - t
     prefill_pts = [StepPoint("prefill", 1, L, 0, x) for L, ts in timer.prefill_s.items() if L > 0 for x in ts]
     timer.release()

@@ -283,24 +283,6 @@ def _measure(timer: Timer, configs: list[Key], repeats: int, warmup: int, log: _
     return True
 
 
-def measure_configs(timer: Timer, role: str, configs: list[Key], repeats: int = 5, warmup: int = 1,
-                    progress: Progress | None = None, meter: LoadMeter | None = None,
-                    passes: int = 1) -> tuple[list[StepPoint], list[StepPoint], float | None]:
-    """Time an explicit list of (B, q, L) (e.g. a held-out set) in `passes` passes. Returns (points normalised
-    for load drift with `meter`, raw points, the reference level used) in the order of `configs`."""
-    log = _Log(meter)
-    log.total = len(set(map(tuple, configs))) * passes
-    t0 = time.monotonic()
-    order = sorted(set(map(tuple, configs)), key=lambda k: (k[0], k[2], k[1]))
-    for p in range(passes):
-        log.pass_no = p + 1
-        _measure(timer, order if p % 2 == 0 else order[::-1], repeats, warmup, log, progress,
-                 f"pass {p + 1}/{passes}" if passes > 1 else role, t0)
-    level = log.close()
-    pts = [log.point(role, tuple(c), level) for c in configs]
-    return [p[0] for p in pts], [p[1] for p in pts], level
-
-
 def rescale(points: list[StepPoint], old_level: float | None, new_level: float | None) -> list[StepPoint]:
     """Re-express normalised points at another reference level (e.g. the whole run's, known at the end)."""
     if not old_level or not new_level:

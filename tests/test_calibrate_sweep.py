@@ -3,7 +3,7 @@ refusal of broken timings, and normalisation of load drift."""
 
 import pytest
 
-from calibrate.sweep import LoadMeter, OutOfMemory, measure_configs, sweep
+from calibrate.sweep import LoadMeter, OutOfMemory, sweep
 from planner.errors import PlannerError
 
 
@@ -96,16 +96,16 @@ def test_load_drift_is_normalised_away():
     assert max(shape(res.raw_points)) > 2
     assert max(abs(x - 1) for x in shape(res.points)) < 0.05
     assert res.level == pytest.approx(meter.level())
-    norm, raw, level = measure_configs(timer, "target", [(3, 2, 100), (6, 1, 300)], repeats=2, warmup=0,
-                                       meter=meter)
-    assert [p.batch for p in norm] == [3, 6] and level == pytest.approx(meter.level())
-    # held-out points measured later, re-expressed at the sweep's level, share the sweep's scale; raw ones do not
-    from calibrate.sweep import rescale
-
-    scale = res.points[0].seconds / step_s(res.points[0].batch, res.points[0].query, res.points[0].context)
-    for p in rescale(norm, level, res.level):
+    # held-out (extra) points timed after the grid and normalised to the same level share the grid's scale;
+    # their raw times, taken ~3x later in the drift, do not
+    late = sweep(timer, "target", [1, 2, 4, 8, 16], [1, 5], [64, 512], repeats=3, warmup=0,
+                 meter=LoadMeter(timer, repeats=1), extra=[(3, 2, 100), (6, 1, 300)])
+    assert [p.batch for p in late.extra_points] == [3, 6]
+    scale = late.points[0].seconds / step_s(late.points[0].batch, late.points[0].query, late.points[0].context)
+    for p in late.extra_points:
         assert p.seconds / step_s(p.batch, p.query, p.context) == pytest.approx(scale, rel=0.1)
-    assert raw[0].seconds / step_s(3, 2, 100) > 1.5 * scale
+    raw_first = late.raw_points[0].seconds / step_s(late.raw_points[0].batch, 1, late.raw_points[0].context)
+    assert late.extra_raw_points[0].seconds / step_s(3, 2, 100) > 1.5 * raw_first
 
 
 def _bend(points):
@@ -148,11 +148,11 @@ def test_later_passes_stop_at_the_budget():
     assert res.passes == 1 and not res.cut_by_budget and len(res.points) == 2
 
 
-def test_measure_configs_in_passes_keeps_the_given_order():
-    timer = FakeTimer(drift=0.01)
+def test_extra_points_in_passes_keep_the_given_order_and_cancel_drift():
     cfg = [(6, 1, 300), (3, 2, 100), (3, 1, 100)]
-    pts, raw, level = measure_configs(timer, "target", cfg, repeats=1, warmup=0, passes=2)
-    assert [(p.batch, p.query, p.context) for p in pts] == cfg and level is None and pts == raw
+    res = sweep(FakeTimer(drift=0.01), "target", [1, 2], [1], [64], repeats=1, warmup=0, passes=2, extra=cfg)
+    pts = res.extra_points
+    assert [(p.batch, p.query, p.context) for p in pts] == cfg and res.level is None and pts == res.extra_raw_points
     assert _bend(pts) < 1.01
 
 
