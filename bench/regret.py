@@ -28,6 +28,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -64,6 +66,9 @@ def main(argv=None) -> int:
     ap.add_argument("--cache", default=str(DEFAULT_CACHE), help=f"cache folder (default {DEFAULT_CACHE})")
     ap.add_argument("--recalibrate", action="store_true", help="ignore a cached calibration")
     ap.add_argument("--json", help="also write all rows here")
+    ap.add_argument("--speed-factors", choices=("on", "off"), default="on",
+                    help="off: analyse as if the calibration had not measured the machine's speed spread "
+                         "(hardware.speed_factors), e.g. to compare on a cached run")
     a = ap.parse_args(argv)
 
     from planner import closed_loop as CL
@@ -95,6 +100,10 @@ def main(argv=None) -> int:
         log(f"using cached calibration {prof_path} and sweep")
     measured = {c.key: measured[c.key] for c in configs}
     profile = load_profile(str(prof_path))
+    if a.speed_factors == "off":
+        from dataclasses import replace
+
+        profile = replace(profile, hardware=replace(profile.hardware, speed_factors=None))
     t_all = time.perf_counter() - t0
 
     # 1. fidelity of every configuration with no deadline
@@ -110,17 +119,35 @@ def main(argv=None) -> int:
     table(f"Predicted vs measured, no deadline ({P} held-out problems, profile {profile.id})",
           ["N", "K", "mean s pred/meas", "err", "p90 s pred/meas", "err", "accuracy % pred/meas", "err pp"], rows)
 
+    # 1b. each request against the model given its own branch lengths: the machine's spread, not the lengths'
+    from dataclasses import replace
+
+    from calibrate.request import predict_request
+
+    bare = replace(profile, hardware=replace(profile.hardware, speed_factors=None))
+    rows = []
+    for c in configs:
+        r = np.array([rec["latency_s"] / predict_request(bare, [b["num_tokens"] for b in rec["branches"]],
+                                                          c.draft_len) for rec in measured[c.key]])
+        rows.append([c.branches, c.draft_len, *(f"{x:.2f}" for x in np.quantile(r, (0.1, 0.5, 0.9)))])
+    factors = profile.hardware.speed_factors
+    table("Each request's time / the model's time for its own branch lengths (no speed factors); the calibration's "
+          f"speed factors: {', '.join(f'{f:.2f}' for f in factors) if factors else 'none'}",
+          ["N", "K", "p10", "median", "p90"], rows)
+
     # 2. regret per deadline and strategy
     deadlines = CL.deadlines_between(measured, a.deadlines)
     strategies = tuple(a.strategies.split(","))
     res = CL.regret_rows(profile, configs, measured, deadlines, a.quantile, strategies)
     table(f"Recommendations under a deadline (requested p{a.quantile * 100:g}; best = most accurate configuration "
           f"whose measured hit rate >= {a.quantile:.0%})",
-          ["deadline s", "strategy", "pick", "acc % pred / meas", "hit %", "best (meas)", "best acc %", "regret pp",
+          ["deadline s", "strategy", "pick", "acc % pred / meas", "hit %", "best (meas)", "best acc %", "regret pp ± SE",
            "best-any acc %", "regret-any pp"],
           [[f"{r['deadline_s']:.3f}", r["strategy"], r["pick"] or "none feasible",
             f"{pct(r['predicted_accuracy'])} / {pct(r['accuracy'])}", pct(r["hit_rate"], ".0f"), r["best"] or "-",
-            pct(r["best_accuracy"]), pct(r["regret"], "+.1f"), pct(r["best_any_accuracy"]),
+            pct(r["best_accuracy"]), pct(r["regret"], "+.1f") + (f" ± {pct(r['regret_se'], '.1f')}"
+                                                                  if r.get("regret_se") is not None else ""),
+            pct(r["best_any_accuracy"]),
             pct(r["regret_any"], "+.1f")] for r in res])
 
     # 3. targets
@@ -130,9 +157,10 @@ def main(argv=None) -> int:
         reg = [r["regret"] for r in mine if r["regret"] is not None]
         hits = [r["hit_rate"] for r in mine if r["hit_rate"] is not None]
         summary.append([s, pct(statistics.fmean(reg), "+.1f") if reg else "-", pct(max(reg), "+.1f") if reg else "-",
+                        sum(x <= 0.02 + 1e-9 for x in reg),
                         pct(statistics.fmean(r["accuracy"] for r in mine)), pct(min(hits), ".0f") if hits else "-",
                         sum(h >= a.quantile - 0.02 for h in hits), len(mine)])
-    table("Summary over deadlines", ["strategy", "mean regret pp", "max regret pp", "mean accuracy %",
+    table("Summary over deadlines", ["strategy", "mean regret pp", "max regret pp", "regret <= 2 pp", "mean accuracy %",
                                      "min hit %", "deadlines with hit >= q-2%", "deadlines"], summary)
     ex = {r["deadline_s"]: r["accuracy"] for r in res if r["strategy"] == "exhaustive"}
     gr = {r["deadline_s"]: r["accuracy"] for r in res if r["strategy"] == "greedy"}

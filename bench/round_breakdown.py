@@ -36,7 +36,7 @@ def main(argv=None) -> int:
     from planner import validate as V
     from planner.executor.answers import Equivalence
     from planner.executor.runner import RunSettings, solve
-    from planner.model.latency import alphas, draft_step, target_step, tau
+    from planner.model.latency import draft_step, target_step, tokens_per_round
     from planner.profile import load_profile
 
     path = a.profile or max(glob.glob(str(DEFAULT_CACHE / "cal-*" / "profile.json")), key=os.path.getmtime,
@@ -70,7 +70,7 @@ def main(argv=None) -> int:
                     drf = f"{dm:.2f} / {dp:.2f}"
                 tok = sum(s.emitted for s in st) / sum(s.batch for s in st)
                 print(f"| {rep + 1} | {K} | {N} | {len(st)} | {ver:.2f} / {ver_p:.2f} | {drf} | "
-                      f"{tok:.2f} / {float(tau(alphas(prof, K), K)) if K else 1.0:.2f} |")
+                      f"{tok:.2f} / {float(tokens_per_round(prof, K)):.2f} |")
     return 0
 
 

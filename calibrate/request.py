@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from planner.model.latency import alphas, draft_rate, prefill_time, round_time, tau
+from planner.model.latency import prefill_time, round_time, tokens_per_round
 from planner.profile.schema import Profile
 
 
@@ -21,7 +21,7 @@ def predict_request(p: Profile, lengths: list[int], K: int, prompt_tokens: int |
         p = replace(p, prompt_tokens=int(prompt_tokens))
     n = np.sort(np.asarray(lengths, float))
     N = len(n)
-    t_k = 1.0 + draft_rate(p) * (float(tau(alphas(p, K), K)) - 1.0) if K else 1.0  # as latency_grid
+    t_k = float(tokens_per_round(p, K))  # as latency_grid
     total = float(prefill_time(p))
     done = 0.0  # rounds completed so far
     for j, nj in enumerate(n):

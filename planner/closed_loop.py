@@ -194,6 +194,20 @@ def deadlines_between(measured: dict[str, list[dict]], count: int) -> list[float
     return [round(float(x), 4) for x in np.geomspace(lo, hi, count)]
 
 
+def paired_se(best: list[dict], pick: list[dict], deadline: float, eq) -> float:
+    """Standard error of a regret: both configurations ran on the same problems, so the per-problem
+    differences (correct under best minus correct under the pick) carry the sampling noise of the comparison.
+    The measured best is the maximum of noisy accuracies: a regret within ~2 SE of 0 is noise."""
+    import numpy as np
+
+    from planner import validate as V
+
+    diff = [float(bool(V.outcome(b, deadline, "majority", eq)[0])) - float(bool(V.outcome(p, deadline, "majority",
+                                                                                         eq)[0]))
+            for b, p in zip(best, pick)]
+    return float(np.std(diff, ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
+
+
 def regret_rows(profile, configs, measured: dict[str, list[dict]], deadlines, quantile: float = 0.9,
                 strategies=("exhaustive", "greedy", "optuna"), trials: int = 100) -> list[dict]:
     """Per deadline and strategy: the pick, its predicted and measured accuracy and hit rate, and the regret
@@ -229,5 +243,7 @@ def regret_rows(profile, configs, measured: dict[str, list[dict]], deadlines, qu
                                "predicted_accuracy": float(ev.acc[idx]),
                                "predicted_p_meet": float(ev.p_meet[idx[1:]]),
                                "regret": None if best is None else meas[best.key]["accuracy"] - m["accuracy"],
+                               "regret_se": None if best is None else paired_se(measured[best.key],
+                                                                                measured[cfg.key], d, eq),
                                "regret_any": meas[best_any.key]["accuracy"] - m["accuracy"]})
     return rows

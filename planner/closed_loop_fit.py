@@ -1,12 +1,14 @@
 """A local-engine profile for the closed loop, measured in one pass: M samples per calibration problem (every
-other problem run as branches of halving width, `batch_split`) through the executor give the sample bank (accuracy, lengths), and
-the engine's own round records give the step-time points (decode rounds at every batch size, verify rounds at
-K+1, draft forwards) and the per-position acceptance.
+other problem run as branches of halving width, `batch_split`) through the executor give the sample bank
+(accuracy, lengths), and the engine's own round records give the step-time points (decode rounds at every batch
+size, verify rounds at K+1, draft forwards) and the acceptance per position, pooled and per draft length K.
 
 Why the decode loop's rounds and not isolated forwards: on a CPU with a ~1M-parameter model, sampling and
-bookkeeping cost as much as the forward itself; fitting whole rounds puts that overhead into t0, where the
-latency model expects it. The step formula and its fit are the project's own (`planner.serving.fit`).
-This is the closed loop's own calibration; `planner calibrate` (calibrate/) is the general one."""
+bookkeeping cost as much as the forward itself; fitting whole rounds puts that overhead into t0 and verify_s,
+where the latency model expects it. Target and draft are first fitted apart (`planner.serving.fit`), then
+refined together on whole rounds (`calibrate.fit_rounds`), so per-round drafting work is not divided among the
+draft forwards. This is the closed loop's own calibration; `planner calibrate` (calibrate/) is the general one.
+The rounds themselves are kept next to the profile (`rounds.jsonl`)."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from pathlib import Path
 from planner.errors import PlannerError
 
 L_BUCKET = 8  # context positions pooled into one fit point
+MIN_ROUNDS_K = 30  # rounds of one draft length before its own acceptance is used
 
 
 def _pool(points: dict) -> list[dict]:
@@ -51,6 +54,62 @@ def step_points(results) -> tuple[list[dict], list[dict], list[dict], list[float
                     reached[i] += r
                     accepted[i] += a
     return _pool(tgt), _pool(drf), pre, [a / r for r, a in zip(reached, accepted) if r]
+
+
+def whole_rounds(results) -> tuple[list[dict], dict[int, list[float]]]:
+    """Whole rounds pooled by (K, B, L) for the joint fit (calibrate.fit_rounds), and the acceptance per
+    position measured in the rounds of each draft length K (kept where K had at least MIN_ROUNDS_K rounds)."""
+    pts, reached, accepted, count = defaultdict(list), {}, {}, defaultdict(int)
+    for res in results:
+        for s in res.steps:
+            if s.kind == "prefill":
+                continue
+            K = s.q - 1
+            pts[(K, s.batch, max(L_BUCKET, round(s.context / L_BUCKET) * L_BUCKET))].append(s.wall_s)
+            if K > 0 and len(s.reached) == K:
+                r, a = reached.setdefault(K, [0] * K), accepted.setdefault(K, [0] * K)
+                for i in range(K):
+                    r[i] += s.reached[i]
+                    a[i] += s.accepted[i]
+                count[K] += 1
+    by_k = {K: [a / r if r else 0.0 for r, a in zip(reached[K], accepted[K])] for K in reached
+            if count[K] >= MIN_ROUNDS_K and all(reached[K])}
+    return [{"K": K, "B": b, "L": L, "t_s": statistics.median(ts), "n": len(ts)}
+            for (K, b, L), ts in sorted(pts.items())], by_k
+
+
+def speed_factors(results, predict, count: int = 8, min_rounds: int = 5, min_group: int = 3) -> list[float] | None:
+    """`count` equally likely factors measured/modelled for a whole run (hardware.speed_factors).
+
+    Each run's decoding time is divided by the model's sum over its own rounds (predict(K, B, L) on arrays);
+    runs are grouped by draft length and starting width and each group divided by its mean, so a systematic
+    misfit of one kind of run stays out of the spread (and the mean factor stays 1): what remains is the
+    machine's moment-to-moment speed, which the p90 must cover (a run of 52 tokens took 0.17 to 0.34 s here)."""
+    import numpy as np
+
+    groups = defaultdict(list)
+    for res in results:
+        rs = [s for s in res.steps if s.kind != "prefill"]
+        if len(rs) < min_rounds:
+            continue
+        K, B, L = (np.array(v, dtype=float) for v in zip(*[(s.q - 1, s.batch, s.context) for s in rs]))
+        groups[(int(K.max()), int(B[0]))].append(sum(s.wall_s for s in rs) / float(np.sum(predict(K, B, L))))
+    ratios = [r / statistics.fmean(v) for v in groups.values() if len(v) >= min_group for r in v]
+    if len(ratios) < 2 * count:
+        return None
+    return [round(float(np.quantile(ratios, (i + 0.5) / count)), 4) for i in range(count)]
+
+
+def round_lines(results) -> str:
+    """The calibration's engine rounds as JSONL (one per round, `run` = generate call), written next to the
+    profile so a fit can be redone or inspected without re-measuring."""
+    keys = ("kind", "batch", "q", "context", "wall_s", "draft_s", "forward_s", "draft_forwards", "emitted")
+    out = []
+    for run, res in enumerate(results):
+        for s in res.steps:
+            row = {k: (round(v, 7) if isinstance(v, float) else v) for k, v in ((k, getattr(s, k)) for k in keys)}
+            out.append(json.dumps({"run": run} | row | {"reached": s.reached, "accepted": s.accepted}))
+    return "".join(line + "\n" for line in out)
 
 
 def batch_split(samples: int) -> list[int]:
@@ -99,6 +158,16 @@ def fallback_profile(world, backend, probs, out_dir: Path, samples: int, ks, log
     step = fit_step(tgt, arch, fit_verify=True, weight_key="n")
     has_draft = bool(alpha) and len(drf) >= 2
     dstep = fit_step(drf, darch, weight_key="n") if has_draft else None
+    rounds, alpha_k = whole_rounds(rec.results)
+    if has_draft and step.verify_s is not None:
+        # refine both fits on whole rounds, priced exactly as the latency model prices them
+        from calibrate.fit_rounds import fit_rounds
+
+        step, dstep, _ = fit_rounds(rounds, arch, darch, step, dstep)
+    from calibrate.fit_rounds import round_model
+
+    factors = speed_factors(rec.results, lambda K, B, L: round_model(step, dstep or step, arch, darch if dstep
+                                                                      else arch, K, B, L))
     prefill = fit_prefill(pre)
     lengths = sorted(s["num_tokens"] for b in bank for s in b["samples"])
     if len(set(lengths)) < 2:
@@ -108,6 +177,7 @@ def fallback_profile(world, backend, probs, out_dir: Path, samples: int, ks, log
     rho = between_share([[s["num_tokens"] for s in b["samples"]] for b in bank])
     bank_path = out_dir / "bank.jsonl"
     atomic_write_text(bank_path, "".join(json.dumps({"schema": "tts-bank/1"} | b) + "\n" for b in bank))
+    atomic_write_text(out_dir / "rounds.jsonl", round_lines(rec.results))
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9 if hasattr(os, "sysconf") else 8.0
     acc = [s["correct"] for b in bank for s in b["samples"]]
     prof = {
@@ -118,7 +188,8 @@ def fallback_profile(world, backend, probs, out_dir: Path, samples: int, ks, log
                        "date": datetime.date.today().isoformat(), "problems": len(probs), "samples": samples,
                        "draft_lens": list(ks), "fit_rel_error": step.fit_rel_error},
         "hardware": {"name": f"CPU ({world.threads} thread(s))", "mem_bw_GBps": step.weight_bw_GBps,
-                     "bf16_tflops": step.tflops, "memory_GB": round(mem, 1)},
+                     "bf16_tflops": step.tflops, "memory_GB": round(mem, 1),
+                     **({"speed_factors": factors} if factors else {})},
         "model": _clean(arch), "step": {"target": _clean(step)}, "prefill": _clean(prefill),
         "draft": {"kind": "none"},
         "lengths": {"kind": "empirical", "tokens": lengths,
@@ -126,15 +197,20 @@ def fallback_profile(world, backend, probs, out_dir: Path, samples: int, ks, log
         "accuracy": {"kind": "bank", "path": bank_path.name, "source": "closed-loop calibration (val split)"},
         "prompt_tokens": int(statistics.median(p["tokens"] for p in pre)),
         "temperature": world.temperature, "top_p": 1.0,
-        "calibration": {"target_points": tgt, "draft_points": drf, "pass@1": sum(acc) / len(acc)},
+        "calibration": {"target_points": tgt, "draft_points": drf, "round_points": rounds,
+                        "pass@1": sum(acc) / len(acc)},
     }
     if has_draft:
         prof["draft"] = {"kind": "model", "name": "miniworld-draft", "arch": _clean(darch)}
         prof["step"]["draft"] = _clean(dstep)
         prof["acceptance"] = {"temperature": world.temperature, "alpha": [round(a, 4) for a in alpha]}
+        if alpha_k:
+            prof["acceptance"]["by_draft_len"] = {str(k): [round(a, 4) for a in v] for k, v in sorted(alpha_k.items())}
     path = out_dir / "profile.json"
     Profile.from_dict(prof, origin=str(path))
     atomic_write_json(path, prof)
     log(f"calibrated {len(probs)} problems x {samples} samples: pass@1 {sum(acc) / len(acc):.1%}, "
-        f"step fit error {step.fit_rel_error:.1%}, acceptance {[round(a, 2) for a in alpha]}")
+        f"step fit error {step.fit_rel_error:.1%}, acceptance {[round(a, 2) for a in alpha]}"
+        + "".join(f", at K = {k}: {[round(a, 2) for a in v]}" for k, v in sorted(alpha_k.items()))
+        + (f"; speed of whole runs varied {factors[0]:.2f}x to {factors[-1]:.2f}x" if factors else ""))
     return path

@@ -142,3 +142,36 @@ def test_verify_overhead_is_charged_to_speculative_rounds_only(prof):
     extra = replace(prof, step=replace(prof.step, verify_s=0.002))
     assert round_time(extra, 0, 4, 500) == pytest.approx(round_time(base, 0, 4, 500))
     assert round_time(extra, 3, 4, 500) == pytest.approx(round_time(base, 3, 4, 500) + 0.002)
+
+
+def test_acceptance_measured_at_a_draft_length_sets_its_tokens_per_round(prof):
+    from planner.model.latency import tokens_per_round
+
+    alpha = prof.acceptance.alpha
+    by_k = replace(prof, acceptance=replace(prof.acceptance, by_draft_len={2: (0.5, 0.5)}),
+                   lengths=LengthSpec("lognormal", 500, 1e-4, 16, 4096))
+    got = tokens_per_round(by_k, [0, 1, 2, 3])
+    pooled = tau(np.asarray(alpha + (alpha[-1],) * 3), [1, 3])
+    assert got[0] == 1.0 and got[2] == pytest.approx(1 + 0.5 + 0.25)
+    assert got[[1, 3]] == pytest.approx(pooled)          # K not measured on its own: the pooled alpha
+    # the latency model divides the rounds by it: K = 2 takes (2.69.. / 1.75) times as long per token as pooled
+    flat = replace(by_k, acceptance=replace(by_k.acceptance, by_draft_len=None))
+    g, g0 = latency_grid(by_k, [1], [2]), latency_grid(flat, [1], [2])
+    ratio = (g.mean[0, 0] - prefill_time(by_k)) / (g0.mean[0, 0] - prefill_time(flat))
+    assert ratio == pytest.approx(float(tokens_per_round(flat, 2)) / 1.75, rel=1e-6)
+
+
+def test_speed_factors_mix_the_machine_s_moments_into_quantiles_not_the_mean(prof):
+    fixed = replace(prof, lengths=LengthSpec("lognormal", 300, 1e-4, 16, 4096))
+    jitter = replace(fixed, hardware=replace(fixed.hardware, speed_factors=(0.8, 1.2)))
+    g, gj = latency_grid(fixed, [1, 4], [0, 2]), latency_grid(jitter, [1, 4], [0, 2])
+    T = g.mean
+    assert gj.mean == pytest.approx(T, rel=1e-9)                  # factors with mean 1 keep the mean
+    assert gj.quantile(0.9) == pytest.approx(1.2 * g.quantile(0.9), rel=0.01)
+    assert gj.quantile(0.4) == pytest.approx(0.8 * g.quantile(0.4), rel=0.01)
+    d = float(T[0, 0])
+    assert gj.p_meet(d) == pytest.approx(0.5 * (0.8 * T <= d) + 0.5 * (1.2 * T <= d), abs=0.05)
+    assert np.all(gj.p_meet(1.25 * float(T.max())) == 1.0) and np.all(gj.p_meet(0.7 * float(T.min())) == 0.0)
+    # a deadline between the two moments: half the requests (the fast ones) have answered
+    ff = gj.finish_fraction(d)[0, 0]
+    assert ff == pytest.approx(0.5 * g.finish_fraction(1e9)[0, 0], abs=0.05)

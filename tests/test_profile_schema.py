@@ -30,6 +30,10 @@ def test_round_trip():
     (("lengths", "kind"), "gamma", "lengths.kind must be one of lognormal, empirical"),
     (("lengths", "between_share"), 1.0, "lengths.between_share must be in [0.0, 0.95]"),
     (("schema",), "tts-profile/0", "this planner reads 'tts-profile/1'"),
+    (("acceptance", "by_draft_len"), {"2": [0.9]}, "acceptance.by_draft_len.2 must list 2 acceptance rates"),
+    (("acceptance", "by_draft_len"), {"0": []}, "acceptance.by_draft_len.0 must be a draft length"),
+    (("acceptance", "by_draft_len"), {"two": [0.9, 0.8]}, "acceptance.by_draft_len.two must be a draft length"),
+    (("acceptance", "by_draft_len"), {"1": [1.2]}, "acceptance.by_draft_len.1[0] must be in [0.0, 1.0]"),
     (("model",), None, "model is missing"),
     (("provenance", "sources"), [], "provenance.sources must list"),
 ])
@@ -42,6 +46,14 @@ def test_validation_errors_name_the_field(path, value, needle):
     with pytest.raises(PlannerError) as e:
         Profile.from_dict(d, origin="x.json")
     assert needle in str(e.value) and "x.json" in str(e.value)
+
+
+def test_acceptance_by_draft_len_round_trips():
+    d = _base()
+    d["acceptance"]["by_draft_len"] = {"2": [0.9, 0.7], "4": [0.95, 0.9, 0.7, 0.85]}
+    p = Profile.from_dict(d)
+    assert p.acceptance.by_draft_len == {2: (0.9, 0.7), 4: (0.95, 0.9, 0.7, 0.85)}
+    assert Profile.from_dict(json.loads(json.dumps(p.to_dict()))) == p
 
 
 def test_measured_profile_needs_device_and_date():

@@ -7,7 +7,9 @@ having length m, the other N-1 are i.i.d. below m, so the expected batch at toke
 b(x | m) = 1 + (N-1) * (1 - F(x)/F(m)) and T(m) = prefill + integral_0^m t_round(b(x|m), L0 + x) / tau dx.
 T(m) grows with m, so the latency quantile q is T(F^-1(q^(1/N))) and the mean averages T over max-quantiles.
 Problems differ: with a between-problem length share rho > 0 (planner/model/lengths.py) this is done per
-problem-difficulty node and mixed: P(latency <= t) = sum_j w_j P_j(latency <= t); quantiles by bisection."""
+problem-difficulty node and mixed: P(latency <= t) = sum_j w_j P_j(latency <= t); quantiles by bisection.
+Machines differ from moment to moment: a profile's `hardware.speed_factors` (requests measured / modelled during
+calibration) multiply every node's latency, as equally likely further nodes of the same mixture."""
 
 from __future__ import annotations
 
@@ -79,6 +81,19 @@ def tau(alpha: np.ndarray, K) -> np.ndarray:
     """Expected tokens per round with K drafts: 1 + sum_{i<=K} prod_{j<=i} alpha_j (between 1 and K+1)."""
     cum = np.concatenate([[1.0], 1.0 + np.cumsum(np.cumprod(alpha))])
     return cum[np.asarray(K, dtype=int)]
+
+
+def tokens_per_round(p: Profile, K) -> np.ndarray:
+    """Expected tokens a row gains per round at each draft length in K (1 at K = 0): from the acceptance measured
+    at that K when the profile has it (`acceptance.by_draft_len`), else from the pooled per-position alpha; an
+    n-gram drafter's rounds without a match gain 1."""
+    K = np.asarray(K, dtype=int)
+    if p.acceptance is None or K.size == 0 or K.max() == 0:
+        return np.ones(K.shape)
+    out = tau(alphas(p, int(K.max())), K)
+    for k, a in (p.acceptance.by_draft_len or {}).items():
+        out = np.where(K == k, tau(np.asarray(a, dtype=float), k), out)
+    return 1.0 + draft_rate(p) * (out - 1.0)
 
 
 def draft_rate(p: Profile) -> float:
@@ -243,7 +258,7 @@ def latency_grid(p: Profile, N, K, dist: LengthDist | None = None) -> LatencyGri
     N = np.asarray(N, dtype=int)
     K = np.asarray(K, dtype=int)
     dist = dist or LengthDist(p.lengths)
-    tau_k = 1.0 + draft_rate(p) * (tau(alphas(p, int(K.max())), K) - 1.0)  # (K,) tokens per round
+    tau_k = tokens_per_round(p, K)  # (K,)
     u = np.sort(np.concatenate([(np.arange(_N_MEAN) + 0.5) / _N_MEAN, QUANTILES, _U_EXTRA]))
     rho = p.lengths.between_share or 0.0
     zs, ws = problem_nodes(rho)
@@ -251,9 +266,16 @@ def latency_grid(p: Profile, N, K, dist: LengthDist | None = None) -> LatencyGri
     expand = _NInterp(N, rho > 0)
     Ns = expand.sub
     nodes = [_node(p, Ns, K, d, tau_k, u, _X_NODES if rho <= 0 else _X_NODES_MIX) for d in dists]
-    T = np.stack([n[0] for n in nodes])
+    T, px, pt = (np.stack([n[i] for n in nodes]) for i in range(3))
+    f = np.asarray(p.hardware.speed_factors or (1.0,), dtype=float)
+    if len(f) > 1:  # every node again at each speed factor, equally likely: latency = model x factor
+        S = len(f)
+        T = (T[:, None] * f[None, :, None, None, None]).reshape((-1,) + T.shape[1:])
+        pt = (pt[:, None] * f[None, :, None, None, None]).reshape((-1,) + pt.shape[1:])
+        px, ws = np.repeat(px, S, axis=0), np.repeat(ws, S) / S
+        dists = [d for d in dists for _ in range(S)]
     mean_cols = np.isin(u, (np.arange(_N_MEAN) + 0.5) / _N_MEAN)
-    grid = LatencyGrid(N, K, expand(np.tensordot(ws, T[..., mean_cols].mean(-1), axes=1)), {}, ws, u, T,
-                       np.stack([n[1] for n in nodes]), np.stack([n[2] for n in nodes]), dists, expand)
+    grid = LatencyGrid(N, K, expand(np.tensordot(ws, T[..., mean_cols].mean(-1), axes=1)), {}, ws, u, T, px, pt,
+                       dists, expand)
     grid.q = {qq: grid.quantile(qq) for qq in QUANTILES}
     return grid

@@ -107,12 +107,16 @@ class Hardware:
     gpus: int = 1               # devices in the deployment
     tensor_parallel: int = 1    # TP degree the step coefficients describe
     interconnect_GBps: float | None = None  # per-direction link bandwidth for TP all-reduce
+    # Equally likely factors by which a whole request ran slower or faster than the step model predicts, seen
+    # during calibration (a shared CPU's bursts of load, throttling). Latency = model x factor; absent: 1.
+    speed_factors: tuple[float, ...] | None = None
 
     @staticmethod
     def read(r: _Reader) -> "Hardware":
+        sf = r.nums("speed_factors", None, lo=0.01, hi=100.0)
         hw = Hardware(r.str_("name"), r.num("mem_bw_GBps", positive=True), r.num("bf16_tflops", positive=True),
                       r.num("memory_GB", positive=True), r.int_("gpus", 1), r.int_("tensor_parallel", 1),
-                      r.num("interconnect_GBps", None, positive=True))
+                      r.num("interconnect_GBps", None, positive=True), tuple(sf) if sf else None)
         if hw.tensor_parallel > hw.gpus:
             r.fail("tensor_parallel", f"({hw.tensor_parallel}) exceeds gpus ({hw.gpus})")
         return hw
@@ -208,6 +212,10 @@ class Acceptance:
     ci_low: tuple[float, ...] | None = None
     ci_high: tuple[float, ...] | None = None
     draft_rate: float = 1.0  # share of decode rounds that carry a draft (n-gram lookups can find no match)
+    # K -> alpha_1..alpha_K measured in rounds of exactly K drafts. Acceptance can depend on K when the text
+    # has a rhythm that rounds of K+1 tokens fall into (the miniature world's chains; code indentation); where
+    # a K was measured on its own, its tokens per round come from here, other K from `alpha`.
+    by_draft_len: dict | None = None
 
     @staticmethod
     def read(r: _Reader | None) -> "Acceptance | None":
@@ -216,8 +224,19 @@ class Acceptance:
         alpha = tuple(r.nums("alpha", lo=0.0, hi=1.0))
         lo = r.nums("ci_low", None, lo=0.0, hi=1.0)
         hi = r.nums("ci_high", None, lo=0.0, hi=1.0)
+        by_k = None
+        if r.has("by_draft_len"):
+            sub = r.sub("by_draft_len")
+            by_k = {}
+            for key in sub.d:
+                if not key.isdigit() or int(key) < 1:
+                    sub.fail(key, "must be a draft length (a positive integer)")
+                a = sub.nums(key, lo=0.0, hi=1.0)
+                if len(a) != int(key):
+                    sub.fail(key, f"must list {key} acceptance rates (one per draft position), got {len(a)}")
+                by_k[int(key)] = tuple(a)
         return Acceptance(r.num("temperature", nonneg=True), alpha, tuple(lo) if lo else None,
-                          tuple(hi) if hi else None, r.num("draft_rate", 1.0, lo=0.0, hi=1.0))
+                          tuple(hi) if hi else None, r.num("draft_rate", 1.0, lo=0.0, hi=1.0), by_k or None)
 
 
 @dataclass(frozen=True)
