@@ -48,6 +48,8 @@ def main() -> int:
                     "between groups (as `planner calibrate --load-meter`)")
     ap.add_argument("--passes", type=int, default=3, help="passes over fit + held-out points (default 3)")
     ap.add_argument("--repeats", type=int, default=2, help="repeats per point and pass (default 2)")
+    ap.add_argument("--held-out-repeats", type=int, default=6,
+                    help="repeats per held-out point and pass (default 6: six points can afford them)")
     ap.add_argument("--json", help="write all numbers here")
     a = ap.parse_args()
 
@@ -87,7 +89,7 @@ def main() -> int:
     held = HELD_OUT[::2] if a.quick else HELD_OUT
     prog.start_phase(f"fit grid + held-out points, {a.passes} passes")
     sw = sweep(timer, "target", **fit_cfg, repeats=a.repeats, max_step_s=6.0, progress=prog, meter=meter,
-               passes=a.passes, extra=held)
+               passes=a.passes, extra=held, extra_repeats=a.held_out_repeats)
     prefill_pts = [StepPoint("prefill", 1, L, 0, x) for L, ts in timer.prefill_s.items() if L > 0 for x in ts]
     prefill_pts += [StepPoint("prefill", 1, n, 0, x) for n in (32, 256) for x in timer.time_prefill(n, 2)]
     timer.release()
@@ -101,7 +103,7 @@ def main() -> int:
           f"bandwidth {bw['read_GBps']} GB/s, GEMM {gemm['tflops'] * 1e3:.1f} GFLOP/s")
     print(f"fit on {len(sw.points)} points: median |err| {pct(fit.median_rel_error)}, p90 {pct(fit.p90_rel_error)}; "
           f"coefficients {coeff_dict(fit.coeffs)}")
-    print(f"\nheld-out step times (configurations not in the fit; {sw.passes} passes x {a.repeats} repeats)")
+    print(f"\nheld-out step times (configurations not in the fit; {sw.passes} passes x {a.held_out_repeats} repeats)")
     print(f"{'B':>4} {'q':>3} {'L':>5} {'measured ms':>12} {'predicted ms':>13} {'|err|':>7}  per-pass ms "
           f"(spread)")
     step_err, noise, raw_err = [], [], []

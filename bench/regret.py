@@ -53,7 +53,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="24 problems, N in 1,4,16, K in 0,2 (~2-3 min)")
     ap.add_argument("--weights", help="miniworld weights folder (default: calibrate/miniworld/weights)")
     ap.add_argument("--problems", type=int, help="held-out problems (default 60, quick 24)")
-    ap.add_argument("--cal-problems", type=int, help="calibration problems (default 40, quick 16)")
+    ap.add_argument("--cal-problems", type=int, help="calibration problems (default 80, quick 16)")
     ap.add_argument("--samples", type=int, default=16, help="samples per calibration problem (default 16)")
     ap.add_argument("--n-values", help="grid branches (default 1,2,4,8,16; quick 1,4,16)")
     ap.add_argument("--k-values", help="grid draft lengths (default 0,2,4; quick 0,2)")
@@ -78,7 +78,7 @@ def main(argv=None) -> int:
     n_vals = [int(x) for x in (a.n_values or ("1,4,16" if a.quick else "1,2,4,8,16")).split(",")]
     k_vals = [int(x) for x in (a.k_values or ("0,2" if a.quick else "0,2,4")).split(",")]
     P = a.problems or (24 if a.quick else 60)
-    C = a.cal_problems or (16 if a.quick else 40)
+    C = a.cal_problems or (16 if a.quick else 80)
     world = CL.miniworld(a.weights, threads=a.threads)
     log = CL.stderr_log
     t0 = time.perf_counter()
@@ -141,8 +141,8 @@ def main(argv=None) -> int:
     res = CL.regret_rows(profile, configs, measured, deadlines, a.quantile, strategies)
     table(f"Recommendations under a deadline (requested p{a.quantile * 100:g}; best = most accurate configuration "
           f"whose measured hit rate >= {a.quantile:.0%})",
-          ["deadline s", "strategy", "pick", "acc % pred / meas", "hit %", "best (meas)", "best acc %", "regret pp ± SE",
-           "best-any acc %", "regret-any pp"],
+          ["deadline s", "strategy", "pick", "acc % pred / meas", "hit %", "best (meas)", "best acc %",
+           "regret pp ± SE", "best-any acc %", "regret-any pp"],
           [[f"{r['deadline_s']:.3f}", r["strategy"], r["pick"] or "none feasible",
             f"{pct(r['predicted_accuracy'])} / {pct(r['accuracy'])}", pct(r["hit_rate"], ".0f"), r["best"] or "-",
             pct(r["best_accuracy"]), pct(r["regret"], "+.1f") + (f" ± {pct(r['regret_se'], '.1f')}"

@@ -165,13 +165,15 @@ class _Log:
 def sweep(timer: Timer, role: str, batches, queries, contexts, *, repeats: int = 5, warmup: int = 1,
           max_step_s: float = 2.0, budget_s: float | None = None, mem_limit_bytes: float | None = None,
           progress: Progress | None = None, meter: LoadMeter | None = None, passes: int = 1,
-          extra: list[Key] = ()) -> SweepResult:
+          extra: list[Key] = (), extra_repeats: int | None = None) -> SweepResult:
     """Measure the grid (see module docstring); with a LoadMeter, points are normalised for load drift.
 
     passes > 1: after the first pass (which finds the caps), the measured points and the `extra` configs are
     timed again `passes - 1` times, every other pass in reverse order, while the budget lasts; each pass takes
     `repeats` repeats per point. A machine whose speed drifts over minutes then moves all points alike instead
-    of bending the fit. `extra` (e.g. a held-out set) is timed in every pass but not part of `points`."""
+    of bending the fit. `extra` (e.g. a held-out set) is timed in every pass but not part of `points`, with
+    `extra_repeats` repeats per pass (default `repeats`): a few held-out points can afford more repeats than
+    the whole grid, and their own noise is then not mistaken for the model's error."""
     res = SweepResult()
     log = _Log(meter)
     t_start = time.monotonic()
@@ -181,18 +183,20 @@ def sweep(timer: Timer, role: str, batches, queries, contexts, *, repeats: int =
     try:
         _explore(timer, role, batches, queries, contexts, repeats, warmup, max_step_s, budget_s, mem_limit_bytes,
                  progress, res, log, grid, t_start)
-        keys = grid + [k for k in extra if k not in grid]
-        log.done, log.total = len(grid), len(keys) * passes   # the grid's size is known now
+        more = [k for k in extra if k not in grid]
+        log.done, log.total = len(grid), (len(grid) + len(more)) * passes   # the grid's size is known now
+        r_more = extra_repeats or repeats
         if not res.cut_by_budget:
-            _measure(timer, keys[len(grid):], repeats, warmup, log, progress, "extra", t_start, budget_s=budget_s)
+            _measure(timer, more, r_more, warmup, log, progress, "extra", t_start, budget_s=budget_s)
             res.passes = 1
         for p in range(2, passes + 1):
             if res.cut_by_budget or (budget_s is not None and time.monotonic() - t_start > budget_s):
                 break
             log.pass_no = p
-            slow = frozenset(k for k in keys if log.median(k) >= 0.3)  # warm-up only where it costs little
-            if not _measure(timer, keys if p % 2 else keys[::-1], repeats, warmup, log, progress,
-                            f"pass {p}/{passes}", t_start, slow, budget_s):
+            slow = frozenset(k for k in grid + more if log.median(k) >= 0.3)  # warm-up only where it costs little
+            parts = [(grid, repeats), (more, r_more)] if p % 2 else [(more[::-1], r_more), (grid[::-1], repeats)]
+            if not all(_measure(timer, keys, r, warmup, log, progress, f"pass {p}/{passes}", t_start, slow, budget_s)
+                       for keys, r in parts):
                 break   # budget spent mid-pass: the points it reached keep their extra repeats
             res.passes = p
     finally:

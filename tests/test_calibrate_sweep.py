@@ -136,6 +136,14 @@ def test_extra_configs_are_timed_in_every_pass_but_kept_apart():
     assert timer.calls == 3 * 3 * 2
 
 
+def test_held_out_points_can_take_more_repeats_than_the_grid():
+    timer = FakeTimer()
+    res = sweep(timer, "target", [1, 4], [1], [64], repeats=2, warmup=0, passes=3, extra=[(3, 2, 100)],
+                extra_repeats=5)
+    assert res.passes == 3 and res.extra_points[0].seconds == pytest.approx(step_s(3, 2, 100))
+    assert timer.calls == 3 * 2 * 2 + 3 * 5           # grid: 2 points x 2 repeats; held-out: 1 point x 5
+
+
 def test_later_passes_stop_at_the_budget():
     import time
 
@@ -148,9 +156,11 @@ def test_later_passes_stop_at_the_budget():
     assert res.passes == 1 and not res.cut_by_budget and len(res.points) == 2
 
 
-def test_extra_points_in_passes_keep_the_given_order_and_cancel_drift():
+@pytest.mark.parametrize("extra_repeats", [None, 3])
+def test_extra_points_in_passes_keep_the_given_order_and_cancel_drift(extra_repeats):
     cfg = [(6, 1, 300), (3, 2, 100), (3, 1, 100)]
-    res = sweep(FakeTimer(drift=0.01), "target", [1, 2], [1], [64], repeats=1, warmup=0, passes=2, extra=cfg)
+    res = sweep(FakeTimer(drift=0.01), "target", [1, 2], [1], [64], repeats=1, warmup=0, passes=2, extra=cfg,
+                extra_repeats=extra_repeats)
     pts = res.extra_points
     assert [(p.batch, p.query, p.context) for p in pts] == cfg and res.level is None and pts == res.extra_raw_points
     assert _bend(pts) < 1.01
