@@ -28,7 +28,8 @@ MIN_ROUNDS_K = 30  # rounds of one draft length before its own acceptance is use
 
 
 def _pool(points: dict) -> list[dict]:
-    return [{"B": b, "q": q, "L": L, "t_s": statistics.median(ts), "n": len(ts)}
+    """Mean per (B, q, L), like `whole_rounds` (a request lasts the sum of its rounds)."""
+    return [{"B": b, "q": q, "L": L, "t_s": statistics.fmean(ts), "n": len(ts)}
             for (b, q, L), ts in sorted(points.items()) if ts]
 
 
@@ -207,7 +208,8 @@ def fallback_profile(world, backend, probs, out_dir: Path, samples: int, ks, log
         prof["step"]["draft"] = _clean(dstep)
         prof["acceptance"] = {"temperature": world.temperature, "alpha": [round(a, 4) for a in alpha]}
         if alpha_k:
-            prof["acceptance"]["by_draft_len"] = {str(k): [round(a, 4) for a in v] for k, v in sorted(alpha_k.items())}
+            prof["acceptance"]["by_draft_len"] = {str(k): [round(a, 4) for a in v]
+                                                  for k, v in sorted(alpha_k.items())}
     path = out_dir / "profile.json"
     Profile.from_dict(prof, origin=str(path))
     atomic_write_json(path, prof)
