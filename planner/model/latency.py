@@ -207,14 +207,16 @@ class _NInterp:
 
 def _p_le(T: np.ndarray, u: np.ndarray, t: np.ndarray) -> np.ndarray:
     """P(latency <= t) for T of shape (..., U) increasing in its last axis, t broadcast to T.shape[:-1]."""
-    t = np.broadcast_to(t, T.shape[:-1])
-    idx = (T <= t[..., None]).sum(-1) - 1          # largest level whose latency fits
-    i = np.clip(idx, 0, len(u) - 2)
-    t0 = np.take_along_axis(T, i[..., None], -1)[..., 0]
-    t1 = np.take_along_axis(T, i[..., None] + 1, -1)[..., 0]
-    w = np.clip((t - t0) / np.maximum(t1 - t0, 1e-12), 0, 1)
+    U = T.shape[-1]
+    flat = T.reshape(-1, U)
+    tf = np.broadcast_to(t, T.shape[:-1]).reshape(-1)
+    idx = np.count_nonzero(flat <= tf[:, None], axis=1) - 1          # largest level whose latency fits
+    i = np.clip(idx, 0, U - 2)
+    rows = np.arange(flat.shape[0])
+    t0, t1 = flat[rows, i], flat[rows, i + 1]
+    w = np.clip((tf - t0) / np.maximum(t1 - t0, 1e-12), 0, 1)
     out = np.where(idx >= 0, u[i] + w * (u[i + 1] - u[i]), 0.0)
-    return np.where(idx == len(u) - 1, 1.0, out)
+    return np.where(idx == U - 1, 1.0, out).reshape(T.shape[:-1])
 
 
 def _finished(dist, t: np.ndarray, x: np.ndarray, deadline: float) -> np.ndarray:
