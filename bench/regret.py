@@ -26,6 +26,7 @@ import os
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -101,8 +102,6 @@ def main(argv=None) -> int:
     measured = {c.key: measured[c.key] for c in configs}
     profile = load_profile(str(prof_path))
     if a.speed_factors == "off":
-        from dataclasses import replace
-
         profile = replace(profile, hardware=replace(profile.hardware, speed_factors=None))
     t_all = time.perf_counter() - t0
 
@@ -120,8 +119,6 @@ def main(argv=None) -> int:
           ["N", "K", "mean s pred/meas", "err", "p90 s pred/meas", "err", "accuracy % pred/meas", "err pp"], rows)
 
     # 1b. each request against the model given its own branch lengths: the machine's spread, not the lengths'
-    from dataclasses import replace
-
     from calibrate.request import predict_request
 
     bare = replace(profile, hardware=replace(profile.hardware, speed_factors=None))

@@ -202,9 +202,10 @@ def paired_se(best: list[dict], pick: list[dict], deadline: float, eq) -> float:
 
     from planner import validate as V
 
-    diff = [float(bool(V.outcome(b, deadline, "majority", eq)[0])) - float(bool(V.outcome(p, deadline, "majority",
-                                                                                         eq)[0]))
-            for b, p in zip(best, pick)]
+    def correct(rec: dict) -> float:
+        return float(bool(V.outcome(rec, deadline, "majority", eq)[0]))
+
+    diff = [correct(b) - correct(p) for b, p in zip(best, pick)]
     return float(np.std(diff, ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
 
 
