@@ -15,15 +15,13 @@ from dataclasses import replace
 import numpy as np
 
 from calibrate.fit import LOWER, NAMES, PRIOR_WEIGHT, UPPER
-from planner.model.latency import StepModel
+from planner.model.latency import StepModel, spec_round
 from planner.profile.schema import ModelArch, StepCoeffs
 
 
 def round_model(target: StepCoeffs, draft: StepCoeffs, arch: ModelArch, darch: ModelArch, K, B, L):
-    """Predicted round time for arrays K, B, L: the formula of planner.model.latency.round_time."""
-    K, B, L = (np.asarray(v, float) for v in (K, B, L))
-    t = StepModel(target, arch).time(B, K + 1, L)
-    return t + K * StepModel(draft, darch).time(B, 1, L)
+    """Predicted round time for arrays K, B, L (planner.model.latency.spec_round, as the planner prices it)."""
+    return spec_round(StepModel(target, arch), StepModel(draft, darch), K, B, L)
 
 
 def _x(c: StepCoeffs) -> np.ndarray:

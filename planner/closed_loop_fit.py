@@ -167,10 +167,10 @@ def fallback_profile(world, backend, probs, out_dir: Path, samples: int, ks, log
         from calibrate.fit_rounds import fit_rounds
 
         step, dstep, _ = fit_rounds(rounds, arch, darch, step, dstep)
-    from calibrate.fit_rounds import round_model
+    from planner.model.latency import StepModel, spec_round
 
-    factors = speed_factors(rec.results, lambda K, B, L: round_model(step, dstep or step, arch, darch if dstep
-                                                                      else arch, K, B, L))
+    models = (StepModel(step, arch), StepModel(dstep, darch) if dstep else None)
+    factors = speed_factors(rec.results, lambda K, B, L: spec_round(*models, K, B, L))
     prefill = fit_prefill(pre)
     lengths = sorted(s["num_tokens"] for b in bank for s in b["samples"])
     if len(set(lengths)) < 2:

@@ -101,20 +101,23 @@ def draft_rate(p: Profile) -> float:
     return p.acceptance.draft_rate if p.acceptance is not None and p.draft.kind == "ngram" else 1.0
 
 
+def spec_round(ts: StepModel, ds: StepModel | None, K, B, L) -> np.ndarray:
+    """One round of K drafts and a verify of width K + 1 (K = 0: a plain decode step) from the two step models;
+    the closed loop's joint fit (calibrate/fit_rounds.py) prices its rounds with this same function."""
+    K = np.asarray(K, dtype=float)
+    t = ts.time(B, K + 1, L)
+    return t if ds is None else t + K * ds.time(B, 1, L)
+
+
 def round_time(p: Profile, K, B, L) -> np.ndarray:
     """Time of one decoding round at draft length K (K = 0: a plain decode step), broadcast over K, B, L.
     With draft rate r < 1, a share 1 - r of rounds is a plain decode step."""
     K = np.asarray(K, dtype=float)
     ts = target_step(p)
-    fixed, mem, comp, link = ts.parts(B, L)
-    t = fixed + ts.verify_s * (K > 0) + np.maximum(mem, comp * (K + 1)) + link * (K + 1)
-    d = draft_step(p)
-    if d is not None:
-        t = t + K * d.time(B, 1, L)
+    t = spec_round(ts, draft_step(p), K, B, L)
     r = draft_rate(p)
     if r < 1.0:
-        plain = fixed + np.maximum(mem, comp) + link
-        t = np.where(K > 0, r * t + (1.0 - r) * plain, t)
+        t = np.where(K > 0, r * t + (1.0 - r) * ts.time(B, 1, L), t)
     return t
 
 
