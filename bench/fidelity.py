@@ -1,7 +1,9 @@
 """Fidelity of calibration: fit on one set of (B, q, L), predict a disjoint held-out set, measured in the same
 run; then whole requests (N branches, with and without n-gram speculation) predicted vs measured.
-Fit and held-out points are timed in the same passes over the grid (calibrate.sweep `passes`, `extra`), so the
-machine's speed at each moment weighs on both alike; the table shows how far apart single passes put a point.
+Fit and held-out points are timed in the same passes over the grid (calibrate.sweep `passes`, `extra`), each
+held-out point visited at several moments of every later pass (`extra_visits`), so the machine's speed at each
+moment weighs on both alike; the table shows how far apart single passes put a point. A request's error is split
+into rounds (its own acceptance against the calibrated one) and time per round.
 
     python bench/fidelity.py [--model smollm2-135m] [--dtype auto] [--threads N] [--quick] [--passes 3] [--json FILE]
 
@@ -34,6 +36,20 @@ def pct(x: float) -> str:
     return f"{100 * x:5.1f}%"
 
 
+def round_split(g, prof, lens: list[int], K: int, decode_s: float, decode_pred_s: float) -> dict:
+    """Split a request's decode time into rounds x time per round, measured (the engine's records) and modelled
+    (the longest branch's length / tokens per round, as calibrate.request prices it)."""
+    from planner.model.latency import tokens_per_round
+
+    rounds = g.steps[1:]
+    rows = sum(s.batch for s in rounds)
+    tau = float(tokens_per_round(prof, K))
+    model_rounds = max(lens) / tau
+    return {"rounds": len(rounds), "rounds_model": model_rounds,
+            "tokens_per_row_round": sum(s.emitted for s in rounds) / max(rows, 1), "tokens_per_row_round_model": tau,
+            "round_ms": 1e3 * decode_s / max(len(rounds), 1), "round_ms_model": 1e3 * decode_pred_s / model_rounds}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="smollm2-135m")
@@ -50,6 +66,11 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=2, help="repeats per point and pass (default 2)")
     ap.add_argument("--held-out-repeats", type=int, default=6,
                     help="repeats per held-out point and pass (default 6: six points can afford them)")
+    ap.add_argument("--held-out-visits", type=int, default=3,
+                    help="visits per held-out point in each later pass, spread through the grid (default 3): this "
+                         "VM's speed moves between moments tens of seconds apart, so more moments, less noise")
+    ap.add_argument("--acc-prompts", type=int, default=4,
+                    help="prompts for the calibration's acceptance run (default 4; n-gram acceptance varies by prompt)")
     ap.add_argument("--json", help="write all numbers here")
     a = ap.parse_args()
 
@@ -89,7 +110,7 @@ def main() -> int:
     held = HELD_OUT[::2] if a.quick else HELD_OUT
     prog.start_phase(f"fit grid + held-out points, {a.passes} passes")
     sw = sweep(timer, "target", **fit_cfg, repeats=a.repeats, max_step_s=6.0, progress=prog, meter=meter,
-               passes=a.passes, extra=held, extra_repeats=a.held_out_repeats)
+               passes=a.passes, extra=held, extra_repeats=a.held_out_repeats, extra_visits=a.held_out_visits)
     prefill_pts = [StepPoint("prefill", 1, L, 0, x) for L, ts in timer.prefill_s.items() if L > 0 for x in ts]
     prefill_pts += [StepPoint("prefill", 1, n, 0, x) for n in (32, 256) for x in timer.time_prefill(n, 2)]
     timer.release()
@@ -125,14 +146,14 @@ def main() -> int:
 
     # Calibration generation on prompts not used by the requests below, as `planner calibrate` does it: plain
     # rounds (K = 0) give the per-round loop overhead, speculative rounds (K = 3) acceptance and verify overhead.
-    problems = load_problems("math500", 12)
+    problems = load_problems("math500", a.acc_prompts + len(REQUESTS))
     drafter = make_drafter("ngram", lm)
     engine = Engine(lm.model, lm.tokenizer, drafter, "cpu")
     prog.start_phase("calibration generation, K = 0")
     gen0 = run_generations(engine, problems[:2], 4, 0, 0.7, 1.0, a.max_tokens, 600, progress=prog, meter=meter)
     prog.start_phase("calibration generation, K = 3")
-    gen = run_generations(engine, problems[:2], 4, 3, 0.7, 1.0, a.max_tokens, 600, seed=1, progress=prog,
-                          meter=meter)
+    gen = run_generations(engine, problems[:a.acc_prompts], 4, 3, 0.7, 1.0, a.max_tokens, 600, seed=1,
+                          progress=prog, meter=meter)
     from dataclasses import replace
 
     over, _ = loop_overhead(gen0.rounds, fit.coeffs, arch, 1, level, a.clock)
@@ -158,7 +179,7 @@ def main() -> int:
           f"{'load-adj. pred.':>16} {'|err|':>7} {'prefill s meas/pred':>20}")
     req = []
     for i, (N, K) in enumerate(REQUESTS[:3] + REQUESTS[4:] if a.quick else REQUESTS):
-        prob = problems[2 + i]
+        prob = problems[a.acc_prompts + i]
         ids = engine.encode_chat(format_prompt(prob.question))
         r0 = meter.tick() if meter else None
         c0 = time.thread_time()
@@ -174,10 +195,16 @@ def main() -> int:
         pre_p = float(prefill_time(replace(prof, prompt_tokens=len(ids))))
         req.append({"N": N, "K": K, "lengths": lens, "measured_s": measured, "wall_s": g.total_s, "cpu_s": cpu,
                     "predicted_s": pr, "prefill_s": pre_m, "prefill_predicted_s": pre_p, "err": e, "load": load,
-                    "err_load_adjusted": e_adj})
+                    "err_load_adjusted": e_adj, **round_split(g, prof, lens, K, measured - pre_m, pr - pre_p)})
         print(f"{N:3d} {K:2d} {sum(lens):7d} {measured:11.2f} {pr:12.2f} {pct(e):>7} {load:5.2f} "
               f"{pr * load if meter else pr:16.2f} {pct(e_adj):>7} {pre_m:9.2f} / {pre_p:.2f} ({len(ids)} tok)")
 
+    print("\nwhere the request error comes from: rounds (a row's tokens per round, i.e. acceptance) x time per round")
+    print(f"{'N':>3} {'K':>2} {'rounds meas/model':>18} {'tok/row-round meas/model':>25} {'ms/round meas/model':>20}")
+    for r in req:
+        print(f"{r['N']:3d} {r['K']:2d} {r['rounds']:8d} / {r['rounds_model']:7.1f} "
+              f"{r['tokens_per_row_round']:12.2f} / {r['tokens_per_row_round_model']:.2f} "
+              f"{r['round_ms']:11.1f} / {r['round_ms_model']:.1f}")
     s_med, s_p90 = float(np.median(step_err)), float(np.quantile(step_err, 0.9))
     r_med = float(np.median([r["err"] for r in req]))
     r_adj = float(np.median([r["err_load_adjusted"] for r in req]))

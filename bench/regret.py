@@ -6,7 +6,8 @@ really best under a deadline?
    (untruncated; one run per configuration serves every deadline, see planner/validate.py). Steps 1 and 2 are
    interleaved problem by problem (planner.closed_loop.calibrate_and_sweep), so a drift of the machine's speed
    during the run moves calibration and measurement alike;
-3. for deadlines spanning the fastest to the slowest measured p90, ask exhaustive, greedy and optuna for a
+3. for deadlines spanning 1.05 x the fastest to 1.05 x the slowest measured p90 (closed_loop.deadlines_between:
+   at the fastest p90 itself only a knife-edge prediction is feasible), ask exhaustive, greedy and optuna for a
    configuration (search restricted to the same grid) and report its measured accuracy within the deadline,
    its measured deadline-hit rate, and the regret vs the measured-best configuration.
 

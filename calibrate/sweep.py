@@ -165,7 +165,7 @@ class _Log:
 def sweep(timer: Timer, role: str, batches, queries, contexts, *, repeats: int = 5, warmup: int = 1,
           max_step_s: float = 2.0, budget_s: float | None = None, mem_limit_bytes: float | None = None,
           progress: Progress | None = None, meter: LoadMeter | None = None, passes: int = 1,
-          extra: list[Key] = (), extra_repeats: int | None = None) -> SweepResult:
+          extra: list[Key] = (), extra_repeats: int | None = None, extra_visits: int = 1) -> SweepResult:
     """Measure the grid (see module docstring); with a LoadMeter, points are normalised for load drift.
 
     passes > 1: after the first pass (which finds the caps), the measured points and the `extra` configs are
@@ -173,18 +173,23 @@ def sweep(timer: Timer, role: str, batches, queries, contexts, *, repeats: int =
     `repeats` repeats per point. A machine whose speed drifts over minutes then moves all points alike instead
     of bending the fit. `extra` (e.g. a held-out set) is timed in every pass but not part of `points`, with
     `extra_repeats` repeats per pass (default `repeats`): a few held-out points can afford more repeats than
-    the whole grid, and their own noise is then not mistaken for the model's error."""
+    the whole grid, and their own noise is then not mistaken for the model's error. extra_visits > 1: in passes
+    after the first, each extra point is visited that many times, spread evenly through the grid, its repeats
+    shared among the visits — a VM whose speed moves between moments tens of seconds apart then weighs on a
+    held-out point as it weighs on the fit, averaged over many moments instead of a few."""
     res = SweepResult()
     log = _Log(meter)
     t_start = time.monotonic()
     grid: list[Key] = []
     extra = [tuple(k) for k in extra]
     log.total = (len(batches) * len(queries) * len(contexts) + len(extra)) * passes
+    visits = max(1, min(int(extra_visits), extra_repeats or repeats))
     try:
         _explore(timer, role, batches, queries, contexts, repeats, warmup, max_step_s, budget_s, mem_limit_bytes,
                  progress, res, log, grid, t_start)
         more = [k for k in extra if k not in grid]
-        log.done, log.total = len(grid), (len(grid) + len(more)) * passes   # the grid's size is known now
+        log.done = len(grid)   # the grid's size is known now
+        log.total = len(grid) * passes + len(more) * (1 + visits * (passes - 1))
         r_more = extra_repeats or repeats
         if not res.cut_by_budget:
             _measure(timer, more, r_more, warmup, log, progress, "extra", t_start, budget_s=budget_s)
@@ -194,7 +199,11 @@ def sweep(timer: Timer, role: str, batches, queries, contexts, *, repeats: int =
                 break
             log.pass_no = p
             slow = frozenset(k for k in grid + more if log.median(k) >= 0.3)  # warm-up only where it costs little
-            parts = [(grid, repeats), (more, r_more)] if p % 2 else [(more[::-1], r_more), (grid[::-1], repeats)]
+            if visits > 1:
+                parts = spread_visits(grid, more, visits, repeats, r_more)
+                parts = parts if p % 2 else [(keys[::-1], r) for keys, r in parts[::-1]]
+            else:
+                parts = [(grid, repeats), (more, r_more)] if p % 2 else [(more[::-1], r_more), (grid[::-1], repeats)]
             if not all(_measure(timer, keys, r, warmup, log, progress, f"pass {p}/{passes}", t_start, slow, budget_s)
                        for keys, r in parts):
                 break   # budget spent mid-pass: the points it reached keep their extra repeats
@@ -211,6 +220,22 @@ def sweep(timer: Timer, role: str, batches, queries, contexts, *, repeats: int =
         res.extra_points, res.extra_raw_points = [p[0] for p in extra_pts], [p[1] for p in extra_pts]
         res.extra_by_pass = [log.by_pass(k) for k in extra if k in log.samples]
     return res
+
+
+def spread_visits(grid: list[Key], more: list[Key], visits: int, r_grid: int,
+                  r_more: int) -> list[tuple[list[Key], int]]:
+    """One pass's order as (keys, repeats) runs: the grid, with `visits` visits of every `more` point inserted at
+    evenly spaced places; the r_more repeats are shared among a point's visits (the first visits take the rest)."""
+    calls = [(k, r_more // visits + (v < r_more % visits)) for v in range(visits) for k in more]
+    out: list[tuple[list[Key], int]] = []
+    g0 = 0
+    for i, (k, r) in enumerate(calls):
+        g1 = round((i + 1) * len(grid) / (len(calls) + 1))
+        if g1 > g0:
+            out.append((grid[g0:g1], r_grid))
+            g0 = g1
+        out.append(([k], r))
+    return out + ([(grid[g0:], r_grid)] if g0 < len(grid) else [])
 
 
 def _explore(timer, role, batches, queries, contexts, repeats, warmup, max_step_s, budget_s, mem_limit_bytes,

@@ -6,6 +6,7 @@ about a minute on 2 CPU cores."""
 
 import json
 
+import numpy as np
 import pytest
 
 from conftest import needs_torch
@@ -97,6 +98,9 @@ def test_sweep_is_cached_and_regret_rows_are_sound(loop, tmp_path):
 
     deadlines = CL.deadlines_between(first, 3)
     assert deadlines == sorted(deadlines) and len(set(deadlines)) == 3
+    p90 = [float(np.quantile([r["latency_s"] for r in recs], 0.9)) for recs in first.values()]
+    assert deadlines[0] == pytest.approx(1.05 * min(p90), abs=1e-4)   # off the fastest one's knife edge
+    assert deadlines[-1] == pytest.approx(1.05 * max(p90), abs=1e-4)
     rows = CL.regret_rows(profile, configs, first, deadlines, 0.9, ("exhaustive", "greedy"))
     assert len(rows) == 6
     for r in rows:
