@@ -50,6 +50,15 @@ def table(title, header, rows):
         print("| " + " | ".join(str(x) for x in r) + " |")
 
 
+def hit_cell(r: dict, problems: int) -> str:
+    """Predicted P(meet) / measured hit rate ± its binomial standard error over the held-out problems."""
+    if r["hit_rate"] is None:
+        return "-"
+    h = r["hit_rate"]
+    return (f"{pct(r.get('predicted_p_meet'), '.0f')} / {pct(h, '.0f')} ± "
+            f"{pct((h * (1 - h) / problems) ** 0.5, '.1f')}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="24 problems, N in 1,4,16, K in 0,2 (~2-3 min)")
@@ -139,10 +148,10 @@ def main(argv=None) -> int:
     res = CL.regret_rows(profile, configs, measured, deadlines, a.quantile, strategies)
     table(f"Recommendations under a deadline (requested p{a.quantile * 100:g}; best = most accurate configuration "
           f"whose measured hit rate >= {a.quantile:.0%})",
-          ["deadline s", "strategy", "pick", "acc % pred / meas", "hit %", "best (meas)", "best acc %",
-           "regret pp ± SE", "best-any acc %", "regret-any pp"],
+          ["deadline s", "strategy", "pick", "acc % pred / meas", "hit % pred / meas ± SE", "best (meas)",
+           "best acc %", "regret pp ± SE", "best-any acc %", "regret-any pp"],
           [[f"{r['deadline_s']:.3f}", r["strategy"], r["pick"] or "none feasible",
-            f"{pct(r['predicted_accuracy'])} / {pct(r['accuracy'])}", pct(r["hit_rate"], ".0f"), r["best"] or "-",
+            f"{pct(r['predicted_accuracy'])} / {pct(r['accuracy'])}", hit_cell(r, P), r["best"] or "-",
             pct(r["best_accuracy"]), pct(r["regret"], "+.1f") + (f" ± {pct(r['regret_se'], '.1f')}"
                                                                   if r.get("regret_se") is not None else ""),
             pct(r["best_any_accuracy"]),

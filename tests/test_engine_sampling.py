@@ -27,6 +27,27 @@ def _chi2_pvalue(samples, probs, min_expected=5.0):
     return float(chisquare(o, e * o.sum() / e.sum()).pvalue)
 
 
+def test_sample_follows_each_row_and_never_draws_a_zero_probability_token():
+    import torch
+
+    from planner.engine.sampling import sample
+
+    probs = torch.tensor([[0.0, 0.5, 0.0, 0.3, 0.2, 0.0],          # zeros first, inside and last
+                          [2.0, 0.0, 1.0, 0.5, 0.5, 0.0]])         # not normalised (sums to 4)
+    gen = torch.Generator().manual_seed(0)
+    draws = torch.stack([sample(probs, gen) for _ in range(4000)])  # [4000, 2]
+    for row in range(2):
+        got = draws[:, row].tolist()
+        p = (probs[row] / probs[row].sum()).tolist()
+        assert all(p[t] > 0 for t in got)
+        assert _chi2_pvalue(got, p) > 1e-3
+    # a wrong sampler (always the first nonzero token) fails the same test
+    assert _chi2_pvalue([1] * 4000, (probs[0] / probs[0].sum()).tolist()) < 1e-3
+    one = torch.zeros(3, 49152)
+    one[0, 7], one[1, -1], one[2, 0] = 1.0, 1.0, 1.0                # one-hot rows, a long vocabulary
+    assert sample(one, gen).tolist() == [7, 49151, 0]
+
+
 def test_warping_temperature_top_k_top_p():
     import torch
 

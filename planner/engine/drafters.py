@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from planner.engine.forward import timed
-from planner.engine.sampling import SamplingParams, warped_logprobs
+from planner.engine.sampling import SamplingParams, sample, warped_logprobs
 from planner.engine.state import SeqState
 
 
@@ -77,7 +77,7 @@ class ModelDrafter(Drafter):
                 tok = logits.argmax(-1)
             else:
                 q = warped_logprobs(logits, sp).exp()
-                tok = torch.multinomial(q, 1, generator=gen).squeeze(-1)
+                tok = sample(q, gen)
                 probs.append(q)
             toks = tok.tolist()
             for b, t in enumerate(toks):

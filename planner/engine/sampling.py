@@ -41,12 +41,24 @@ def warped_logprobs(logits: torch.Tensor, sp: SamplingParams) -> torch.Tensor:
     return torch.log_softmax(x, dim=-1)
 
 
+def sample(probs: torch.Tensor, gen: torch.Generator | None) -> torch.Tensor:
+    """One token per row of probs [B, V] (rows need not be normalised), by inverting the row's CDF at a uniform
+    draw. Why not torch.multinomial: on a CPU it draws a random number per vocabulary entry, 1.2 ms a row at
+    V = 49k (19 ms of a 16-row decode round; this takes 2 ms). The CDF is summed in float64 so a 49k-entry sum
+    does not bend small probabilities; a zero-probability token has an empty interval and is never drawn."""
+    c = probs.double().cumsum(-1)
+    total = c[..., -1:]
+    u = torch.rand(total.shape, generator=gen, dtype=c.dtype, device=c.device) * total
+    last = (c < total).sum(-1, keepdim=True)        # the last token with probability > 0
+    return torch.minimum(torch.searchsorted(c, u, right=True), last).squeeze(-1)
+
+
 def choose(logits: torch.Tensor, sp: SamplingParams, gen: torch.Generator | None):
     """Pick one token per row from logits [B, V]; returns (tokens [B], probs [B, V] or None when greedy)."""
     if sp.greedy:
         return logits.argmax(-1), None
     probs = warped_logprobs(logits, sp).exp()
-    return torch.multinomial(probs, 1, generator=gen).squeeze(-1), probs
+    return sample(probs, gen), probs
 
 
 def _leading_true(mask: torch.Tensor) -> torch.Tensor:
@@ -98,7 +110,7 @@ def verify_sampled(target_logp: torch.Tensor, drafts: torch.Tensor, k: torch.Ten
         mass = resid.sum(-1, keepdim=True)
         resid = torch.where(mass > 0, resid / mass.clamp(min=1e-30), p_a)    # p == q exactly: never rejects
         p_a = torch.where(rejected[:, None], resid, p_a)
-    nxt = torch.multinomial(p_a, 1, generator=gen).squeeze(-1)
+    nxt = sample(p_a, gen)
     return accepted, nxt
 
 
