@@ -13,7 +13,7 @@ really best under a deadline?
 
 Targets (issue 6): regret <= 2 % absolute; exhaustive >= greedy; hit rate >= requested quantile - 2 %.
 
-    python bench/regret.py            # ~5-15 min on a 2-core CPU: 60 held-out problems, 15 configurations
+    python bench/regret.py            # ~7-15 min on a 2-core CPU: 120 held-out problems, 15 configurations
     python bench/regret.py --quick    # ~2-3 min: 24 problems, 6 configurations
 Measurements are cached (--cache) once the run completes; a second run only re-does the analysis. Timings on a
 shared machine are noisy: run it on an idle machine for numbers you quote.
@@ -63,7 +63,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="24 problems, N in 1,4,16, K in 0,2 (~2-3 min)")
     ap.add_argument("--weights", help="miniworld weights folder (default: calibrate/miniworld/weights)")
-    ap.add_argument("--problems", type=int, help="held-out problems (default 60, quick 24)")
+    ap.add_argument("--problems", type=int, help="held-out problems (default 120, quick 24)")
     ap.add_argument("--cal-problems", type=int, help="calibration problems (default 80, quick 16)")
     ap.add_argument("--samples", type=int, default=16, help="samples per calibration problem (default 16)")
     ap.add_argument("--n-values", help="grid branches (default 1,2,4,8,16; quick 1,4,16)")
@@ -88,7 +88,7 @@ def main(argv=None) -> int:
 
     n_vals = [int(x) for x in (a.n_values or ("1,4,16" if a.quick else "1,2,4,8,16")).split(",")]
     k_vals = [int(x) for x in (a.k_values or ("0,2" if a.quick else "0,2,4")).split(",")]
-    P = a.problems or (24 if a.quick else 60)
+    P = a.problems or (24 if a.quick else 120)
     C = a.cal_problems or (16 if a.quick else 80)
     world = CL.miniworld(a.weights, threads=a.threads)
     log = CL.stderr_log
