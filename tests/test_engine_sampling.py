@@ -43,6 +43,13 @@ def test_sample_follows_each_row_and_never_draws_a_zero_probability_token():
         assert _chi2_pvalue(got, p) > 1e-3
     # a wrong sampler (always the first nonzero token) fails the same test
     assert _chi2_pvalue([1] * 4000, (probs[0] / probs[0].sum()).tolist()) < 1e-3
+    # several blocks of the two-level CDF, a whole block of zeros, a tail that does not fill its block
+    wide = torch.zeros(1, 600)
+    wide[0, :256] = torch.rand(256, generator=torch.Generator().manual_seed(1))
+    wide[0, 520:600:7] = 0.5
+    got = torch.stack([sample(wide, gen) for _ in range(6000)])[:, 0].tolist()
+    p = (wide[0] / wide[0].sum()).tolist()
+    assert all(p[t] > 0 for t in got) and _chi2_pvalue(got, p) > 1e-3
     one = torch.zeros(3, 49152)
     one[0, 7], one[1, -1], one[2, 0] = 1.0, 1.0, 1.0                # one-hot rows, a long vocabulary
     assert sample(one, gen).tolist() == [7, 49151, 0]
