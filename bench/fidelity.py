@@ -44,10 +44,59 @@ def round_split(g, prof, lens: list[int], K: int, decode_s: float, decode_pred_s
     rounds = g.steps[1:]
     rows = sum(s.batch for s in rounds)
     tau = float(tokens_per_round(prof, K))
-    model_rounds = max(lens) / tau
+    model_rounds = max(max(lens) - 1, 0) / tau   # the first token comes from the prefill
     return {"rounds": len(rounds), "rounds_model": model_rounds,
             "tokens_per_row_round": sum(s.emitted for s in rounds) / max(rows, 1), "tokens_per_row_round_model": tau,
             "round_ms": 1e3 * decode_s / max(len(rounds), 1), "round_ms_model": 1e3 * decode_pred_s / model_rounds}
+
+
+def round_passes(passes: int, rounds: int) -> list[int]:
+    """The passes after which the request rounds are timed: spread from the first to the last pass."""
+    if rounds <= 1:
+        return [passes]
+    return sorted({1 + round(r * (passes - 1) / (rounds - 1)) for r in range(rounds)}) if passes >= rounds else \
+        list(range(1, passes + 1)) + [passes] * (rounds - passes)
+
+
+def time_request(engine, ids: list[int], N: int, K: int, seed: int, max_tokens: int, meter) -> dict:
+    """One whole request through the engine: CPU and wall time, its branch lengths and round records."""
+    r0 = meter.tick() if meter else None
+    c0 = time.thread_time()
+    g = engine.generate(ids, n_branches=N, draft_len=K, temperature=0.7, max_new_tokens=max_tokens, seed=seed)
+    cpu = time.thread_time() - c0
+    return {"N": N, "K": K, "g": g, "ids": len(ids), "cpu_s": cpu, "ref_s": (r0, meter.tick()) if meter else None}
+
+
+def score_request(r: dict, prof, clock: str, level) -> dict:
+    """Measured against predicted (from the request's own branch lengths), with the split of round_split."""
+    from dataclasses import replace
+
+    from calibrate.request import predict_request
+    from planner.model.latency import prefill_time
+
+    g, N, K, cpu = r["g"], r["N"], r["K"], r["cpu_s"]
+    load = (r["ref_s"][0] * r["ref_s"][1]) ** 0.5 / level if r["ref_s"] else cpu / g.total_s
+    measured = cpu if clock == "cpu" else g.total_s
+    lens = [b.num_tokens for b in g.branches]
+    pr = predict_request(prof, lens, K, r["ids"])
+    pre_m = g.prefill_s * (cpu / g.total_s if clock == "cpu" else 1.0)
+    pre_p = float(prefill_time(replace(prof, prompt_tokens=r["ids"])))
+    return {"N": N, "K": K, "round": r["round"], "prompt_tokens": r["ids"], "lengths": lens, "measured_s": measured,
+            "wall_s": g.total_s, "cpu_s": cpu, "predicted_s": pr, "prefill_s": pre_m, "prefill_predicted_s": pre_p,
+            "err": abs(pr - measured) / measured, "load": load,
+            "err_load_adjusted": abs(pr * load - measured) / measured if r["ref_s"] else abs(pr - measured) / measured,
+            **round_split(g, prof, lens, K, measured - pre_m, pr - pre_p)}
+
+
+def by_config(req: list[dict]) -> list[dict]:
+    """Each (N, K): mean measured and mean predicted over its rounds, and the error of the means."""
+    out = []
+    for key in dict.fromkeys((r["N"], r["K"]) for r in req):
+        rs = [r for r in req if (r["N"], r["K"]) == key]
+        m, p = float(np.mean([r["measured_s"] for r in rs])), float(np.mean([r["predicted_s"] for r in rs]))
+        out.append({"N": key[0], "K": key[1], "rounds": len(rs), "measured_s": m, "predicted_s": p,
+                    "err": abs(p - m) / m, "signed": (p - m) / m})
+    return out
 
 
 def main() -> int:
@@ -71,6 +120,9 @@ def main() -> int:
                          "VM's speed moves between moments tens of seconds apart, so more moments, less noise")
     ap.add_argument("--acc-prompts", type=int, default=4,
                     help="prompts for the calibration's acceptance run (default 4; n-gram acceptance varies by prompt)")
+    ap.add_argument("--request-rounds", type=int, default=2,
+                    help="rounds of whole requests, each on its own prompts, timed after passes spread over the "
+                         "sweep (default 2: after the first and the last pass)")
     ap.add_argument("--json", help="write all numbers here")
     a = ap.parse_args()
 
@@ -85,12 +137,11 @@ def main() -> int:
     from calibrate.points import StepPoint
     from calibrate.progress import Progress
     from calibrate.profile_writer import arch_dict, arch_from_model, coeff_dict
-    from calibrate.request import predict_request
-    from calibrate.sweep import LoadMeter, rescale, sweep
+    from calibrate.repeats import LoadMeter, rescale
+    from calibrate.sweep import sweep
     from planner.engine.decode import Engine
     from planner.engine.models import load_model, make_drafter
     from planner.executor.datasets import format_prompt, load_problems
-    from planner.model.latency import prefill_time
     from planner.profile.schema import Profile
 
     if a.clock == "cpu":
@@ -108,9 +159,27 @@ def main() -> int:
     meter = LoadMeter(timer) if a.clock == "wall" and a.load_meter else None
     fit_cfg = dict(FIT, batches=FIT["batches"][:5]) if a.quick else FIT
     held = HELD_OUT[::2] if a.quick else HELD_OUT
-    prog.start_phase(f"fit grid + held-out points, {a.passes} passes")
+    configs = REQUESTS[:3] + REQUESTS[4:] if a.quick else REQUESTS
+    problems = load_problems("math500", a.acc_prompts + len(configs) * max(1, a.request_rounds))
+    engine = Engine(lm.model, lm.tokenizer, make_drafter("ngram", lm), "cpu")
+    timed_req: list[dict] = []
+    after = round_passes(a.passes, a.request_rounds)
+
+    def request_round(p: int) -> None:
+        for _ in range(min(after.count(p), a.request_rounds - len(timed_req) // len(configs))):
+            rnd = len(timed_req) // len(configs)
+            prog.say(f"request round {rnd + 1}/{a.request_rounds} after pass {p}", force=True)
+            for i, (N, K) in enumerate(configs):
+                prob = problems[a.acc_prompts + rnd * len(configs) + i]
+                ids = engine.encode_chat(format_prompt(prob.question))
+                timed_req.append({**time_request(engine, ids, N, K, i, a.max_tokens, meter), "round": rnd + 1})
+
+    prog.start_phase(f"fit grid + held-out points, {a.passes} passes; {a.request_rounds} request rounds")
     sw = sweep(timer, "target", **fit_cfg, repeats=a.repeats, max_step_s=6.0, progress=prog, meter=meter,
-               passes=a.passes, extra=held, extra_repeats=a.held_out_repeats, extra_visits=a.held_out_visits)
+               passes=a.passes, extra=held, extra_repeats=a.held_out_repeats, extra_visits=a.held_out_visits,
+               after_pass=request_round)
+    while len(timed_req) < len(configs) * a.request_rounds:   # passes cut short: the rest of the rounds now
+        request_round(after[-1])
     prefill_pts = [StepPoint("prefill", 1, L, 0, x) for L, ts in timer.prefill_s.items() if L > 0 for x in ts]
     prefill_pts += [StepPoint("prefill", 1, n, 0, x) for n in (32, 256) for x in timer.time_prefill(n, 2)]
     timer.release()
@@ -146,9 +215,6 @@ def main() -> int:
 
     # Calibration generation on prompts not used by the requests below, as `planner calibrate` does it: plain
     # rounds (K = 0) give the per-round loop overhead, speculative rounds (K = 3) acceptance and verify overhead.
-    problems = load_problems("math500", a.acc_prompts + len(REQUESTS))
-    drafter = make_drafter("ngram", lm)
-    engine = Engine(lm.model, lm.tokenizer, drafter, "cpu")
     prog.start_phase("calibration generation, K = 0")
     gen0 = run_generations(engine, problems[:2], 4, 0, 0.7, 1.0, a.max_tokens, 600, progress=prog, meter=meter)
     prog.start_phase("calibration generation, K = 3")
@@ -174,45 +240,36 @@ def main() -> int:
     print(f"\nloop overhead per round {over * 1e3:.1f} ms (added to t0), verify overhead {ver * 1e3:.1f} ms; "
           f"acceptance alpha {prof.acceptance.alpha}, draft rate {prof.acceptance.draft_rate}")
 
-    print("\nwhole requests (each predicted from its own branch lengths)")
-    print(f"{'N':>3} {'K':>2} {'tokens':>7} {'measured s':>11} {'predicted s':>12} {'|err|':>7} {'load':>5} "
-          f"{'load-adj. pred.':>16} {'|err|':>7} {'prefill s meas/pred':>20}")
-    req = []
-    for i, (N, K) in enumerate(REQUESTS[:3] + REQUESTS[4:] if a.quick else REQUESTS):
-        prob = problems[a.acc_prompts + i]
-        ids = engine.encode_chat(format_prompt(prob.question))
-        r0 = meter.tick() if meter else None
-        c0 = time.thread_time()
-        g = engine.generate(ids, n_branches=N, draft_len=K, temperature=0.7, max_new_tokens=a.max_tokens, seed=i)
-        cpu = time.thread_time() - c0
-        load = (r0 * meter.tick()) ** 0.5 / level if meter else cpu / g.total_s
-        measured = cpu if a.clock == "cpu" else g.total_s
-        lens = [b.num_tokens for b in g.branches]
-        pr = predict_request(prof, lens, K, len(ids))
-        e = abs(pr - measured) / measured
-        e_adj = abs(pr * load - measured) / measured if meter else e
-        pre_m = g.prefill_s * (cpu / g.total_s if a.clock == "cpu" else 1.0)
-        pre_p = float(prefill_time(replace(prof, prompt_tokens=len(ids))))
-        req.append({"N": N, "K": K, "lengths": lens, "measured_s": measured, "wall_s": g.total_s, "cpu_s": cpu,
-                    "predicted_s": pr, "prefill_s": pre_m, "prefill_predicted_s": pre_p, "err": e, "load": load,
-                    "err_load_adjusted": e_adj, **round_split(g, prof, lens, K, measured - pre_m, pr - pre_p)})
-        print(f"{N:3d} {K:2d} {sum(lens):7d} {measured:11.2f} {pr:12.2f} {pct(e):>7} {load:5.2f} "
-              f"{pr * load if meter else pr:16.2f} {pct(e_adj):>7} {pre_m:9.2f} / {pre_p:.2f} ({len(ids)} tok)")
+    req = [score_request(r, prof, a.clock, level) for r in timed_req]
+    print(f"\nwhole requests (each predicted from its own branch lengths; rounds after passes {after})")
+    print(f"{'rnd':>3} {'N':>3} {'K':>2} {'tokens':>7} {'measured s':>11} {'predicted s':>12} {'|err|':>7} {'load':>5} "
+          f"{'|err| load-adj.':>16} {'prefill s meas/pred':>20}")
+    for r in req:
+        print(f"{r['round']:3d} {r['N']:3d} {r['K']:2d} {sum(r['lengths']):7d} {r['measured_s']:11.2f} "
+              f"{r['predicted_s']:12.2f} {pct(r['err']):>7} {r['load']:5.2f} {pct(r['err_load_adjusted']):>16} "
+              f"{r['prefill_s']:9.2f} / {r['prefill_predicted_s']:.2f} ({r['prompt_tokens']} tok)")
+    cfg = by_config(req)
+    print(f"\nper configuration, mean over its {a.request_rounds} rounds (moments and prompts)")
+    print(f"{'N':>3} {'K':>2} {'measured s':>11} {'predicted s':>12} {'error':>7}")
+    for c in cfg:
+        print(f"{c['N']:3d} {c['K']:2d} {c['measured_s']:11.2f} {c['predicted_s']:12.2f} {100 * c['signed']:+6.1f}%")
 
     print("\nwhere the request error comes from: rounds (a row's tokens per round, i.e. acceptance) x time per round")
-    print(f"{'N':>3} {'K':>2} {'rounds meas/model':>18} {'tok/row-round meas/model':>25} {'ms/round meas/model':>20}")
+    print(f"{'rnd':>3} {'N':>3} {'K':>2} {'rounds meas/model':>18} {'tok/row-round meas/model':>25} "
+          f"{'ms/round meas/model':>20}")
     for r in req:
-        print(f"{r['N']:3d} {r['K']:2d} {r['rounds']:8d} / {r['rounds_model']:7.1f} "
+        print(f"{r['round']:3d} {r['N']:3d} {r['K']:2d} {r['rounds']:8d} / {r['rounds_model']:7.1f} "
               f"{r['tokens_per_row_round']:12.2f} / {r['tokens_per_row_round_model']:.2f} "
               f"{r['round_ms']:11.1f} / {r['round_ms_model']:.1f}")
     s_med, s_p90 = float(np.median(step_err)), float(np.quantile(step_err, 0.9))
-    r_med = float(np.median([r["err"] for r in req]))
+    r_med = float(np.median([c["err"] for c in cfg]))
+    r_one = float(np.median([r["err"] for r in req]))
     r_adj = float(np.median([r["err_load_adjusted"] for r in req]))
     print(f"\nstep time held-out: median {pct(s_med)} (target <= 5%), p90 {pct(s_p90)} (target <= 10%)")
     print(f"step time noise: one point's medians in different passes spread by {pct(float(np.median(noise)))} "
           f"(median), up to {pct(max(noise))}")
-    print(f"request latency: median {pct(r_med)} (target <= 10%); scaled by the load measured around each "
-          f"request: median {pct(r_adj)}")
+    print(f"request latency: median over configurations {pct(r_med)} (target <= 10%); single requests: median "
+          f"{pct(r_one)}; scaled by the load measured around each request: median {pct(r_adj)}")
     print(f"bench wall time {time.monotonic() - t_run:.0f} s; load average {os.getloadavg()[0]:.1f} on "
           f"{os.cpu_count()} cores")
     if a.json:
@@ -220,7 +277,8 @@ def main() -> int:
             "fit": fit.to_dict(), "held_out": [dict(p.to_dict(), predicted=float(predict(fit.coeffs, arch, p.batch,
                                                                                           p.query, p.context)))
                                                for p in ho],
-            "requests": req, "step_median": s_med, "step_p90": s_p90, "request_median": r_med, "request_median_load_adjusted": r_adj, "load_drift": meter.drift() if meter else None, "clock": a.clock, "noise_median": float(np.median(noise)),
+            "requests": req, "by_config": cfg, "request_rounds_after_passes": after, "step_median": s_med,
+            "step_p90": s_p90, "request_median": r_med, "request_median_single": r_one, "request_median_load_adjusted": r_adj, "load_drift": meter.drift() if meter else None, "clock": a.clock, "noise_median": float(np.median(noise)),
             "loop_overhead_s": over, "verify_overhead_s": ver, "passes": sw.passes,
             "held_out_by_pass": sw.extra_by_pass, "fit_points": [p.to_dict() for p in fit_pts],
             "fit_points_raw": [p.to_dict() for p in sw.raw_points]}, indent=1))

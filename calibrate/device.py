@@ -27,7 +27,8 @@ from calibrate.profile_writer import (arch_dict, arch_from_model, coeff_dict, no
                                       versions)
 from calibrate.progress import Progress
 from calibrate.settings import Settings
-from calibrate.sweep import LoadMeter, SweepResult, rescale, sweep
+from calibrate.repeats import LoadMeter, rescale
+from calibrate.sweep import SweepResult, sweep
 from planner.errors import PlannerError
 
 MEM_FRACTION = 0.5  # share of free memory a sweep cache may take (others share the machine)

@@ -4,7 +4,8 @@ The fidelity check compares a measured request against the latency model evaluat
 branch lengths, so length sampling noise does not hide (or fake) model error. The formula is the one of the
 design (ARCHITECTURE.md §Latency): sort the lengths, R_j = n_(j) / τ(K) rounds; between the (j-1)-th and the
 j-th branch finishing, N - j + 1 branches are active, and each round costs `planner.model.latency.round_time`
-at the context reached by then (evaluated at the middle of the segment)."""
+at the context reached by then (evaluated at the middle of the segment). A branch's first token comes from the
+prefill's logits, so n tokens take (n - 1) / τ rounds."""
 
 from __future__ import annotations
 
@@ -25,11 +26,11 @@ def predict_request(p: Profile, lengths: list[int], K: int, prompt_tokens: int |
     total = float(prefill_time(p))
     done = 0.0  # rounds completed so far
     for j, nj in enumerate(n):
-        R = nj / t_k
+        R = max(nj - 1.0, 0.0) / t_k
         dR = R - done
         if dR <= 0:
             continue
-        L_mid = p.prompt_tokens + (done + dR / 2) * t_k
+        L_mid = p.prompt_tokens + 1 + (done + dR / 2) * t_k
         total += dR * float(round_time(p, K, N - j, L_mid))
         done = R
     return total

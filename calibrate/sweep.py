@@ -15,50 +15,15 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Callable
 
 from calibrate.points import StepPoint, check_seconds
 from calibrate.progress import Progress
-
-
-class Context(Protocol):
-    def time(self, q: int, repeats: int, warmup: int) -> list[float]: ...
-
-
-class Timer(Protocol):
-    def context(self, batch: int, L: int) -> Context: ...
-    def kv_bytes(self, batch: int, L: int) -> float: ...
+from calibrate.repeats import LoadMeter, Timer, interleaved, robust_median
 
 
 class OutOfMemory(Exception):
     """Raised by a Timer when a configuration does not fit on the device."""
-
-
-class LoadMeter:
-    """A fixed reference forward (B=1, q=1, L=64) timed between measurement groups.
-
-    On a machine shared with other jobs the speed of *everything* drifts by a common factor over minutes (time
-    slicing), which would bend a fit whose points were taken at different moments. Each group's times are
-    scaled by level / (reference around that group), where level is the median reference of the run: the
-    profile then describes the run's typical load, and the drift itself is recorded (`drift`)."""
-
-    def __init__(self, timer: Timer, repeats: int = 3):
-        self.ctx = timer.context(1, 64)
-        self.repeats = repeats
-        self.samples: list[float] = []
-
-    def tick(self) -> float:
-        med = statistics.median(self.ctx.time(1, self.repeats, 0))
-        self.samples.append(check_seconds(med, "reference forward"))
-        return med
-
-    def level(self) -> float:
-        return statistics.median(self.samples)
-
-    def drift(self) -> dict:
-        lv = self.level()
-        return {"reference_s": round(lv, 6), "min_ratio": round(min(self.samples) / lv, 3),
-                "max_ratio": round(max(self.samples) / lv, 3), "ticks": len(self.samples)}
 
 
 @dataclass
@@ -74,37 +39,6 @@ class SweepResult:
     rejected: int = 0                                    # repeats dropped as outliers
     cut_by_budget: bool = False
     passes: int = 0                                      # passes over the grid completed
-
-
-def robust_median(times: list[float]) -> tuple[float, int, float]:
-    """Median after dropping slow outliers (> median + 3 MAD, one-sided: preemption only adds time).
-    Returns (median, n_dropped, relative IQR)."""
-    for t in times:
-        check_seconds(t, "forward timing")
-    med = statistics.median(times)
-    mad = statistics.median(abs(t - med) for t in times) * 1.4826
-    kept = [t for t in times if t <= med + 3 * max(mad, 0.01 * med)]
-    m = statistics.median(kept)
-    if len(kept) >= 4:
-        qs = statistics.quantiles(kept, n=4)
-        spread = (qs[2] - qs[0]) / m
-    else:
-        spread = (max(kept) - min(kept)) / m
-    return m, len(times) - len(kept), spread
-
-
-def interleaved(ctx: Context, queries: list[int], repeats: int, warmup: int,
-                no_warmup: frozenset = frozenset()) -> dict[int, list[float]]:
-    """Repeats taken round-robin over the q values of one context, so a burst of load from another process
-    spreads over all of them instead of inflating one point (and bending the fit)."""
-    for q in queries:
-        if warmup and q not in no_warmup:
-            ctx.time(q, 0, warmup)
-    out: dict[int, list[float]] = {q: [] for q in queries}
-    for _ in range(repeats):
-        for q in queries:
-            out[q] += ctx.time(q, 1, 0)
-    return out
 
 
 Key = tuple[int, int, int]   # (B, q, L)
@@ -165,7 +99,8 @@ class _Log:
 def sweep(timer: Timer, role: str, batches, queries, contexts, *, repeats: int = 5, warmup: int = 1,
           max_step_s: float = 2.0, budget_s: float | None = None, mem_limit_bytes: float | None = None,
           progress: Progress | None = None, meter: LoadMeter | None = None, passes: int = 1,
-          extra: list[Key] = (), extra_repeats: int | None = None, extra_visits: int = 1) -> SweepResult:
+          extra: list[Key] = (), extra_repeats: int | None = None, extra_visits: int = 1,
+          after_pass: Callable[[int], None] | None = None) -> SweepResult:
     """Measure the grid (see module docstring); with a LoadMeter, points are normalised for load drift.
 
     passes > 1: after the first pass (which finds the caps), the measured points and the `extra` configs are
@@ -176,7 +111,8 @@ def sweep(timer: Timer, role: str, batches, queries, contexts, *, repeats: int =
     the whole grid, and their own noise is then not mistaken for the model's error. extra_visits > 1: in passes
     after the first, each extra point is visited that many times, spread evenly through the grid, its repeats
     shared among the visits — a VM whose speed moves between moments tens of seconds apart then weighs on a
-    held-out point as it weighs on the fit, averaged over many moments instead of a few."""
+    held-out point as it weighs on the fit, averaged over many moments instead of a few. after_pass(p) runs after
+    each completed pass p (e.g. a benchmark timing whole requests at the same moments of the run as the grid)."""
     res = SweepResult()
     log = _Log(meter)
     t_start = time.monotonic()
@@ -194,6 +130,8 @@ def sweep(timer: Timer, role: str, batches, queries, contexts, *, repeats: int =
         if not res.cut_by_budget:
             _measure(timer, more, r_more, warmup, log, progress, "extra", t_start, budget_s=budget_s)
             res.passes = 1
+            if after_pass:
+                after_pass(1)
         for p in range(2, passes + 1):
             if res.cut_by_budget or (budget_s is not None and time.monotonic() - t_start > budget_s):
                 break
@@ -208,6 +146,8 @@ def sweep(timer: Timer, role: str, batches, queries, contexts, *, repeats: int =
                        for keys, r in parts):
                 break   # budget spent mid-pass: the points it reached keep their extra repeats
             res.passes = p
+            if after_pass:
+                after_pass(p)
     finally:
         res.level = log.close()
         for key in grid:
@@ -310,11 +250,3 @@ def _measure(timer: Timer, configs: list[Key], repeats: int, warmup: int, log: _
                               time.monotonic() - t_start, budget_s)
         ctx = None
     return True
-
-
-def rescale(points: list[StepPoint], old_level: float | None, new_level: float | None) -> list[StepPoint]:
-    """Re-express normalised points at another reference level (e.g. the whole run's, known at the end)."""
-    if not old_level or not new_level:
-        return points
-    f = new_level / old_level
-    return [StepPoint(p.role, p.batch, p.query, p.context, p.seconds * f) for p in points]

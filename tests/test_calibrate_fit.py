@@ -6,7 +6,7 @@ import pytest
 
 from calibrate.fit import fit_prefill, fit_step, predict
 from calibrate.points import StepPoint
-from calibrate.sweep import robust_median
+from calibrate.repeats import robust_median
 from planner.errors import PlannerError
 from planner.profile.schema import ModelArch, StepCoeffs
 

@@ -3,7 +3,8 @@ refusal of broken timings, and normalisation of load drift."""
 
 import pytest
 
-from calibrate.sweep import LoadMeter, OutOfMemory, sweep
+from calibrate.repeats import LoadMeter
+from calibrate.sweep import OutOfMemory, sweep
 from planner.errors import PlannerError
 
 
@@ -155,6 +156,26 @@ def test_later_passes_stop_at_the_budget():
     res = sweep(FakeTimer(value=slow), "target", [1, 2], [1], [64], repeats=1, warmup=0, passes=5, budget_s=0.15)
     assert res.passes == 1 and not res.cut_by_budget and len(res.points) == 2
 
+
+
+def test_after_pass_runs_between_passes_and_not_after_a_cut_pass():
+    timer = FakeTimer()
+    seen = []
+    res = sweep(timer, "target", [1, 2], [1, 3], [64], repeats=1, warmup=0, passes=3, extra=[(3, 1, 64)],
+                after_pass=lambda p: seen.append((p, timer.calls)))
+    # pass 1: 4 grid points + the extra point; passes 2, 3: the same 5 again each
+    assert res.passes == 3 and seen == [(1, 5), (2, 10), (3, 15)]
+
+    import time
+
+    def slow(B, q, L):
+        time.sleep(0.1)
+        return step_s(B, q, L)
+
+    seen.clear()
+    res = sweep(FakeTimer(value=slow), "target", [1, 2], [1], [64], repeats=1, warmup=0, passes=5, budget_s=0.15,
+                after_pass=lambda p: seen.append(p))
+    assert res.passes == 1 and seen == [1]
 
 @pytest.mark.parametrize("extra_repeats", [None, 3])
 def test_extra_points_in_passes_keep_the_given_order_and_cancel_drift(extra_repeats):

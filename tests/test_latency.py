@@ -61,22 +61,25 @@ def test_round_time_adds_draft_steps(prof):
 
 
 def test_single_branch_nearly_fixed_length_by_hand(prof):
-    # sigma tiny: every branch ~ 500 tokens; N=1, K=0: T = prefill + sum over 500 steps of t(1, 1, 100 + x)
+    # sigma tiny: every branch ~ 500 tokens; N=1, K=0: the prefill gives the first token, then
+    # T = prefill + sum over 499 decode steps of t(1, 1, 100 + x)
     p = replace(prof, lengths=LengthSpec("lognormal", 500, 1e-4, 16, 4096))
     g = latency_grid(p, [1], [0])
     sm = StepModel(p.step, p.model)
-    x = np.arange(500) + 0.5
+    x = np.arange(499) + 1.0           # decoding token k + 1 reads a context of 100 + k
     expect = prefill_time(p) + sm.time(1, 1, 100 + x).sum()
-    assert g.mean[0, 0] == pytest.approx(expect, rel=2e-3)
-    assert g.q[0.9][0, 0] == pytest.approx(expect, rel=2e-3)
+    assert g.mean[0, 0] == pytest.approx(expect, rel=1e-3)   # 500 steps would be 2e-3 over
+    assert g.q[0.9][0, 0] == pytest.approx(expect, rel=1e-3)
+    one = replace(prof, lengths=LengthSpec("lognormal", 1, 1e-4, 1, 4096))   # one-token answers: prefill only
+    assert latency_grid(one, [1, 8], [0])._T.max() == pytest.approx(prefill_time(one), rel=1e-3)
 
 
 def test_speculation_divides_rounds_by_tau(prof):
     p = replace(prof, lengths=LengthSpec("lognormal", 500, 1e-4, 16, 4096))
     g = latency_grid(p, [1], [0, 4])
     pre = prefill_time(p)
-    t_k0 = (g.mean[0, 0] - pre) / 500
-    t_k4 = (g.mean[1, 0] - pre) / (500 / tau(np.full(8, 0.8), 4))
+    t_k0 = (g.mean[0, 0] - pre) / 499
+    t_k4 = (g.mean[1, 0] - pre) / (499 / tau(np.full(8, 0.8), 4))
     sm, dm = StepModel(p.step, p.model), StepModel(p.draft.step, p.draft.arch)
     assert t_k4 == pytest.approx((sm.time(1, 5, 350) + 4 * dm.time(1, 1, 350)), rel=0.02)
     assert t_k0 == pytest.approx(sm.time(1, 1, 350), rel=0.02)

@@ -4,7 +4,8 @@ Step:   t(B, q, L) = t0 + [q>1] v + max(W/bw + B*L*kv/kv_bw, (2P + 4*layers*head
 Round:  K draft steps t_d(B, 1, L) + one verify step t(B, K+1, L); it advances a branch tau(K) tokens.
 Request: prefill once, then the active batch shrinks as branches finish. Conditional on the slowest branch
 having length m, the other N-1 are i.i.d. below m, so the expected batch at token x is
-b(x | m) = 1 + (N-1) * (1 - F(x)/F(m)) and T(m) = prefill + integral_0^m t_round(b(x|m), L0 + x) / tau dx.
+b(x | m) = 1 + (N-1) * (1 - F(x)/F(m)) and T(m) = prefill + integral_0^(m-1) t_round(b(x|m), L0 + x) / tau dx
+(the prefill's logits give each branch its first token, as in the engine, vLLM and SGLang).
 T(m) grows with m, so the latency quantile q is T(F^-1(q^(1/N))) and the mean averages T over max-quantiles.
 Problems differ: with a between-problem length share rho > 0 (planner/model/lengths.py) this is done per
 problem-difficulty node and mixed: P(latency <= t) = sum_j w_j P_j(latency <= t); quantiles by bisection.
@@ -248,15 +249,16 @@ def _node(p: Profile, N, K, dist, tau_k, u, x_nodes: int = _X_NODES):
     x = m[..., None] * frac                                           # (N, U, X)
     b = 1.0 + (N[:, None, None] - 1) * np.clip(1.0 - dist.cdf(x) / Fm[..., None], 0.0, 1.0)
     t = round_time(p, K[:, None, None, None], b[None], p.prompt_tokens + x[None])  # (K, N, U, X)
-    T = prefill_time(p) + t.mean(-1) * m[None] / tau_k[:, None, None]  # (K, N, U)
-    # Time at which a branch reaches x tokens, with the unconditional expected batch N * (1 - F(x)).
+    # the prefill's logits give every branch its first token: the slowest branch decodes m - 1 more
+    T = prefill_time(p) + t.mean(-1) * np.maximum(m - 1.0, 0.0)[None] / tau_k[:, None, None]  # (K, N, U)
+    # Time at which a branch holds 1 + x tokens (the first from the prefill), with the expected batch N(1 - F(x)).
     xs = np.linspace(0.0, dist.hi, 65)
     mids = 0.5 * (xs[1:] + xs[:-1])
     bb = np.maximum(N[:, None] * (1.0 - dist.cdf(mids))[None, :], 1.0)      # (N, X)
     tt = round_time(p, K[:, None, None], bb[None], p.prompt_tokens + mids[None, None])
     part = prefill_time(p) + np.concatenate(
         [np.zeros(tt.shape[:2] + (1,)), np.cumsum(tt * np.diff(xs), -1)], -1) / tau_k[:, None, None]
-    return T, np.broadcast_to(xs, (len(N), len(xs))), part
+    return T, np.broadcast_to(xs + 1.0, (len(N), len(xs))), part
 
 
 def latency_grid(p: Profile, N, K, dist: LengthDist | None = None) -> LatencyGrid:
