@@ -5,7 +5,8 @@ held-out point visited at several moments of every later pass (`extra_visits`), 
 moment weighs on both alike; the table shows how far apart single passes put a point. A request's error is split
 into rounds (its own acceptance against the calibrated one) and time per round.
 
-    python bench/fidelity.py [--model smollm2-135m] [--dtype auto] [--threads N] [--quick] [--passes 3] [--json FILE]
+    python bench/fidelity.py [--model smollm2-135m] [--dtype auto] [--threads N] [--quick] [--passes 3]
+                              [--request-rounds 2] [--json FILE]
 
 Targets on the 2-core CPU (issue 5): step time median |error| <= 5 %, p90 <= 10 %; request median <= 10 %.
 Every timing goes through the project's engine (calibrate.engine_timer / planner.engine.decode), and the fit and
@@ -47,7 +48,8 @@ def round_split(g, prof, lens: list[int], K: int, decode_s: float, decode_pred_s
     model_rounds = max(max(lens) - 1, 0) / tau   # the first token comes from the prefill
     return {"rounds": len(rounds), "rounds_model": model_rounds,
             "tokens_per_row_round": sum(s.emitted for s in rounds) / max(rows, 1), "tokens_per_row_round_model": tau,
-            "round_ms": 1e3 * decode_s / max(len(rounds), 1), "round_ms_model": 1e3 * decode_pred_s / model_rounds}
+            "round_ms": 1e3 * decode_s / max(len(rounds), 1),
+            "round_ms_model": 1e3 * decode_pred_s / model_rounds if model_rounds else 0.0}
 
 
 def round_passes(passes: int, rounds: int) -> list[int]:
@@ -125,6 +127,8 @@ def main() -> int:
                          "sweep (default 2: after the first and the last pass)")
     ap.add_argument("--json", help="write all numbers here")
     a = ap.parse_args()
+    if a.request_rounds < 1 or a.passes < 1:
+        ap.error("--request-rounds and --passes must be at least 1")
 
     import torch
 
