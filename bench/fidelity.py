@@ -2,8 +2,12 @@
 run; then whole requests (N branches, with and without n-gram speculation) predicted vs measured.
 Fit and held-out points are timed in the same passes over the grid (calibrate.sweep `passes`, `extra`), each
 held-out point visited at several moments of every later pass (`extra_visits`), so the machine's speed at each
-moment weighs on both alike; the table shows how far apart single passes put a point. A request's error is split
-into rounds (its own acceptance against the calibrated one) and time per round.
+moment weighs on both alike; the table shows how far apart single passes put a point. Whole requests are timed
+in `--request-rounds` rounds between the sweep's passes (after the first and after the last by default), each
+round on its own prompts, and a configuration's error is that of its mean over the rounds: the model predicts the
+expected request, while one request at one moment on one prompt carries this VM's moment-to-moment swing and its
+prompt's own acceptance. A request's error is split into rounds (its own acceptance against the calibrated one)
+and time per round.
 
     python bench/fidelity.py [--model smollm2-135m] [--dtype auto] [--threads N] [--quick] [--passes 3]
                               [--request-rounds 2] [--json FILE]
