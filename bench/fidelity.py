@@ -87,10 +87,10 @@ def score_request(r: dict, prof, clock: str, level) -> dict:
     pr = predict_request(prof, lens, K, r["ids"])
     pre_m = g.prefill_s * (cpu / g.total_s if clock == "cpu" else 1.0)
     pre_p = float(prefill_time(replace(prof, prompt_tokens=r["ids"])))
+    err = abs(pr - measured) / measured
     return {"N": N, "K": K, "round": r["round"], "prompt_tokens": r["ids"], "lengths": lens, "measured_s": measured,
             "wall_s": g.total_s, "cpu_s": cpu, "predicted_s": pr, "prefill_s": pre_m, "prefill_predicted_s": pre_p,
-            "err": abs(pr - measured) / measured, "load": load,
-            "err_load_adjusted": abs(pr * load - measured) / measured if r["ref_s"] else abs(pr - measured) / measured,
+            "err": err, "load": load, "err_load_adjusted": abs(pr * load - measured) / measured if r["ref_s"] else err,
             **round_split(g, prof, lens, K, measured - pre_m, pr - pre_p)}
 
 

@@ -2,7 +2,7 @@
 
 The fidelity check compares a measured request against the latency model evaluated on that request's own
 branch lengths, so length sampling noise does not hide (or fake) model error. The formula is the one of the
-design (ARCHITECTURE.md §Latency): sort the lengths, R_j = n_(j) / τ(K) rounds; between the (j-1)-th and the
+design (ARCHITECTURE.md §Latency): sort the lengths, R_j = (n_(j) − 1) / τ(K) rounds; between the (j-1)-th and the
 j-th branch finishing, N - j + 1 branches are active, and each round costs `planner.model.latency.round_time`
 at the context reached by then (evaluated at the middle of the segment). A branch's first token comes from the
 prefill's logits, so n tokens take (n - 1) / τ rounds."""
