@@ -150,6 +150,7 @@ def test_trtllm_keys_documented(name, version, model_key, config_flag):
     exp = export_plan(p, "trtllm", version)
     assert exp.launcher == ["trtllm-serve"] and exp.server_args[0] == p.model["hf_id"]
     assert flag(exp.server_args, "--tp_size") == str(p.model["tensor_parallel"])
+    assert flag(exp.server_args, "--max_batch_size") == str(p.branches)  # what its own note asks for
     assert set(exp.request["sampling_params"]) <= trtllm.SAMPLING_KEYS
     assert exp.request["sampling_params"]["n"] == p.branches
     if p.draft_len == 0:
@@ -251,3 +252,44 @@ def test_vocab_sizes_from_the_shipped_profile_the_plan_names():
         export_plan(p, "vllm")
     p.profile = {"id": "no-such-profile"}  # unknown profile: nothing to compare, export goes through
     assert export_plan(p, "vllm").version == "0.33"
+
+
+# --- served-model identity --------------------------------------------------------------------------------
+
+PRESET_ONLY = {"name": "smollm2-135m", "hf_id": None, "tensor_parallel": 1}
+
+
+@pytest.mark.parametrize("engine", ["vllm", "sglang", "trtllm"])
+def test_preset_name_without_hf_id_is_refused_naming_the_flag(engine):
+    p = make()
+    p.model = dict(PRESET_ONLY)
+    with pytest.raises(PlannerError, match="smollm2-135m.*--served-model"):
+        export_plan(p, engine)
+    exp = export_plan(p, engine, served_model="HuggingFaceTB/SmolLM2-135M-Instruct")
+    assert "HuggingFaceTB/SmolLM2-135M-Instruct" in exp.server_args
+    assert "smollm2-135m" not in exp.server_args and "smollm2-135m" not in json.dumps(exp.request)
+
+
+@pytest.mark.parametrize("model,served,want", [
+    ({"name": "x", "hf_id": "Org/X"}, None, "Org/X"),
+    ({"name": "x", "hf_id": "Org/X", "served_model": "/srv/models/x"}, None, "/srv/models/x"),
+    ({"name": "x", "hf_id": "Org/X"}, "./local-x", "./local-x"),
+    ({"name": "/models/y", "hf_id": None}, None, "/models/y"),
+    ({"name": "Org/Z", "hf_id": None}, None, "Org/Z"),
+])
+def test_served_model_order(model, served, want):
+    p = make()
+    p.model = {**model, "tensor_parallel": 1}
+    exp = export_plan(p, "vllm", served_model=served)
+    assert exp.server_args[0] == want and exp.request["body"]["model"] == want
+
+
+def test_shipped_cpu_profile_plan_exports_its_hf_id():
+    from planner import load_profile, recommend
+
+    prof = load_profile("cpu-smollm2-135m")
+    assert prof.model.hf_id == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    p = recommend([prof], 600.0, max_branches=2, max_draft_len=1)
+    exp = export_plan(p, "vllm")
+    assert exp.argv()[:3] == ["vllm", "serve", "HuggingFaceTB/SmolLM2-135M-Instruct"]
+    assert exp.request["body"]["model"] == "HuggingFaceTB/SmolLM2-135M-Instruct"

@@ -100,3 +100,28 @@ def test_bad_input_is_one_line_exit_2(argv, msg, capsys):
     assert main(["validate", *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("planner: error:") and msg in err[0], err
+
+
+def _plan_k0(provenance):
+    from planner.plan import Plan
+
+    return Plan(method="majority", branches=4, speculative={"method": "none", "num_speculative_tokens": 0,
+                                                           "draft_model": None},
+                deadline_s=20.0, predicted={}, profile={"id": "my-cpu", "provenance": provenance},
+                model={"name": "smollm2-135m"}, sampling={"max_tokens": 96},
+                runners_up=[{"method": "majority", "branches": 4, "draft_len": 2}])
+
+
+@pytest.mark.parametrize("provenance,want", [({"kind": "measured", "draft": "ngram"}, "ngram"),
+                                             ({"kind": "measured", "draft": "layers:4"}, "layers:4"),
+                                             ({"kind": "measured", "draft": "none"}, None),
+                                             ({"kind": "derived"}, None)])
+def test_drafter_of_a_k0_plan_comes_from_its_profile_provenance(provenance, want):
+    """An n-gram-calibrated profile whose plan chose K = 0 still has runners-up with K > 0: validate must run
+    them with the profile's drafter instead of saying 'no drafter known'."""
+    import argparse
+
+    from planner.commands.validate import _draft_spec
+
+    assert _draft_spec(argparse.Namespace(draft=None), _plan_k0(provenance), None) == want
+    assert _draft_spec(argparse.Namespace(draft="self"), _plan_k0(provenance), None) == "self"

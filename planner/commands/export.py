@@ -20,6 +20,9 @@ def register(subparsers) -> None:
     p.add_argument("--engine", required=True, choices=list(ENGINES), help="target serving engine")
     p.add_argument("--engine-version", default=None, metavar="V",
                    help="engine release to target (default: newest known; see docs/engines.md)")
+    p.add_argument("--served-model", default=None, metavar="ID",
+                   help="model the server loads and requests name: a Hugging Face id or a model folder (default: "
+                        "the plan's model.hf_id; needed when the plan names only a preset)")
     p.add_argument("--format", default="args", choices=list(FORMATS), help="output format (default: args)")
     p.add_argument("-o", "--output", default=None, metavar="FILE", help="write here (atomically) instead of stdout")
     p.set_defaults(func=run)
@@ -31,7 +34,7 @@ def run(args) -> int:
     from planner.plan import load_plan
 
     plan = load_plan(args.plan)
-    text = render(export_plan(plan, args.engine, args.engine_version), args.format)
+    text = render(export_plan(plan, args.engine, args.engine_version, args.served_model), args.format)
     if args.output:
         out = Path(args.output)
         if out.exists() and out.resolve() == Path(args.plan).resolve():

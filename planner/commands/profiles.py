@@ -39,7 +39,7 @@ def run(args) -> int:
                                          "lognormal" else f" {len(L.tokens)} samples") + f", max {L.max_tokens}")
         print(f"  accuracy   {p.accuracy.kind}" + (f" Beta({p.accuracy.beta_a:g}, {p.accuracy.beta_b:g})"
                                                    if p.accuracy.kind == "parametric" else
-                                                   f" bank {p.accuracy.bank_path}"))
+                                                   f" {p.accuracy.bank_path}"))
         print(f"  provenance {prov.get('kind')}" + (f", {prov.get('device')} on {prov.get('date')}"
                                                     if prov.get("kind") == "measured" else
                                                     f", {len(prov.get('sources', []))} sources (see --json)"))

@@ -105,7 +105,9 @@ def run(args) -> int:
     if plan is None and not args.model and args.backend == "local":
         raise PlannerError("give --plan or --model (e.g. --model smollm2-135m)")
     if args.model is None and plan is not None:
-        args.model = plan.model.get("hf_id") or plan.model.get("name")
+        from planner.executor.backends import model_for_plan
+
+        args.model = model_for_plan(plan.model, args.backend)
     cfg, notes = _config(args, plan)
     from planner.executor.datasets import Problem, load_problems
 

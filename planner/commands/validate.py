@@ -72,6 +72,12 @@ def _draft_spec(args, plan, profile) -> str | None:
         return "ngram"
     if profile is not None and profile.draft.kind == "model":  # runners-up may speculate when the plan does not
         return profile.draft.arch.hf_id or profile.draft.name
+    # A plan that chose K = 0 still carries its profile's provenance: the drafter the profile was calibrated
+    # with (`planner calibrate --draft ngram|layers:N|PATH`), which its runners-up with K > 0 assume.
+    prov = ((plan.profile or {}).get("provenance") or {}) if plan is not None else {}
+    spec = prov.get("draft") if isinstance(prov, dict) else None
+    if isinstance(spec, str) and spec.strip() and spec.strip() != "none":
+        return spec.strip()
     return None
 
 
@@ -103,13 +109,16 @@ def run(args) -> int:
     deadline = plan.deadline_s if plan is not None else parse_duration(args.deadline)
 
     if plan is None:
-        from planner.recommend import recommend
+        from planner.api import recommend
 
         if not 1 <= args.max_branches <= 4096 or not 0 <= args.max_draft_len <= 16:
             raise PlannerError("--max-branches must be in 1..4096 and --max-draft-len in 0..16")
-        plan = recommend([profile], deadline, quantile, n_max=args.max_branches, k_max=args.max_draft_len)
+        plan = recommend([profile], deadline, quantile, max_branches=args.max_branches,
+                         max_draft_len=args.max_draft_len)
     if args.model is None:
-        args.model = plan.model.get("hf_id") or plan.model.get("name")
+        from planner.executor.backends import model_for_plan
+
+        args.model = model_for_plan(plan.model, args.backend)
     if args.configs == "top":
         pairs = V.plan_configs(plan)
         if profile is not None:
@@ -138,7 +147,8 @@ def run(args) -> int:
         skipped = [c.key for c, _ in pairs[1:] if c.draft_len > 0]
         pairs = [pairs[0]] + [(c, p) for c, p in pairs[1:] if c.draft_len == 0]
         if skipped:
-            log(f"planner validate: note: no drafter known (pass --draft or --profile); skipping {', '.join(skipped)}")
+            log("planner validate: note: the plan's profile names no drafter (pass --draft SPEC or --profile); "
+                f"skipping {', '.join(skipped)}")
     k_max = max(c.draft_len for c, _ in pairs)
     from planner.executor.setup import adopt_plan_settings
 

@@ -24,12 +24,13 @@ def known_versions(engine: str) -> list[str]:
     return sorted(ENGINES[engine].MAPPINGS, key=release)
 
 
-def export_plan(plan: Plan, engine: str, version: str | None = None) -> Export:
+def export_plan(plan: Plan, engine: str, version: str | None = None, served_model: str | None = None) -> Export:
+    """`served_model` overrides the model id the server loads and the request names (`--served-model`)."""
     if engine not in ENGINES:
         raise PlannerError(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
     mod = ENGINES[engine]
     mapping = resolve_version(engine, mod.MAPPINGS, mod.RANGES, version)
-    return mapping.render(view(plan))
+    return mapping.render(view(plan, served_model))
 
 
 def render(exp: Export, fmt: str) -> str:

@@ -89,12 +89,38 @@ def _num(d: dict, key: str, default: Any, where: str, kind=float, lo=None, hi=No
     return kind(v)
 
 
-def view(plan: Plan) -> PlanView:
+def loadable(name: str) -> bool:
+    """A name a server can load: a Hugging Face hub id (`org/name`) or a filesystem path. A bare preset or
+    profile name (`smollm2-135m`) is neither: `vllm serve smollm2-135m` fails to start."""
+    return name.startswith(("/", "./", "../", "~")) or name.count("/") >= 1
+
+
+def served_model(plan: Plan, override: str | None = None) -> str:
+    """The model the server loads and the request names: --served-model, else the plan's served_model (the id
+    an endpoint reported), hf_id, or a name that is itself loadable; otherwise refuse with the flag to pass."""
+    if override is not None:
+        if not override.strip():
+            raise PlannerError("--served-model must not be empty: give a Hugging Face id or a model folder")
+        return override.strip()
+    model = plan.model if isinstance(plan.model, dict) else {}
+    for key in ("served_model", "hf_id"):
+        val = model.get(key)
+        if isinstance(val, str) and val.strip():
+            return val.strip()
+    name = model.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise PlannerError("plan model.hf_id (or model.name) is missing: pass --served-model ID (a Hugging Face "
+                           "id or a model folder) so the engine has a model to serve")
+    if not loadable(name.strip()):
+        raise PlannerError(f"plan model {name.strip()!r} has no Hugging Face id (model.hf_id) and is not a path a "
+                           "server can load: pass --served-model ID (e.g. a Hugging Face id or a model folder)")
+    return name.strip()
+
+
+def view(plan: Plan, served: str | None = None) -> PlanView:
     """Check the parts of the plan that `load_plan` leaves loose and that every engine needs."""
     model = plan.model if isinstance(plan.model, dict) else {}
-    name = model.get("hf_id") or model.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise PlannerError("plan model.hf_id (or model.name) is missing: the engine needs a model to serve")
+    name = served_model(plan, served)
     tp = _num(model, "tensor_parallel", 1, "model", int, lo=1)
     sampling = plan.sampling if isinstance(plan.sampling, dict) else {}
     temperature = _num(sampling, "temperature", 1.0, "sampling", lo=0.0)
@@ -115,9 +141,9 @@ def view(plan: Plan) -> PlanView:
     if nmin > nmax:
         raise PlannerError(f"plan speculative.ngram_min ({nmin}) must be <= speculative.ngram_max ({nmax})")
     draft = draft.strip() if spec["method"] == "draft_model" else None
-    vocab, draft_vocab = _vocab_sizes(plan, name.strip(), draft)
+    vocab, draft_vocab = _vocab_sizes(plan, model.get("hf_id") or name, draft)
     return PlanView(method=plan.method, branches=plan.branches, spec_method=spec["method"], k=plan.draft_len,
-                    draft_model=draft, ngram_min=nmin, ngram_max=nmax, model=name.strip(), tensor_parallel=tp,
+                    draft_model=draft, ngram_min=nmin, ngram_max=nmax, model=name, tensor_parallel=tp,
                     vocab=vocab, draft_vocab=draft_vocab, temperature=temperature, top_p=top_p,
                     max_tokens=max_tokens, deadline_s=plan.deadline_s)
 

@@ -40,15 +40,16 @@ def _render(v: PlanView, version: str, *, model_key: str, config_flag: str) -> E
                                         "max_matching_ngram_size": v.ngram_max, "is_public_pool": False}
     if config:
         config["disable_overlap_scheduler"] = True
-    args = [v.model, "--backend", "pytorch", "--tp_size", str(v.tensor_parallel)]
+    # One plan request runs N sequences at once: the server must admit them in one batch.
+    args = [v.model, "--backend", "pytorch", "--tp_size", str(v.tensor_parallel), "--max_batch_size", str(v.branches)]
     if config:
         args += [config_flag, CONFIG_PATH]
     body = chat_body(v)
     sampling = {"n": v.branches, "temperature": v.temperature, "top_p": v.top_p, "max_tokens": v.max_tokens}
     request = {"endpoint": "/v1/chat/completions", "body": body, "sampling_params": sampling}
     notes = caller_notes(v)
-    notes.append(f"Start trtllm-serve with --max_batch_size >= {v.branches}: one plan request runs "
-                 f"{v.branches} sequences at once.")
+    notes.append(f"--max_batch_size {v.branches}: one plan request runs {v.branches} sequences at once; raise it "
+                 "if several plan requests share the server.")
     if v.spec_method == "draft_model":
         notes.append("Draft and target must share a tokenizer, or acceptance collapses.")
     exp = Export("trtllm", version, list(LAUNCHER), args, request, notes)

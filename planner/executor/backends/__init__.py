@@ -49,3 +49,15 @@ class Backend:
 
     def describe(self) -> dict:
         return {"backend": self.name}
+
+
+def model_for_plan(model: dict, backend: str) -> str | None:
+    """The model to run a plan with when --model is not given. The local engine loads presets by their short
+    name (`smollm2-135m`, a GGUF shipped on PyPI, offline), so a plan naming a preset runs that; a server is
+    asked for the id it was launched with, which `planner export` prints (the plan's served_model or hf_id)."""
+    name, hf_id, served = model.get("name"), model.get("hf_id"), model.get("served_model")
+    if backend == "local":
+        from planner.engine.models import PRESETS  # light: no torch at module level
+
+        return name if name in PRESETS else (hf_id or name)
+    return served or hf_id or name

@@ -6,9 +6,9 @@ speculative_config:
   speculative_model: Qwen/Qwen2.5-0.5B-Instruct
 disable_overlap_scheduler: true
 EOF
-trtllm-serve Qwen/Qwen2.5-3B-Instruct --backend pytorch --tp_size 1 --config trtllm-config.yaml
+trtllm-serve Qwen/Qwen2.5-3B-Instruct --backend pytorch --tp_size 1 --max_batch_size 16 --config trtllm-config.yaml
 # request: POST /v1/chat/completions {"model": "Qwen/Qwen2.5-3B-Instruct", "messages": [{"role": "user", "content": "<PROMPT>"}], "n": 16, "temperature": 0.7, "top_p": 0.95, "max_tokens": 1024}
 # note: Majority voting is client-side: send one request with n=16, extract the final answer of each returned choice and return the most frequent one (ties: any).
 # note: Deadline 10 s: stream the response and stop at the deadline; choices not finished by then do not vote (that is what the plan's predicted accuracy assumes).
-# note: Start trtllm-serve with --max_batch_size >= 16: one plan request runs 16 sequences at once.
+# note: --max_batch_size 16: one plan request runs 16 sequences at once; raise it if several plan requests share the server.
 # note: Draft and target must share a tokenizer, or acceptance collapses.
