@@ -60,18 +60,22 @@ def test_predict_agrees_with_recommend():
 
 
 @pytest.mark.parametrize("args,needle", [
-    (["recommend", "--deadline", "soon"], "cannot parse duration 'soon'"),
-    (["recommend", "--deadline", "0s"], "duration must be positive"),
-    (["recommend", "--deadline", "-3"], "duration must be positive"),
+    (["recommend", "--deadline", "soon"], "cannot parse --deadline 'soon'"),
+    (["recommend", "--deadline", "0s"], "--deadline must be positive"),
+    (["recommend", "--deadline", "-3"], "--deadline must be positive"),
     (["recommend", "--deadline", "1ms"], "the fastest achievable is"),
     (["recommend", "--deadline", "60s", "--profile", "no-such-gpu"], "unknown profile 'no-such-gpu'"),
-    (["recommend", "--deadline", "60s", "--quantile", "1.5"], "--quantile must be in (0, 1)"),
-    (["recommend", "--deadline", "60s", "--method", "vibes"], "unknown method 'vibes'"),
+    (["recommend", "--deadline", "60s", "--quantile", "1.5"], "--quantile: must be in (0, 1), got 1.5"),
+    (["recommend", "--deadline", "60s", "--method", "vibes"], "--method: unknown value 'vibes'; choose from majority"),
     (["recommend", "--deadline", "60s", "--strategy", "magic"], "unknown strategy 'magic'"),
-    (["recommend", "--deadline", "60s", "--strategy", "optuna", "--trials", "0"], "--trials must be at least 1"),
+    (["recommend", "--deadline", "60s", "--strategy", "optuna", "--trials", "0"], "--trials: must be an integer in [1, 100000], got 0"),
     (["recommend", "--target-accuracy", "0.99"], "best reachable"),
     (["recommend"], "give --deadline"),
-    (["predict", "-n", "0"], "--branches must be in"),
+    (["predict", "-n", "0"], "--branches: must be an integer in [1, 4096], got 0"),
+    (["predict", "-n", "4", "-q", "nan"], "--quantile: must be a finite"),
+    (["recommend", "-d", "60s", "--max-draft-len", "17"], "--max-draft-len: must be an integer in [0, 16]"),
+    (["recommend", "-d", "60s", "--engine", "tgi"], "--engine: unknown value 'tgi'"),
+    (["pareto", "--max-latency", "soon"], "cannot parse --max-latency"),
     (["frobnicate"], "invalid choice"),
 ])
 def test_bad_input_one_line_exit_2(args, needle):
