@@ -11,13 +11,13 @@ from planner.errors import PlannerError
 
 
 def plot_front(ev, front, greedy, chosen, path: str) -> None:
-    try:
-        import matplotlib
+    from planner.errors import require_extra
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise PlannerError("--plot needs matplotlib: pip install 'tts-planner[plot]'") from None
+    require_extra(("matplotlib",), extra="plot", purpose="--plot")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
     lat = np.broadcast_to(ev.latency["q"], ev.acc.shape)
     ok = ev.fits_memory[None, None, :] & np.ones_like(ev.acc, dtype=bool)
     fig, ax = plt.subplots(figsize=(8, 5), dpi=120)

@@ -108,6 +108,10 @@ def run(args) -> int:
         from planner.executor.backends import model_for_plan
 
         args.model = model_for_plan(plan.model, args.backend)
+    if args.backend == "local":
+        from planner.executor.backends import require_local_engine
+
+        require_local_engine(args.model, "run")
     cfg, notes = _config(args, plan)
     from planner.executor.datasets import Problem, load_problems
 

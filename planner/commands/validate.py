@@ -119,6 +119,10 @@ def run(args) -> int:
         from planner.executor.backends import model_for_plan
 
         args.model = model_for_plan(plan.model, args.backend)
+    if args.backend == "local":
+        from planner.executor.backends import require_local_engine
+
+        require_local_engine(args.model, "validate")
     if args.configs == "top":
         pairs = V.plan_configs(plan)
         if profile is not None:

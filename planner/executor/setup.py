@@ -73,6 +73,9 @@ def make_backend(args, draft_spec: str | None, draft_len: int, temperature: floa
         return be, be.describe()
     if not args.model:
         raise PlannerError("--model is required for the local backend (e.g. --model smollm2-135m)")
+    from planner.executor.backends import require_local_engine
+
+    require_local_engine(args.model, getattr(args, "command", None))
     from planner.engine.decode import Engine
     from planner.engine.models import load_model, make_drafter
 

@@ -61,3 +61,13 @@ def model_for_plan(model: dict, backend: str) -> str | None:
 
         return name if name in PRESETS else (hf_id or name)
     return served or hf_id or name
+
+
+def require_local_engine(model: str | None, command: str | None) -> None:
+    """One line naming the install command when the local engine's libraries are missing (no traceback);
+    called by the commands before they print anything, and by make_backend."""
+    from planner.engine.models import PRESETS  # light: no torch at module level
+    from planner.errors import require_extra
+
+    gguf = ("gguf",) if model and (str(model).endswith(".gguf") or model in PRESETS) else ()
+    require_extra(("torch", "transformers", *gguf), purpose=f"the local backend of planner {command or 'run'}")
