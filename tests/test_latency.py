@@ -178,3 +178,56 @@ def test_speed_factors_mix_the_machine_s_moments_into_quantiles_not_the_mean(pro
     # a deadline between the two moments: half the requests (the fast ones) have answered
     ff = gj.finish_fraction(d)[0, 0]
     assert ff == pytest.approx(0.5 * g.finish_fraction(1e9)[0, 0], abs=0.05)
+
+
+def _p_norm_step(prof, p, v=0.0):
+    return StepModel(replace(prof.step, roofline_p=p, verify_s=v), prof.model)
+
+
+def test_roofline_p_by_hand(prof):
+    # B=8, q=4, L=0: memory 2 ms; compute 2e9*8*4/1e14 = 0.64 ms; p = 2 joins them as sqrt(2^2 + 0.64^2) ms
+    sm = _p_norm_step(prof, 2.0, v=0.0005)
+    assert sm.time(8, 4, 0) == pytest.approx(0.001 + 0.0005 + np.hypot(0.002, 0.00064), rel=1e-9)
+    # p = 1: memory and compute add; a plain decode step (q = 1) pays no verify_s
+    assert _p_norm_step(prof, 1.0, v=0.0005).time(8, 1, 0) == pytest.approx(0.001 + 0.002 + 0.00016, rel=1e-9)
+    # absent: the hard roofline of old profiles (flat below the knee)
+    assert StepModel(prof.step, prof.model).time(8, 4, 0) == pytest.approx(0.003, rel=1e-9)
+
+
+def test_verify_time_non_decreasing_in_width_and_batch(prof):
+    for p in (1.0, 3.0, 16.0, None):
+        sm = _p_norm_step(prof, p, v=0.0006)
+        q = np.arange(1, 10)
+        for B in (1, 8, 64, 256):
+            t = sm.time(B, q, 500)
+            assert np.all(np.diff(t) >= 0)
+        B = np.array([1, 2, 4, 16, 64, 256, 1024])
+        for qq in (1, 4, 9):
+            assert np.all(np.diff(sm.time(B, qq, 500)) >= 0)
+    # with p finite, width costs before the knee: B=1 verify of 9 tokens is dearer than q = 2, without p it is not
+    assert _p_norm_step(prof, 3.0).time(1, 9, 0) > _p_norm_step(prof, 3.0).time(1, 2, 0)
+    assert StepModel(prof.step, prof.model).time(1, 9, 0) == StepModel(prof.step, prof.model).time(1, 2, 0)
+
+
+def test_one_speculative_round_by_hand(prof):
+    # K = 3 drafts, B = 4, L = 0, p = 1, verify_s = 0.5 ms. Target verify (q = 4): t0 1 ms + v 0.5 ms + memory 2 ms
+    # + compute 2e9*4*4/1e14 = 0.32 ms. Draft step (q = 1) from the test profile's draft coefficients, times 3.
+    c = replace(prof.step, roofline_p=1.0, verify_s=0.0005)
+    p2 = replace(prof, step=c, draft=replace(prof.draft, step=replace(prof.draft.step, roofline_p=1.0)))
+    d = prof.draft.step
+    a = prof.draft.arch
+    draft = d.t0_s + a.weight_bytes / (d.weight_bw_GBps * 1e9) + 2 * a.params * 4 / (d.tflops * 1e12)
+    assert round_time(p2, 3, 4, 0) == pytest.approx(0.001 + 0.0005 + 0.002 + 0.00032 + 3 * draft, rel=1e-9)
+
+
+def test_derived_h100_speedup_falls_with_batch():
+    """The shipped H100 profile: speculative speed-up (decode step / (round / tau)) shrinks as the batch grows
+    and turns into a slowdown at a large batch, as the published vLLM/SGLang GPU measurements do."""
+    from planner.model.latency import tokens_per_round
+    from planner.profile.store import load_profile
+
+    p = load_profile("h100-sxm-qwen2.5-7b")
+    B = np.array([1, 4, 16, 64, 256, 1024])
+    K = 3
+    s = round_time(p, 0, B, 600) / (round_time(p, K, B, 600) / tokens_per_round(p, np.array([K]))[0])
+    assert np.all(np.diff(s) < 0) and s[0] > 1.3 and s[-1] < 1.0

@@ -140,8 +140,8 @@ def test_lengths(key):
 def test_efficiencies():
     e = P.EFFICIENCY
     for key in ("weight_bw", "kv_bw", "flops", "prefill_flops"):
-        assert 0.2 < e[key]["value"] <= 0.95 and _has_provenance(e[key])
-    assert e["kv_bw"]["value"] <= e["weight_bw"]["value"]
+        # kv_bw may reach the peak: the published H100 step fit reads cached K/V at 3.34 TB/s (docs/sources.md)
+        assert 0.2 < e[key]["value"] <= 1.0 and _has_provenance(e[key])
     t0 = e["t0_s"]
     assert 0 < t0["cuda_graphs"] < t0["hf_eager"] < 0.02 and t0["default"] in t0 and _has_provenance(t0)
 
@@ -174,3 +174,27 @@ def test_docs_table_matches_data():
         assert row_has(key, f"| {a['pass1']:.3f} | {a['maj_at_budget']['acc']:.3f} | {a['math_full']:.3f} |")
     for key, a in P.ACCEPTANCE.items():
         assert row_has(key, ", ".join(f"{x:g}" for x in a["alpha"]))
+
+
+def test_speculation_coefficients_are_fitted_and_sourced():
+    s = P.SPECULATION
+    assert set(s) == {"roofline_p", "verify_s", "draft_t0_s"}
+    assert 1.0 <= s["roofline_p"]["value"] <= 64.0
+    assert 0.0 <= s["verify_s"]["value"] < 0.01 and 0.0 < s["draft_t0_s"]["value"] < P.EFFICIENCY["t0_s"]["cuda_graphs"]
+    for v in s.values():
+        assert v["fitted"] and _has_provenance(v)
+
+
+def test_speculation_coefficients_are_the_train_split_fit():
+    """The shipped values are what bench/spec_published.py --fit picks on the train split (no hand tuning)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    import spec_published as S
+
+    rows = [r for r in S.load() if r["series"] in ("llama3.1-8b/eagle1", "qwen3-8b/gsm8k")]
+    pred = S.predict(rows)
+    # published best K of the train K sweep is reproduced, and the derived speed-up falls with batch
+    assert [(pk, mk) for _, _, pk, mk in S.best_k(rows, pred)] == [(3, 3)]
+    assert all(ps < 0 and ms < 0 for _, ps, ms, _, _ in S.trends(rows, pred))

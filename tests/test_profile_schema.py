@@ -36,6 +36,10 @@ def test_round_trip():
     (("acceptance", "by_draft_len"), {"1": [1.2]}, "acceptance.by_draft_len.1[0] must be in [0.0, 1.0]"),
     (("model",), None, "model is missing"),
     (("provenance", "sources"), [], "provenance.sources must list"),
+    (("step", "target", "verify_s"), -0.001, "step.target.verify_s must be >= 0"),
+    (("step", "target", "verify_s"), float("nan"), "step.target.verify_s must be a finite number"),
+    (("step", "target", "roofline_p"), 0.5, "step.target.roofline_p must be in [1.0, 64.0]"),
+    (("step", "draft", "roofline_p"), float("nan"), "step.draft.roofline_p must be a finite number"),
 ])
 def test_validation_errors_name_the_field(path, value, needle):
     d = _base()
@@ -84,3 +88,27 @@ def test_hf_config_errors(tmp_path):
         arch_from_hf_config(tmp_path)
     with pytest.raises(PlannerError, match="not found"):
         arch_from_hf_config(tmp_path / "nope.json")
+
+
+def test_profile_without_speculation_fields_loads_with_the_hard_roofline():
+    """Old profiles (no roofline_p, no verify_s) load; absent means max(memory, compute) and no round overhead."""
+    d = _base()
+    for k in ("roofline_p", "verify_s"):
+        d["step"]["target"].pop(k, None)
+    p = Profile.from_dict(d)
+    assert p.step.roofline_p is None and p.step.verify_s is None
+
+
+def test_bad_speculation_value_exits_2_with_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    d = _base()
+    d["step"]["target"]["verify_s"] = -0.5
+    f = tmp_path / "bad.json"
+    f.write_text(json.dumps(d))
+    r = subprocess.run([sys.executable, "-m", "planner", "recommend", "--deadline", "60s", "--profile", str(f)],
+                       capture_output=True, text=True)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("planner: error:") and "verify_s" in lines[0]

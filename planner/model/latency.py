@@ -1,6 +1,8 @@
 """Latency model (ARCHITECTURE.md §Latency), vectorised over a whole grid of (draft length K, branches N).
 
-Step:   t(B, q, L) = t0 + [q>1] v + max(W/bw + B*L*kv/kv_bw, (2P + 4*layers*heads*hd*L) * B*q / F) + TP all-reduce
+Step:   t(B, q, L) = t0 + [q>1] v + join_p(W/bw + B*L*kv/kv_bw, (2P + 4*layers*heads*hd*L) * B*q / F) + TP all-reduce,
+        join_p(m, c) = (m^p + c^p)^(1/p) (p = step.roofline_p; absent: max(m, c), the pure roofline). With p small,
+        a verify step pays for its query width long before the knee, as GPU kernels do (docs/sources.md).
 Round:  K draft steps t_d(B, 1, L) + one verify step t(B, K+1, L); it advances a branch tau(K) tokens.
 Request: prefill once, then the active batch shrinks as branches finish. Conditional on the slowest branch
 having length m, the other N-1 are i.i.d. below m, so the expected batch at token x is
@@ -38,7 +40,7 @@ class StepModel:
     interconnect_GBps: float | None = None
 
     def parts(self, B, L):
-        """Split t(B, q, L) = fixed + max(mem, comp * q) + link * q so a caller can reuse the q-free parts."""
+        """Split t(B, q, L) = fixed + join(mem, comp * q) + link * q so a caller can reuse the q-free parts."""
         a, c, tp = self.arch, self.coeffs, self.tp
         B, L = np.asarray(B, dtype=float), np.asarray(L, dtype=float)
         mem = a.weight_bytes / tp / (c.weight_bw_GBps * 1e9) + B * L * (a.kv_bytes_per_token / tp /
@@ -53,11 +55,20 @@ class StepModel:
     def time(self, B, q, L) -> np.ndarray:
         fixed, mem, comp, link = self.parts(B, L)
         q = np.asarray(q, dtype=float)
-        return fixed + self.verify_s * (q > 1) + np.maximum(mem, comp * q) + link * q
+        return fixed + self.verify_s * (q > 1) + join(mem, comp * q, self.coeffs.roofline_p) + link * q
 
     @property
     def verify_s(self) -> float:
         return self.coeffs.verify_s or 0.0
+
+
+def join(mem, comp, p: float | None):
+    """Memory and compute time of one step joined: max without p (hard roofline), else the p-norm, which lies
+    between the max (p large) and the sum (p = 1) and grows with the compute term from the first token on."""
+    if p is None:
+        return np.maximum(mem, comp)
+    hi = np.maximum(np.maximum(mem, comp), 1e-300)   # scaled so that m^p cannot underflow for large p
+    return hi * ((mem / hi) ** p + (comp / hi) ** p) ** (1.0 / p)
 
 
 def target_step(p: Profile) -> StepModel:

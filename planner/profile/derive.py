@@ -36,7 +36,11 @@ def _step(gpu: dict, tp: int) -> dict:
     link = "nvlink" if gpu.get("interconnect_GBps", 0) >= 100 else "pcie"
     return {"t0_s": P.EFFICIENCY["t0_s"]["cuda_graphs"], "weight_bw_GBps": gpu["mem_bw_GBps"] * _eff("weight_bw"),
             "kv_bw_GBps": gpu["mem_bw_GBps"] * _eff("kv_bw"), "tflops": gpu["bf16_tflops"] * _eff("flops"),
-            "allreduce_s": ALLREDUCE_S[link] if tp > 1 else 0.0}
+            "allreduce_s": ALLREDUCE_S[link] if tp > 1 else 0.0, "roofline_p": _spec("roofline_p")}
+
+
+def _spec(key: str) -> float:
+    return float(P.SPECULATION[key]["value"])
 
 
 def _arch_dict(a: ModelArch) -> dict:
@@ -98,7 +102,8 @@ def derive_profile(gpu_key: str, model: str | ModelArch, accuracy_like: str | No
                      "memory_GB": gpu["memory_GB"], "gpus": tp, "tensor_parallel": tp,
                      "interconnect_GBps": gpu.get("interconnect_GBps")},
         "model": _arch_dict(arch),
-        "step": {"target": _step(gpu, tp), "draft": _step(gpu, tp)},
+        "step": {"target": {**_step(gpu, tp), "verify_s": _spec("verify_s")},
+                 "draft": {**_step(gpu, tp), "t0_s": _spec("draft_t0_s")}},
         "prefill": {"t0_s": P.EFFICIENCY["prefill_t0_s"]["value"], "s_per_token": 2 * arch.params / prefill_flops},
         "draft": {"kind": "model", "name": draft.name, "arch": _arch_dict(draft)},
         "acceptance": {"temperature": accept["temperature"], "alpha": accept["alpha"]},

@@ -155,8 +155,9 @@ class ModelArch:
 
 @dataclass(frozen=True)
 class StepCoeffs:
-    """Coefficients of t(B, q, L) = t0 + [q > 1] verify_s + max(W/weight_bw + B*L*kv/kv_bw, 2*P*B*q/flops)
-    (+ TP all-reduce)."""
+    """Coefficients of t(B, q, L) = t0 + [q > 1] verify_s + join_p(W/weight_bw + B*L*kv/kv_bw, 2*P*B*q/flops)
+    (+ TP all-reduce), where join_p(m, c) = (m^p + c^p)^(1/p) with p = roofline_p, and max(m, c) when
+    roofline_p is absent (the pure roofline; profiles written before it existed keep that behaviour)."""
 
     t0_s: float
     weight_bw_GBps: float
@@ -165,13 +166,16 @@ class StepCoeffs:
     allreduce_s: float = 0.0    # per layer per step when tensor_parallel > 1
     fit_rel_error: float | None = None  # median |relative residual| of the fit, when fitted
     verify_s: float | None = None  # fixed extra time of a verify step (q > 1): rejection sampling, KV rollback
+    # How sharply memory and compute time join: 1 = they add, large = max. Real kernels pay for query width
+    # well before the roofline knee (docs/sources.md, "Speculation x batch"); absent = max (hard roofline).
+    roofline_p: float | None = None
 
     @staticmethod
     def read(r: _Reader) -> "StepCoeffs":
         return StepCoeffs(r.num("t0_s", nonneg=True), r.num("weight_bw_GBps", positive=True),
                           r.num("kv_bw_GBps", positive=True), r.num("tflops", positive=True),
                           r.num("allreduce_s", 0.0, nonneg=True), r.num("fit_rel_error", None, nonneg=True),
-                          r.num("verify_s", None, nonneg=True))
+                          r.num("verify_s", None, nonneg=True), r.num("roofline_p", None, lo=1.0, hi=64.0))
 
 
 @dataclass(frozen=True)

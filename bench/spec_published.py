@@ -1,0 +1,191 @@
+"""Speculation x batch: the derived profiles' speed-up against published GPU measurements.
+
+Why: the planner trades branches against draft length on GPUs it has never seen, so its speculative speed-up
+must shrink with batch and peak at the right draft length as real engines do. The published points live in
+bench/published/spec_points.csv (sources in bench/published/README.md), each marked train or test: the train
+split fixed the speculation coefficients in planner/profile/presets.py (SPECULATION; `--fit` re-runs that grid
+search), the test split is only ever predicted.
+
+Each series is derived exactly like a shipped profile (`derive_profile` on the GPU preset with the series'
+architectures), so what is checked is the shipped derivation. Speed-up = decode step time / (round time / tau),
+the tokens-per-second ratio at one batch size and context. tau comes from the published acceptance length when
+the source gives it; otherwise it is solved from the series' batch-1 point (train), so that point has no error by
+construction and the batch trend is what is tested.
+
+    python bench/spec_published.py            # per-point table, medians, sign of speed-up vs batch, best K
+    python bench/spec_published.py --fit      # grid search of the three coefficients on the train split
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from planner.model.latency import round_time
+from planner.profile import presets as P
+from planner.profile.derive import derive_profile
+from planner.profile.schema import ModelArch, Profile
+
+POINTS = Path(__file__).parent / "published" / "spec_points.csv"
+
+
+def _qwen3(layers, h, inter, heads, kv, vocab, tied) -> int:
+    """Qwen3 decoder parameters: q/k/v/o without bias, q/k RMSNorm per head dim, SwiGLU, two norms per layer."""
+    hd = 128
+    per = h * heads * hd + 2 * h * kv * hd + heads * hd * h + 2 * hd + 3 * h * inter + 2 * h
+    return layers * per + h + vocab * h * (1 if tied else 2)
+
+
+def _llama_layer(h=4096, inter=14336, heads=32, kv=8) -> int:
+    hd = 128
+    return h * heads * hd + 2 * h * kv * hd + heads * hd * h + 3 * h * inter + 2 * h
+
+
+# Architectures from the models' config.json (README lists the repos). An EAGLE head is one decoder layer, its
+# fc input projection and the LM head it runs every draft step (EAGLE-3: 3 fused feature layers, 32k draft vocab).
+ARCHS = {
+    "qwen3-8b": ModelArch("Qwen3-8B", _qwen3(36, 4096, 12288, 32, 8, 151936, False), 36, 4096, 32, 8, 128, 151936),
+    "qwen3-0.6b": ModelArch("Qwen3-0.6B", _qwen3(28, 1024, 3072, 16, 8, 151936, True), 28, 1024, 16, 8, 128, 151936),
+    "llama3.1-8b": ModelArch("Llama-3.1-8B", 32 * _llama_layer() + 4096 + 2 * 128256 * 4096, 32, 4096, 32, 8, 128,
+                             128256),
+    "eagle1-head": ModelArch("EAGLE-1 head", _llama_layer() + 2 * 4096 * 4096 + 128256 * 4096, 1, 4096, 32, 8, 128,
+                             128256),
+    "eagle3-head": ModelArch("EAGLE-3 head", _llama_layer() + 3 * 4096 * 4096 + 32000 * 4096, 1, 4096, 32, 8, 128,
+                             32000),
+}
+GPU_OF = {"H100 80GB": "h100-sxm", "H100 (see README)": "h100-sxm"}
+
+
+def load(path: Path = POINTS) -> list[dict]:
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        r["K"], r["batch"], r["context_tokens"] = int(r["K"]), int(r["batch"]), int(r["context_tokens"])
+        r["speedup"] = float(r["speedup"])
+        r["tau"] = float(r["tau"]) if r["tau"] else None
+    return rows
+
+
+def profile_for(row: dict, coeffs: dict | None = None) -> Profile:
+    """The derived profile of a series (GPU preset x its target and drafter), with optional coefficient overrides."""
+    d = derive_profile(GPU_OF[row["gpu"]], ARCHS[row["target"]], accuracy_like="qwen2.5-7b")
+    d["draft"]["arch"] = {k: v for k, v in ARCHS[row["drafter"]].__dict__.items() if v is not None}
+    p = Profile.from_dict(d, origin=row["series"])
+    if coeffs:
+        t = replace(p.step, verify_s=coeffs["verify_s"], roofline_p=coeffs["roofline_p"])
+        dr = replace(p.draft.step, t0_s=coeffs["draft_t0_s"], roofline_p=coeffs["roofline_p"])
+        p = replace(p, step=t, draft=replace(p.draft, step=dr))
+    return p
+
+
+def speedup(p: Profile, K: int, B: int, L: int, tau: float) -> float:
+    return float(round_time(p, 0, B, L) / (round_time(p, K, B, L) / tau))
+
+
+def predict(rows: list[dict], coeffs: dict | None = None) -> list[float]:
+    """Predicted speed-up per row; tau from the row, else from its series' batch-1 point."""
+    profs, taus, out = {}, {}, []
+    for r in rows:
+        if r["series"] not in profs:
+            profs[r["series"]] = profile_for(r, coeffs)
+    for r in rows:
+        if r["tau"] is None and r["batch"] == 1:
+            taus[r["series"]] = r["speedup"] / speedup(profs[r["series"]], r["K"], 1, r["context_tokens"], 1.0)
+    for r in rows:
+        tau = r["tau"] if r["tau"] is not None else taus[r["series"]]
+        out.append(speedup(profs[r["series"]], r["K"], r["batch"], r["context_tokens"], tau))
+    return out
+
+
+def _err(rows, pred, split):
+    e = [abs(q / r["speedup"] - 1) for r, q in zip(rows, pred)
+         if r["split"] == split and not (r["tau"] is None and r["batch"] == 1)]
+    return float(np.median(e)) if e else float("nan"), len(e)
+
+
+def trends(rows, pred):
+    """Per batch series: sign of speed-up(largest batch) - speed-up(batch 1), published vs predicted."""
+    out = []
+    for s in dict.fromkeys(r["series"] for r in rows):
+        idx = [i for i, r in enumerate(rows) if r["series"] == s]
+        bs = [rows[i]["batch"] for i in idx]
+        if len(set(bs)) < 2:
+            continue
+        lo, hi = idx[int(np.argmin(bs))], idx[int(np.argmax(bs))]
+        out.append((s, np.sign(rows[hi]["speedup"] - rows[lo]["speedup"]), np.sign(pred[hi] - pred[lo]),
+                    rows[hi]["speedup"] < 1, pred[hi] < 1))
+    return out
+
+
+def best_k(rows, pred):
+    """Per K sweep at one batch: the published best K against the predicted one."""
+    out = []
+    for s in dict.fromkeys(r["series"] for r in rows):
+        idx = [i for i, r in enumerate(rows) if r["series"] == s]
+        if len({rows[i]["K"] for i in idx}) < 2:
+            continue
+        pub = rows[max(idx, key=lambda i: rows[i]["speedup"])]["K"]
+        mod = rows[max(idx, key=lambda i: pred[i])]["K"]
+        out.append((s, rows[idx[0]]["split"], pub, mod))
+    return out
+
+
+def fit(rows):
+    """Grid search of (roofline_p, verify_s, draft_t0_s) on the train split: smallest median |error|."""
+    train = [r for r in rows if r["split"] == "train"]
+    results = []
+    for p, v, d in itertools.product((1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 16.0),
+                                     (0.0, 0.0002, 0.0004, 0.0006, 0.0008, 0.001, 0.0012),
+                                     (0.0001, 0.0002, 0.0003, 0.0004, 0.0006, 0.0008)):
+        c = {"roofline_p": p, "verify_s": v, "draft_t0_s": d}
+        pr = predict(train, c)
+        e, _ = _err(train, pr, "train")
+        k_ok = all(a == b for _, _, a, b in best_k(train, pr))
+        results.append(((not k_ok, e), c))
+    # the train split barely separates p between 4 and 16; among fits within 0.1 point of the best, take the
+    # smallest p (the width cost the step-time fit of the same engine shows, docs/sources.md)
+    (bad, e_best), _ = min(results, key=lambda x: x[0])
+    ok = [(k, c) for k, c in results if k[0] == bad and k[1] <= e_best + 0.001]
+    key, c = min(ok, key=lambda x: (x[1]["roofline_p"], x[0][1]))
+    return c, key[1]
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--fit", action="store_true", help="grid-search the coefficients on the train split")
+    ap.add_argument("--hard-roofline", action="store_true", help="compare: the old model (max, no round overhead)")
+    args = ap.parse_args(argv)
+    rows = load()
+    if args.fit:
+        c, e = fit(rows)
+        print(f"train-split fit: {c}  median |error| {100 * e:.1f} % (presets.SPECULATION holds "
+              f"{ {k: v['value'] for k, v in P.SPECULATION.items()} })")
+        return
+    coeffs = {"roofline_p": None, "verify_s": 0.0, "draft_t0_s": P.EFFICIENCY["t0_s"]["cuda_graphs"]} \
+        if args.hard_roofline else None
+    pred = predict(rows, coeffs)
+    print(f"{'series':24} {'split':5} {'K':>2} {'B':>4} {'L':>5} {'published':>9} {'model':>6} {'error':>7}")
+    for r, q in zip(rows, pred):
+        fixed = r["tau"] is None and r["batch"] == 1
+        err = "(tau)" if fixed else f"{100 * (q / r['speedup'] - 1):+.1f}%"
+        print(f"{r['series']:24} {r['split']:5} {r['K']:>2} {r['batch']:>4} {r['context_tokens']:>5} "
+              f"{r['speedup']:>9.2f} {q:>6.2f} {err:>7}")
+    for split in ("train", "test"):
+        e, n = _err(rows, pred, split)
+        print(f"median |error| {split}: {100 * e:.1f} % over {n} points" + ("  (target <= 10 %)" if split == "test"
+                                                                           else ""))
+    for s, ps, ms, pslow, mslow in trends(rows, pred):
+        print(f"speed-up vs batch {s:24} published {'falls' if ps < 0 else 'rises'}, model "
+              f"{'falls' if ms < 0 else 'rises'}{'' if ps == ms else '  MISMATCH'}; slowdown at largest batch: "
+              f"published {'yes' if pslow else 'no'}, model {'yes' if mslow else 'no'}")
+    for s, split, pk, mk in best_k(rows, pred):
+        print(f"best K {s:24} ({split}) published {pk}, model {mk}{'' if pk == mk else '  MISMATCH'}")
+
+
+if __name__ == "__main__":
+    main()
