@@ -84,7 +84,7 @@ def test_hf_config_param_count_matches_qwen25_7b():
 def test_hf_config_errors(tmp_path):
     bad = tmp_path / "config.json"
     bad.write_text('{"hidden_size": 10}')
-    with pytest.raises(PlannerError, match="missing or bad field"):
+    with pytest.raises(PlannerError, match="config.json: missing num_hidden_layers, num_attention_heads, vocab_size"):
         arch_from_hf_config(tmp_path)
     with pytest.raises(PlannerError, match="not found"):
         arch_from_hf_config(tmp_path / "nope.json")

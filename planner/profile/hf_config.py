@@ -1,14 +1,24 @@
-"""Describe a model that has no preset from its Hugging Face `config.json` (no download, no transformers)."""
+"""Describe a model that has no preset from its Hugging Face `config.json` (no download, no transformers).
+
+Every field goes through planner.checks: a zero, negative, fractional, infinite, boolean or string count is
+refused naming the field (`model config x/config.json: num_attention_heads: must be an integer >= 1, got 0`)
+instead of dividing by zero later. The upper bounds are far above any published model and only catch typos."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from planner import checks
 from planner.errors import PlannerError
 from planner.io import read_json
 from planner.profile.schema import ModelArch
 
 _DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4, "fp8": 1, "float8_e4m3fn": 1, "int8": 1}
+# Largest value each count may take (published models: hidden <= 25k, layers <= 200, vocab <= 260k, 10M context)
+LIMITS = {"hidden_size": 1 << 20, "num_hidden_layers": 100_000, "num_attention_heads": 1 << 16,
+          "vocab_size": 1 << 24, "intermediate_size": 1 << 24, "num_key_value_heads": 1 << 16,
+          "head_dim": 1 << 16, "max_position_embeddings": 1 << 31}
+REQUIRED = ("hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size")
 
 
 def arch_from_hf_config(path: str | Path, name: str | None = None) -> ModelArch:
@@ -17,28 +27,44 @@ def arch_from_hf_config(path: str | Path, name: str | None = None) -> ModelArch:
     if path.is_dir():
         path = path / "config.json"
     cfg = read_json(path, "model config")
+    where = f"model config {path}"
     if not isinstance(cfg, dict):
-        raise PlannerError(f"model config {path}: not a JSON object")
-    cfg = cfg.get("text_config", cfg)  # multimodal wrappers keep the LM config inside
-    try:
-        hidden = int(cfg["hidden_size"])
-        layers = int(cfg["num_hidden_layers"])
-        heads = int(cfg["num_attention_heads"])
-        vocab = int(cfg["vocab_size"])
-        inter = int(cfg.get("intermediate_size", 4 * hidden))
-    except (KeyError, TypeError, ValueError) as e:
-        raise PlannerError(f"model config {path}: missing or bad field {e}; need hidden_size, "
-                           "num_hidden_layers, num_attention_heads, vocab_size") from None
-    kv = int(cfg.get("num_key_value_heads") or heads)
-    hd = int(cfg.get("head_dim") or hidden // heads)
-    tied = bool(cfg.get("tie_word_embeddings", False))
+        raise PlannerError(f"{where}: not a JSON object")
+    prefix = ""
+    if "text_config" in cfg:  # multimodal wrappers keep the LM config inside
+        if not isinstance(cfg["text_config"], dict):
+            checks.fail(f"{where}: text_config", "must be a JSON object")
+        cfg, prefix = cfg["text_config"], "text_config."
+    missing = [k for k in REQUIRED if cfg.get(k) is None]
+    if missing:
+        raise PlannerError(f"{where}: missing {', '.join(prefix + k for k in missing)}; need hidden_size, "
+                           "num_hidden_layers, num_attention_heads, vocab_size")
+
+    def count(key: str, default=None) -> int:
+        return checks.integer(cfg.get(key), f"{where}: {prefix}{key}", lo=1, hi=LIMITS[key], default=default)
+
+    hidden, layers, heads, vocab = (count(k) for k in REQUIRED)
+    inter = count("intermediate_size", 4 * hidden)
+    kv = count("num_key_value_heads", heads)
+    if kv > heads or heads % kv:
+        checks.fail(f"{where}: {prefix}num_key_value_heads", f"must divide num_attention_heads ({heads}), got {kv}")
+    hd = count("head_dim", hidden // heads)
+    if hd < 1:
+        checks.fail(f"{where}: {prefix}num_attention_heads", f"({heads}) must not exceed hidden_size ({hidden})")
+    tied = checks.boolean(cfg.get("tie_word_embeddings"), f"{where}: {prefix}tie_word_embeddings", default=False)
+    bias = checks.boolean(cfg.get("attention_bias"), f"{where}: {prefix}attention_bias", default=False)
+    model_type = checks.string(cfg.get("model_type"), f"{where}: {prefix}model_type", default=None, max_len=200)
+    hf_name = checks.string(cfg.get("_name_or_path") or None, f"{where}: {prefix}_name_or_path", default=None,
+                            max_len=1000)
+    dtype = cfg.get("torch_dtype") or cfg.get("dtype") or "bfloat16"
+    if not isinstance(dtype, str):
+        checks.fail(f"{where}: {prefix}torch_dtype", f"must be a string such as \"bfloat16\", got {dtype!r}")
+    context = count("max_position_embeddings") if cfg.get("max_position_embeddings") is not None else None
     attn = hidden * hd * (heads + 2 * kv) + heads * hd * hidden
-    if cfg.get("attention_bias") or cfg.get("model_type") in ("qwen2",):
+    if bias or model_type in ("qwen2",):
         attn += hd * (heads + 2 * kv)
     mlp = 3 * hidden * inter
     params = layers * (attn + mlp + 2 * hidden) + vocab * hidden * (1 if tied else 2) + hidden
-    dtype = str(cfg.get("torch_dtype") or cfg.get("dtype") or "bfloat16")
-    return ModelArch(name=name or cfg.get("_name_or_path") or path.parent.name or "model", params=float(params),
+    return ModelArch(name=name or hf_name or path.parent.name or "model", params=float(params),
                      layers=layers, hidden=hidden, heads=heads, kv_heads=kv, head_dim=hd, vocab=vocab,
-                     dtype_bytes=float(_DTYPE_BYTES.get(dtype, 2)), hf_id=cfg.get("_name_or_path") or None,
-                     max_context=int(cfg["max_position_embeddings"]) if cfg.get("max_position_embeddings") else None)
+                     dtype_bytes=float(_DTYPE_BYTES.get(dtype, 2)), hf_id=hf_name, max_context=context)

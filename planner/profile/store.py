@@ -26,17 +26,32 @@ def list_profiles() -> list[str]:
     return sorted(p.stem for p in d.glob("*.json")) if d.is_dir() else []
 
 
+def _is_file(p: Path) -> bool:
+    try:
+        return p.is_file()
+    except OSError:  # e.g. a name too long once ".json" is added
+        return False
+
+
 def find_profile(name_or_path: str) -> Path:
     """A path to an existing file wins; otherwise a shipped profile name (file stem)."""
+    if not isinstance(name_or_path, str) or not name_or_path.strip() or "\0" in name_or_path:
+        raise PlannerError(f"profile: expected a shipped name or a JSON file path, got {name_or_path!r}")
     p = Path(name_or_path)
-    if p.suffix == ".json" or "/" in name_or_path or p.exists():
-        if p.is_file():
-            return p
-        if p.suffix == ".json" or "/" in name_or_path:
-            raise PlannerError(f"profile file not found: {name_or_path}")
+    try:
+        exists = p.exists()
+    except OSError as e:  # a name too long for the file system, ...
+        raise PlannerError(f"profile {name_or_path[:80]!r}: {e.strerror or e}") from None
+    if exists and p.is_file():
+        return p
+    as_path = p.suffix == ".json" or "/" in name_or_path
     cand = shipped_dir() / f"{name_or_path}.json"
-    if cand.is_file():
+    if not as_path and _is_file(cand):
         return cand
+    if exists:  # a directory or /dev/null: load_profile's read_json says what it is instead of "not found"
+        return p
+    if as_path:
+        raise PlannerError(f"profile file not found: {name_or_path}")
     names = list_profiles()
     close = [n for n in names if name_or_path.lower() in n]
     hint = f"; did you mean {', '.join(close[:4])}?" if close else "; `planner profiles` lists them"
@@ -49,7 +64,9 @@ def _load_cached(path: str, mtime: float) -> Profile:
 
 
 def load_profile(name_or_path: str | None = None) -> Profile:
-    path = find_profile(name_or_path or DEFAULT_PROFILE)
+    path = find_profile(DEFAULT_PROFILE if name_or_path is None else name_or_path)
+    if not path.is_file():
+        read_json(path, "profile")  # raises: "profile /dev/null is a character device, not a file"
     return _load_cached(str(path), path.stat().st_mtime)
 
 
