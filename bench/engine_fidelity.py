@@ -33,12 +33,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from planner.model.latency import latency_grid  # noqa: E402
 from planner.profile.schema import Profile  # noqa: E402
-from planner.serving.calibrate import calibrate_endpoint  # noqa: E402
-from planner.serving.http import Endpoint  # noqa: E402
-from planner.serving.launch import VllmServer  # noqa: E402
-from planner.serving.metrics import SpecCounters, parse_prometheus  # noqa: E402
-from planner.serving.probe import probe  # noqa: E402
-from planner.serving.sweeps import decode_point, filler_prompt  # noqa: E402
+from planner.calibrate.endpoint.measure import calibrate_endpoint  # noqa: E402
+from planner.http import Endpoint  # noqa: E402
+from tools.serving.launch import VllmServer  # noqa: E402
+from planner.calibrate.endpoint.metrics import SpecCounters, parse_prometheus  # noqa: E402
+from planner.calibrate.endpoint.probe import probe  # noqa: E402
+from planner.calibrate.endpoint.sweeps import decode_point, filler_prompt  # noqa: E402
 
 PROMPT_WORDS = 40
 
@@ -48,7 +48,7 @@ def ints(s: str) -> list[int]:
 
 
 def model_dir(name: str, cache: Path) -> Path:
-    from planner.serving.local_models import make_smollm2, make_tiny_llama
+    from tools.serving.local_models import make_smollm2, make_tiny_llama
 
     if name == "tiny":
         return make_tiny_llama(cache / "tiny-llama")

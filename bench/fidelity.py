@@ -1,6 +1,6 @@
 """Fidelity of calibration: fit on one set of (B, q, L), predict a disjoint held-out set, measured in the same
 run; then whole requests (N branches, with and without n-gram speculation) predicted vs measured.
-Fit and held-out points are timed in the same passes over the grid (calibrate.sweep `passes`, `extra`), each
+Fit and held-out points are timed in the same passes over the grid (planner.calibrate.sweep `passes`, `extra`), each
 held-out point visited at several moments of every later pass (`extra_visits`), so the machine's speed at each
 moment weighs on both alike; the table shows how far apart single passes put a point. Whole requests are timed
 in `--request-rounds` rounds between the sweep's passes (after the first and after the last by default), each
@@ -13,7 +13,7 @@ and time per round.
                               [--request-rounds 2] [--json FILE]
 
 Targets on the 2-core CPU (issue 5): step time median |error| <= 5 %, p90 <= 10 %; request median <= 10 %.
-Every timing goes through the project's engine (calibrate.engine_timer / planner.engine.decode), and the fit and
+Every timing goes through the project's engine (planner.calibrate.engine_timer / planner.engine.decode), and the fit and
 request prediction are the code `planner calibrate` and the planner use. On a machine shared with other jobs
 the numbers move between runs; the table prints each point's repeat spread so noise is visible."""
 
@@ -43,7 +43,7 @@ def pct(x: float) -> str:
 
 def round_split(g, prof, lens: list[int], K: int, decode_s: float, decode_pred_s: float) -> dict:
     """Split a request's decode time into rounds x time per round, measured (the engine's records) and modelled
-    (the longest branch's length / tokens per round, as calibrate.request prices it)."""
+    (the longest branch's length / tokens per round, as planner.calibrate.request prices it)."""
     from planner.model.latency import tokens_per_round
 
     rounds = g.steps[1:]
@@ -77,7 +77,7 @@ def score_request(r: dict, prof, clock: str, level) -> dict:
     """Measured against predicted (from the request's own branch lengths), with the split of round_split."""
     from dataclasses import replace
 
-    from calibrate.request import predict_request
+    from planner.calibrate.request import predict_request
     from planner.model.latency import prefill_time
 
     g, N, K, cpu = r["g"], r["N"], r["K"], r["cpu_s"]
@@ -136,17 +136,18 @@ def main() -> int:
 
     import torch
 
-    from calibrate import hardware
-    from calibrate.device import loop_overhead, verify_overhead
-    from calibrate.engine_timer import EngineTimer
-    from calibrate.fit import fit_prefill, fit_step, predict
-    from calibrate.generation import run_generations
-    from calibrate.acceptance import acceptance_from_counts, draft_rate
-    from calibrate.points import StepPoint
-    from calibrate.progress import Progress
-    from calibrate.profile_writer import arch_dict, arch_from_model, coeff_dict
-    from calibrate.repeats import LoadMeter, rescale
-    from calibrate.sweep import sweep
+    from planner.calibrate import hardware
+    from planner.calibrate.device import loop_overhead, verify_overhead
+    from planner.calibrate.engine_timer import EngineTimer
+    from planner.calibrate.fit import fit_prefill, fit_step, predict
+    from planner.calibrate.generation import run_generations
+    from planner.calibrate.acceptance import acceptance_from_counts, draft_rate
+    from planner.calibrate.points import StepPoint
+    from planner.calibrate.progress import Progress
+    from planner.calibrate.model_arch import arch_from_model
+    from planner.profile.assemble import arch_dict, coeff_dict
+    from planner.calibrate.repeats import LoadMeter, rescale
+    from planner.calibrate.sweep import sweep
     from planner.engine.decode import Engine
     from planner.engine.models import load_model, make_drafter
     from planner.executor.datasets import format_prompt, load_problems

@@ -3,7 +3,7 @@
     python bench/length_correlation.py                                   # the shared Qwen2.5-Math MATH bank
     python bench/length_correlation.py --bank my.bank.jsonl --format tts-bank
 
-Prints, per bank, the estimate the calibration stores (calibrate.lengths.between_share: one-way random-effects
+Prints, per bank, the estimate the calibration stores (planner.calibrate.lengths.between_share: one-way random-effects
 ANOVA on normal scores) and the plain log-length variance split, plus what the latency model makes of it: the
 p90 request latency of N = 16 branches with and without the correlation on a compute-bound (CPU-like) and a
 memory-bound (GPU-like) step, so the size of the effect is visible, not just the coefficient."""
@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from calibrate.lengths import between_share  # noqa: E402
+from planner.calibrate.lengths import between_share  # noqa: E402
 from planner.accuracy.bank import load_bank  # noqa: E402
 from planner.model.latency import latency_grid  # noqa: E402
 from planner.profile import load_profile  # noqa: E402

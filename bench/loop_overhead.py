@@ -32,8 +32,8 @@ def main() -> int:
 
     import torch
 
-    from calibrate.engine_timer import EngineTimer
-    from calibrate.profile_writer import arch_from_model
+    from planner.calibrate.engine_timer import EngineTimer
+    from planner.calibrate.model_arch import arch_from_model
     from planner.engine.decode import Engine
     from planner.engine.models import load_model, make_drafter
     from planner.executor.datasets import format_prompt, load_problems

@@ -4,7 +4,7 @@ really best under a deadline?
 1. calibrate on the `val` split (closed-loop calibration: sample bank + engine round records → profile);
 2. brute force: measure EVERY configuration of the grid N x K on held-out `test` problems with the executor
    (untruncated; one run per configuration serves every deadline, see planner/validate.py). Steps 1 and 2 are
-   interleaved problem by problem (planner.closed_loop.calibrate_and_sweep), so a drift of the machine's speed
+   interleaved problem by problem (planner.demo.closed_loop.calibrate_and_sweep), so a drift of the machine's speed
    during the run moves calibration and measurement alike;
 3. for deadlines spanning 1.05 x the fastest to 1.05 x the slowest measured p90 (closed_loop.deadlines_between:
    at the fastest p90 itself only a knife-edge prediction is feasible), ask exhaustive, greedy and optuna for a
@@ -62,7 +62,7 @@ def hit_cell(r: dict, problems: int) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="24 problems, N in 1,4,16, K in 0,2 (~2-3 min)")
-    ap.add_argument("--weights", help="miniworld weights folder (default: calibrate/miniworld/weights)")
+    ap.add_argument("--weights", help="miniworld weights folder (default: planner/demo/miniworld/weights)")
     ap.add_argument("--problems", type=int, help="held-out problems (default 120, quick 24)")
     ap.add_argument("--cal-problems", type=int, help="calibration problems (default 80, quick 16)")
     ap.add_argument("--samples", type=int, default=16, help="samples per calibration problem (default 16)")
@@ -82,7 +82,7 @@ def main(argv=None) -> int:
                          "(hardware.speed_factors), e.g. to compare on a cached run")
     a = ap.parse_args(argv)
 
-    from planner import closed_loop as CL
+    from planner.demo import closed_loop as CL
     from planner import validate as V
     from planner.profile import load_profile
 
@@ -129,7 +129,7 @@ def main(argv=None) -> int:
           ["N", "K", "mean s pred/meas", "err", "p90 s pred/meas", "err", "accuracy % pred/meas", "err pp"], rows)
 
     # 1b. each request against the model given its own branch lengths: the machine's spread, not the lengths'
-    from calibrate.request import predict_request
+    from planner.calibrate.request import predict_request
 
     bare = replace(profile, hardware=replace(profile.hardware, speed_factors=None))
     rows = []

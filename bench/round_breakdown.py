@@ -34,7 +34,7 @@ def main(argv=None) -> int:
 
     import numpy as np
 
-    from planner import closed_loop as CL
+    from planner.demo import closed_loop as CL
     from planner import validate as V
     from planner.executor.answers import Equivalence
     from planner.executor.runner import RunSettings, solve
@@ -49,7 +49,9 @@ def main(argv=None) -> int:
     prof = load_profile(path)
     ts, ds = target_step(prof), draft_step(prof)
     world = CL.miniworld(None, threads=1)
-    rec = CL.Recorder(CL.load_backend(world, 4, lambda m: None))
+    from planner.calibrate.rounds import Recorder
+
+    rec = Recorder(CL.load_backend(world, 4, lambda m: None))
     probs, eq = CL.problems(a.problems, "test"), Equivalence()
     print(f"profile {path}\n")
     print("| pass | K | N | rounds | round ms meas / pred | verify ms meas / pred | per draft forward ms meas / pred "

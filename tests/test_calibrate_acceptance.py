@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from calibrate.acceptance import acceptance_from_counts, pool_counts, read_acceptance_csv, wilson
-from calibrate.lengths import length_section
+from planner.calibrate.acceptance import acceptance_from_counts, pool_counts, read_acceptance_csv, wilson
+from planner.calibrate.lengths import length_section
 from planner.errors import PlannerError
 
 
@@ -82,7 +82,7 @@ def test_length_section_empirical_and_lognormal():
 
 
 def test_between_share_recovers_the_simulated_correlation():
-    from calibrate.lengths import between_share
+    from planner.calibrate.lengths import between_share
 
     rng = np.random.default_rng(3)
     for rho in (0.0, 0.4, 0.8):

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from calibrate.fit import predict
+from planner.calibrate.fit import predict
 from planner.profile import load_profile
 from planner.profile.schema import StepCoeffs
 

@@ -4,9 +4,9 @@ priors for coefficients the data cannot see, and the sweep's outlier rejection."
 import numpy as np
 import pytest
 
-from calibrate.fit import fit_prefill, fit_step, predict
-from calibrate.points import StepPoint
-from calibrate.repeats import robust_median
+from planner.calibrate.fit import fit_prefill, fit_step, predict
+from planner.calibrate.points import StepPoint
+from planner.calibrate.repeats import robust_median
 from planner.errors import PlannerError
 from planner.profile.schema import ModelArch, StepCoeffs
 
@@ -127,7 +127,7 @@ def test_loop_verify_and_draft_overheads_are_read_off_engine_rounds():
     verify step (verify_s) on top of it, draft forwards their own extra (into the draft's t0)."""
     from dataclasses import replace
 
-    from calibrate.device import draft_overhead, loop_overhead, verify_overhead
+    from planner.calibrate.device import draft_overhead, loop_overhead, verify_overhead
 
     rng = np.random.default_rng(0)
     plain, spec = _rounds(rng, 30, 1, 0.002), _rounds(rng, 30, 4, 0.002 + 0.0015, draft=TRUE, draft_extra_s=0.0007)
@@ -146,7 +146,7 @@ def test_loop_verify_and_draft_overheads_are_read_off_engine_rounds():
 def test_overheads_from_measured_forwards_ignore_a_drifted_step_model():
     """Rounds that carry their own forward time: overhead = round - forward - draft, whatever the coefficients
     say (a machine 30 % slower than at the sweep no longer reads as 30 % 'overhead')."""
-    from calibrate.device import loop_overhead, verify_overhead
+    from planner.calibrate.device import loop_overhead, verify_overhead
 
     rng = np.random.default_rng(1)
     rounds = _rounds(rng, 20, 1, 0.002) + _rounds(rng, 20, 3, 0.003)

@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from calibrate.fit_rounds import fit_rounds, round_model
+from planner.calibrate.fit_rounds import fit_rounds, round_model
 from planner.model.latency import StepModel
 from planner.profile.schema import ModelArch, StepCoeffs
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from calibrate.request import predict_request
+from planner.calibrate.request import predict_request
 from planner.model.latency import StepModel
 from planner.profile.schema import Profile
 

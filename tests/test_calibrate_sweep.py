@@ -3,8 +3,8 @@ refusal of broken timings, and normalisation of load drift."""
 
 import pytest
 
-from calibrate.repeats import LoadMeter
-from calibrate.sweep import OutOfMemory, sweep
+from planner.calibrate.repeats import LoadMeter
+from planner.calibrate.sweep import OutOfMemory, sweep
 from planner.errors import PlannerError
 
 
@@ -189,7 +189,7 @@ def test_extra_points_in_passes_keep_the_given_order_and_cancel_drift(extra_repe
 
 def test_engine_timer_warmup_leaves_no_prefill_point(tiny_qwen2):
     pytest.importorskip("torch")
-    from calibrate.engine_timer import EngineTimer
+    from planner.calibrate.engine_timer import EngineTimer
 
     model = tiny_qwen2()
     timer = EngineTimer(model, "cpu", 1024.0)
@@ -200,7 +200,7 @@ def test_engine_timer_warmup_leaves_no_prefill_point(tiny_qwen2):
 
 
 def test_spread_puts_each_held_out_visit_between_grid_runs():
-    from calibrate.sweep import spread_visits
+    from planner.calibrate.sweep import spread_visits
 
     grid = [(b, 1, 64) for b in range(1, 9)]
     parts = spread_visits(grid, [(3, 2, 100), (6, 1, 300)], 3, 2, 7)

@@ -16,14 +16,14 @@ pytestmark = [pytest.mark.slow, pytest.mark.engine, needs_torch]
 
 @pytest.fixture(scope="module")
 def world_dir(tmp_path_factory):
-    from planner import closed_loop as CL
+    from planner.demo import closed_loop as CL
 
     if (CL.MINIWORLD_WEIGHTS / "target" / "config.json").is_file():
         return CL.MINIWORLD_WEIGHTS
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from calibrate.miniworld.tokenizer import BOS_ID, EOS_ID, PAD_ID, build_tokenizer
+    from planner.demo.miniworld.tokenizer import BOS_ID, EOS_ID, PAD_ID, build_tokenizer
 
     tok = build_tokenizer()
     root = tmp_path_factory.mktemp("miniworld")
@@ -39,7 +39,7 @@ def world_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def loop(world_dir, tmp_path_factory):
-    from planner import closed_loop as CL
+    from planner.demo import closed_loop as CL
     from planner.profile import load_profile
 
     world = CL.miniworld(str(world_dir), max_tokens=40)
@@ -60,14 +60,14 @@ def test_calibration_writes_a_consistent_profile(loop):
     assert profile.step.t0_s >= 0 and profile.draft.step.t0_s >= 0 and profile.prefill.s_per_token >= 0
     assert profile.provenance["kind"] == "measured" and profile.prompt_tokens > 5
     # 6 samples ran as one run of 6 or as branches of 3, 1, 1, 1 (every other problem): rounds at B = 6, 3, 1
-    from planner.closed_loop_fit import batch_split
+    from planner.calibrate.rounds import batch_split
 
     assert batch_split(6) == [3, 1, 1, 1] and batch_split(16) == [8, 4, 2, 1, 1]
     assert {1, 3, 6} <= {p["B"] for p in profile.raw["calibration"]["target_points"]}
 
 
 def test_sweep_is_cached_and_regret_rows_are_sound(loop, tmp_path):
-    from planner import closed_loop as CL
+    from planner.demo import closed_loop as CL
     from planner import validate as V
 
     world, backend, profile, _ = loop
@@ -135,7 +135,7 @@ def test_demo_runs_end_to_end(world_dir, tmp_path, capsys):
 
 
 def test_calibration_and_sweep_interleaved_match_the_sequential_sweep(loop, tmp_path):
-    from planner import closed_loop as CL
+    from planner.demo import closed_loop as CL
     from planner import validate as V
 
     world, backend, profile, _ = loop

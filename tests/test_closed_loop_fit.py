@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from planner.closed_loop_fit import MIN_ROUNDS_K, round_lines, whole_rounds
+from planner.calibrate.rounds import MIN_ROUNDS_K, round_lines, whole_rounds
 from planner.engine.records import StepRecord
 
 
@@ -42,7 +42,7 @@ def test_round_lines_are_one_json_object_per_round():
 
 
 def test_regret_standard_error_from_paired_problems():
-    from planner.closed_loop import paired_se
+    from planner.demo.closed_loop import paired_se
     from planner.executor.answers import Equivalence
 
     def rec(answer):
@@ -57,7 +57,7 @@ def test_regret_standard_error_from_paired_problems():
 
 
 def test_speed_factors_keep_the_spread_within_a_kind_of_run_and_drop_its_misfit():
-    from planner.closed_loop_fit import speed_factors
+    from planner.calibrate.rounds import speed_factors
 
     def run(K, B0, wall):
         # 6 rounds; the model says 1 ms per round whatever the shape, so the run's factor is its wall / 6 ms

@@ -117,7 +117,7 @@ def results(tmp_path_factory):
         cases.update({f"bad:{k}": exp for k, (exp, _) in bad().items()})
         (tmp / f"{engine}.json").write_text(json.dumps(cases))
         res = tmp / f"{engine}.jsonl"
-        proc = subprocess.run([PY, "-m", "planner.export.engine_check", str(tmp / f"{engine}.json"), "--out", str(res)],
+        proc = subprocess.run([PY, "-m", "tools.engine_check", str(tmp / f"{engine}.json"), "--out", str(res)],
                               env=env, cwd=tmp, capture_output=True, text=True, timeout=900)
         lines = [json.loads(x) for x in res.read_text().splitlines()] if res.exists() else []
         got = {line["name"]: line for line in lines}

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from calibrate.miniworld import task
+from planner.demo.miniworld import task
 
 
 def test_solve_runs_the_recurrence_mod_10():

@@ -4,8 +4,8 @@ import pytest
 
 pytest.importorskip("transformers")
 
-from calibrate.miniworld import task  # noqa: E402
-from calibrate.miniworld.tokenizer import BOS_ID, EOS_ID, PAD_ID, VOCAB, build_tokenizer, encode  # noqa: E402
+from planner.demo.miniworld import task  # noqa: E402
+from planner.demo.miniworld.tokenizer import BOS_ID, EOS_ID, PAD_ID, VOCAB, build_tokenizer, encode  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from calibrate.miniworld import train  # noqa: E402
+from tools.miniworld import train  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.engine]
 

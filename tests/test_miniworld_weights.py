@@ -11,9 +11,10 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from calibrate.miniworld import measure, task  # noqa: E402
+from planner.demo.miniworld import task  # noqa: E402
+from tools.miniworld import measure  # noqa: E402
 
-WEIGHTS = Path(__file__).resolve().parents[1] / "calibrate" / "miniworld" / "weights"
+WEIGHTS = Path(__file__).resolve().parents[1] / "planner" / "demo" / "miniworld" / "weights"
 pytestmark = pytest.mark.engine
 
 

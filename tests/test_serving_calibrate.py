@@ -18,8 +18,8 @@ import pytest
 
 from planner.errors import PlannerError
 from planner.profile.schema import Profile
-from planner.serving import calibrate_endpoint
-from planner.serving.launch import free_port
+from planner.calibrate.endpoint import calibrate_endpoint
+from tools.serving.launch import free_port
 
 CONFIG = {"architectures": ["LlamaForCausalLM"], "hidden_size": 64, "intermediate_size": 128,
           "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 1000,

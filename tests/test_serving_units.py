@@ -9,12 +9,12 @@ import pytest
 from planner.errors import PlannerError
 from planner.model.latency import StepModel
 from planner.profile.schema import ModelArch, StepCoeffs
-from planner.serving.fit import fit_prefill, fit_step
-from planner.serving.http import normalize_base
-from planner.serving.launch import strip_launcher
-from planner.serving.metrics import (EngineSteps, SpecCounters, cache_config, conditional_acceptance,
+from planner.calibrate.endpoint.fit import fit_prefill, fit_step
+from planner.http import normalize_base
+from tools.serving.launch import strip_launcher
+from planner.calibrate.endpoint.metrics import (EngineSteps, SpecCounters, cache_config, conditional_acceptance,
                                      parse_prometheus, wilson)
-from planner.serving.probe import speculative_from_args, tensor_parallel_from_args
+from planner.calibrate.endpoint.probe import speculative_from_args, tensor_parallel_from_args
 
 METRICS = '''# HELP vllm:spec_decode_num_drafts_total Number of spec decoding drafts.
 # TYPE vllm:spec_decode_num_drafts_total counter
@@ -120,7 +120,7 @@ def test_strip_launcher_and_base_url():
 def test_add_endpoint_arguments_respects_existing_options():
     import argparse
 
-    from planner.serving import add_endpoint_arguments
+    from planner.calibrate.endpoint import add_endpoint_arguments
 
     p = argparse.ArgumentParser()
     p.add_argument("--prompts", help="the caller's own")

@@ -58,7 +58,7 @@ def register(sub) -> None:
     g.add_argument("--memory-gb", type=float, help="device memory in GB (no base profile)")
     p.add_argument("--endpoint", metavar="URL", help="calibrate against a running OpenAI-compatible server")
     try:  # the serving helper's options for --endpoint (its own module; absent in a trimmed install)
-        from planner.serving import add_endpoint_arguments
+        from planner.calibrate.endpoint import add_endpoint_arguments
     except ImportError:
         add_endpoint_arguments = None
     if add_endpoint_arguments is not None:
@@ -86,7 +86,7 @@ def _check_args(args) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from calibrate.profile_writer import check_writable, write_profile
+    from planner.profile.writer import check_writable, write_profile
     from planner.errors import PlannerError
 
     _check_args(args)
@@ -94,14 +94,14 @@ def run(args) -> int:
     args.id = args.id or out.stem
     args.command_line = "planner calibrate " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["calibrate"] else [])
     if getattr(args, "endpoint", None):
-        from planner.serving import calibrate_endpoint  # the serving helper's hook
+        from planner.calibrate.endpoint import calibrate_endpoint  # the serving helper's hook
 
         data = calibrate_endpoint(args)
         prof = write_profile(data, out)
         print(f"wrote {out}: {prof.id} (endpoint {args.endpoint})")
         return 0
     if args.from_points:
-        from calibrate.from_points import profile_from_points
+        from planner.calibrate.from_points import profile_from_points
 
         prof = write_profile(profile_from_points(args), out)
         fit = prof.raw["calibration"]["fit"]["target"]
@@ -123,9 +123,9 @@ def run(args) -> int:
         args.threads = 1
     if args.prompts and args.prompts != "math500" and not Path(args.prompts).is_file():
         raise PlannerError(f"calibration prompts not found: {args.prompts}")
-    from calibrate.device import calibrate_device
-    from calibrate.progress import Progress, fmt_s
-    from calibrate.settings import for_run, total_budget
+    from planner.calibrate.device import calibrate_device
+    from planner.calibrate.progress import Progress, fmt_s
+    from planner.calibrate.settings import for_run, total_budget
 
     s = for_run(args.quick, args.max_seconds)
     budget = total_budget(s) + 20

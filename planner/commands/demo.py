@@ -15,7 +15,7 @@ def register(sub) -> None:
     p = sub.add_parser("demo", help="calibrate → recommend → run → validate on the miniature world (CPU)")
     p.add_argument("--out", help="folder for the profile, bank, plan and records (default: a temporary folder)")
     p.add_argument("--weights", help="miniworld weights folder with target/ and draft/ "
-                                     "(default: the shipped calibrate/miniworld/weights)")
+                                     "(default: the shipped planner/demo/miniworld/weights)")
     p.add_argument("--deadline", "-d", help="deadline to plan for (default: chosen from the calibration so that "
                                             "the choice matters: the predicted p90 of 8 branches)")
     p.add_argument("--quantile", "-q", type=float, default=0.9)
@@ -47,7 +47,7 @@ def run(args) -> int:
         if getattr(args, name) < 1:
             raise PlannerError(f"--{name.replace('_', '-')} must be >= 1")
     deadline = parse_duration(args.deadline) if args.deadline else None
-    from planner import closed_loop as CL
+    from planner.demo import closed_loop as CL
 
     world = CL.miniworld(args.weights, threads=args.threads, max_tokens=args.max_tokens)
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="tts-demo-"))
@@ -67,7 +67,7 @@ def run(args) -> int:
     print(f"  profile: {prof_path}")
 
     from planner.plan import save_plan
-    from planner.recommend import recommend
+    from planner.api import recommend
     from planner.report import render_plan
     from planner import validate as V
 
@@ -75,7 +75,8 @@ def run(args) -> int:
         p90 = V.predict(profile, None, args.quantile, V.Config("majority", min(8, args.samples), 0))["latency_s"]["p90"]
         deadline = float(f"{p90:.3g}")
     _step(2, f"recommend: the most accurate plan whose p{args.quantile * 100:g} latency meets {deadline:g} s")
-    plan = recommend([profile], deadline, args.quantile, ("majority",), n_max=args.samples, k_max=4)
+    plan = recommend([profile], deadline, args.quantile, ("majority",), max_branches=args.samples,
+                     max_draft_len=4)
     save_plan(plan, str(out / "plan.json"))
     print("  " + render_plan(plan).replace("\n", "\n  "))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 
-from calibrate.sweep import OutOfMemory
+from planner.calibrate.sweep import OutOfMemory
 
 
 def _is_oom(e: BaseException) -> bool:
@@ -30,7 +30,7 @@ class _Ctx:
     def time(self, q: int, repeats: int, warmup: int) -> list[float]:
         import torch
 
-        from calibrate.clock import stopwatch
+        from planner.calibrate.clock import stopwatch
         from planner.engine.forward import forward_step
 
         o = self.o
@@ -55,7 +55,7 @@ class _Ctx:
 
 
 class EngineTimer:
-    """Timer over one loaded HF model on `device` (see calibrate.sweep.Timer)."""
+    """Timer over one loaded HF model on `device` (see planner.calibrate.sweep.Timer)."""
 
     def __init__(self, model, device: str, kv_bytes_per_token: float, seed: int = 0, clock: str = "wall"):
         import torch
@@ -72,7 +72,7 @@ class EngineTimer:
         return batch * (L + 64) * self.kv_per_token
 
     def _base_cache(self, L: int):
-        from calibrate.clock import stopwatch
+        from planner.calibrate.clock import stopwatch
         from planner.engine.timing import prefill_cache
 
         if L not in self._base:
@@ -110,7 +110,7 @@ class EngineTimer:
 
     def time_prefill(self, length: int, repeats: int) -> list[float]:
         """Seconds to prefill one prompt of `length` tokens (batch 1), once per repeat, with this clock."""
-        from calibrate.clock import stopwatch
+        from planner.calibrate.clock import stopwatch
         from planner.engine.timing import prefill_cache
 
         out = []

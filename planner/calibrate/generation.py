@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from calibrate.progress import Progress
+from planner.calibrate.progress import Progress
 
 
 @dataclass
@@ -48,7 +48,7 @@ def _answer(branch) -> str | None:
 def run_generations(engine, problems, n_branches: int, draft_len: int, temperature: float, top_p: float,
                     max_new_tokens: int, budget_s: float, grade: bool = False, seed: int = 0,
                     progress: Progress | None = None, meter=None) -> GenResult:
-    """meter: a calibrate.repeats.LoadMeter ticked around every prompt; each round then carries `ref_s`, the
+    """meter: a planner.calibrate.repeats.LoadMeter ticked around every prompt; each round then carries `ref_s`, the
     reference forward time around it, so per-round overhead can be separated from load drift. Each round also
     carries `cpu_scale`, this thread's CPU time / wall time over its prompt (for the CPU clock)."""
     from planner.executor.answers import Equivalence, is_correct

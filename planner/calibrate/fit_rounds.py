@@ -14,7 +14,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from calibrate.fit import LOWER, NAMES, PRIOR_WEIGHT, UPPER
+from planner.calibrate.fit import LOWER, NAMES, PRIOR_WEIGHT, UPPER
 from planner.model.latency import StepModel, spec_round
 from planner.profile.schema import ModelArch, StepCoeffs
 
@@ -36,7 +36,7 @@ def fit_rounds(rounds: list[dict], arch: ModelArch, darch: ModelArch, target0: S
                draft0: StepCoeffs) -> tuple[StepCoeffs, StepCoeffs, list[float]]:
     """rounds: [{"K", "B", "L", "t_s", "n"}] pooled whole rounds (K = 0: plain decode). Returns target coeffs
     (with verify_s), draft coeffs and the relative residual of each point. Weighted by n (rounds per point),
-    relative residuals, soft-L1 loss and log-space bounds as in calibrate.fit."""
+    relative residuals, soft-L1 loss and log-space bounds as in planner.calibrate.fit."""
     from scipy.optimize import least_squares
 
     K = np.array([r["K"] for r in rounds], float)

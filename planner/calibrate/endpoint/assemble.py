@@ -18,9 +18,9 @@ import statistics
 from planner.errors import PlannerError
 from planner.profile.hf_config import arch_from_hf_config
 from planner.profile.schema import SCHEMA, Profile
-from planner.serving.fit import fit_prefill, fit_step, step_predictions
-from planner.serving.metrics import SpecCounters, conditional_acceptance
-from planner.serving.probe import (SGLANG_ACCEPT, local_config, sglang_draft_steps, speculative_from_args,
+from planner.calibrate.endpoint.fit import fit_prefill, fit_step, step_predictions
+from planner.calibrate.endpoint.metrics import SpecCounters, conditional_acceptance
+from planner.calibrate.endpoint.probe import (SGLANG_ACCEPT, local_config, sglang_draft_steps, speculative_from_args,
                                    tensor_parallel_from_args)
 
 
@@ -39,7 +39,7 @@ def _arg(launch, name: str) -> str | None:
 
 
 def _lengths(raw: dict) -> dict:
-    from calibrate.lengths import between_share
+    from planner.calibrate.lengths import between_share
 
     toks = sorted(int(t) for t in raw["lengths"]["tokens"])
     rho = between_share(raw["lengths"].get("groups") or [])

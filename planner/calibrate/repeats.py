@@ -7,7 +7,7 @@ from __future__ import annotations
 import statistics
 from typing import Protocol
 
-from calibrate.points import StepPoint, check_seconds
+from planner.calibrate.points import StepPoint, check_seconds
 
 
 class Context(Protocol):

@@ -17,9 +17,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from calibrate.points import StepPoint, check_seconds
-from calibrate.progress import Progress
-from calibrate.repeats import LoadMeter, Timer, interleaved, robust_median
+from planner.calibrate.points import StepPoint, check_seconds
+from planner.calibrate.progress import Progress
+from planner.calibrate.repeats import LoadMeter, Timer, interleaved, robust_median
 
 
 class OutOfMemory(Exception):

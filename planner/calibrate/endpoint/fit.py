@@ -1,7 +1,7 @@
 """Fit the planner's latency model to step times and prefill times measured on a serving engine.
 
 Thin on purpose: the step formula lives in planner.model.latency.StepModel and the least-squares fit in
-calibrate.fit, so a profile fitted from an engine predicts exactly what `planner predict` computes and shares
+planner.calibrate.fit, so a profile fitted from an engine predicts exactly what `planner predict` computes and shares
 the device calibration's fit (relative residuals, log-space parameters, robust loss)."""
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from planner.profile.schema import ModelArch, PrefillCoeffs, StepCoeffs
 def fit_step(points: list[dict], arch: ModelArch, tp: int = 1, fit_verify: bool = False,
              weight_key: str | None = None) -> StepCoeffs:
     """points: [{"B", "q", "L", "t_s"}] (active sequences, query tokens per sequence, context, step seconds).
-    The fit itself is the calibration stage's (calibrate.fit.fit_step): one fit for every source of points;
+    The fit itself is the calibration stage's (planner.calibrate.fit.fit_step): one fit for every source of points;
     fit_verify for whole engine rounds (a verify round's fixed extra work, `verify_s`); weight_key: a field
     weighting each point (e.g. "n", the rounds a pooled point stands for)."""
-    from calibrate.fit import fit_step as fit_points
-    from calibrate.points import StepPoint
+    from planner.calibrate.fit import fit_step as fit_points
+    from planner.calibrate.points import StepPoint
 
     pts = [p for p in points if p.get("t_s", 0) > 0]
     if len(pts) < 2:

@@ -176,7 +176,7 @@ def write_jsonl(path: str | Path, problems: list[dict]) -> Path:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    ap = argparse.ArgumentParser(prog="python -m calibrate.miniworld.task",
+    ap = argparse.ArgumentParser(prog="python -m planner.demo.miniworld.task",
                                  description="Write a held-out miniworld problem set as MATH-500-style JSONL.")
     ap.add_argument("--out", required=True)
     ap.add_argument("-n", type=int, default=200)

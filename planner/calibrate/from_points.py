@@ -9,10 +9,10 @@ config.json) plus placeholders that the description and notes name. Acceptance c
 
 from __future__ import annotations
 
-from calibrate.acceptance import read_acceptance_csv
-from calibrate.fit import fit_prefill, fit_step
-from calibrate.points import read_points_csv
-from calibrate.profile_writer import arch_dict, coeff_dict, now_iso, placeholder_accuracy, versions
+from planner.calibrate.acceptance import read_acceptance_csv
+from planner.calibrate.fit import fit_prefill, fit_step
+from planner.calibrate.points import read_points_csv
+from planner.profile.assemble import arch_dict, coeff_dict, now_iso, placeholder_accuracy, versions
 from planner.errors import PlannerError
 
 

@@ -3,7 +3,7 @@
 Runs inside the optional engines venv that `.ci/engines.sh` builds (SGLang + vLLM CPU wheel):
 
     HF_HUB_OFFLINE=1 HF_HOME=<cache with config.json-only snapshots> \\
-    .venv-engines/bin/python -m planner.export.engine_check EXPORT.json [...] [--out RESULTS.jsonl]
+    .venv-engines/bin/python -m tools.engine_check EXPORT.json [...] [--out RESULTS.jsonl]
 
 Each file holds one export (`planner export --format json`) or a JSON object {name: export}. Prints one
 JSON line per export: {"name", "engine", "ok", "error", "resolved", "corrected"}; exit 0 when all pass.

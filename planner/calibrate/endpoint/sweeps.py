@@ -13,9 +13,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from planner.errors import PlannerError
-from planner.serving.http import Endpoint, HttpError
-from planner.serving.metrics import SpecCounters
-from planner.serving.probe import ServerInfo
+from planner.http import Endpoint, HttpError
+from planner.calibrate.endpoint.metrics import SpecCounters
+from planner.calibrate.endpoint.probe import ServerInfo
 
 _WORDS = ("river stone maple copper lantern orbit velvet harbor cedar meadow quartz falcon ember summit willow "
           "prism canyon thistle marble glacier").split()

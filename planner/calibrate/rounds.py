@@ -5,8 +5,8 @@ size, verify rounds at K+1, draft forwards) and the acceptance per position, poo
 
 Why the decode loop's rounds and not isolated forwards: on a CPU with a ~1M-parameter model, sampling and
 bookkeeping cost as much as the forward itself; fitting whole rounds puts that overhead into t0 and verify_s,
-where the latency model expects it. Target and draft are first fitted apart (`planner.serving.fit`), then
-refined together on whole rounds (`calibrate.fit_rounds`), so per-round drafting work is not divided among the
+where the latency model expects it. Target and draft are first fitted apart (`planner.calibrate.endpoint.fit`), then
+refined together on whole rounds (`planner.calibrate.fit_rounds`), so per-round drafting work is not divided among the
 draft forwards. This is the closed loop's own calibration; `planner calibrate` (calibrate/) is the general one.
 The rounds themselves are kept next to the profile (`rounds.jsonl`)."""
 
@@ -58,7 +58,7 @@ def step_points(results) -> tuple[list[dict], list[dict], list[dict], list[float
 
 
 def whole_rounds(results) -> tuple[list[dict], dict[int, list[float]]]:
-    """Whole rounds pooled by (K, B, L) for the joint fit (calibrate.fit_rounds), and the acceptance per
+    """Whole rounds pooled by (K, B, L) for the joint fit (planner.calibrate.fit_rounds), and the acceptance per
     position measured in the rounds of each draft length K (kept where K had at least MIN_ROUNDS_K rounds).
     Pooled by the mean: a request lasts the sum of its rounds, and on a shared CPU a round's time is skewed
     (the mean round of a pooled point was 9-10 % above its median), so a median fit made requests too fast."""
@@ -127,20 +127,41 @@ def batch_split(samples: int) -> list[int]:
     return out
 
 
+class Recorder:
+    """Wraps a backend and keeps each call's engine step records (what calibration fits)."""
+
+    def __init__(self, inner):
+        self.inner, self.results = inner, []
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def __setattr__(self, name, value):
+        if name in ("inner", "results"):
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self.inner, name, value)
+
+    def generate(self, *a, **kw):
+        res = self.inner.generate(*a, **kw)
+        self.results.append(res)
+        return res
+
+
 def _clean(obj) -> dict:
     return {k: v for k, v in obj.__dict__.items() if v is not None}
 
 
-def fallback_profile(world, backend, probs, out_dir: Path, samples: int, ks, log=print, between=None) -> Path:
+def fallback_profile(world, backend, probs, out_dir: Path, samples: int, ks, log=print, *, template: str,
+                     between=None) -> Path:
     """Run the calibration problems (K cycling over `ks`), fit, and write profile + bank into out_dir.
     between(i): called after calibration problem i (e.g. to interleave other measurements in time)."""
-    from planner.closed_loop import RAW_TEMPLATE, Recorder
     from planner.executor.answers import Equivalence
     from planner.executor.runner import RunSettings, bank_entry, solve
     from planner.io import atomic_write_json, atomic_write_text
     from planner.profile.hf_config import arch_from_hf_config
     from planner.profile.schema import Profile
-    from planner.serving.fit import fit_prefill, fit_step
+    from planner.calibrate.endpoint.fit import fit_prefill, fit_step
     from planner.validate import set_draft_len
 
     rec, eq, bank = Recorder(backend), Equivalence(), []
@@ -148,7 +169,7 @@ def fallback_profile(world, backend, probs, out_dir: Path, samples: int, ks, log
         set_draft_len(rec, ks[i % len(ks)])
         samples_i = []
         for c, n in enumerate(batch_split(samples) if i % 2 else [samples]):
-            settings = RunSettings(n, early_stop=False, template=RAW_TEMPLATE, seed=world.seed + 77 + 7919 * c)
+            settings = RunSettings(n, early_stop=False, template=template, seed=world.seed + 77 + 7919 * c)
             samples_i += bank_entry(prob, solve(prob, rec, settings, eq, index=i))["samples"]
         bank.append(bank_entry(prob, {"branches": []}) | {"samples": samples_i})
         if between is not None:
@@ -164,7 +185,7 @@ def fallback_profile(world, backend, probs, out_dir: Path, samples: int, ks, log
     rounds, alpha_k = whole_rounds(rec.results)
     if has_draft and step.verify_s is not None:
         # refine both fits on whole rounds, priced exactly as the latency model prices them
-        from calibrate.fit_rounds import fit_rounds
+        from planner.calibrate.fit_rounds import fit_rounds
 
         step, dstep, _ = fit_rounds(rounds, arch, darch, step, dstep)
     from planner.model.latency import StepModel, spec_round
@@ -175,7 +196,7 @@ def fallback_profile(world, backend, probs, out_dir: Path, samples: int, ks, log
     lengths = sorted(s["num_tokens"] for b in bank for s in b["samples"])
     if len(set(lengths)) < 2:
         raise PlannerError("calibration: every sample had the same length; cannot fit a length distribution")
-    from calibrate.lengths import between_share
+    from planner.calibrate.lengths import between_share
 
     rho = between_share([[s["num_tokens"] for s in b["samples"]] for b in bank])
     bank_path = out_dir / "bank.jsonl"
@@ -186,7 +207,7 @@ def fallback_profile(world, backend, probs, out_dir: Path, samples: int, ks, log
     prof = {
         "schema": "tts-profile/1", "id": f"miniworld-cpu{world.threads}t",
         "description": f"miniworld target + draft on this CPU ({world.threads} thread(s)), closed-loop calibration",
-        "provenance": {"kind": "measured", "method": "closed-loop (planner/closed_loop_fit.py)",
+        "provenance": {"kind": "measured", "method": "closed-loop (planner/calibrate/rounds.py)",
                        "device": f"{platform.processor() or platform.machine()} CPU, {world.threads} thread(s)",
                        "date": datetime.date.today().isoformat(), "problems": len(probs), "samples": samples,
                        "draft_lens": list(ks), "fit_rel_error": step.fit_rel_error},

@@ -6,7 +6,7 @@ importing this package (at CLI start-up) stays free of scipy and numpy."""
 
 
 def calibrate_endpoint(args) -> dict:
-    from planner.serving.calibrate import calibrate_endpoint as run
+    from planner.calibrate.endpoint.measure import calibrate_endpoint as run
 
     return run(args)
 

@@ -1,6 +1,6 @@
 """`planner calibrate --model M [--draft D]` on this machine: every phase, then one validated profile.
 
-Phases (each with its budget from calibrate.settings): load the model(s) with the engine's loader →
+Phases (each with its budget from planner.calibrate.settings): load the model(s) with the engine's loader →
 bandwidth and GEMM microbenchmarks → target step-time sweep → draft sweep (draft models only) → prefill →
 generation (acceptance per position, lengths, optional graded sample bank) → fits → profile dict.
 
@@ -16,19 +16,19 @@ from dataclasses import replace
 
 import numpy as np
 
-from calibrate import hardware
-from calibrate.acceptance import acceptance_from_counts, draft_rate
-from calibrate.engine_timer import EngineTimer
-from calibrate.fit import fit_prefill, fit_step, predict
-from calibrate.generation import run_generations
-from calibrate.lengths import length_section
-from calibrate.points import StepPoint
-from calibrate.profile_writer import (arch_dict, arch_from_model, coeff_dict, now_iso, placeholder_accuracy,
-                                      versions)
-from calibrate.progress import Progress
-from calibrate.settings import Settings
-from calibrate.repeats import LoadMeter, rescale
-from calibrate.sweep import SweepResult, sweep
+from planner.calibrate import hardware
+from planner.calibrate.acceptance import acceptance_from_counts, draft_rate
+from planner.calibrate.engine_timer import EngineTimer
+from planner.calibrate.fit import fit_prefill, fit_step, predict
+from planner.calibrate.generation import run_generations
+from planner.calibrate.lengths import length_section
+from planner.calibrate.points import StepPoint
+from planner.calibrate.model_arch import arch_from_model
+from planner.profile.assemble import arch_dict, coeff_dict, now_iso, placeholder_accuracy, versions
+from planner.calibrate.progress import Progress
+from planner.calibrate.settings import Settings
+from planner.calibrate.repeats import LoadMeter, rescale
+from planner.calibrate.sweep import SweepResult, sweep
 from planner.errors import PlannerError
 
 MEM_FRACTION = 0.5  # share of free memory a sweep cache may take (others share the machine)

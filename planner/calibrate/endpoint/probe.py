@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from planner.errors import PlannerError
-from planner.serving.http import Endpoint, HttpError
-from planner.serving.metrics import SpecCounters, cache_config, parse_prometheus
+from planner.http import Endpoint, HttpError
+from planner.calibrate.endpoint.metrics import SpecCounters, cache_config, parse_prometheus
 
 
 SGLANG_ACCEPT = "sglang:spec_accept_length"   # gauge: mean tokens per verify round (accepted drafts + 1)

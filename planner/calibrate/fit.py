@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from calibrate.points import StepPoint
+from planner.calibrate.points import StepPoint
 from planner.errors import PlannerError
 from planner.model.latency import StepModel
 from planner.profile.schema import ModelArch, PrefillCoeffs, StepCoeffs

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from planner.errors import PlannerError
 
-MINIWORLD_WEIGHTS = Path(__file__).resolve().parent.parent / "calibrate" / "miniworld" / "weights"
+MINIWORLD_WEIGHTS = Path(__file__).resolve().parent / "miniworld" / "weights"
 RAW_TEMPLATE = "{question}"
 
 
@@ -46,18 +46,18 @@ def miniworld(weights: str | None = None, **kw) -> World:
     for name in ("target", "draft"):
         if not (root / name / "config.json").is_file():
             raise PlannerError(f"miniworld weights not found in {root}/{name} (train them: python -m "
-                               f"calibrate.miniworld.train --out DIR, then pass --weights DIR)")
+                               f"tools.miniworld.train --out DIR, then pass --weights DIR)")
     return World(str(root / "target"), str(root / "draft"), **kw)
 
 
 def problems(n: int, split: str, seed: int = 0, file: str | None = None):
     """Executor problems from the miniworld generator (`val` for calibration, `test` held out), or the first
-    n of a JSONL file (e.g. one written by `python -m calibrate.miniworld.task` for other weights)."""
+    n of a JSONL file (e.g. one written by `python -m planner.demo.miniworld.task` for other weights)."""
     from planner.executor.datasets import Problem, load_problems
 
     if file:
         return load_problems(file, n)
-    from calibrate.miniworld.task import make_problems
+    from planner.demo.miniworld.task import make_problems
 
     return [Problem(p["problem_id"], p["question"], p["reference"]) for p in make_problems(n, seed, split)]
 
@@ -74,33 +74,12 @@ def load_backend(world: World, k_max: int, log=print):
     return backend
 
 
-class Recorder:
-    """Wraps a backend and keeps each call's engine step records (what calibration fits)."""
-
-    def __init__(self, inner):
-        self.inner, self.results = inner, []
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    def __setattr__(self, name, value):
-        if name in ("inner", "results"):
-            object.__setattr__(self, name, value)
-        else:
-            setattr(self.inner, name, value)
-
-    def generate(self, *a, **kw):
-        res = self.inner.generate(*a, **kw)
-        self.results.append(res)
-        return res
-
-
 def calibrate(world: World, backend, probs, out_dir: Path, samples: int = 16, ks=(0, 2, 4), log=print) -> Path:
     """Measure a profile of the miniworld on this machine; returns the profile path (bank next to it)."""
-    from planner.closed_loop_fit import fallback_profile
+    from planner.calibrate.rounds import fallback_profile
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    return fallback_profile(world, backend, probs, out_dir, samples, ks, log)
+    return fallback_profile(world, backend, probs, out_dir, samples, ks, log, template=RAW_TEMPLATE)
 
 
 def cached_sweep(cache: Path | None, tag: str, n_problems: int) -> dict[str, list[dict]]:
@@ -147,7 +126,7 @@ def calibrate_and_sweep(world: World, backend, cal_probs, probs, configs, out_di
     afterwards then tested the VM's drift, not the model. Interleaved, both see the same mix of moments. Every
     held-out record is the one `sweep` would produce (same seeds); the sweep is cached like `sweep`'s."""
     from planner import validate as V
-    from planner.closed_loop_fit import fallback_profile
+    from planner.calibrate.rounds import fallback_profile
     from planner.executor.answers import Equivalence
     from planner.executor.runner import RunSettings, solve
 
@@ -171,7 +150,8 @@ def calibrate_and_sweep(world: World, backend, cal_probs, probs, configs, out_di
             f"configurations ({time.perf_counter() - t0:.0f} s)")
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = fallback_profile(world, backend, cal_probs, out_dir, samples, ks, log, between=between)
+    path = fallback_profile(world, backend, cal_probs, out_dir, samples, ks, log, between=between,
+                            template=RAW_TEMPLATE)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         with cache.open("a") as f:
@@ -219,7 +199,7 @@ def regret_rows(profile, configs, measured: dict[str, list[dict]], deadlines, qu
     from planner import validate as V
     from planner.executor.answers import Equivalence
     from planner.optimize.evaluate import evaluate
-    from planner.recommend import strategy_fn
+    from planner.optimize.strategies import SearchSettings, pick
 
     eq = Equivalence()
     N = sorted({c.branches for c in configs})
@@ -232,7 +212,8 @@ def regret_rows(profile, configs, measured: dict[str, list[dict]], deadlines, qu
         best_any = max(configs, key=lambda c: meas[c.key]["accuracy"])
         ev = evaluate(profile, d, quantile, ("majority",), n_values=N, k_values_=K)
         for s in strategies:
-            idx = strategy_fn(s, trials=trials)(ev)
+            got = pick(s, ev, SearchSettings(trials=trials))
+            idx = got.idx if got is not None else None
             row = {"deadline_s": d, "strategy": s, "best": best.key if best else None,
                    "best_accuracy": meas[best.key]["accuracy"] if best else None,
                    "best_any": best_any.key, "best_any_accuracy": meas[best_any.key]["accuracy"]}

@@ -1,7 +1,7 @@
 """Check that the miniature world behaves like the real one: accuracy that voting raises, spread-out lengths,
 and a draft the target accepts often. A measurement report, not a decoding engine: it uses `generate`.
 
-    python -m calibrate.miniworld.measure --dir DIR [-n 200] [--samples 16] [--json out.json]
+    python -m tools.miniworld.measure --dir DIR [-n 200] [--samples 16] [--json out.json]
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from calibrate.miniworld import task
+from planner.demo.miniworld import task
 
 
 def load(path: str | Path, which: str = "target"):
@@ -123,8 +123,8 @@ def measure(path: str | Path, n: int = 200, samples: int = 16, seed: int = 0, te
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m calibrate.miniworld.measure", description=__doc__.split("\n")[0])
-    ap.add_argument("--dir", default=str(Path(__file__).parent / "weights"))
+    ap = argparse.ArgumentParser(prog="python -m tools.miniworld.measure", description=__doc__.split("\n")[0])
+    ap.add_argument("--dir", default=str(Path(__file__).resolve().parents[2] / "planner" / "demo" / "miniworld" / "weights"))
     ap.add_argument("-n", type=int, default=200, help="held-out test problems")
     ap.add_argument("--samples", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     missing = [w for w in ("target", "draft") if not (Path(a.dir) / w / "config.json").is_file()]
     if missing:
         print(f"error: {a.dir} has no {' or '.join(missing)} model (expected DIR/target and DIR/draft "
-              "as written by calibrate.miniworld.train)", file=sys.stderr)
+              "as written by tools.miniworld.train)", file=sys.stderr)
         return 2
     if not 1 <= a.n <= len(task.split_questions("test")) or a.samples < 1:
         print(f"error: -n must be 1..{len(task.split_questions('test'))} and --samples >= 1", file=sys.stderr)

@@ -1,6 +1,6 @@
 """Train the miniature world: a small target LM and a smaller draft LM on the digit-recurrence task.
 
-    python -m calibrate.miniworld.train --out DIR [--quick]
+    python -m tools.miniworld.train --out DIR [--quick]
 
 Writes DIR/target/ and DIR/draft/ (each a `LlamaForCausalLM` saved with `save_pretrained`, fp16 weights,
 plus the shared tokenizer) and the tokenizer in DIR/ itself, and DIR/train_log.json with losses and timings.
@@ -18,8 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-from calibrate.miniworld import task
-from calibrate.miniworld.tokenizer import BOS_ID, EOS_ID, PAD_ID, VOCAB, build_tokenizer, encode
+from planner.demo.miniworld import task
+from planner.demo.miniworld.tokenizer import BOS_ID, EOS_ID, PAD_ID, VOCAB, build_tokenizer, encode
 
 # Target 1.05M params, draft 67k. The draft has one layer on purpose: a two-layer draft learns the task as
 # well as the target (per-token acceptance ~0.99, so K would never matter); one layer leaves it ~0.85.
@@ -131,7 +131,7 @@ def train_one(name: str, spec: dict, steps: int, out: Path, tokenizer, log_every
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m calibrate.miniworld.train", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m tools.miniworld.train", description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True, help="output directory (created)")
     ap.add_argument("--quick", action="store_true", help="a few steps only: a smoke test for CI, not a usable model")
     ap.add_argument("--threads", type=int, default=1,

@@ -19,10 +19,10 @@ from urllib.parse import urlparse
 
 from planner.errors import PlannerError
 from planner.io import atomic_write_json, iter_jsonl
-from planner.serving import sweeps
-from planner.serving.assemble import build_profile
-from planner.serving.http import Endpoint
-from planner.serving.probe import local_config, probe, speculative_from_args, tensor_parallel_from_args
+from planner.calibrate.endpoint import sweeps
+from planner.calibrate.endpoint.assemble import build_profile
+from planner.http import Endpoint
+from planner.calibrate.endpoint.probe import local_config, probe, speculative_from_args, tensor_parallel_from_args
 
 DEFAULT_QUESTIONS = [
     "What is 17 + 25? Answer with a number.",
