@@ -9,6 +9,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from planner.checks import ABSURD
 from planner.errors import PlannerError
 
 SCHEMA = "tts-profile/1"
@@ -51,6 +52,8 @@ class _Reader:
         v = self.d[key]
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
             self.fail(key, f"must be a finite number, got {v!r}")
+        if hi is None and abs(v) > ABSURD:  # no count, rate or size in a profile is this large: a typo
+            self.fail(key, f"is absurdly large ({v:g}); expected a magnitude below {ABSURD:g}")
         if positive and v <= 0:
             self.fail(key, f"must be positive, got {v!r}")
         if nonneg and v < 0:
@@ -90,8 +93,8 @@ class _Reader:
             self.fail(key, f"must be a list of at least {min_len} numbers")
         out = []
         for i, x in enumerate(v):
-            if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
-                self.fail(f"{key}[{i}]", f"must be a finite number, got {x!r}")
+            if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x) or abs(x) > ABSURD:
+                self.fail(f"{key}[{i}]", f"must be a finite number below {ABSURD:g}, got {x!r}")
             if lo is not None and x < lo or hi is not None and x > hi:
                 self.fail(f"{key}[{i}]", f"must be in [{lo}, {hi}], got {x!r}")
             out.append(float(x))
