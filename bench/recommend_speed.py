@@ -19,7 +19,7 @@ import time
 from planner.optimize.evaluate import evaluate
 from planner.profile import load_profile
 from planner.profile.store import DEFAULT_PROFILE
-from planner.recommend import recommend
+from planner.api import recommend
 
 
 def _median_ms(fn, repeats: int, cpu: bool = False) -> tuple[float, float]:

@@ -13,8 +13,7 @@ import time
 
 from planner.optimize import exhaustive
 from planner.optimize.evaluate import evaluate
-from planner.optimize.greedy import greedy_index
-from planner.optimize.optuna_search import optuna_index
+from planner.optimize.strategies import SearchSettings, pick
 from planner.profile import load_profile
 
 DEADLINES = (5.0, 10.0, 30.0, 60.0, 120.0)
@@ -37,14 +36,14 @@ def main() -> None:
             ev = evaluate(prof, d)
             t_eval = (time.perf_counter() - t) * 1e3
             cells, accs = [], {}
-            for label, fn in (("exhaustive", exhaustive.best_index), ("greedy", greedy_index),
-                              ("optuna", lambda e: optuna_index(e, trials=args.trials, seed=0))):
+            for label in ("exhaustive", "greedy", "optuna"):
                 t = time.perf_counter()
-                idx = fn(ev)
+                got = pick(label, ev, SearchSettings(trials=args.trials, seed=0))
                 ms = (time.perf_counter() - t) * 1e3
-                if idx is None:
+                if got is None:
                     cells.append(f"{'-':>6} {'-':>6} {ms:7.1f}")
                     continue
+                idx = got.idx
                 accs[label] = ev.acc[idx]
                 cells.append(f"{ev.acc[idx] * 100:6.2f} {ev.latency['q'][idx[1:]]:6.2f} {ms:7.1f}")
             if "exhaustive" in accs and "optuna" in accs:

@@ -68,7 +68,7 @@ def test_grid_has_k_only_with_a_drafter():
 
 def test_predictions_are_the_cells_recommend_chose_from():
     from planner.optimize.evaluate import evaluate
-    from planner.recommend import recommend
+    from planner.api import recommend
 
     p = load_profile("h100-sxm-qwen2.5-7b")
     plan = recommend([p], 20.0, 0.9)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from planner.commands import types as T
+
 
 def register(sub) -> None:
     p = sub.add_parser("pareto", help="accuracy-vs-latency Pareto front (table, --csv, --plot)")
     p.add_argument("--profile", "-p", metavar="NAME|PATH", help="profile (default: the embedded default)")
-    p.add_argument("--max-latency", help="only configurations with latency quantile up to this, e.g. 30s")
-    p.add_argument("--deadline", "-d", help="mark the plan chosen for this deadline (default: --max-latency)")
-    p.add_argument("--quantile", "-q", type=float, default=0.9, help="latency quantile on the x axis")
+    p.add_argument("--max-latency", type=T.duration("--max-latency"),
+                   help="only configurations with latency quantile up to this, e.g. 30s")
+    p.add_argument("--deadline", "-d", type=T.duration(),
+                   help="mark the plan chosen for this deadline (default: --max-latency)")
+    p.add_argument("--quantile", "-q", type=T.quantile(), default=0.9, help="latency quantile on the x axis")
     p.add_argument("--csv", metavar="FILE", help="write the front as CSV (atomically)")
     p.add_argument("--plot", metavar="FILE.png", help="write a PNG: all configs, the front, greedy path, plan")
     p.set_defaults(func=run)
@@ -25,12 +29,9 @@ def run(args) -> int:
     from planner.optimize.pareto import pareto_front
     from planner.profile import load_profile
     from planner.report import table
-    from planner.units import parse_duration
 
-    if not 0.0 < args.quantile < 1.0:
-        raise PlannerError(f"--quantile must be in (0, 1), got {args.quantile}")
-    max_lat = parse_duration(args.max_latency) if args.max_latency else None
-    deadline = parse_duration(args.deadline) if args.deadline else max_lat
+    max_lat = args.max_latency
+    deadline = args.deadline or max_lat
     if args.plot and not args.plot.lower().endswith(".png"):
         raise PlannerError(f"--plot must name a .png file, got {args.plot!r}")
     prof = load_profile(args.profile)

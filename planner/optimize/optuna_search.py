@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from planner.errors import PlannerError
 from planner.optimize.evaluate import Evaluation
+from planner.optimize.strategies import SearchSettings
 
 DEFAULT_TRIALS = 300
 
@@ -29,8 +29,7 @@ def _suggest(trial, ev: Evaluation) -> tuple[int, int, int]:
 
 
 def optuna_index(ev: Evaluation, trials: int = DEFAULT_TRIALS, seed: int = 0) -> tuple[int, int, int] | None:
-    if trials < 1:
-        raise PlannerError(f"--trials must be at least 1, got {trials}")
+    SearchSettings(trials=trials, seed=seed)  # validates
     optuna = _quiet()
     feasible = ev.feasible()
     lat = ev.latency["q"]
@@ -55,8 +54,7 @@ def optuna_index(ev: Evaluation, trials: int = DEFAULT_TRIALS, seed: int = 0) ->
 def optuna_with_cap(ev: Evaluation, trials: int = DEFAULT_TRIALS, seed: int = 0):
     """TPE over method x K x N plus a continuous max_tokens cap the grid does not enumerate. Each trial runs
     the cost model for its one configuration. Returns (evaluation of the best config, its index) or None."""
-    if trials < 1:
-        raise PlannerError(f"--trials must be at least 1, got {trials}")
+    SearchSettings(trials=trials, seed=seed)  # validates
     from planner.optimize.evaluate import evaluate
 
     optuna = _quiet()
@@ -88,8 +86,7 @@ def optuna_with_cap(ev: Evaluation, trials: int = DEFAULT_TRIALS, seed: int = 0)
 
 def optuna_front(ev: Evaluation, trials: int = DEFAULT_TRIALS, seed: int = 0) -> list[tuple[int, int, int]]:
     """NSGA-II estimate of the Pareto front (max accuracy, min latency quantile)."""
-    if trials < 1:
-        raise PlannerError(f"--trials must be at least 1, got {trials}")
+    SearchSettings(trials=trials, seed=seed)  # validates
     optuna = _quiet()
     lat = ev.latency["q"]
 

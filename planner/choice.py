@@ -1,28 +1,18 @@
-"""From profiles + deadline to a Plan: evaluate every configuration, pick with a strategy, explain."""
+"""From evaluated profiles to a Plan: pick with a strategy (planner/optimize/strategies.py), explain the choice.
+
+The public entry point is `planner.recommend` (planner/api.py), which evaluates the profiles and calls this."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 
 from planner.errors import PlannerError
 from planner.optimize import exhaustive
-from planner.optimize.evaluate import Evaluation, evaluate
+from planner.optimize.evaluate import Evaluation
+from planner.optimize.strategies import Pick, SearchSettings, get_strategy
 from planner.plan import Plan
 from planner.profile.schema import Profile
 from planner.units import format_duration
-
-
-@dataclass
-class Choice:
-    ev: Evaluation                   # the evaluation the index points into
-    idx: tuple[int, int, int]
-    grid: Evaluation | None = None   # the full grid (for runners-up) when ev is a single tuned config
-
-    @property
-    def config(self) -> dict:
-        return self.ev.config(*self.idx)
 
 
 def speculative_section(p: Profile, k: int) -> dict:
@@ -51,44 +41,21 @@ def _infeasible(evs: list[Evaluation], deadline: float, quantile: float) -> Plan
                         f"the fastest achievable is {format_duration(best[0])} ({best[1]}, 1 branch)")
 
 
-def strategy_fn(name: str, trials: int = 300, seed: int = 0):
-    """Strategy registry: name -> function(Evaluation) -> (method, K, N) indices or None."""
-    if name == "exhaustive":
-        return exhaustive.best_index
-    if name == "greedy":
-        from planner.optimize.greedy import greedy_index
-
-        return greedy_index
-    if name in ("optuna", "optuna-cap"):
-        from planner.optimize.optuna_search import optuna_index, optuna_with_cap
-
-        if trials < 1:
-            raise PlannerError(f"--trials must be at least 1, got {trials}")
-        if name == "optuna-cap":
-            return lambda ev: optuna_with_cap(ev, trials=trials, seed=seed)
-        return lambda ev: optuna_index(ev, trials=trials, seed=seed)
-    raise PlannerError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
-
-
-STRATEGIES = ("exhaustive", "greedy", "optuna", "optuna-cap")
-
-
 def choose(evs: list[Evaluation], target_accuracy: float | None = None, strategy: str = "exhaustive",
-           trials: int = 300, seed: int = 0) -> Choice:
+           settings: SearchSettings | None = None) -> Pick:
     """Best configuration across one or more profiles' evaluations."""
-    pick = strategy_fn(strategy, trials, seed)
+    run = get_strategy(strategy)
+    settings = settings or SearchSettings()
     cands = []
     for ev in evs:
         if target_accuracy is None:
-            got = pick(ev)
-            if got is None:
-                continue
-            c = Choice(got[0], got[1], ev) if isinstance(got[0], Evaluation) else Choice(ev, got)
-            cands.append((-c.ev.acc[c.idx], c.ev.latency["q"][c.idx[1:]], c))
+            got = run(ev, settings)
+            if got is not None:
+                cands.append((-got.ev.acc[got.idx], got.ev.latency["q"][got.idx[1:]], got))
         else:
             idx = exhaustive.min_latency_index(ev, target_accuracy)
             if idx is not None:
-                cands.append((ev.latency["q"][idx[1:]], -ev.acc[idx], Choice(ev, idx)))
+                cands.append((ev.latency["q"][idx[1:]], -ev.acc[idx], Pick(ev, idx, ev)))
     if not cands:
         if target_accuracy is not None:
             top = max(float(ev.acc[ev.feasible(deadline=None)].max()) for ev in evs)
@@ -100,12 +67,12 @@ def choose(evs: list[Evaluation], target_accuracy: float | None = None, strategy
     return cands[0][2]
 
 
-def build_plan(choice: Choice, others: list[Evaluation], strategy: str = "exhaustive",
+def build_plan(choice: Pick, others: list[Evaluation], strategy: str = "exhaustive",
                objective: str = "max_accuracy", extra_notes: list[str] | None = None) -> Plan:
     ev, (m, k, n) = choice.ev, choice.idx
     p = ev.profile
     cfg = choice.config
-    if choice.grid is None:
+    if choice.grid is ev:
         runners = [_runner(ev, i) for i in exhaustive.runners_up(ev, choice.idx)]
     else:  # a tuned single configuration: compare with the grid's own best
         best = exhaustive.best_index(choice.grid)
@@ -152,32 +119,3 @@ def build_plan(choice: Choice, others: list[Evaluation], strategy: str = "exhaus
 
 def _runner(ev: Evaluation, idx) -> dict:
     return {"profile": ev.profile.id, **ev.config(*idx)}
-
-
-def recommend(profiles: list[Profile], deadline: float | None, quantile: float = 0.9,
-              methods: tuple[str, ...] | None = None, target_accuracy: float | None = None,
-              n_max: int = 256, k_max: int = 8, strategy: str = "exhaustive", trials: int = 300,
-              seed: int = 0, engine: str | None = None) -> Plan:
-    """`engine` (vllm, sglang, trtllm) restricts the search to what that engine can run."""
-    evs, notes = [], []
-    for p in profiles:
-        k, why = engine_k_max(p, engine, k_max)
-        notes += [why] if why else []
-        evs.append(evaluate(p, deadline, quantile, _methods_for(p, methods), n_max=n_max, k_max=k))
-    choice = choose(evs, target_accuracy, strategy, trials, seed)
-    plan = build_plan(choice, evs, strategy=strategy, extra_notes=notes,
-                      objective="max_accuracy" if target_accuracy is None else "min_latency")
-    from planner.export import engine_sections  # pure python; renders each engine's launch + request
-
-    plan.engines = engine_sections(plan)
-    return plan
-
-
-def _methods_for(p: Profile, methods: tuple[str, ...] | None) -> tuple[str, ...] | None:
-    """With several profiles, a method one of them lacks is skipped for it (an error only if none has it)."""
-    if not methods:
-        return None
-    from planner.optimize.evaluate import accuracy_model
-
-    have = tuple(m for m in methods if m in accuracy_model(p).methods)
-    return have or methods

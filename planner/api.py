@@ -1,0 +1,167 @@
+"""Public Python API for notebooks and scripts: `from planner import load_profile, recommend, predict, grid`.
+
+The CLI commands recommend/predict/pareto are thin layers over these functions, so a script gets exactly what
+`planner recommend --json` prints. Light on purpose: numpy only; pandas is imported inside `grid()` alone.
+Bad input raises `planner.errors.PlannerError` with a one-line message (the CLI prints it, exit 2)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Iterable, Union
+
+from planner.errors import PlannerError
+from planner.plan import METHODS, Plan
+from planner.profile.schema import Profile
+from planner.units import parse_duration
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas
+
+ProfileLike = Union[Profile, str, None]        # a Profile, a shipped name, a JSON path, or None (the default)
+ENGINES = ("vllm", "sglang", "trtllm")
+MAX_BRANCHES, MAX_DRAFT_LEN = 4096, 16         # largest search limits accepted
+
+
+def load_profile(name_or_path: str | None = None) -> Profile:
+    """A shipped profile by name (`planner profiles`), a profile JSON path, or the default profile (None)."""
+    from planner.profile import load_profile as load
+
+    return load(name_or_path)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One configuration's predicted latency distribution and accuracy (`planner predict --json`)."""
+
+    profile: str
+    method: str
+    branches: int
+    draft_len: int
+    latency_s: dict              # {"mean", "p50", "p90", "p99"} seconds
+    latency_q_s: float           # latency at the requested quantile
+    accuracy: float
+    accuracy_stderr: float
+    p_meet_deadline: float | None
+    finished_share: float
+    fits_memory: bool
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def recommend(profiles: ProfileLike | Iterable[ProfileLike] = None, deadline: float | str | None = None,
+              quantile: float = 0.9, methods: Iterable[str] | None = None, target_accuracy: float | None = None,
+              *, max_branches: int = 256, max_draft_len: int = 8, strategy: str = "exhaustive",
+              trials: int = 300, seed: int = 0, engine: str | None = None) -> Plan:
+    """The most accurate plan whose latency quantile meets `deadline` (seconds or "60s"), across one or more
+    profiles; with `target_accuracy` instead, the fastest plan reaching it. `engine` (vllm, sglang, trtllm)
+    restricts the search to what that engine can run. Returns the `tts-plan/1` Plan (`plan.to_dict()`)."""
+    from planner.choice import build_plan, choose, engine_k_max
+    from planner.optimize.evaluate import evaluate
+    from planner.optimize.strategies import SearchSettings, get_strategy
+
+    profs = _profiles(profiles)
+    d = _deadline(deadline)
+    if d is None and target_accuracy is None:
+        raise PlannerError("give a deadline (e.g. --deadline 60s) or a target accuracy")
+    if target_accuracy is not None and not 0.0 < target_accuracy <= 1.0:
+        raise PlannerError(f"target accuracy must be in (0, 1], got {target_accuracy}")
+    meths = _methods(methods)
+    _limits(max_branches, max_draft_len)
+    if engine is not None and engine not in ENGINES:
+        raise PlannerError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
+    get_strategy(strategy)
+    settings = SearchSettings(trials=trials, seed=seed)
+    evs, notes = [], []
+    for p in profs:
+        k, why = engine_k_max(p, engine, max_draft_len)
+        notes += [why] if why else []
+        evs.append(evaluate(p, d, quantile, _methods_for(p, meths), n_max=max_branches, k_max=k))
+    choice = choose(evs, target_accuracy, strategy, settings)
+    plan = build_plan(choice, evs, strategy=strategy, extra_notes=notes,
+                      objective="max_accuracy" if target_accuracy is None else "min_latency")
+    from planner.export import engine_sections  # pure python; renders each engine's launch + request
+
+    plan.engines = engine_sections(plan)
+    return plan
+
+
+def predict(profile: ProfileLike = None, branches: int = 1, draft_len: int = 0, method: str = "majority",
+            deadline: float | str | None = None, quantile: float = 0.9) -> Prediction:
+    """Latency distribution and accuracy of one configuration (N branches, draft length K, voting method)."""
+    from planner.optimize.evaluate import evaluate
+
+    prof = _profiles(profile)[0]
+    _ints(branches=(branches, 1, MAX_BRANCHES), draft_len=(draft_len, 0, MAX_DRAFT_LEN))
+    _methods([method])
+    if draft_len > 0 and prof.draft.kind == "none":
+        raise PlannerError(f"profile {prof.id} has no draft (draft.kind is none): use draft_len 0 (--draft-len 0)")
+    ev = evaluate(prof, _deadline(deadline), quantile, (method,), n_values=[branches], k_values_=[draft_len])
+    return Prediction(profile=prof.id, **ev.config(0, 0, 0), fits_memory=bool(ev.fits_memory[0]))
+
+
+def grid(profile: ProfileLike = None, deadline: float | str | None = None, quantile: float = 0.9,
+         methods: Iterable[str] | None = None, max_branches: int = 256,
+         max_draft_len: int = 8) -> "pandas.DataFrame":
+    """Every (method, K, N) configuration of one profile as a pandas DataFrame, one row each: predicted latency
+    (mean, p50, p90, p99, the requested quantile), accuracy and its standard error, P(meet deadline), the share
+    of branches finished by the deadline, whether it fits in memory and meets the deadline (`feasible`)."""
+    import numpy as np
+    import pandas as pd
+
+    from planner.optimize.evaluate import evaluate
+
+    prof = _profiles(profile)[0]
+    _limits(max_branches, max_draft_len)
+    ev = evaluate(prof, _deadline(deadline), quantile, _methods(methods), n_max=max_branches, k_max=max_draft_len)
+    M, K, N = ev.acc.shape
+    m, k, n = (a.ravel() for a in np.meshgrid(np.arange(M), np.arange(K), np.arange(N), indexing="ij"))
+    lat = ev.latency
+    return pd.DataFrame({
+        "profile": prof.id, "method": np.asarray(ev.methods)[m], "branches": ev.N[n].astype(int),
+        "draft_len": ev.K[k].astype(int),
+        **{f"latency_{key}_s": lat[key][k, n] for key in ("mean", "p50", "p90", "p99")},
+        "latency_q_s": lat["q"][k, n], "accuracy": ev.acc[m, k, n], "accuracy_stderr": ev.acc_se[m, k, n],
+        "p_meet_deadline": ev.p_meet[k, n] if ev.deadline else np.nan, "finished_share": ev.finish[k, n],
+        "fits_memory": ev.fits_memory[n], "feasible": ev.feasible()[m, k, n]})
+
+
+def _profiles(profiles) -> list[Profile]:
+    if profiles is None or isinstance(profiles, (str, Profile)):
+        profiles = [profiles]
+    out = [p if isinstance(p, Profile) else load_profile(p) for p in profiles]
+    if not out:
+        raise PlannerError("give at least one profile")
+    return out
+
+
+def _deadline(d) -> float | None:
+    return None if d is None else parse_duration(d)
+
+
+def _methods(methods) -> tuple[str, ...] | None:
+    meths = tuple(methods) if methods else None
+    for m in meths or ():
+        if m not in METHODS:
+            raise PlannerError(f"unknown method {m!r}; choose from {', '.join(METHODS)}")
+    return meths
+
+
+def _ints(**checks) -> None:
+    for name, (v, lo, hi) in checks.items():
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            raise PlannerError(f"{name} must be an integer in {lo}..{hi}, got {v!r}")
+
+
+def _limits(max_branches: int, max_draft_len: int) -> None:
+    _ints(max_branches=(max_branches, 1, MAX_BRANCHES), max_draft_len=(max_draft_len, 0, MAX_DRAFT_LEN))
+
+
+def _methods_for(p: Profile, methods: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """With several profiles, a method one of them lacks is skipped for it (an error only if none has it)."""
+    if not methods:
+        return None
+    from planner.optimize.evaluate import accuracy_model
+
+    have = tuple(m for m in methods if m in accuracy_model(p).methods)
+    return have or methods
