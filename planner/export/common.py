@@ -111,6 +111,10 @@ def served_model(plan: Plan, override: str | None = None) -> str:
     if not isinstance(name, str) or not name.strip():
         raise PlannerError("plan model.hf_id (or model.name) is missing: pass --served-model ID (a Hugging Face "
                            "id or a model folder) so the engine has a model to serve")
+    from planner.engine.models import PRESET_HF_IDS  # a dict in a stdlib-only module: export stays light
+
+    if name.strip() in PRESET_HF_IDS:  # a plan calibrated on a local-engine preset: serve the same model
+        return PRESET_HF_IDS[name.strip()]
     if not loadable(name.strip()):
         raise PlannerError(f"plan model {name.strip()!r} has no Hugging Face id (model.hf_id) and is not a path a "
                            "server can load: pass --served-model ID (e.g. a Hugging Face id or a model folder)")

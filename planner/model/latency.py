@@ -1,4 +1,4 @@
-"""Latency model (ARCHITECTURE.md §Latency), vectorised over a whole grid of (draft length K, branches N).
+"""Latency model (docs/architecture.md), vectorised over a whole grid of (draft length K, branches N).
 
 Step:   t(B, q, L) = t0 + [q>1] v + join_p(W/bw + B*L*kv/kv_bw, (2P + 4*layers*heads*hd*L) * B*q / F) + TP all-reduce,
         join_p(m, c) = (m^p + c^p)^(1/p) (p = step.roofline_p; absent: max(m, c), the pure roofline). With p small,
