@@ -23,14 +23,18 @@ def fail(field: str, msg: str) -> NoReturn:
     raise PlannerError(f"{field}: {msg}" if field else msg)
 
 
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e16 else f"{x:g}"
+
+
 def _range_text(lo, hi, lo_open, hi_open) -> str:
     if lo is not None and (hi is None or hi >= ABSURD):
-        return f"{'>' if lo_open else '>='} {lo:g}"
+        return f"{'>' if lo_open else '>='} {_num(lo)}"
     if hi is not None and lo is None:
-        return f"{'<' if hi_open else '<='} {hi:g}"
+        return f"{'<' if hi_open else '<='} {_num(hi)}"
     left = "(" if lo_open else "["
     right = ")" if hi_open else "]"
-    return f"{left}{'-inf' if lo is None else f'{lo:g}'}, {'inf' if hi is None else f'{hi:g}'}{right}"
+    return f"{left}{_num(lo)}, {_num(hi)}{right}"
 
 
 def _in(lo, hi, lo_open, hi_open) -> str:
@@ -119,12 +123,13 @@ def flag_number(flag: str, *, integer_: bool = False, **bounds) -> Callable[[str
     """`type=` for a numeric flag: `flag_number("--quantile", lo=0, hi=1, lo_open=True, hi_open=True)`."""
     def parse(text: str):
         s = text.strip()
-        if not s.isascii() or not s:
-            fail(flag, f"expected a number, got {text[:40]!r}")
+        kind = "an integer" if integer_ else "a number"
+        if not s.isascii() or not s or len(s) > 64:
+            fail(flag, f"expected {kind}, got {text[:40]!r}")
         try:
             v = int(s) if integer_ else float(s)
         except ValueError:
-            fail(flag, f"expected {'an integer' if integer_ else 'a number'}, got {text[:40]!r}")
+            fail(flag, f"expected {kind}, got {text[:40]!r}")
         return integer(v, flag, **bounds) if integer_ else number(v, flag, **bounds)
     parse.__name__ = "integer" if integer_ else "number"
     return parse

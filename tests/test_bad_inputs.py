@@ -1,0 +1,291 @@
+"""The bad-input corpus: hostile or mistaken inputs on every surface the CLI reads (durations, flags, profile
+JSON, config.json, plans, output paths, deep/NaN JSON) and unexpected failures inside a command. Each case
+asserts the error contract: the exit code (2 bad input, 1 unexpected), exactly one stderr line starting
+`planner: error:` that says what is wrong, and no traceback. Runs `planner.cli.main` in-process (fast)."""
+
+import copy
+import errno
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from planner import cli
+
+DATA = Path(__file__).parent / "data"
+PROFILE = json.loads((DATA / "profile_test.json").read_text())
+HF_CONFIG = json.loads((DATA / "qwen2.5-7b-config.json").read_text())
+
+
+def run(capsys, *args):
+    rc = cli.main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def assert_contract(rc, err, needle, code=2):
+    lines = err.strip().splitlines()
+    assert rc == code, err
+    assert len(lines) == 1, err
+    assert lines[0].startswith("planner: error: "), err
+    assert "Traceback" not in err
+    assert needle in lines[0], lines[0]
+
+
+# ---- durations -----------------------------------------------------------------------------------------------
+
+DURATIONS = [
+    ("soon", "cannot parse"), ("", "cannot parse"), ("abc", "cannot parse"), ("5 parsecs", "cannot parse"),
+    ("nan", "cannot parse"), ("inf", "cannot parse"), ("NaN s", "cannot parse"), ("1e", "cannot parse"),
+    (".", "cannot parse"), ("1..2s", "cannot parse"), ("e5", "cannot parse"), ("1_000", "cannot parse"),
+    ("\u0663s", "cannot parse"), ("5s5s", "cannot parse"), ("0x10", "cannot parse"), ("10 ss", "cannot parse"),
+    ("-5s", "must be positive"), ("-3", "must be positive"), ("-.5", "must be positive"), ("-inf", "cannot parse"),
+    ("0", "must be positive"), ("0s", "must be positive"), ("0.000ms", "must be positive"),
+    ("1e400", "out of range"), ("1e-9", "out of range"), ("9e9h", "out of range"), ("0.1us", "out of range"),
+    ("1" * 20000, "20000 characters long"), ("9" * 65 + "s", "characters long"),
+]
+
+
+@pytest.mark.parametrize("text,needle", DURATIONS)
+def test_bad_deadline(capsys, text, needle):
+    rc, _, err = run(capsys, "recommend", "-p", DATA / "profile_test.json", "--deadline", text)
+    assert_contract(rc, err, needle)
+
+
+@pytest.mark.parametrize("cmd", [["predict", "-n", "2", "-d"], ["pareto", "--max-latency"], ["recommend", "-d"]])
+def test_bad_deadline_on_every_command(capsys, cmd):
+    rc, _, err = run(capsys, *cmd, "-7ms", "-p", DATA / "profile_test.json")
+    assert_contract(rc, err, "must be positive")
+
+
+# ---- flags ---------------------------------------------------------------------------------------------------
+
+FLAGS = [
+    (["recommend", "-d", "10s", "--quantile", "nan"], "--quantile"),
+    (["recommend", "-d", "10s", "--quantile", "inf"], "--quantile"),
+    (["recommend", "-d", "10s", "--quantile", "1.5"], "--quantile"),
+    (["recommend", "-d", "10s", "--quantile", "0"], "--quantile"),
+    (["recommend", "-d", "10s", "--quantile", "-0.5"], "--quantile"),
+    (["recommend", "-d", "10s", "--quantile", "ninety"], "--quantile"),
+    (["recommend", "-d", "10s", "--frobnicate"], "unrecognized arguments: --frobnicate"),
+    (["recommend", "-d"], "expected one argument"),
+    (["frobnicate"], "invalid choice"),
+    (["predict", "-n", "0"], "--branches"),
+    (["predict", "-n", "-1"], "--branches"),
+    (["predict", "-n", "1e9"], "--branches"),
+    (["predict", "-n", "abc"], "--branches"),
+    (["predict", "-n", "\u0663"], "--branches"),
+    (["predict", "-n", "2.5"], "--branches"),
+    (["predict", "-n", "2", "-k", "-1"], "--draft-len"),
+    (["predict", "-n", "2", "-k", "99"], "--draft-len"),
+    (["recommend", "-d", "10s", "--strategy", "optuna", "--trials", "0"], "--trials"),
+    (["recommend", "-d", "10s", "--method", "vibes"], "vibes"),
+    (["run", "--prompt", "hi", "--deadline", "10s", "--no-deadline"], "--deadline and --no-deadline contradict"),
+    (["run", "--no-deadline", "--prompt", "hi", "-d", "1s"], "contradict"),
+    (["profiles", "show", "no-such-profile"], "unknown profile 'no-such-profile'"),
+]
+
+
+@pytest.mark.parametrize("args,needle", FLAGS)
+def test_bad_flag(capsys, args, needle):
+    rc, _, err = run(capsys, *args)
+    assert_contract(rc, err, needle)
+
+
+# ---- profile files -------------------------------------------------------------------------------------------
+
+def _mutated(path: str, value):
+    d = copy.deepcopy(PROFILE)
+    *parents, last = path.split(".")
+    node = d
+    for k in parents:
+        node = node[k]
+    if value is KeyError:
+        del node[last]
+    else:
+        node[last] = value
+    return json.dumps(d)
+
+
+PROFILE_FIELDS = [
+    ("hardware.memory_GB", "lots"), ("hardware.memory_GB", True), ("hardware.memory_GB", -1),
+    ("hardware.memory_GB", 0), ("hardware.memory_GB", 1e300), ("hardware.memory_GB", KeyError),
+    ("hardware.mem_bw_GBps", 0), ("hardware.mem_bw_GBps", -5), ("hardware.mem_bw_GBps", [1]),
+    ("hardware.gpus", 0), ("hardware.gpus", True), ("hardware.gpus", 1.5),
+    ("model.layers", 0), ("model.layers", -1), ("model.layers", 1.5), ("model.layers", True),
+    ("model.layers", "32"), ("model.layers", 1e20), ("model.params", 0), ("model.heads", 0),
+    ("model.name", 7), ("model.name", ""), ("hardware", "h100"), ("model", KeyError), ("schema", "tts-profile/9"),
+]
+
+
+@pytest.mark.parametrize("field,value", PROFILE_FIELDS)
+def test_bad_profile_field(capsys, tmp_path, field, value):
+    f = tmp_path / "p.json"
+    f.write_text(_mutated(field, value))
+    rc, _, err = run(capsys, "recommend", "-d", "10s", "-p", f)
+    assert_contract(rc, err, field.split(".")[-1])
+
+
+RAW_PROFILES = [
+    ('{"schema": NaN}', "NaN is not valid JSON"),
+    (json.dumps(PROFILE).replace('"memory_GB": 80', '"memory_GB": Infinity'), "Infinity is not valid JSON"),
+    (json.dumps(PROFILE).replace('"memory_GB": 80', '"memory_GB": -Infinity'), "-Infinity is not valid JSON"),
+    (json.dumps(PROFILE).replace('"memory_GB": 80', '"memory_GB": 1e999'), "overflows"),
+    (json.dumps(PROFILE).replace('"memory_GB": 80', '"memory_GB": ' + "9" * 5000), "absurdly large"),
+    (json.dumps(PROFILE).replace('"memory_GB": 80', '"memory_GB": 80, "memory_GB": 8'), "duplicate key"),
+    ("[" * 100000 + "]" * 100000, "nested too deeply"),
+    ('{"a": ' * 70 + "1" + "}" * 70, "nested too deeply"),
+    ("", "is empty"), ("   \n", "is empty"), ("[]", "must be a JSON object"), ('"profile"', "must be a JSON object"),
+    ('{"schema": "tts-profile/1", ', "not valid JSON"), ("\x00\x01\x02", "not valid JSON"),
+]
+
+
+@pytest.mark.parametrize("text,needle", RAW_PROFILES)
+def test_bad_profile_text(capsys, tmp_path, text, needle):
+    f = tmp_path / "p.json"
+    f.write_text(text)
+    rc, _, err = run(capsys, "recommend", "-d", "10s", "-p", f)
+    assert_contract(rc, err, needle)
+
+
+def test_profile_not_utf8(capsys, tmp_path):
+    f = tmp_path / "p.json"
+    f.write_bytes(b'{"schema": "\xff\xfe"}')
+    rc, _, err = run(capsys, "recommend", "-d", "10s", "-p", f)
+    assert_contract(rc, err, "is not UTF-8 text")
+
+
+@pytest.mark.parametrize("where,needle", [
+    ("/dev/null", "/dev/null is a character device, not a file"), ("DIR", "is a directory, not a file"),
+    ("MISSING", "profile file not found"), ("", "expected a shipped name or a JSON file path"),
+    ("x" * 300, "File name too long"), ("y" * 252, "unknown profile")])
+def test_profile_path_says_what_it_is(capsys, tmp_path, where, needle):
+    where = {"DIR": str(tmp_path), "MISSING": str(tmp_path / "nope.json")}.get(where, where)
+    rc, _, err = run(capsys, "recommend", "-d", "10s", "-p", where)
+    assert_contract(rc, err, needle)
+
+
+# ---- config.json ---------------------------------------------------------------------------------------------
+
+HF_FIELDS = [
+    ("hidden_size", 0), ("hidden_size", -3584), ("hidden_size", "3584"), ("hidden_size", True),
+    ("hidden_size", 3584.5), ("hidden_size", 1 << 40), ("num_hidden_layers", 0),
+    ("num_hidden_layers", -28), ("num_hidden_layers", None), ("num_attention_heads", 0),
+    ("num_attention_heads", 5), ("num_attention_heads", 10**6), ("num_key_value_heads", 0),
+    ("num_key_value_heads", 3), ("num_key_value_heads", 56), ("vocab_size", "big"), ("vocab_size", [152064]),
+    ("intermediate_size", -1), ("head_dim", 0), ("max_position_embeddings", 0), ("max_position_embeddings", 1e30),
+    ("tie_word_embeddings", "false"), ("attention_bias", 1), ("torch_dtype", 16), ("_name_or_path", 3),
+    ("text_config", "qwen"),
+]
+
+
+@pytest.mark.parametrize("field,value", HF_FIELDS)
+def test_bad_config_json_field(capsys, tmp_path, field, value):
+    cfg = dict(HF_CONFIG, **{field: value})
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    rc, _, err = run(capsys, "recommend", "-d", "10s", "--model-config", tmp_path, "--gpu", "h100-sxm")
+    needle = "num_hidden_layers" if value is None else field
+    assert_contract(rc, err, needle)
+
+
+@pytest.mark.parametrize("text,needle", [
+    ('{"hidden_size": NaN}', "NaN"), ('{"hidden_size": Infinity}', "Infinity"), ("[1, 2]", "not a JSON object"),
+    ("{" * 3, "not valid JSON"), ('{"x": ' * 80 + "1" + "}" * 80, "nested too deeply"), ("", "is empty")])
+def test_bad_config_json_text(capsys, tmp_path, text, needle):
+    (tmp_path / "config.json").write_text(text)
+    rc, _, err = run(capsys, "recommend", "-d", "10s", "--model-config", tmp_path / "config.json", "--gpu", "h100-sxm")
+    assert_contract(rc, err, needle)
+
+
+def test_config_json_field_inside_text_config(capsys, tmp_path):
+    cfg = {"text_config": dict(HF_CONFIG, num_attention_heads=-1)}
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    rc, _, err = run(capsys, "recommend", "-d", "10s", "--model-config", tmp_path, "--gpu", "h100-sxm")
+    assert_contract(rc, err, "text_config.num_attention_heads: must be an integer in [1, 65536], got -1")
+
+
+# ---- plans and output paths ----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def plan_text(tmp_path_factory):
+    f = tmp_path_factory.mktemp("plan") / "plan.json"
+    assert cli.main(["recommend", "-d", "10s", "-p", str(DATA / "profile_test.json"), "--json", "-o", str(f)]) == 0
+    return f.read_text()
+
+
+@pytest.mark.parametrize("edit,needle", [
+    (lambda t: t.replace('"schema"', '"schema": NaN, "x"', 1), "NaN is not valid JSON"),
+    (lambda t: "[" * 10000 + t + "]" * 10000, "nested too deeply"),
+    (lambda t: t[: len(t) // 2], "not valid JSON"),
+    (lambda t: t.replace("{", '{"schema": 1, ', 1), "duplicate key 'schema'"),
+    (lambda t: "", "is empty")])
+def test_bad_plan_file(capsys, tmp_path, plan_text, edit, needle):
+    f = tmp_path / "plan.json"
+    f.write_text(edit(plan_text))
+    rc, _, err = run(capsys, "export", f, "--engine", "vllm", "--served-model", "org/m")
+    assert_contract(rc, err, needle)
+
+
+@pytest.mark.parametrize("out,needle", [
+    ("MISSING/x.txt", "does not exist"), ("DIR", "directory"), ("RO", "read-only"),
+    ("/dev/full", "No space left on device"), ("n" * 300, "File name too long")])
+def test_bad_output_path(capsys, tmp_path, plan_text, out, needle):
+    plan = tmp_path / "plan.json"
+    plan.write_text(plan_text)
+    ro = tmp_path / "ro.txt"
+    ro.write_text("keep")
+    ro.chmod(0o444)
+    out = {"MISSING/x.txt": tmp_path / "missing" / "x.txt", "DIR": tmp_path, "RO": ro,
+           "n" * 300: tmp_path / ("n" * 300)}.get(out, out)
+    rc, _, err = run(capsys, "export", plan, "--engine", "vllm", "--served-model", "org/m", "-o", out)
+    assert_contract(rc, err, needle)
+    assert ro.read_text() == "keep"
+
+
+# ---- unexpected failures inside a command: the last resort ---------------------------------------------------
+
+@pytest.mark.parametrize("exc,code,needle", [
+    (ValueError("boom"), 1, "unexpected ValueError: boom (a bug: please report it); rerun with --debug"),
+    (KeyError("k"), 1, "unexpected KeyError"), (ZeroDivisionError("division by zero"), 1, "ZeroDivisionError"),
+    (RecursionError("deep"), 1, "nested too deeply (RecursionError)"), (MemoryError(), 1, "out of memory"),
+    (AssertionError("multi\nline\nmessage"), 1, "multi line message"),
+    (OSError(errno.ENOSPC, "No space left on device", "out.jsonl"), 2, "cannot write out.jsonl: No space left"),
+    (OSError(errno.EFBIG, "File too large"), 2, "ulimit -f"), (OSError(errno.EROFS, "Read-only file system"), 2,
+                                                                "Read-only file system")])
+def test_last_resort(capsys, monkeypatch, exc, code, needle):
+    import planner.commands.profiles as profiles
+
+    def explode(args):
+        raise exc
+    real_register = profiles.register
+
+    def register(sub):
+        real_register(sub)
+        sub.choices["profiles"].set_defaults(func=explode)
+    monkeypatch.setattr(profiles, "register", register)
+    monkeypatch.setattr(cli, "_silence_stdout", lambda: None)  # never touch pytest's own fd 1
+    rc, _, err = run(capsys, "profiles")
+    assert_contract(rc, err, needle, code=code)
+    rc, _, err = run(capsys, "profiles", "--debug")
+    assert rc == code and "Traceback" in err and err.strip().splitlines()[-1].startswith("planner: error: ")
+
+
+def test_keyboard_interrupt_is_130(capsys, monkeypatch):
+    import planner.commands.profiles as profiles
+
+    def stop(args):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(profiles, "list_cmd", stop, raising=False)
+    real_register = profiles.register
+    monkeypatch.setattr(profiles, "register",
+                        lambda sub: (real_register(sub), sub.choices["profiles"].set_defaults(func=stop)))
+    rc, _, err = run(capsys, "profiles")
+    assert rc == 130 and err.strip() == "planner: interrupted"
+
+
+def test_debug_flag_is_not_an_error_anywhere(capsys):
+    for args in (["--debug", "profiles"], ["profiles", "--debug"]):
+        rc, out, err = run(capsys, *args)
+        assert rc == 0 and "h100" in out and err == ""
+    os.environ.pop("PLANNER_DEBUG", None)
