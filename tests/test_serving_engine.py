@@ -144,7 +144,12 @@ def test_run_plan_n4_ngram_on_engine(engine):
     n_sum = lambda s: sum(v for _, v in s.get("vllm:request_params_n_sum", []))  # noqa: E731
     assert n_sum(after) - n_sum(before) == 4            # one request carrying n = 4 reached the engine
     gen = lambda s: sum(v for _, v in s.get("vllm:generation_tokens_total", []))  # noqa: E731
-    assert gen(after) - gen(before) == sum(b["num_tokens"] for b in rec["branches"]) or rec["num_tokens"] > 0
+    # The engine's counter is the truth. With n = 4 in one stream the executor counts each branch's non-empty
+    # content chunks (one token each; an EOS token or a detokeniser hold-back sends an empty one), so its sum is
+    # at most the engine's count and short of it by about one token per branch; each branch <= max_tokens (48).
+    produced, counted = gen(after) - gen(before), sum(b["num_tokens"] for b in rec["branches"])
+    assert 0 < counted <= produced <= 4 * 48 and produced - counted <= max(8, produced // 10), (counted, produced)
+    assert rec["num_tokens"] == counted
 
 
 @pytest.mark.skipif(not _run_available(), reason="`planner run` (executor) is not registered in this checkout")
