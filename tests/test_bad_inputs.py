@@ -289,3 +289,67 @@ def test_debug_flag_is_not_an_error_anywhere(capsys):
         rc, out, err = run(capsys, *args)
         assert rc == 0 and "h100" in out and err == ""
     os.environ.pop("PLANNER_DEBUG", None)
+
+
+# ---- the process boundary: real file-size limits, full or closed stdout (subprocess: these need a fresh fd 1) --
+
+def _planner(args, **kw):
+    import subprocess
+    import sys
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    kw.setdefault("stdout", subprocess.PIPE)
+    return subprocess.run([sys.executable, "-m", "planner", *map(str, args)], stderr=subprocess.PIPE, text=True,
+                          env=env, timeout=120, **kw)
+
+
+def test_file_size_limit_is_one_line(tmp_path, plan_text):
+    import resource
+
+    plan = tmp_path / "plan.json"
+    plan.write_text(plan_text)
+    out = tmp_path / "out.txt"
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100, 100))  # export writes more than 100 bytes
+    p = _planner(["export", plan, "--engine", "vllm", "--served-model", "org/m", "-o", out], preexec_fn=limit)
+    assert_contract(p.returncode, p.stderr, "File too large (the file size limit (ulimit -f) was reached)")
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["plan.json"]  # no partial file, no temp file
+
+
+def test_stdout_full_or_closed_is_one_line():
+    with open("/dev/full", "w") as full:
+        p = _planner(["profiles"], stdout=full)
+    assert_contract(p.returncode, p.stderr, "cannot write the output: No space left on device")
+    p = _planner(["profiles"], preexec_fn=lambda: os.close(1))
+    assert_contract(p.returncode, p.stderr, "standard output is closed")
+
+
+def test_broken_pipe_is_quiet():
+    r, w = os.pipe()
+    os.close(r)  # like `planner profiles | head -0`: the reader is gone
+    try:
+        p = _planner(["profiles"], stdout=w)
+    finally:
+        os.close(w)
+    assert p.returncode == 0 and p.stderr == ""
+
+
+def test_sigterm_during_a_cli_write_exits_143_without_temp_files(tmp_path, plan_text):
+    import signal
+    import subprocess
+    import sys
+
+    plan = tmp_path / "plan.json"
+    plan.write_text(plan_text)
+    out = tmp_path / "out.txt"
+    out.write_text("old")
+    child = ("import os, sys, time\nfrom planner import cli\nreal = os.fsync\n"
+             "def stall(fd):\n    real(fd)\n    print('writing', flush=True)\n    time.sleep(60)\n"
+             "os.fsync = stall\nsys.exit(cli.main(sys.argv[1:]))\n")
+    p = subprocess.Popen([sys.executable, "-c", child, "export", str(plan), "--engine", "vllm", "--served-model",
+                          "org/m", "-o", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert p.stdout.readline() == "writing\n"
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 143 and err.strip() == "planner: terminated"
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["out.txt", "plan.json"] and out.read_text() == "old"
