@@ -4,8 +4,9 @@ Step:   t(B, q, L) = t0 + [q>1] v + join_p(W/bw + B*L*kv/kv_bw, (2P + 4*layers*h
         join_p(m, c) = (m^p + c^p)^(1/p) (p = step.roofline_p; absent: max(m, c), the pure roofline). With p small,
         a verify step pays for its query width long before the knee, as GPU kernels do (docs/sources.md).
 Round:  K draft steps t_d(B, 1, L) + one verify step t(B, K+1, L); it advances a branch tau(K) tokens.
-Request: prefill once, then the active batch shrinks as branches finish. Conditional on the slowest branch
-having length m, the other N-1 are i.i.d. below m, so the expected batch at token x is
+Request: prefill (once, or per branch as far as the engine's prefix cache does not share it: prefilled_tokens),
+then the active batch shrinks as branches finish. Conditional on the slowest branch having length m, the other
+N-1 are i.i.d. below m, so the expected batch at token x is
 b(x | m) = 1 + (N-1) * (1 - F(x)/F(m)) and T(m) = prefill + integral_0^(m-1) t_round(b(x|m), L0 + x) / tau dx
 (the prefill's logits give each branch its first token, as in the engine, vLLM and SGLang).
 T(m) grows with m, so the latency quantile q is T(F^-1(q^(1/N))) and the mean averages T over max-quantiles.
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from planner.model.lengths import LengthDist, ProblemLengths, problem_nodes
-from planner.profile.schema import ModelArch, Profile, StepCoeffs
+from planner.profile.schema import ModelArch, PrefillSharing, Profile, StepCoeffs
 
 QUANTILES = (0.5, 0.9, 0.99)
 _N_MEAN = 16     # max-length quantile midpoints used for the mean
@@ -133,8 +134,26 @@ def round_time(p: Profile, K, B, L) -> np.ndarray:
     return t
 
 
-def prefill_time(p: Profile) -> float:
-    return p.prefill.t0_s + p.prefill.s_per_token * p.prompt_tokens
+def prefilled_tokens(sharing: PrefillSharing, prompt_tokens: int, N) -> np.ndarray:
+    """Prompt tokens the engine computes for one request of N branches (docs/serving.md §4, "Prefill").
+    once: P. none: N * P. blocks (vLLM's prefix cache): the first branch computes P; each other one finds the
+    first floor((P - 1) / b) full blocks cached (the last prompt token is never served from cache: its logits
+    are needed) and recomputes the rest, the whole prompt when P <= b."""
+    P, N = int(prompt_tokens), np.asarray(N, dtype=float)
+    if sharing.mode == "once":
+        return np.full(N.shape, float(P))
+    if sharing.mode == "none":
+        return N * P
+    b = int(sharing.block_size)
+    tail = P - b * ((P - 1) // b) if P > 0 else 0
+    return P + (N - 1.0) * tail
+
+
+def prefill_time(p: Profile, N=1) -> np.ndarray:
+    """Prefill of one request of N branches: t0 + s_per_token * the tokens the engine prefills. A fan-out the
+    engine splits into chunks and interleaves with decode steps costs the same work, so it is charged as one
+    sum (a CPU or a busy GPU is compute-bound there); a server's queueing between chunks is not modelled."""
+    return p.prefill.t0_s + p.prefill.s_per_token * prefilled_tokens(p.prefill_sharing, p.prompt_tokens, N)
 
 
 @dataclass
@@ -261,13 +280,14 @@ def _node(p: Profile, N, K, dist, tau_k, u, x_nodes: int = _X_NODES):
     b = 1.0 + (N[:, None, None] - 1) * np.clip(1.0 - dist.cdf(x) / Fm[..., None], 0.0, 1.0)
     t = round_time(p, K[:, None, None, None], b[None], p.prompt_tokens + x[None])  # (K, N, U, X)
     # the prefill's logits give every branch its first token: the slowest branch decodes m - 1 more
-    T = prefill_time(p) + t.mean(-1) * np.maximum(m - 1.0, 0.0)[None] / tau_k[:, None, None]  # (K, N, U)
+    pre = prefill_time(p, N)[None, :, None]  # (1, N, 1): the N branches prefill as the engine does
+    T = pre + t.mean(-1) * np.maximum(m - 1.0, 0.0)[None] / tau_k[:, None, None]  # (K, N, U)
     # Time at which a branch holds 1 + x tokens (the first from the prefill), with the expected batch N(1 - F(x)).
     xs = np.linspace(0.0, dist.hi, 65)
     mids = 0.5 * (xs[1:] + xs[:-1])
     bb = np.maximum(N[:, None] * (1.0 - dist.cdf(mids))[None, :], 1.0)      # (N, X)
     tt = round_time(p, K[:, None, None], bb[None], p.prompt_tokens + mids[None, None])
-    part = prefill_time(p) + np.concatenate(
+    part = pre + np.concatenate(
         [np.zeros(tt.shape[:2] + (1,)), np.cumsum(tt * np.diff(xs), -1)], -1) / tau_k[:, None, None]
     return T, np.broadcast_to(xs + 1.0, (len(N), len(xs))), part
 

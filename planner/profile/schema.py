@@ -193,6 +193,40 @@ class PrefillCoeffs:
         return PrefillCoeffs(r.num("t0_s", nonneg=True), r.num("s_per_token", nonneg=True))
 
 
+SHARING_MODES = ("once", "blocks", "none")
+
+
+@dataclass(frozen=True)
+class PrefillSharing:
+    """How the engine prefills the prompt of a request with N branches (docs/serving.md §4). `once`: one prefill
+    fanned out to every branch (this project's engine; the default, which profiles written before this field
+    keep). `blocks`: vLLM's prefix cache shares only *full* KV blocks of `block_size` tokens between the N
+    children and never serves a prompt's last token from cache, so each further branch recomputes the tail
+    P - block_size*floor((P-1)/block_size) (the whole prompt when it is shorter than a block). `none`: prefix
+    caching off, every branch prefills the whole prompt."""
+
+    mode: str = "once"
+    block_size: int | None = None
+    prefix_caching: bool | None = None
+    source: str | None = None       # where the setting came from (server metrics, launch args, default)
+
+    @staticmethod
+    def read(r: _Reader | None) -> "PrefillSharing":
+        if r is None:
+            return PrefillSharing()
+        mode = r.str_("mode", "once", choices=SHARING_MODES)
+        caching = r.d.get("prefix_caching")
+        if caching is not None and not isinstance(caching, bool):
+            r.fail("prefix_caching", f"must be true or false, got {caching!r}")
+        block = r.int_("block_size", None)
+        if mode == "blocks" and block is None:
+            r.fail("block_size", "is missing (mode 'blocks' shares whole KV blocks of this many tokens)")
+        if mode == "blocks" and caching is False:
+            r.fail("mode", "is 'blocks' but prefix_caching is false: without the cache every branch prefills "
+                           "the whole prompt (use mode 'none')")
+        return PrefillSharing(mode, block, caching, r.str_("source", None))
+
+
 @dataclass(frozen=True)
 class DraftSpec:
     kind: str                   # model | ngram | none
@@ -316,6 +350,7 @@ class Profile:
     prompt_tokens: int = 200
     temperature: float = 0.7
     top_p: float = 1.0
+    prefill_sharing: PrefillSharing = PrefillSharing()  # `serving.prefill_sharing` in the JSON
     origin: str = field(default="<memory>", compare=False)  # where it was loaded from (file path or name)
     raw: dict = field(default_factory=dict, compare=False, repr=False)  # the JSON as read (extra keys kept)
 
@@ -349,7 +384,12 @@ class Profile:
             draft=draft, acceptance=acc, lengths=LengthSpec.read(r.sub("lengths")),
             accuracy=AccuracySpec.read(r.sub("accuracy")), prompt_tokens=r.int_("prompt_tokens", 200),
             temperature=r.num("temperature", 0.7, nonneg=True), top_p=r.num("top_p", 1.0, lo=0.0, hi=1.0),
-            origin=origin, raw=dict(data))
+            prefill_sharing=_sharing(r), origin=origin, raw=dict(data))
+
+
+def _sharing(r: _Reader) -> PrefillSharing:
+    serving = r.sub("serving", optional=True)
+    return PrefillSharing.read(serving.sub("prefill_sharing", optional=True) if serving else None)
 
 
 def _dump(p: Profile) -> dict:
@@ -368,4 +408,6 @@ def _dump(p: Profile) -> dict:
     return {"schema": SCHEMA, "id": p.id, "description": p.description, "provenance": p.provenance,
             "hardware": clean(p.hardware), "model": clean(p.model), "step": step, "prefill": clean(p.prefill),
             "draft": draft, "acceptance": clean(p.acceptance), "lengths": clean(p.lengths), "accuracy": acc,
-            "prompt_tokens": p.prompt_tokens, "temperature": p.temperature, "top_p": p.top_p}
+            "prompt_tokens": p.prompt_tokens, "temperature": p.temperature, "top_p": p.top_p,
+            **({"serving": {"prefill_sharing": clean(p.prefill_sharing)}}
+               if p.prefill_sharing != PrefillSharing() else {})}
