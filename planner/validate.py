@@ -100,8 +100,10 @@ def set_draft_len(backend, k: int) -> None:
 
 
 def measure(backend, problems, cfg: Config, run_deadline: float | None, template: str, seed: int = 0,
-            scorer=None, early_stop: bool = False, progress: bool = True) -> list[dict]:
-    """Run one configuration on every problem with the executor; compact per-problem records."""
+            scorer=None, early_stop: bool = False, progress: bool = True, skip=frozenset(),
+            on_record=None) -> list[dict]:
+    """Run one configuration on every problem with the executor; compact per-problem records. Problems whose
+    id is in `skip` are not run (resumed); `on_record(rec)` gets each record as it finishes (streamed)."""
     from planner.executor.answers import Equivalence
     from planner.executor.runner import RunSettings, solve
 
@@ -112,10 +114,14 @@ def measure(backend, problems, cfg: Config, run_deadline: float | None, template
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(problems), file=sys.stderr, desc=cfg.key, unit="problem", leave=False)
+        bar = tqdm(total=sum(p.problem_id not in skip for p in problems), file=sys.stderr, desc=cfg.key, unit="problem", leave=False)
     out = []
     for i, prob in enumerate(problems):
+        if prob.problem_id in skip:
+            continue
         out.append(compact(solve(prob, backend, settings, eq, index=i)))
+        if on_record is not None:
+            on_record(out[-1])
         if bar is not None:
             bar.update(1)
     if bar is not None:

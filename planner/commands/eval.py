@@ -20,7 +20,10 @@ def register(sub) -> None:
     p.add_argument("--samples", "-M", type=int, default=8, help="samples per problem (default 8)")
     p.add_argument("--draft-len", "-k", type=int, default=0, help="speculative draft length (speed only)")
     p.add_argument("--temperature", "-t", type=float, default=0.7)
-    p.add_argument("--out", "-o", required=True, help="sample bank to write (JSONL)")
+    p.add_argument("--out", "-o", required=True, help="sample bank to write (JSONL; streamed to FILE.partial as "
+                   "problems finish, renamed to FILE at the end)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run: skip the problems "
+                   "FILE.partial (or FILE) already holds")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     add_backend_args(p)
     p.set_defaults(func=run)
@@ -35,42 +38,67 @@ def run(args) -> int:
         raise PlannerError("--limit must be >= 1")
     if args.samples > 1 and args.temperature == 0:
         raise PlannerError("--temperature 0 makes all samples identical; use > 0 for a bank")
+    from planner.executor.results import ResultStream, check_output
+
+    check_output(args.out)  # before the model loads or a request is sent
     from planner.executor.answers import Equivalence
     from planner.executor.datasets import load_problems
     from planner.executor.runner import RunSettings, bank_entry, solve
     from planner.executor.scorers import make_scorer
     from planner.executor.setup import make_backend
-    from planner.io import atomic_write_text
 
     problems = load_problems(args.dataset, args.limit)
+    stream = ResultStream(args.out, key=lambda r: str(r.get("problem_id")), resume=args.resume, command="eval",
+                          check=lambda r: _other_samples(r, args.samples))
+    if args.resume and len({p.problem_id for p in problems}) < len(problems):
+        raise PlannerError("dataset has problems sharing an id: --resume needs unique ids")
+    todo = [(i, p) for i, p in enumerate(problems) if not stream.has(p.problem_id)]
     scorer = make_scorer(args.scorer)
     log = lambda m: print(m, file=sys.stderr)  # noqa: E731
+    if len(todo) < len(problems):
+        log(f"planner eval: resuming: {len(problems) - len(todo)} of {len(problems)} problems already done")
     backend, _ = make_backend(args, args.draft, args.draft_len, args.temperature, args.top_p or 1.0,
                               args.max_tokens or 1024, bool(scorer and scorer.needs_logprobs), log)
     settings = RunSettings(args.samples, "majority", None, early_stop=False, scorer=scorer, seed=args.seed)
     eq = Equivalence()
-    lines, maj, per_sample, tokens = [], 0, [], []
     bar = None
-    if not args.quiet:
+    if not args.quiet and todo:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(problems), file=sys.stderr, unit="problem", dynamic_ncols=True)
-    for i, prob in enumerate(problems):
-        rec = solve(prob, backend, settings, eq, index=i)
-        entry = bank_entry(prob, rec)
-        lines.append(json.dumps({"schema": "tts-bank/1"} | entry) + "\n")
-        maj += bool(rec["correct"])
-        per_sample += [s["correct"] for s in entry["samples"]]
-        tokens += [s["num_tokens"] for s in entry["samples"]]
+        bar = tqdm(total=len(todo), file=sys.stderr, unit="problem", dynamic_ncols=True)
+    with stream.guard(len(problems)):
+        for i, prob in todo:
+            rec = solve(prob, backend, settings, eq, index=i)
+            stream.append({"schema": "tts-bank/1"} | bank_entry(prob, rec))
+            if bar is not None:
+                bar.update(1)
         if bar is not None:
-            bar.set_postfix(pass1=f"{sum(per_sample) / len(per_sample):.1%}")
-            bar.update(1)
-    if bar is not None:
-        bar.close()
-    atomic_write_text(args.out, "".join(lines))
+            bar.close()
+        stream.finish()
+    wanted = {p.problem_id for p in problems}
+    lines = [r for r in stream.records if r.get("problem_id") in wanted]
+    per_sample = [bool(s["correct"]) for r in lines for s in r["samples"]]
+    tokens = [s["num_tokens"] for r in lines for s in r["samples"]]
+    maj = sum(_majority_correct(r, eq) for r in lines)
     graded = any(p.reference is not None for p in problems)
-    print(f"wrote {args.out}: {len(problems)} problems x {args.samples} samples; "
+    print(f"wrote {args.out}: {len(lines)} problems x {args.samples} samples; "
           + (f"accuracy per sample {sum(per_sample) / len(per_sample):.1%}, maj@{args.samples} "
-             f"{maj / len(problems):.1%}; " if graded else "no references; ")
+             f"{maj / len(lines):.1%}; " if graded else "no references; ")
           + f"mean {sum(tokens) / len(tokens):.0f} tokens per sample")
     return 0
+
+
+def _other_samples(line: dict, samples: int) -> str | None:
+    got = line.get("samples")
+    if not isinstance(got, list):
+        return f"problem {line.get('problem_id')!r} is not a tts-bank/1 line"
+    return None if len(got) == samples else f"it holds {len(got)} samples per problem, not --samples {samples}"
+
+
+def _majority_correct(line: dict, eq) -> bool:
+    """Whether the majority vote of a bank line's samples is correct (the line keeps answers, not the vote)."""
+    from planner.executor.answers import is_correct
+    from planner.executor.voting import vote
+
+    v = vote([s.get("answer") for s in line["samples"]], "majority", eq=eq)
+    return bool(is_correct(v.answer, line.get("reference"), eq))

@@ -27,7 +27,10 @@ def register(sub) -> None:
     p.add_argument("--deadline", "-d", help="wall-clock budget per problem, e.g. 30s (default: plan's)")
     p.add_argument("--no-deadline", action="store_true", help="ignore the plan's deadline")
     p.add_argument("--no-early-stop", action="store_true", help="keep decoding after the vote is decided")
-    p.add_argument("--out", "-o", help="write one JSON record per problem (JSONL)")
+    p.add_argument("--out", "-o", help="write one JSON record per problem (JSONL), streamed to FILE.partial as "
+                   "problems finish and renamed to FILE at the end")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted --out run: skip the problems "
+                   "FILE.partial (or FILE) already holds")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     add_backend_args(p)
     p.set_defaults(func=run)
@@ -98,6 +101,12 @@ def run(args) -> int:
     from planner.errors import PlannerError
     from planner.plan import load_plan
 
+    if args.resume and not args.out:
+        raise PlannerError("--resume needs --out FILE (the results file to continue)")
+    if args.out:  # a bad output path fails here, before a model is loaded or a request sent
+        from planner.executor.results import check_output
+
+        check_output(args.out)
     plan = load_plan(args.plan) if args.plan else None
     if plan is not None and args.profile and plan.profile.get("id") != args.profile:
         raise PlannerError(f"plan {args.plan} was computed from profile {plan.profile.get('id')!r}, "
@@ -118,6 +127,14 @@ def run(args) -> int:
     problems = [Problem("prompt", args.prompt)] if args.prompt is not None else load_problems(args.dataset, args.limit)
     if args.limit is not None and args.limit < 1:
         raise PlannerError("--limit must be >= 1")
+    stream = None
+    if args.out:
+        from planner.executor.results import ResultStream
+
+        config = json.loads(json.dumps(cfg))
+        stream = ResultStream(args.out, key=lambda r: str(r.get("problem_id")), resume=args.resume, command="run",
+                              check=lambda r: _other_settings(r, config))
+        _refuse_duplicate_ids(problems, args.resume)
     from planner.executor.answers import Equivalence
     from planner.executor.runner import RunSettings, solve
     from planner.executor.scorers import make_scorer
@@ -140,28 +157,61 @@ def run(args) -> int:
                            seed=args.seed)
     run_info = {"config": {k: v for k, v in cfg.items()}, "backend": desc, "plan": args.plan, "notes": notes}
     eq = Equivalence()
-    records = []
+    todo = [(i, p) for i, p in enumerate(problems) if stream is None or not stream.has(p.problem_id)]
+    if stream is not None and len(todo) < len(problems):
+        log(f"planner run: resuming: {len(problems) - len(todo)} of {len(problems)} problems already done")
+    records = [] if stream is None else list(stream.records)
     bar = None
-    if len(problems) > 1 and not args.quiet:
+    if len(todo) > 1 and not args.quiet:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(problems), file=sys.stderr, unit="problem", dynamic_ncols=True)
-    for i, prob in enumerate(problems):
-        rec = solve(prob, backend, settings, eq, plan.predicted if plan else None, index=i)
-        rec["run"] = run_info
-        records.append(rec)
+        bar = tqdm(total=len(todo), file=sys.stderr, unit="problem", dynamic_ncols=True)
+    with stream.guard(len(problems)) if stream is not None else _nothing():
+        for i, prob in todo:
+            rec = solve(prob, backend, settings, eq, plan.predicted if plan else None, index=i)
+            rec["run"] = run_info
+            records.append(rec)
+            if stream is not None:
+                stream.append(rec)
+            if bar is not None:
+                graded = [r["correct"] for r in records if r["correct"] is not None]
+                bar.set_postfix(acc=f"{sum(graded) / len(graded):.1%}" if graded else "-",
+                                lat=f"{rec['latency_s']:.1f}s")
+                bar.update(1)
         if bar is not None:
-            graded = [r["correct"] for r in records if r["correct"] is not None]
-            bar.set_postfix(acc=f"{sum(graded) / len(graded):.1%}" if graded else "-", lat=f"{rec['latency_s']:.1f}s")
-            bar.update(1)
-    if bar is not None:
-        bar.close()
-    if args.out:
-        from planner.io import atomic_write_text
-
-        atomic_write_text(args.out, "".join(json.dumps(r) + "\n" for r in records))
+            bar.close()
+        if stream is not None:
+            stream.finish()
+    wanted = {p.problem_id for p in problems}
+    records = [r for r in records if r.get("problem_id") in wanted] or records
     _summary(records, plan, args)
     return 0
+
+
+def _nothing():
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
+def _other_settings(rec: dict, config: dict) -> str | None:
+    """Why a record from an earlier run does not belong to this one (its N, K, method, deadline... differ)."""
+    old = (rec.get("run") or {}).get("config") if isinstance(rec.get("run"), dict) else None
+    if not isinstance(old, dict):
+        return f"problem {rec.get('problem_id')!r} has no run settings (not written by planner run)"
+    diff = [f"{k} {old.get(k)!r} -> {v!r}" for k, v in config.items() if old.get(k) != v]
+    return f"it was run with other settings ({', '.join(diff)})" if diff else None
+
+
+def _refuse_duplicate_ids(problems, resume: bool) -> None:
+    """Resuming skips problems by id: two problems sharing one would be confused."""
+    from planner.errors import PlannerError
+
+    seen = set()
+    for p in problems:
+        if p.problem_id in seen and resume:
+            raise PlannerError(f"dataset has two problems with id {p.problem_id!r}: --resume needs unique ids")
+        seen.add(p.problem_id)
 
 
 def _summary(records, plan, args) -> None:

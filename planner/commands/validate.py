@@ -3,6 +3,7 @@ cost model's prediction next to what was measured, so a user can check the plann
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 
@@ -42,11 +43,28 @@ def register(sub) -> None:
                    "(default 3)")
     p.add_argument("--early-stop", action="store_true", help="stop a problem once its vote is decided (faster; "
                    "the model does not predict that saving)")
-    p.add_argument("--records", metavar="FILE", help="also write every problem's record (JSONL)")
+    p.add_argument("--records", metavar="FILE", help="also write every problem's record (JSONL; streamed to "
+                   "FILE.partial as problems finish, renamed to FILE at the end)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted --records run: skip the "
+                   "(configuration, problem) pairs FILE.partial (or FILE) already holds")
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_backend_args(p)
     p.set_defaults(func=run)
+
+
+def _stream(args, problems, n_configs: int):
+    """The --records stream (None without it); records are keyed by configuration and problem id."""
+    if not args.records:
+        return None
+    from planner.errors import PlannerError
+    from planner.executor.results import ResultStream
+
+    if args.resume and len({p.problem_id for p in problems}) < len(problems):
+        raise PlannerError("dataset has problems sharing an id: --resume needs unique ids")
+    return ResultStream(args.records, key=lambda r: f"{r.get('config')}\t{r.get('problem_id')}",
+                        resume=args.resume, command="validate", flag="--records",
+                        unit=f"runs (configuration x problem, {n_configs} configurations)")
 
 
 def _ints(text: str, what: str, lo: int) -> list[int]:
@@ -89,6 +107,12 @@ def run(args) -> int:
     from planner.units import parse_duration
     from planner import validate as V
 
+    if args.resume and not args.records:
+        raise PlannerError("--resume needs --records FILE (the records to continue)")
+    if args.records:  # a bad path fails here, before minutes of measuring
+        from planner.executor.results import check_output
+
+        check_output(args.records, "--records")
     plan = load_plan(args.plan) if args.plan else None
     if plan is None and not args.profile:
         raise PlannerError("--deadline needs --profile (the profile to recommend from and predict with)")
@@ -138,6 +162,7 @@ def run(args) -> int:
     from planner.executor.setup import make_backend
 
     problems = load_problems(args.dataset, args.limit)
+    stream = _stream(args, problems, len(pairs))
     methods = {c.method for c, _ in pairs}
     scorer = make_scorer(args.scorer or ("confidence" if methods != {"majority"} else None))
     sampling = plan.sampling or {}
@@ -164,18 +189,24 @@ def run(args) -> int:
         raise PlannerError("the openai backend's draft length is the server's: validate one K at a time "
                            "(--k-values K with --configs all)")
     run_deadline = deadline if args.enforce_deadline else (args.horizon * deadline if deadline else None)
-    rows, all_records = [], []
-    for cfg, pred in pairs:
-        log(f"measuring {cfg.label or 'grid'} {cfg.key} on {len(problems)} problems")
-        recs = V.measure(backend, problems, cfg, run_deadline, template, args.seed, scorer, args.early_stop,
-                         progress=not (args.quiet or args.json))
-        meas = V.summarize(recs, deadline, cfg.method, horizon=None if args.enforce_deadline else args.horizon)
-        rows.append(V.compare(cfg, pred, meas))
-        all_records += [{"config": cfg.key, **r} for r in recs]
-    if args.records:
-        from planner.io import atomic_write_text
-
-        atomic_write_text(args.records, "".join(json.dumps(r) + "\n" for r in all_records))
+    rows = []
+    with stream.guard(len(pairs) * len(problems)) if stream is not None else contextlib.nullcontext():
+        for cfg, pred in pairs:
+            key = cfg.key
+            done = {p.problem_id: stream.done[f"{key}\t{p.problem_id}"] for p in problems
+                    if stream is not None and stream.has(f"{key}\t{p.problem_id}")}
+            log(f"measuring {cfg.label or 'grid'} {key} on {len(problems) - len(done)} problems"
+                + (f" ({len(done)} resumed)" if done else ""))
+            on_rec = (lambda r, key=key: stream.append({"config": key, **r})) if stream is not None else None
+            new = V.measure(backend, problems, cfg, run_deadline, template, args.seed, scorer, args.early_stop,
+                            progress=not (args.quiet or args.json), skip=frozenset(done), on_record=on_rec)
+            fresh = iter(new)
+            recs = [({k: v for k, v in done[p.problem_id].items() if k != "config"} if p.problem_id in done
+                     else next(fresh)) for p in problems]
+            meas = V.summarize(recs, deadline, cfg.method, horizon=None if args.enforce_deadline else args.horizon)
+            rows.append(V.compare(cfg, pred, meas))
+        if stream is not None:
+            stream.finish()
     if args.json:
         print(json.dumps({"deadline_s": deadline, "quantile": quantile, "dataset": args.dataset,
                           "problems": len(problems), "backend": desc, "enforced": args.enforce_deadline,
