@@ -45,13 +45,13 @@ def loop(world_dir, tmp_path_factory):
     world = CL.miniworld(str(world_dir), max_tokens=40)
     backend = CL.load_backend(world, 2, log=lambda m: None)
     out = tmp_path_factory.mktemp("cal")
-    path = CL.calibrate(world, backend, CL.problems(4, "val"), out, samples=6, ks=(0, 2), log=lambda m: None)
+    path = CL.calibrate_world(world, backend, CL.problems(4, "val"), out, samples=6, ks=(0, 2), log=lambda m: None)
     return world, backend, load_profile(str(path)), out
 
 
 def test_calibration_writes_a_consistent_profile(loop):
     world, _, profile, out = loop
-    bank = [json.loads(x) for x in (out / "bank.jsonl").read_text().splitlines()]
+    bank = [json.loads(x) for x in (out / "profile.bank.jsonl").read_text().splitlines()]
     assert len(bank) == 4 and all(len(b["samples"]) == 6 for b in bank)
     assert sorted(s["num_tokens"] for b in bank for s in b["samples"]) == list(profile.lengths.tokens)
     assert max(profile.lengths.tokens) <= 40 and profile.temperature == world.temperature

@@ -1,4 +1,4 @@
-"""`calibrate_endpoint` end to end against a small in-process OpenAI-compatible server with a known step
+"""`measure_endpoint` end to end against a small in-process OpenAI-compatible server with a known step
 time and known speculative counters, plus every failure the issue lists: unreachable, not OpenAI-compatible,
 model not served, no /metrics, a server that hangs, and one that dies mid-run (partial result saved).
 
@@ -7,7 +7,6 @@ in a second each, without the 3 GB vLLM venv."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import threading
 import time
@@ -18,7 +17,9 @@ import pytest
 
 from planner.errors import PlannerError
 from planner.profile.schema import Profile
-from planner.calibrate.endpoint import calibrate_endpoint
+from planner.calibrate.endpoint.measure import measure_endpoint
+from planner.calibrate.settings import EndpointRun
+from planner.profile.assemble import assemble
 from tools.serving.launch import free_port
 
 CONFIG = {"architectures": ["LlamaForCausalLM"], "hidden_size": 64, "intermediate_size": 128,
@@ -143,7 +144,12 @@ def args(url, tmp_path, **kw):
     d = dict(endpoint=url, model="m", quick=True, timeout=10, output=str(tmp_path / "prof.json"),
              launch_args="vllm serve m --speculative-config '{\"method\":\"ngram\",\"num_speculative_tokens\":3}'")
     d.update(kw)
-    return argparse.Namespace(**d)
+    return EndpointRun(**d)
+
+
+def calibrate_endpoint(run: EndpointRun) -> dict:
+    """The profile dict the endpoint source gives, through the one assembler (as `planner calibrate` writes it)."""
+    return assemble(measure_endpoint(run).parts)
 
 
 def test_calibrates_profile_with_measured_acceptance(fake_server, tmp_path):

@@ -9,7 +9,6 @@ that reason. One server for the whole module (~25 s to start on an idle 2-core m
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 import os
@@ -23,7 +22,9 @@ import pytest
 from planner.errors import PlannerError
 from planner.plan import Plan, save_plan
 from planner.profile.schema import Profile
-from planner.calibrate.endpoint import calibrate_endpoint
+from planner.calibrate.endpoint.measure import measure_endpoint
+from planner.calibrate.settings import EndpointRun
+from planner.profile.assemble import assemble
 from planner.http import Endpoint
 from tools.serving.launch import VllmServer, find_vllm_python
 from planner.calibrate.endpoint.metrics import SpecCounters, parse_prometheus
@@ -102,8 +103,8 @@ def test_exported_arguments_start_the_server(engine):
 def test_calibrate_quick_then_recommend(engine):
     out = engine["dir"] / "profile.json"
     t = time.monotonic()
-    prof = calibrate_endpoint(argparse.Namespace(endpoint=engine["url"] + "/v1", model=engine["model"], quick=True,
-                                                 launch_args=engine["launch"], output=str(out), timeout=120))
+    prof = assemble(measure_endpoint(EndpointRun(engine["url"] + "/v1", engine["model"], quick=True,
+                                                 launch_args=engine["launch"], output=str(out), timeout=120)).parts)
     took = time.monotonic() - t
     p = Profile.from_dict(prof)
     eng = prof["provenance"]["engine"]
@@ -174,4 +175,4 @@ def test_deadline_cuts_branches_and_engine_stops_them(engine):
 
 def test_model_not_served_is_one_clear_line(engine):
     with pytest.raises(PlannerError, match=r"model 'nope' is not served by http://127\.0\.0\.1:\d+; it serves: "):
-        calibrate_endpoint(argparse.Namespace(endpoint=engine["url"], model="nope", quick=True))
+        measure_endpoint(EndpointRun(engine["url"], "nope", quick=True))

@@ -9,7 +9,7 @@ import pytest
 from planner.errors import PlannerError
 from planner.model.latency import StepModel
 from planner.profile.schema import ModelArch, StepCoeffs
-from planner.calibrate.endpoint.fit import fit_prefill, fit_step
+from planner.calibrate.fit import fit_prefill_pooled as fit_prefill, fit_step_pooled as fit_step
 from planner.http import normalize_base
 from tools.serving.launch import strip_launcher
 from planner.calibrate.endpoint.metrics import (EngineSteps, SpecCounters, cache_config, conditional_acceptance,

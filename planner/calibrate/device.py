@@ -24,12 +24,13 @@ from planner.calibrate.generation import run_generations
 from planner.calibrate.lengths import length_section
 from planner.calibrate.points import StepPoint
 from planner.calibrate.model_arch import arch_from_model
-from planner.profile.assemble import arch_dict, coeff_dict, now_iso, placeholder_accuracy, versions
+from planner.calibrate.output import Measured
 from planner.calibrate.progress import Progress
-from planner.calibrate.settings import Settings
+from planner.calibrate.settings import DeviceRun, Settings
 from planner.calibrate.repeats import LoadMeter, rescale
 from planner.calibrate.sweep import SweepResult, sweep
 from planner.errors import PlannerError
+from planner.profile.assemble import ProfileParts, placeholder_accuracy
 
 MEM_FRACTION = 0.5  # share of free memory a sweep cache may take (others share the machine)
 
@@ -43,37 +44,37 @@ def _mem_limit(device: str) -> float:
     return hardware.cpu_available_bytes() * MEM_FRACTION
 
 
-def load(args, progress: Progress):
+def load(run: DeviceRun, progress: Progress):
     from planner.engine.models import load_model, make_drafter
 
-    progress.start_phase(f"loading {args.model} ({args.dtype}, {args.device})")
-    lm = load_model(args.model, args.device, args.dtype)
-    drafter = make_drafter(args.draft, lm) if args.draft not in (None, "none") else None
+    progress.start_phase(f"loading {run.model} ({run.dtype}, {run.device})")
+    lm = load_model(run.model, run.device, run.dtype)
+    drafter = make_drafter(run.draft, lm) if run.draft not in (None, "none") else None
     return lm, drafter
 
 
-def calibrate_device(args, s: Settings, progress: Progress) -> tuple[dict, list[dict]]:
-    """Measure everything and return (profile dict, sample-bank lines or [])."""
+def measure_device(run: DeviceRun, s: Settings, progress: Progress) -> Measured:
+    """Measure everything; the profile's parts and, with `run.accuracy`, its sample bank."""
     import torch
 
     from planner.engine.decode import Engine
     from planner.executor.datasets import load_problems
 
-    problems = load_problems(args.prompts or "math500", max(s.gen_prompts, s.acc_prompts))  # bad --prompts fails before measuring
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    problems = load_problems(run.prompts or "math500", max(s.gen_prompts, s.acc_prompts))  # bad --prompts fails before measuring
+    if run.threads:
+        torch.set_num_threads(run.threads)
     phases: dict[str, float] = {}
     t = time.monotonic()
-    lm, drafter = load(args, progress)
+    lm, drafter = load(run, progress)
     phases["load"] = time.monotonic() - t
     dev, dtype = lm.device, lm.dtype
-    target_arch = arch_from_model(lm.model, args.model, dtype, getattr(lm.model.config, "_name_or_path", None))
+    target_arch = arch_from_model(lm.model, run.model, dtype, getattr(lm.model.config, "_name_or_path", None))
     draft_model = getattr(drafter, "model", None) if drafter is not None and drafter.uses_model else None
     draft_arch = arch_from_model(draft_model, drafter.name, dtype) if draft_model is not None else None
 
     t = time.monotonic()
     progress.start_phase("memory bandwidth and GEMM microbenchmarks")
-    clock = args.clock
+    clock = run.clock
     bw = hardware.measure_bandwidth(dev, s.bandwidth_MB, clock=clock)
     gemm = hardware.measure_gemm(dev, dtype, clock=clock)
     info = hardware.device_info(dev)
@@ -92,6 +93,7 @@ def calibrate_device(args, s: Settings, progress: Progress) -> tuple[dict, list[
                max_step_s=s.max_step_s, budget_s=s.sweep_budget_s, mem_limit_bytes=_mem_limit(dev),
                progress=progress, meter=meter)
     phases["target_sweep"] = time.monotonic() - t
+    _say_if_cut(progress, "target", sw, s.sweep_budget_s)
     prefill_pts = [StepPoint("prefill", 1, L, 0, x) for L, ts in timer.prefill_s.items() if L > 0 for x in ts]
     timer.release()
 
@@ -106,6 +108,7 @@ def calibrate_device(args, s: Settings, progress: Progress) -> tuple[dict, list[
                     mem_limit_bytes=_mem_limit(dev), progress=progress, meter=meter)
         dtimer.release()
         phases["draft_sweep"] = time.monotonic() - t
+        _say_if_cut(progress, "draft", dsw, s.draft_budget_s)
 
     t = time.monotonic()
     progress.start_phase("prefill")
@@ -122,17 +125,17 @@ def calibrate_device(args, s: Settings, progress: Progress) -> tuple[dict, list[
         # Acceptance needs K drafts per round, but long K rounds are slow: a short capped pass measures it.
         t = time.monotonic()
         progress.start_phase(f"acceptance: {s.acc_prompts} prompts x {s.gen_branches} branches, K={K}, "
-                             f"T={args.temperature}, {s.acc_max_tokens} tokens")
-        acc_gen = run_generations(engine, problems[:s.acc_prompts], s.gen_branches, K, args.temperature,
-                                  args.top_p, s.acc_max_tokens, s.acc_budget_s, seed=args.seed + 1,
+                             f"T={run.temperature}, {s.acc_max_tokens} tokens")
+        acc_gen = run_generations(engine, problems[:s.acc_prompts], s.gen_branches, K, run.temperature,
+                                  run.top_p, s.acc_max_tokens, s.acc_budget_s, seed=run.seed + 1,
                                   progress=progress, meter=meter)
         phases["acceptance"] = time.monotonic() - t
     # Lengths (and the bank) without speculation: lossless drafting would not change them, only cost time here.
     t = time.monotonic()
-    progress.start_phase(f"lengths: {len(problems)} prompts x {s.gen_branches} branches, T={args.temperature}, "
+    progress.start_phase(f"lengths: {len(problems)} prompts x {s.gen_branches} branches, T={run.temperature}, "
                          f"up to {s.gen_max_tokens} tokens")
-    gen = run_generations(engine, problems, s.gen_branches, 0, args.temperature, args.top_p, s.gen_max_tokens,
-                          s.gen_budget_s, grade=args.accuracy, seed=args.seed, progress=progress, meter=meter)
+    gen = run_generations(engine, problems, s.gen_branches, 0, run.temperature, run.top_p, s.gen_max_tokens,
+                          s.gen_budget_s, grade=run.accuracy, seed=run.seed, progress=progress, meter=meter)
     phases["lengths"] = time.monotonic() - t
     if not gen.tokens:
         raise PlannerError("calibration: no branch finished within the generation budget; nothing to fit lengths")
@@ -141,18 +144,18 @@ def calibrate_device(args, s: Settings, progress: Progress) -> tuple[dict, list[
     tpoints = rescale(sw.points, sw.level, level)
     dpoints = rescale(dsw.points, dsw.level, level)
     priors = {"weight_bw_GBps": bw["read_GBps"], "tflops": gemm["tflops"]}
-    tfit = fit_step(tpoints, target_arch, args.tp, priors=priors)
-    dfit = fit_step(dpoints, draft_arch, args.tp, priors=priors) if draft_model is not None else None
+    tfit = fit_step(tpoints, target_arch, run.tp, priors=priors)
+    dfit = fit_step(dpoints, draft_arch, run.tp, priors=priors) if draft_model is not None else None
     pre, pre_err = fit_prefill(prefill_pts)
-    overhead, n_rounds = loop_overhead(gen.rounds, tfit.coeffs, target_arch, args.tp, level, clock)
+    overhead, n_rounds = loop_overhead(gen.rounds, tfit.coeffs, target_arch, run.tp, level, clock)
     tcoeffs = replace(tfit.coeffs, t0_s=tfit.coeffs.t0_s + overhead)
     verify, n_verify = 0.0, 0
     if acc_gen is not None:  # verify rounds' own extra work, on top of the loop overhead every round pays
-        verify, n_verify = verify_overhead(acc_gen.rounds, tcoeffs, target_arch, args.tp, level, clock, overhead)
+        verify, n_verify = verify_overhead(acc_gen.rounds, tcoeffs, target_arch, run.tp, level, clock, overhead)
         tcoeffs = replace(tcoeffs, verify_s=verify or None)
     dcoeffs, d_over = (dfit.coeffs, 0.0) if dfit else (None, 0.0)
     if dfit is not None and acc_gen is not None:  # sampling between draft forwards, beyond the forwards
-        d_over = draft_overhead(acc_gen.rounds, dfit.coeffs, draft_arch, args.tp, clock)
+        d_over = draft_overhead(acc_gen.rounds, dfit.coeffs, draft_arch, run.tp, clock)
         dcoeffs = replace(dfit.coeffs, t0_s=dfit.coeffs.t0_s + d_over)
     lengths, len_rec = length_section(gen.tokens, s.gen_max_tokens, gen.groups)
     notes = [f"measured on {info['name']} ({info.get('cores', info.get('gpus'))} "
@@ -171,37 +174,29 @@ def calibrate_device(args, s: Settings, progress: Progress) -> tuple[dict, list[
     if len_rec["share_at_cap"] > 0.25:
         notes.append(f"{len_rec['share_at_cap']:.0%} of branches hit max_new_tokens={s.gen_max_tokens}: the "
                      "length distribution is censored (lengths beyond the cap are underestimated)")
-    prov = {"kind": "measured", "device": info["name"], "date": now_iso(), "versions": versions(),
-            "threads": torch.get_num_threads(), "dtype": dtype, "clock": clock, "device_type": "cuda" if dev.startswith("cuda") else "cpu",
-            "cpu": info["cpu"], "platform": info["platform"], "model": args.model, "model_source": lm.source,
-            "draft": args.draft or "none", "command": getattr(args, "command_line", None), "notes": notes}
+    prov = {"kind": "measured", "method": "device", "device": info["name"], "threads": torch.get_num_threads(),
+            "dtype": dtype, "clock": clock, "device_type": "cuda" if dev.startswith("cuda") else "cpu",
+            "cpu": info["cpu"], "platform": info["platform"], "model": run.model, "model_source": lm.source,
+            "draft": run.draft or "none", "command": run.command_line, "notes": notes}
     for k in ("cuda", "driver"):
         if info.get(k):
             prov[k] = info[k]
-    data = {
-        "id": args.id, "description": args.description or f"{args.model} on {info['name']}, measured by planner "
-                                                           f"calibrate ({s.name})",
-        "provenance": prov,
-        "hardware": {"name": info["name"], "mem_bw_GBps": bw["read_GBps"], "bf16_tflops": gemm["tflops"],
-                     "memory_GB": info["memory_GB"], "gpus": max(args.tp, 1), "tensor_parallel": args.tp},
-        "model": arch_dict(target_arch),
-        "step": {"target": coeff_dict(tcoeffs)},
-        "prefill": {"t0_s": round(pre.t0_s, 6), "s_per_token": pre.s_per_token},
-        "draft": {"kind": "none"},
-        "lengths": lengths,
-        "accuracy": placeholder_accuracy(),
-        "prompt_tokens": int(statistics.median(gen.prompt_tokens)),
-        "temperature": args.temperature, "top_p": args.top_p,
-    }
+    parts = ProfileParts(
+        id=run.id, description=run.description or f"{run.model} on {info['name']}, measured by planner calibrate "
+                                                    f"({s.name})",
+        provenance=prov,
+        hardware={"name": info["name"], "mem_bw_GBps": bw["read_GBps"], "bf16_tflops": gemm["tflops"],
+                  "memory_GB": info["memory_GB"], "gpus": max(run.tp, 1), "tensor_parallel": run.tp},
+        model=target_arch, target=tcoeffs, prefill=pre, lengths=lengths, accuracy=placeholder_accuracy(),
+        prompt_tokens=int(statistics.median(gen.prompt_tokens)), temperature=run.temperature, top_p=run.top_p)
     if drafter is not None:
-        data["draft"] = {"kind": "model" if draft_model is not None else "ngram", "name": drafter.name}
+        parts.draft = {"kind": "model" if draft_model is not None else "ngram", "name": drafter.name}
         if draft_model is not None:
-            data["draft"]["arch"] = arch_dict(draft_arch)
-            data["step"]["draft"] = coeff_dict(dcoeffs)
-        data["acceptance"] = acceptance_from_counts(acc_gen.accepted, acc_gen.reached, args.temperature)
+            parts.draft_arch, parts.draft_step = draft_arch, dcoeffs
+        parts.acceptance = acceptance_from_counts(acc_gen.accepted, acc_gen.reached, run.temperature)
         if getattr(drafter, "name", "") == "ngram":  # a lookup may find nothing for any row: that round is a plain decode step
-            data["acceptance"]["draft_rate"] = draft_rate(acc_gen.rounds)
-    data["calibration"] = {
+            parts.acceptance["draft_rate"] = draft_rate(acc_gen.rounds)
+    cal = parts.calibration = {
         "settings": s.name, "phases_s": {k: round(v, 1) for k, v in phases.items()},
         "bandwidth": bw, "gemm": gemm,
         "points": [p.to_dict() for p in tpoints + dpoints + prefill_pts],
@@ -221,17 +216,23 @@ def calibrate_device(args, s: Settings, progress: Progress) -> tuple[dict, list[
                                            "seconds": round(gen.seconds, 1)},
     }
     if acc_gen is not None:
-        data["calibration"]["acceptance"] = {
+        cal["acceptance"] = {
             "problems": acc_gen.problems, "branches": s.gen_branches, "draft_len": K,
             "max_new_tokens": s.acc_max_tokens, "seconds": round(acc_gen.seconds, 1),
             "by_batch": {k: {"accepted": a, "reached": r, "alpha_1": round(a / r, 4) if r else None}
                          for k, (a, r) in sorted(acc_gen.by_batch.items(), key=lambda kv: int(kv[0].split("-")[0]))},
     }
-    if args.accuracy and gen.bank:
+    if run.accuracy and gen.bank:
         per = [x["correct"] for line in gen.bank for x in line["samples"]]
-        data["calibration"]["accuracy"] = {"problems": len(gen.bank), "samples": len(per),
-                                           "pass1": round(sum(per) / len(per), 4)}
-    return data, gen.bank if args.accuracy else []
+        cal["accuracy"] = {"problems": len(gen.bank), "samples": len(per), "pass1": round(sum(per) / len(per), 4)}
+    return Measured(parts, gen.bank if run.accuracy else None)
+
+
+def _say_if_cut(progress: Progress, role: str, sw: SweepResult, budget_s: float) -> None:
+    """A sweep cut by its budget did not measure the larger batches: say so while it runs, not only in the file."""
+    if sw.cut_by_budget:
+        progress.say(f"{role} sweep cut short by its {budget_s:.0f} s budget after {len(sw.points)} points: larger "
+                     "batches were not measured (raise --max-seconds or use a quieter machine)", force=True)
 
 
 def _excess(rounds: list[dict], coeffs, arch, tp: int, level: float | None, clock: str) -> np.ndarray:

@@ -12,7 +12,10 @@ from __future__ import annotations
 from planner.calibrate.acceptance import read_acceptance_csv
 from planner.calibrate.fit import fit_prefill, fit_step
 from planner.calibrate.points import read_points_csv
-from planner.profile.assemble import arch_dict, coeff_dict, now_iso, placeholder_accuracy, versions
+from planner.calibrate.output import Measured
+from planner.calibrate.settings import PointsRun
+from planner.profile.assemble import ProfileParts, placeholder_accuracy
+from planner.profile.schema import PrefillCoeffs
 from planner.errors import PlannerError
 
 
@@ -40,72 +43,71 @@ def _rebase(base, output: str) -> str:
     return os.path.relpath(bank.resolve(), Path(output).resolve().parent)
 
 
-def profile_from_points(args) -> dict:
+def fit_points(run: PointsRun) -> Measured:
     from planner.profile import load_profile
 
-    points = read_points_csv(args.from_points)
-    base = load_profile(args.base_profile) if args.base_profile else None
-    tp = args.tp if args.tp else (base.hardware.tensor_parallel if base else 1)
+    points = read_points_csv(run.points_csv)
+    base = load_profile(run.base_profile) if run.base_profile else None
+    tp = run.tp if run.tp else (base.hardware.tensor_parallel if base else 1)
     ic = base.hardware.interconnect_GBps if base else None
     target = [p for p in points if p.role == "target"]
     draft = [p for p in points if p.role == "draft"]
-    tarch = _arch(args.model_config, base, "target")
+    tarch = _arch(run.model_config, base, "target")
     tfit = fit_step(target, tarch, tp, ic)
-    data = dict(base.to_dict()) if base else {}
-    if base is not None and base.accuracy.kind == "bank":
-        data["accuracy"] = {**data["accuracy"], "path": _rebase(base, args.output)}
-    notes = [f"step times fitted from {len(points)} points in {args.from_points}"]
-    data["step"] = {"target": coeff_dict(tfit.coeffs)}
-    dfit = None
+    b = dict(base.to_dict()) if base else {}
+    notes = [f"step times fitted from {len(points)} points in {run.points_csv}"]
+    draft_sec, darch, dfit = b.get("draft", {"kind": "none"}), None, None
     if draft:
-        darch = _arch(args.draft_config, base, "draft")
+        darch = _arch(run.draft_config, base, "draft")
         dfit = fit_step(draft, darch, tp, ic)
-        data["step"]["draft"] = coeff_dict(dfit.coeffs)
-        data["draft"] = {"kind": "model", "name": darch.name, "arch": arch_dict(darch)}
+        draft_sec = {"kind": "model", "name": darch.name}
     elif base is None or base.draft.kind == "model":
         # no draft rows: a model drafter's cost is unknown, so the profile is model-free (or none)
-        data["draft"] = {"kind": "ngram" if args.acceptance_csv else "none", "name": "ngram" if args.acceptance_csv
-                         else "none"}
-    pre_err = None
+        kind = "ngram" if run.acceptance_csv else "none"
+        draft_sec = {"kind": kind, "name": kind}
+    prefill, pre_err = b.get("prefill"), None
     if any(p.role == "prefill" for p in points):
-        pre, pre_err = fit_prefill(points)
-        data["prefill"] = {"t0_s": round(pre.t0_s, 6), "s_per_token": pre.s_per_token}
+        prefill, pre_err = fit_prefill(points)
     elif base is None:
-        data["prefill"] = {"t0_s": 0.0, "s_per_token": 0.0}
+        prefill = PrefillCoeffs(0.0, 0.0)
         notes.append("no prefill rows: prefill cost set to 0")
-    temperature = args.temperature if args.temperature is not None else (base.temperature if base else 0.7)
-    if args.acceptance_csv:
-        data["acceptance"] = read_acceptance_csv(args.acceptance_csv, temperature)
-        if data.get("draft", {}).get("kind", "none") == "none":
-            data["draft"] = {"kind": "ngram", "name": "ngram"}
-    elif data.get("draft", {}).get("kind", "none") != "none" and not (base and base.acceptance):
+    temperature = run.temperature if run.temperature is not None else (base.temperature if base else 0.7)
+    acceptance = b.get("acceptance")
+    if run.acceptance_csv:
+        acceptance = read_acceptance_csv(run.acceptance_csv, temperature)
+        if draft_sec.get("kind", "none") == "none":
+            draft_sec = {"kind": "ngram", "name": "ngram"}
+    elif draft_sec.get("kind", "none") != "none" and not (base and base.acceptance):
         raise PlannerError("--from-points: a drafter needs acceptance rates: give --acceptance-csv FILE")
     if base is None:
-        if not args.memory_gb:
+        if not run.memory_gb:
             raise PlannerError("--from-points without --base-profile needs --memory-gb (device memory, GB)")
         c = tfit.coeffs
-        data.update(model=arch_dict(tarch), draft=data.get("draft", {"kind": "none"}),
-                    lengths={"kind": "lognormal", "median_tokens": 500, "sigma": 0.6, "min_tokens": 16,
-                             "max_tokens": 4096},
-                    accuracy=placeholder_accuracy(), prompt_tokens=200)
-        data["hardware"] = {"name": args.hardware or "imported device", "mem_bw_GBps": round(c.weight_bw_GBps, 4),
-                            "bf16_tflops": round(c.tflops, 6), "memory_GB": float(args.memory_gb), "gpus": max(tp, 1),
-                            "tensor_parallel": tp}
-        notes.append("no base profile: hardware peaks are the fitted effective values; lengths (log-normal, "
-                     "median 500) and accuracy are placeholders")
-    elif args.hardware:
-        data["hardware"] = {**data["hardware"], "name": args.hardware}
-    data["temperature"] = temperature
-    data["id"] = args.id
-    data["description"] = args.description or (f"{tarch.name}: step times imported from {args.from_points}"
-                                                + (f" onto {base.id}" if base else ""))
-    data["provenance"] = {"kind": "measured", "device": data["hardware"]["name"], "date": now_iso(),
-                          "versions": versions(), "source": f"points file {args.from_points}",
-                          "base_profile": base.id if base else None, "notes": notes,
-                          "command": getattr(args, "command_line", None)}
-    data.pop("calibration", None)
-    data["calibration"] = {"points": [p.to_dict() for p in points],
-                           "fit": {"target": tfit.to_dict(), **({"draft": dfit.to_dict()} if dfit else {}),
-                                   **({"prefill": {"median_rel_error": round(pre_err, 5)}} if pre_err is not None
-                                      else {})}}
-    return data
+        hardware = {"name": run.hardware or "imported device", "mem_bw_GBps": round(c.weight_bw_GBps, 4),
+                    "bf16_tflops": round(c.tflops, 6), "memory_GB": float(run.memory_gb), "gpus": max(tp, 1),
+                    "tensor_parallel": tp}
+        notes.append("no base profile: hardware peaks are the fitted effective values (lower bounds); lengths "
+                     "(log-normal, median 500) and accuracy are placeholders")
+    else:
+        hardware = {**b["hardware"], **({"name": run.hardware} if run.hardware else {})}
+    accuracy = b.get("accuracy") or placeholder_accuracy()
+    if base is not None and base.accuracy.kind == "bank":
+        accuracy = {**accuracy, "path": _rebase(base, run.output)}
+    parts = ProfileParts(
+        id=run.id, description=run.description or (f"{tarch.name}: step times imported from {run.points_csv}"
+                                                    + (f" onto {base.id}" if base else "")),
+        provenance={"kind": "measured", "method": "points", "device": hardware["name"],
+                    "source": f"points file {run.points_csv}", "base_profile": base.id if base else None,
+                    "notes": notes, "command": run.command_line},
+        hardware=hardware, model=b.get("model") or tarch, target=tfit.coeffs, prefill=prefill,
+        lengths=b.get("lengths") or {"kind": "lognormal", "median_tokens": 500, "sigma": 0.6, "min_tokens": 16,
+                                     "max_tokens": 4096},
+        accuracy=accuracy, prompt_tokens=b.get("prompt_tokens", 200), temperature=temperature,
+        top_p=b.get("top_p", 1.0), draft=draft_sec, acceptance=acceptance,
+        calibration={"points": [p.to_dict() for p in points],
+                     "fit": {"target": tfit.to_dict(), **({"draft": dfit.to_dict()} if dfit else {}),
+                             **({"prefill": {"median_rel_error": round(pre_err, 5)}} if pre_err is not None
+                                else {})}})
+    if dfit is not None:
+        parts.draft_arch, parts.draft_step = darch, dfit.coeffs
+    return Measured(parts)

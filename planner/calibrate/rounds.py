@@ -1,27 +1,27 @@
-"""A local-engine profile for the closed loop, measured in one pass: M samples per calibration problem (every
+"""Whole engine rounds, the calibration source of the closed loop (planner.demo), measured in one pass: M samples per calibration problem (every
 other problem run as branches of halving width, `batch_split`) through the executor give the sample bank
 (accuracy, lengths), and the engine's own round records give the step-time points (decode rounds at every batch
 size, verify rounds at K+1, draft forwards) and the acceptance per position, pooled and per draft length K.
 
 Why the decode loop's rounds and not isolated forwards: on a CPU with a ~1M-parameter model, sampling and
 bookkeeping cost as much as the forward itself; fitting whole rounds puts that overhead into t0 and verify_s,
-where the latency model expects it. Target and draft are first fitted apart (`planner.calibrate.endpoint.fit`), then
-refined together on whole rounds (`planner.calibrate.fit_rounds`), so per-round drafting work is not divided among the
-draft forwards. This is the closed loop's own calibration; `planner calibrate` (calibrate/) is the general one.
-The rounds themselves are kept next to the profile (`rounds.jsonl`)."""
+where the latency model expects it. Target and draft are first fitted apart (`fit.fit_step_pooled`), then
+refined together on whole rounds (`fit_rounds`), so per-round drafting work is not divided among the draft
+forwards. The profile is assembled and written like every other source's (`output.save`); the rounds themselves
+are kept next to it (`rounds.jsonl`)."""
 
 from __future__ import annotations
 
-import datetime
 import json
-import os
-import platform
 import statistics
 from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
 
+from planner.calibrate.output import Measured
+from planner.calibrate.settings import RoundsRun
 from planner.errors import PlannerError
+from planner.profile.assemble import ProfileParts
 
 L_BUCKET = 8  # context positions pooled into one fit point
 MIN_ROUNDS_K = 30  # rounds of one draft length before its own acceptance is used
@@ -148,40 +148,36 @@ class Recorder:
         return res
 
 
-def _clean(obj) -> dict:
-    return {k: v for k, v in obj.__dict__.items() if v is not None}
-
-
-def fallback_profile(world, backend, probs, out_dir: Path, samples: int, ks, log=print, *, template: str,
-                     between=None) -> Path:
-    """Run the calibration problems (K cycling over `ks`), fit, and write profile + bank into out_dir.
-    between(i): called after calibration problem i (e.g. to interleave other measurements in time)."""
+def measure_rounds(run: RoundsRun, backend, probs, log=print, between=None) -> Measured:
+    """Run the calibration problems through `backend` (K cycling over run.draft_lens) and fit; the profile's
+    parts, its bank and the raw rounds (`rounds.jsonl`). between(i): called after calibration problem i (e.g. to
+    interleave other measurements in time)."""
+    from planner.calibrate import hardware
+    from planner.calibrate.fit import fit_prefill_pooled, fit_step_pooled
+    from planner.calibrate.lengths import between_share
     from planner.executor.answers import Equivalence
     from planner.executor.runner import RunSettings, bank_entry, solve
-    from planner.io import atomic_write_json, atomic_write_text
     from planner.profile.hf_config import arch_from_hf_config
-    from planner.profile.schema import Profile
-    from planner.calibrate.endpoint.fit import fit_prefill, fit_step
     from planner.validate import set_draft_len
 
-    rec, eq, bank = Recorder(backend), Equivalence(), []
+    rec, eq, bank, ks = Recorder(backend), Equivalence(), [], run.draft_lens
     for i, prob in enumerate(probs):
         set_draft_len(rec, ks[i % len(ks)])
         samples_i = []
-        for c, n in enumerate(batch_split(samples) if i % 2 else [samples]):
-            settings = RunSettings(n, early_stop=False, template=template, seed=world.seed + 77 + 7919 * c)
+        for c, n in enumerate(batch_split(run.samples) if i % 2 else [run.samples]):
+            settings = RunSettings(n, early_stop=False, template=run.template, seed=run.seed + 77 + 7919 * c)
             samples_i += bank_entry(prob, solve(prob, rec, settings, eq, index=i))["samples"]
         bank.append(bank_entry(prob, {"branches": []}) | {"samples": samples_i})
         if between is not None:
             between(i)
     tgt, drf, pre, alpha = step_points(rec.results)
     # hf_id = the local folders, so `planner run/validate --plan` find the models without --model/--draft
-    arch = replace(arch_from_hf_config(world.target, name="miniworld-target"), hf_id=str(Path(world.target).resolve()))
-    darch = replace(arch_from_hf_config(world.draft, name="miniworld-draft"), hf_id=str(Path(world.draft).resolve()))
+    arch = replace(arch_from_hf_config(run.target, name="miniworld-target"), hf_id=str(Path(run.target).resolve()))
+    darch = replace(arch_from_hf_config(run.draft, name="miniworld-draft"), hf_id=str(Path(run.draft).resolve()))
     # whole rounds: a verify round has fixed extra work; each pooled point weighs as many rounds as it stands for
-    step = fit_step(tgt, arch, fit_verify=True, weight_key="n")
+    step = fit_step_pooled(tgt, arch, fit_verify=True, weight_key="n")
     has_draft = bool(alpha) and len(drf) >= 2
-    dstep = fit_step(drf, darch, weight_key="n") if has_draft else None
+    dstep = fit_step_pooled(drf, darch, weight_key="n") if has_draft else None
     rounds, alpha_k = whole_rounds(rec.results)
     if has_draft and step.verify_s is not None:
         # refine both fits on whole rounds, priced exactly as the latency model prices them
@@ -192,50 +188,33 @@ def fallback_profile(world, backend, probs, out_dir: Path, samples: int, ks, log
 
     models = (StepModel(step, arch), StepModel(dstep, darch) if dstep else None)
     factors = speed_factors(rec.results, lambda K, B, L: spec_round(*models, K, B, L))
-    prefill = fit_prefill(pre)
     lengths = sorted(s["num_tokens"] for b in bank for s in b["samples"])
     if len(set(lengths)) < 2:
         raise PlannerError("calibration: every sample had the same length; cannot fit a length distribution")
-    from planner.calibrate.lengths import between_share
-
     rho = between_share([[s["num_tokens"] for s in b["samples"]] for b in bank])
-    bank_path = out_dir / "bank.jsonl"
-    atomic_write_text(bank_path, "".join(json.dumps({"schema": "tts-bank/1"} | b) + "\n" for b in bank))
-    atomic_write_text(out_dir / "rounds.jsonl", round_lines(rec.results))
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9 if hasattr(os, "sysconf") else 8.0
     acc = [s["correct"] for b in bank for s in b["samples"]]
-    prof = {
-        "schema": "tts-profile/1", "id": f"miniworld-cpu{world.threads}t",
-        "description": f"miniworld target + draft on this CPU ({world.threads} thread(s)), closed-loop calibration",
-        "provenance": {"kind": "measured", "method": "closed-loop (planner/calibrate/rounds.py)",
-                       "device": f"{platform.processor() or platform.machine()} CPU, {world.threads} thread(s)",
-                       "date": datetime.date.today().isoformat(), "problems": len(probs), "samples": samples,
-                       "draft_lens": list(ks), "fit_rel_error": step.fit_rel_error},
-        "hardware": {"name": f"CPU ({world.threads} thread(s))", "mem_bw_GBps": step.weight_bw_GBps,
-                     "bf16_tflops": step.tflops, "memory_GB": round(mem, 1),
-                     **({"speed_factors": factors} if factors else {})},
-        "model": _clean(arch), "step": {"target": _clean(step)}, "prefill": _clean(prefill),
-        "draft": {"kind": "none"},
-        "lengths": {"kind": "empirical", "tokens": lengths,
-                    **({"between_share": rho} if rho is not None else {})},
-        "accuracy": {"kind": "bank", "path": bank_path.name, "source": "closed-loop calibration (val split)"},
-        "prompt_tokens": int(statistics.median(p["tokens"] for p in pre)),
-        "temperature": world.temperature, "top_p": 1.0,
-        "calibration": {"target_points": tgt, "draft_points": drf, "round_points": rounds,
-                        "pass@1": sum(acc) / len(acc)},
-    }
+    bw, gemm = hardware.measure_bandwidth("cpu", 128), hardware.measure_gemm("cpu", "fp32")
+    parts = ProfileParts(
+        id=run.id, description=run.description,
+        provenance={"kind": "measured", "method": "rounds", "device": f"{hardware.cpu_name()} CPU, {run.threads} "
+                    "thread(s)", "problems": len(probs), "samples": run.samples, "draft_lens": list(ks),
+                    "fit_rel_error": step.fit_rel_error},
+        hardware={"name": f"CPU ({run.threads} thread(s))", "mem_bw_GBps": bw["read_GBps"],
+                  "bf16_tflops": gemm["tflops"], "memory_GB": round(hardware.cpu_memory_GB(), 1),
+                  **({"speed_factors": factors} if factors else {})},
+        model=arch, target=step, prefill=fit_prefill_pooled(pre),
+        lengths={"kind": "empirical", "tokens": lengths, **({"between_share": rho} if rho is not None else {})},
+        accuracy={"kind": "bank", "source": "whole-round calibration (val split)"},
+        prompt_tokens=int(statistics.median(p["tokens"] for p in pre)), temperature=run.temperature,
+        calibration={"target_points": tgt, "draft_points": drf, "round_points": rounds, "pass@1": sum(acc) / len(acc),
+                     "bandwidth": bw, "gemm": gemm})
     if has_draft:
-        prof["draft"] = {"kind": "model", "name": "miniworld-draft", "arch": _clean(darch)}
-        prof["step"]["draft"] = _clean(dstep)
-        prof["acceptance"] = {"temperature": world.temperature, "alpha": [round(a, 4) for a in alpha]}
+        parts.draft, parts.draft_arch, parts.draft_step = {"kind": "model", "name": "miniworld-draft"}, darch, dstep
+        parts.acceptance = {"temperature": run.temperature, "alpha": [round(a, 4) for a in alpha]}
         if alpha_k:
-            prof["acceptance"]["by_draft_len"] = {str(k): [round(a, 4) for a in v]
-                                                  for k, v in sorted(alpha_k.items())}
-    path = out_dir / "profile.json"
-    Profile.from_dict(prof, origin=str(path))
-    atomic_write_json(path, prof)
-    log(f"calibrated {len(probs)} problems x {samples} samples: pass@1 {sum(acc) / len(acc):.1%}, "
+            parts.acceptance["by_draft_len"] = {str(k): [round(a, 4) for a in v] for k, v in sorted(alpha_k.items())}
+    log(f"calibrated {len(probs)} problems x {run.samples} samples: pass@1 {sum(acc) / len(acc):.1%}, "
         f"step fit error {step.fit_rel_error:.1%}, acceptance {[round(a, 2) for a in alpha]}"
         + "".join(f", at K = {k}: {[round(a, 2) for a in v]}" for k, v in sorted(alpha_k.items()))
         + (f"; speed of whole runs varied {factors[0]:.2f}x to {factors[-1]:.2f}x" if factors else ""))
-    return path
+    return Measured(parts, [{"schema": "tts-bank/1"} | b for b in bank], {"rounds.jsonl": round_lines(rec.results)})

@@ -65,3 +65,82 @@ def for_run(quick: bool, max_seconds: float | None = None) -> Settings:
 
 def total_budget(s: Settings) -> float:
     return s.sweep_budget_s + s.draft_budget_s + s.prefill_budget_s + s.acc_budget_s + s.gen_budget_s
+
+
+@dataclass(frozen=True)
+class DeviceRun:
+    """What `planner calibrate --model M` measures, translated once from the command line (planner.commands)."""
+    model: str
+    draft: str | None = "ngram"       # PATH | ngram | layers:N | none
+    device: str = "cpu"
+    dtype: str = "auto"
+    temperature: float = 0.7
+    top_p: float = 1.0
+    prompts: str | None = None        # JSONL file or None for math500
+    accuracy: bool = False            # grade the samples and keep a sample bank
+    threads: int | None = None
+    clock: str = "wall"               # wall | cpu (calibrate.clock)
+    load_meter: bool = False
+    seed: int = 0
+    tp: int = 1
+    id: str = "profile"
+    description: str | None = None
+    command_line: str | None = None   # recorded in provenance
+
+
+@dataclass(frozen=True)
+class PointsRun:
+    """`planner calibrate --from-points CSV`: step times measured elsewhere, fitted onto a base or a config."""
+    points_csv: str
+    output: str                       # the profile's path (a base profile's bank is re-expressed against it)
+    base_profile: str | None = None
+    tp: int | None = None
+    model_config: str | None = None
+    draft_config: str | None = None
+    acceptance_csv: str | None = None
+    temperature: float | None = None
+    memory_gb: float | None = None
+    hardware: str | None = None
+    id: str = "profile"
+    description: str | None = None
+    command_line: str | None = None
+
+
+@dataclass(frozen=True)
+class RoundsRun:
+    """Whole engine rounds through the executor (the closed loop's calibration): M samples per problem."""
+    target: str                       # model folders
+    draft: str
+    template: str                     # prompt template the executor formats questions with
+    samples: int = 16
+    draft_lens: tuple[int, ...] = (0, 2, 4)   # K cycles over these, one per calibration problem
+    temperature: float = 1.0
+    threads: int = 1
+    seed: int = 0
+    id: str = "rounds"
+    description: str = "whole-round calibration"
+
+
+@dataclass(frozen=True)
+class EndpointRun:
+    """`planner calibrate --endpoint URL --model NAME`: a running OpenAI-compatible server, measured as it is."""
+    endpoint: str
+    model: str                        # the served model name
+    quick: bool = False
+    timeout: float = 120.0            # seconds per HTTP call
+    prompts: str | None = None        # JSONL of questions; default: built-in arithmetic questions
+    model_config: str | None = None   # config.json when the server's model folder is not local
+    hardware: str | None = None
+    launch_args: str | list | None = None  # the server's command line (speculative config, TP degree)
+    temperature: float = 0.7
+    top_p: float = 1.0
+    max_tokens: int | None = None
+    n: int | None = None              # branches per prompt for the lengths
+    batches: tuple[int, ...] | None = None
+    decode_tokens: int | None = None
+    decode_repeats: int | None = None
+    memory_gb: float | None = None
+    gpus: int | None = None
+    accuracy_bank: str | None = None  # a sample bank path to reference instead of the placeholder accuracy
+    id: str | None = None
+    output: str | None = None         # the profile's path: measurements so far go to OUTPUT.partial.json

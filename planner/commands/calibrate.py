@@ -84,60 +84,82 @@ def _check_args(args) -> None:
 
 
 def run(args) -> int:
-    from pathlib import Path
-
-    from planner.profile.writer import check_writable, write_profile
+    """Translate the namespace once into the source's typed settings, measure, then the one save path."""
+    from planner.calibrate.output import save
     from planner.errors import PlannerError
+    from planner.profile.writer import check_writable
 
     _check_args(args)
     out = check_writable(args.output)
-    args.id = args.id or out.stem
-    args.command_line = "planner calibrate " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["calibrate"] else [])
+    pid = args.id or out.stem
+    command = "planner calibrate " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["calibrate"] else [])
     if getattr(args, "endpoint", None):
-        from planner.calibrate.endpoint import calibrate_endpoint  # the serving helper's hook
+        from planner.calibrate.endpoint.measure import measure_endpoint
 
-        data = calibrate_endpoint(args)
-        prof = write_profile(data, out)
+        prof = save(measure_endpoint(_endpoint_run(args, pid)), out)
         print(f"wrote {out}: {prof.id} (endpoint {args.endpoint})")
         return 0
     if args.from_points:
-        from planner.calibrate.from_points import profile_from_points
+        from planner.calibrate.from_points import fit_points
+        from planner.calibrate.settings import PointsRun
 
-        prof = write_profile(profile_from_points(args), out)
+        run_ = PointsRun(args.from_points, str(args.output), args.base_profile, args.tp, args.model_config,
+                         args.draft_config, args.acceptance_csv, args.temperature, args.memory_gb, args.hardware,
+                         pid, args.description, command)
+        prof = save(fit_points(run_), out)
         fit = prof.raw["calibration"]["fit"]["target"]
         print(f"wrote {out}: {prof.id}; target step fit median error {fit['median_rel_error']:.1%}, "
               f"p90 {fit['p90_rel_error']:.1%} over {fit['n_points']} points")
         return 0
     if not args.model:
         raise PlannerError("give --model PATH_OR_PRESET (e.g. smollm2-135m), or --from-points FILE.csv")
-    if args.tp not in (None, 1):
-        raise PlannerError("on-device calibration measures one device; --tp applies to --from-points/--endpoint")
-    args.tp = 1
-    args.temperature = 0.7 if args.temperature is None else args.temperature
-    args.device = _device(args)
-    if args.clock == "cpu":
-        if args.device != "cpu":
-            raise PlannerError("--clock cpu times the CPU thread; GPU work is asynchronous: use --clock wall")
-        if args.threads not in (None, 1):
-            raise PlannerError("--clock cpu needs --threads 1 (other threads' CPU time would not be counted)")
-        args.threads = 1
-    if args.prompts and args.prompts != "math500" and not Path(args.prompts).is_file():
-        raise PlannerError(f"calibration prompts not found: {args.prompts}")
-    from planner.calibrate.device import calibrate_device
+    from planner.calibrate.device import measure_device
     from planner.calibrate.progress import Progress, fmt_s
     from planner.calibrate.settings import for_run, total_budget
 
+    run_ = _device_run(args, pid, command)
     s = for_run(args.quick, args.max_seconds)
-    budget = total_budget(s) + 20
-    progress = Progress(budget, quiet=args.quiet)
-    data, bank = calibrate_device(args, s, progress)
-    prof = write_profile(data, out, bank or None)
+    progress = Progress(total_budget(s) + 20, quiet=args.quiet)
+    prof = save(measure_device(run_, s, progress), out)
     fit = prof.raw["calibration"]["fit"]["target"]
     progress.done(f"done in {fmt_s(progress.elapsed())}")
     acc = f"; alpha_1 {prof.acceptance.alpha[0]:.2f}" if prof.acceptance else ""
     print(f"wrote {out}: {prof.id}; target step fit median error {fit['median_rel_error']:.1%}, p90 "
           f"{fit['p90_rel_error']:.1%} over {fit['n_points']} points{acc}")
     return 0
+
+
+def _device_run(args, pid: str, command: str):
+    """The on-device settings, with every cross-flag rule checked before anything loads."""
+    from pathlib import Path
+
+    from planner.calibrate.settings import DeviceRun
+    from planner.errors import PlannerError
+
+    if args.tp not in (None, 1):
+        raise PlannerError("on-device calibration measures one device; --tp applies to --from-points/--endpoint")
+    device, threads = _device(args), args.threads
+    if args.clock == "cpu":
+        if device != "cpu":
+            raise PlannerError("--clock cpu times the CPU thread; GPU work is asynchronous: use --clock wall")
+        if threads not in (None, 1):
+            raise PlannerError("--clock cpu needs --threads 1 (other threads' CPU time would not be counted)")
+        threads = 1
+    if args.prompts and args.prompts != "math500" and not Path(args.prompts).is_file():
+        raise PlannerError(f"calibration prompts not found: {args.prompts}")
+    return DeviceRun(args.model, args.draft, device, args.dtype, 0.7 if args.temperature is None else args.temperature,
+                     args.top_p, args.prompts, args.accuracy, threads, args.clock, args.load_meter, args.seed, 1,
+                     pid, args.description, command)
+
+
+def _endpoint_run(args, pid: str | None):
+    from planner.calibrate.settings import EndpointRun
+
+    return EndpointRun(args.endpoint, args.model, args.quick, float(getattr(args, "timeout", None) or 120),
+                       args.prompts, args.model_config, args.hardware, getattr(args, "launch_args", None),
+                       0.7 if args.temperature is None else args.temperature, args.top_p or 1.0,
+                       batches=tuple(args.batches) if getattr(args, "batches", None) else None,
+                       memory_gb=args.memory_gb, id=pid, output=str(args.output))
 
 
 def _device(args) -> str:

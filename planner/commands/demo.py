@@ -50,8 +50,21 @@ def run(args) -> int:
     from planner.demo import closed_loop as CL
 
     world = CL.miniworld(args.weights, threads=args.threads, max_tokens=args.max_tokens)
+    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise PlannerError(f"--out {args.out} is a file; give a folder for the demo's artefacts (created if missing)")
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="tts-demo-"))
+    created = not out.exists() or not args.out
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        return _loop(args, CL, world, out, deadline)
+    except BaseException:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # a failed demo leaves no empty folder behind
+        raise
+
+
+def _loop(args, CL, world, out, deadline) -> int:
+    """Calibrate, recommend, run and validate, writing the artefacts into `out`."""
     t0 = time.perf_counter()
     log = CL.stderr_log
     print(f"planner demo: miniature world ({world.target}), artefacts in {out}")
@@ -59,8 +72,8 @@ def run(args) -> int:
 
     _step(1, f"calibrate: {args.cal_problems} problems x {args.samples} samples, K in 0,2,4 (step times, "
              "acceptance, lengths, sample bank)")
-    prof_path = CL.calibrate(world, backend, CL.problems(args.cal_problems, "val"), out, args.samples, (0, 2, 4),
-                             lambda m: print("  " + m))
+    prof_path = CL.calibrate_world(world, backend, CL.problems(args.cal_problems, "val"), out, args.samples,
+                                   (0, 2, 4), lambda m: print("  " + m))
     from planner.profile import load_profile
 
     profile = load_profile(str(prof_path))
@@ -115,7 +128,7 @@ def run(args) -> int:
           f"predicted {p0.predicted['latency_s']['p90']:.3f} s, measured {p0.measured['latency_s']['p90']:.3f} s")
     atomic_write_text(out / "test.jsonl", "".join(json.dumps({"problem": p.question, "answer": p.reference,
                                                                "unique_id": p.problem_id}) + "\n" for p in probs))
-    print(f"artefacts: {out} (profile.json, bank.jsonl, plan.json, run.jsonl, validate.json, test.jsonl)")
+    print(f"artefacts: {out} (profile.json, profile.bank.jsonl, rounds.jsonl, plan.json, run.jsonl, validate.json, test.jsonl)")
     print(f"try: planner recommend --profile {prof_path} --deadline {2 * deadline:g}s -o {out / 'plan2.json'}\n"
           f"     planner validate --plan {out / 'plan2.json'} --profile {prof_path} --dataset {out / 'test.jsonl'} "
           f"--template raw --threads {world.threads}", file=sys.stderr)

@@ -7,7 +7,6 @@ problems, sampling, threads), so re-running an analysis does not re-run the mode
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import sys
@@ -15,6 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from planner.calibrate.settings import RoundsRun
 from planner.errors import PlannerError
 
 MINIWORLD_WEIGHTS = Path(__file__).resolve().parent / "miniworld" / "weights"
@@ -64,22 +64,32 @@ def problems(n: int, split: str, seed: int = 0, file: str | None = None):
 
 def load_backend(world: World, k_max: int, log=print):
     """The executor's local backend for the miniworld target + draft (models loaded once)."""
-    import torch
+    from planner.executor.setup import make_local_backend
 
-    from planner.executor.setup import make_backend
-
-    torch.set_num_threads(world.threads)
-    args = argparse.Namespace(backend="local", model=world.target, device="cpu", dtype="fp32")
-    backend, _ = make_backend(args, world.draft, k_max, world.temperature, 1.0, world.max_tokens, False, log)
+    backend, _ = make_local_backend(world.target, world.draft, k_max, world.temperature, 1.0, world.max_tokens,
+                                    device="cpu", dtype="fp32", threads=world.threads, log=log)
     return backend
 
 
-def calibrate(world: World, backend, probs, out_dir: Path, samples: int = 16, ks=(0, 2, 4), log=print) -> Path:
-    """Measure a profile of the miniworld on this machine; returns the profile path (bank next to it)."""
-    from planner.calibrate.rounds import fallback_profile
+def rounds_run(world: World, samples: int, ks) -> RoundsRun:
+    """The whole-round calibration settings of this world."""
+    return RoundsRun(world.target, world.draft, RAW_TEMPLATE, samples=samples, draft_lens=tuple(ks),
+                     temperature=world.temperature, threads=world.threads, seed=world.seed,
+                     id=f"miniworld-cpu{world.threads}t",
+                     description=f"miniworld target + draft on this CPU ({world.threads} thread(s)), closed-loop "
+                                 "calibration")
+
+
+def calibrate_world(world: World, backend, probs, out_dir: Path, samples: int = 16, ks=(0, 2, 4), log=print) -> Path:
+    """Measure a profile of the miniworld on this machine, through the calibration sources' one assembler and
+    writer (planner.calibrate.output.save); returns the profile path (bank and rounds next to it)."""
+    from planner.calibrate.output import save
+    from planner.calibrate.rounds import measure_rounds
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    return fallback_profile(world, backend, probs, out_dir, samples, ks, log, template=RAW_TEMPLATE)
+    path = out_dir / "profile.json"
+    save(measure_rounds(rounds_run(world, samples, ks), backend, probs, log), path)
+    return path
 
 
 def cached_sweep(cache: Path | None, tag: str, n_problems: int) -> dict[str, list[dict]]:
@@ -126,7 +136,8 @@ def calibrate_and_sweep(world: World, backend, cal_probs, probs, configs, out_di
     afterwards then tested the VM's drift, not the model. Interleaved, both see the same mix of moments. Every
     held-out record is the one `sweep` would produce (same seeds); the sweep is cached like `sweep`'s."""
     from planner import validate as V
-    from planner.calibrate.rounds import fallback_profile
+    from planner.calibrate.output import save
+    from planner.calibrate.rounds import measure_rounds
     from planner.executor.answers import Equivalence
     from planner.executor.runner import RunSettings, solve
 
@@ -150,8 +161,8 @@ def calibrate_and_sweep(world: World, backend, cal_probs, probs, configs, out_di
             f"configurations ({time.perf_counter() - t0:.0f} s)")
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = fallback_profile(world, backend, cal_probs, out_dir, samples, ks, log, between=between,
-                            template=RAW_TEMPLATE)
+    path = out_dir / "profile.json"
+    save(measure_rounds(rounds_run(world, samples, ks), backend, cal_probs, log, between=between), path)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         with cache.open("a") as f:

@@ -24,7 +24,11 @@ def add_backend_args(p) -> None:
     g.add_argument("--server-model", help="model name the server expects (default: --model)")
     g.add_argument("--openai-mode", default="n", choices=("n", "parallel"),
                    help="one request with n choices, or n parallel requests")
-    g.add_argument("--request-timeout", type=float, default=600.0, help="seconds, per HTTP call")
+    from planner.http import timeout_flag  # stdlib only
+
+    g.add_argument("--request-timeout", type=timeout_flag("--request-timeout"), metavar="S",
+                   help="openai backend: total seconds per generation request, connect to last byte (default: the "
+                        "problem's deadline + 2 s, or 600 s without a deadline)")
     g.add_argument("--max-tokens", type=int, help="output cap per branch (default: plan, else 1024)")
     g.add_argument("--top-p", type=float, help="nucleus sampling (default: plan, else 1.0)")
     g.add_argument("--scorer", help="branch scorer for best_of_n / weighted_majority: confidence, boxed, or "
@@ -67,23 +71,35 @@ def make_backend(args, draft_spec: str | None, draft_len: int, temperature: floa
         name = args.server_model or args.model
         if not name:
             raise PlannerError("the openai backend needs --server-model (or --model): the name the server serves")
+        if not str(args.url or "").strip():
+            raise PlannerError("--endpoint/--url is empty: give the server's URL, e.g. http://localhost:8000/v1")
         be = OpenAIBackend(args.url, name, args.openai_mode, temperature, top_p, max_tokens,
                            timeout_s=args.request_timeout, logprobs=need_logprobs,
                            send_seed=getattr(args, "server_seed", False))
+        be.check()  # a dead or silent server fails here, in seconds, before any problem runs
         return be, be.describe()
     if not args.model:
         raise PlannerError("--model is required for the local backend (e.g. --model smollm2-135m)")
+    return make_local_backend(args.model, draft_spec, draft_len, temperature, top_p, max_tokens, need_logprobs,
+                              device=args.device, dtype=args.dtype, threads=getattr(args, "threads", None),
+                              command=getattr(args, "command", None), log=log)
+
+
+def make_local_backend(model: str, draft_spec: str | None, draft_len: int, temperature: float, top_p: float,
+                       max_tokens: int, need_logprobs: bool = False, *, device: str = "cpu", dtype: str = "auto",
+                       threads: int | None = None, command: str | None = None, log=print):
+    """(local engine backend, description dict): the typed entry for library callers (e.g. planner.demo)."""
     from planner.executor.backends import require_local_engine
 
-    require_local_engine(args.model, getattr(args, "command", None))
+    require_local_engine(model, command)
     from planner.engine.decode import Engine
     from planner.engine.models import load_model, make_drafter
 
-    if getattr(args, "threads", None):
+    if threads:
         import torch
 
-        torch.set_num_threads(args.threads)
-    lm = load_model(args.model, args.device, args.dtype)
+        torch.set_num_threads(threads)
+    lm = load_model(model, device, dtype)
     log(f"loaded {lm.name} ({lm.num_params / 1e6:.0f}M params, {lm.dtype}, {lm.device}) in {lm.load_s:.1f} s")
     drafter = make_drafter(draft_spec, lm) if draft_len > 0 else None
     if draft_len > 0 and drafter is None:

@@ -1,15 +1,82 @@
-"""Assemble a `tts-profile/1` dict from its sections, the same way for every source of numbers.
+"""The one profile assembler: every source of numbers (device sweeps, whole engine rounds, a serving endpoint, a
+points CSV, the datasheet derivation) hands over `ProfileParts` and gets the same `tts-profile/1` dict back.
 
-Helpers shared by every profile writer: architecture and step-coefficient sections with one rounding, the
-placeholder accuracy a latency-only source writes, provenance date and library versions."""
+Why one: each field must mean one thing whatever wrote it (docs/profile.md defines them), so sections are
+formatted here once (architecture, step coefficients with one rounding, prefill), measured provenance gets its
+date and library versions here, and the result is validated before anyone writes it (planner.profile.writer)."""
 
 from __future__ import annotations
 
 import datetime as _dt
 import platform
 import sys
+from dataclasses import dataclass, field, fields
 
-from planner.profile.schema import ModelArch
+from planner.errors import PlannerError
+from planner.profile.schema import SCHEMA, ModelArch, PrefillCoeffs, Profile, StepCoeffs
+
+
+@dataclass
+class ProfileParts:
+    """A profile's sections as a source measured or derived them. Typed coefficients and architectures are
+    formatted by `assemble`; a dict (e.g. a base profile's section, the derivation's) is written as given."""
+    id: str
+    description: str
+    provenance: dict                      # source facts; kind "measured" gets date/versions added when missing
+    hardware: dict                        # name, mem_bw_GBps, bf16_tflops, memory_GB, gpus, tensor_parallel, ...
+    model: ModelArch | dict
+    target: StepCoeffs | dict             # step.target
+    prefill: PrefillCoeffs | dict
+    lengths: dict
+    accuracy: dict
+    prompt_tokens: int
+    temperature: float
+    top_p: float = 1.0
+    draft: dict = field(default_factory=lambda: {"kind": "none"})  # kind, name (arch added from draft_arch)
+    draft_arch: ModelArch | dict | None = None
+    draft_step: StepCoeffs | dict | None = None
+    acceptance: dict | None = None
+    calibration: dict | None = None       # the source's raw data and fit records (free-form)
+    notes: list[str] = field(default_factory=list)  # appended to provenance.notes
+
+
+def assemble(parts: ProfileParts, origin: str = "calibration") -> dict:
+    """The profile dict in canonical key order, validated with `Profile.from_dict`."""
+    prov = dict(parts.provenance)
+    if prov.get("kind", "measured") == "measured":
+        prov = {"kind": "measured", "date": now_iso(), "versions": versions(), **prov}
+    if parts.notes:
+        prov["notes"] = list(prov.get("notes") or []) + list(parts.notes)
+    draft = dict(parts.draft)
+    if parts.draft_arch is not None:
+        draft["arch"] = _section(parts.draft_arch, arch_dict)
+    step = {"target": _section(parts.target, coeff_dict)}
+    if parts.draft_step is not None:
+        step["draft"] = _section(parts.draft_step, coeff_dict)
+    data = {"schema": SCHEMA, "id": parts.id, "description": parts.description, "provenance": prov,
+            "hardware": dict(parts.hardware), "model": _section(parts.model, arch_dict), "step": step,
+            "prefill": _section(parts.prefill, prefill_dict), "draft": draft}
+    if parts.acceptance is not None:
+        data["acceptance"] = parts.acceptance
+    data.update(lengths=parts.lengths, accuracy=parts.accuracy, prompt_tokens=int(parts.prompt_tokens),
+                temperature=parts.temperature, top_p=parts.top_p)
+    if parts.calibration is not None:
+        data["calibration"] = parts.calibration
+    try:
+        Profile.from_dict(data, origin=origin)
+    except PlannerError as e:
+        raise PlannerError(f"{origin} produced an invalid profile: {e}") from None
+    return data
+
+
+def _section(value, fmt):
+    return dict(value) if isinstance(value, dict) else fmt(value)
+
+
+def sig(x: float, digits: int = 6) -> float:
+    """x to `digits` significant digits: the one rounding of fitted coefficients (a 10 us GPU t0 and a 50 ms CPU
+    one keep the same relative precision)."""
+    return float(f"{x:.{digits}g}")
 
 
 def now_iso() -> str:
@@ -36,21 +103,23 @@ def versions() -> dict:
 
 
 def arch_dict(a: ModelArch) -> dict:
-    d = {k: getattr(a, k) for k in ("name", "params", "layers", "hidden", "heads", "kv_heads", "head_dim",
-                                    "vocab", "dtype_bytes", "hf_id", "max_context")}
-    return {k: v for k, v in d.items() if v is not None}
+    return {f.name: getattr(a, f.name) for f in fields(a) if getattr(a, f.name) is not None}
 
 
-def coeff_dict(c) -> dict:
-    d = {"t0_s": round(c.t0_s, 7), "weight_bw_GBps": round(c.weight_bw_GBps, 4), "kv_bw_GBps": round(c.kv_bw_GBps, 4),
-         "tflops": round(c.tflops, 6)}
-    if c.allreduce_s:
-        d["allreduce_s"] = c.allreduce_s
-    if c.verify_s:
-        d["verify_s"] = round(c.verify_s, 7)
-    if c.fit_rel_error is not None:
-        d["fit_rel_error"] = c.fit_rel_error
+def coeff_dict(c: StepCoeffs) -> dict:
+    """Every set field of the step coefficients; fitted quantities rounded by `sig`, a zero verify_s or
+    allreduce_s left out (absent means 0)."""
+    d = {}
+    for f in fields(c):
+        v = getattr(c, f.name)
+        if v is None or (f.name in ("verify_s", "allreduce_s") and not v):
+            continue
+        d[f.name] = v if f.name in ("fit_rel_error", "allreduce_s") else sig(v)
     return d
+
+
+def prefill_dict(c: PrefillCoeffs) -> dict:
+    return {"t0_s": sig(c.t0_s), "s_per_token": sig(c.s_per_token)}
 
 
 def placeholder_accuracy() -> dict:

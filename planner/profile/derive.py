@@ -10,9 +10,10 @@ import math
 from pathlib import Path
 
 from planner.errors import PlannerError
-from planner.io import atomic_write_json
 from planner.profile import presets as P
-from planner.profile.schema import SCHEMA, ModelArch, Profile
+from planner.profile.assemble import ProfileParts, assemble
+from planner.profile.schema import ModelArch
+from planner.profile.writer import write_profile
 
 MAJ_N_ASSUMED = 64      # vote count assumed for the 'Major.' column of 2502.06703 Table 5 (not stated there)
 WRONG_MODE_SHARE = 0.5  # share of wrong answers that agree on one recurring wrong answer (assumption)
@@ -41,10 +42,6 @@ def _step(gpu: dict, tp: int) -> dict:
 
 def _spec(key: str) -> float:
     return float(P.SPECULATION[key]["value"])
-
-
-def _arch_dict(a: ModelArch) -> dict:
-    return {k: v for k, v in a.__dict__.items() if v is not None}
 
 
 def derive_profile(gpu_key: str, model: str | ModelArch, accuracy_like: str | None = None) -> dict:
@@ -92,28 +89,27 @@ def derive_profile(gpu_key: str, model: str | ModelArch, accuracy_like: str | No
     ]
     prefill_flops = gpu["bf16_tflops"] * 1e12 * _eff("prefill_flops") * tp
     pid = f"{gpu_key}-{key}" if isinstance(model, str) else f"{gpu_key}-{arch.name.split('/')[-1].lower()}"
-    return {
-        "schema": SCHEMA, "id": pid,
-        "description": f"{arch.name} on {tp}x {gpu['name']} (TP {tp}), {draft.name} draft. Derived from datasheet "
-                       "and published numbers, not measured.",
-        "provenance": {"kind": "derived", "sources": sources,
-                       "notes": "derived, not measured: run `planner calibrate` on your device"},
-        "hardware": {"name": gpu["name"], "mem_bw_GBps": gpu["mem_bw_GBps"], "bf16_tflops": gpu["bf16_tflops"],
-                     "memory_GB": gpu["memory_GB"], "gpus": tp, "tensor_parallel": tp,
-                     "interconnect_GBps": gpu.get("interconnect_GBps")},
-        "model": _arch_dict(arch),
-        "step": {"target": {**_step(gpu, tp), "verify_s": _spec("verify_s")},
-                 "draft": {**_step(gpu, tp), "t0_s": _spec("draft_t0_s")}},
-        "prefill": {"t0_s": P.EFFICIENCY["prefill_t0_s"]["value"], "s_per_token": 2 * arch.params / prefill_flops},
-        "draft": {"kind": "model", "name": draft.name, "arch": _arch_dict(draft)},
-        "acceptance": {"temperature": accept["temperature"], "alpha": accept["alpha"]},
-        "lengths": lengths,
-        "accuracy": {"kind": "parametric", "beta_a": round(fit.a, 4), "beta_b": round(fit.b, 4),
-                     "wrong_mode_share": WRONG_MODE_SHARE, "dataset": acc["dataset"],
-                     "source": f"fit to {acc['sources'][0]} (pass@1 {acc['pass1']}, majority "
-                               f"{acc['maj_at_budget']['acc']} assumed at N={MAJ_N_ASSUMED})"},
-        "prompt_tokens": 200, "temperature": 0.7, "top_p": 1.0,
-    }
+    return assemble(ProfileParts(
+        id=pid, description=f"{arch.name} on {tp}x {gpu['name']} (TP {tp}), {draft.name} draft. Derived from "
+                            "datasheet and published numbers, not measured.",
+        provenance={"kind": "derived", "sources": sources,
+                    "notes": "derived, not measured: run `planner calibrate` on your device"},
+        hardware={"name": gpu["name"], "mem_bw_GBps": gpu["mem_bw_GBps"], "bf16_tflops": gpu["bf16_tflops"],
+                  "memory_GB": gpu["memory_GB"], "gpus": tp, "tensor_parallel": tp,
+                  "interconnect_GBps": gpu.get("interconnect_GBps")},
+        model=arch,
+        # derived coefficients are written unrounded (dict sections pass through the assembler as given)
+        target={**_step(gpu, tp), "verify_s": _spec("verify_s")},
+        draft_step={**_step(gpu, tp), "t0_s": _spec("draft_t0_s")},
+        prefill={"t0_s": P.EFFICIENCY["prefill_t0_s"]["value"], "s_per_token": 2 * arch.params / prefill_flops},
+        draft={"kind": "model", "name": draft.name}, draft_arch=draft,
+        acceptance={"temperature": accept["temperature"], "alpha": accept["alpha"]},
+        lengths=lengths,
+        accuracy={"kind": "parametric", "beta_a": round(fit.a, 4), "beta_b": round(fit.b, 4),
+                  "wrong_mode_share": WRONG_MODE_SHARE, "dataset": acc["dataset"],
+                  "source": f"fit to {acc['sources'][0]} (pass@1 {acc['pass1']}, majority "
+                            f"{acc['maj_at_budget']['acc']} assumed at N={MAJ_N_ASSUMED})"},
+        prompt_tokens=200, temperature=0.7, top_p=1.0), origin=pid)
 
 
 def main(argv=None) -> None:
@@ -123,9 +119,8 @@ def main(argv=None) -> None:
     out = Path(args.out)
     for g in P.GPUS:
         for m in DEFAULT_MODELS:
-            d = derive_profile(g, m)
-            Profile.from_dict(d, origin=d["id"])  # validate before writing
-            atomic_write_json(out / f"{d['id']}.json", d)
+            d = derive_profile(g, m)  # validated by the assembler, and again by the writer
+            write_profile(d, out / f"{d['id']}.json")
     print(f"wrote {len(P.GPUS) * len(DEFAULT_MODELS)} profiles to {out}/")
 
 

@@ -28,19 +28,30 @@ def check_writable(path: str | os.PathLike) -> Path:
     return path
 
 
-def write_profile(data: dict, path: str | os.PathLike, bank_lines: list[dict] | None = None) -> Profile:
-    """Validate, then write the bank (if any; referenced relative to the profile) and the profile, atomically."""
+def write_profile(data: dict, path: str | os.PathLike, bank_lines: list[dict] | None = None,
+                  sidecars: dict[str, str] | None = None) -> Profile:
+    """Validate, then write the bank (if any; `PROFILE.bank.jsonl`, referenced relative to the profile), any
+    sidecar files (name in the profile's folder -> text, e.g. the raw rounds of a closed-loop calibration) and the
+    profile, each atomically; the profile last, so it never points at a bank that is not there yet."""
     path = Path(path)
     if data.get("schema") != SCHEMA:
         data = {"schema": SCHEMA, **data}
     bank_name = None
     if bank_lines:
-        bank_name = f"{path.stem}.bank.jsonl"
-        data["accuracy"] = {**data.get("accuracy", {}), "kind": "bank", "path": bank_name, "format": "tts-bank"}
-        for k in ("beta_a", "beta_b", "wrong_mode_share"):
-            data["accuracy"].pop(k, None)
+        data["accuracy"] = bank_accuracy(data.get("accuracy", {}), path)
+        bank_name = data["accuracy"]["path"]
     prof = Profile.from_dict(json.loads(json.dumps(data)), origin=str(path))  # also proves it is JSON-able
     if bank_name:
         atomic_write_text(path.parent / bank_name, "".join(json.dumps(x) + "\n" for x in bank_lines))
+    for name, text in (sidecars or {}).items():
+        atomic_write_text(path.parent / name, text)
     atomic_write_json(path, data)
     return prof
+
+
+def bank_accuracy(accuracy: dict, path: str | os.PathLike) -> dict:
+    """The accuracy section of a profile whose sample bank is written next to it as `PROFILE.bank.jsonl`."""
+    out = {**accuracy, "kind": "bank", "path": f"{Path(path).stem}.bank.jsonl", "format": "tts-bank"}
+    for k in ("beta_a", "beta_b", "wrong_mode_share"):
+        out.pop(k, None)
+    return out

@@ -1,14 +1,8 @@
-"""Serving engines: calibrate against an OpenAI-compatible endpoint, read its metrics, launch one for tests.
+"""The endpoint source of calibration: a running OpenAI-compatible server (vLLM, SGLang), its metrics and timings.
 
-`calibrate_endpoint(args) -> profile dict` is what `planner calibrate --endpoint URL --model NAME` calls;
-`add_endpoint_arguments(parser)` adds the options only that path uses. Imports are deferred so that
-importing this package (at CLI start-up) stays free of scipy and numpy."""
-
-
-def calibrate_endpoint(args) -> dict:
-    from planner.calibrate.endpoint.measure import calibrate_endpoint as run
-
-    return run(args)
+`measure.measure_endpoint(EndpointRun)` is what `planner calibrate --endpoint URL --model NAME` runs;
+`add_endpoint_arguments(parser)` adds the options only that path uses. This file imports nothing, so the
+CLI's start-up stays free of scipy and numpy."""
 
 
 def add_endpoint_arguments(p) -> None:
@@ -32,4 +26,4 @@ def add_endpoint_arguments(p) -> None:
             g.add_argument(flag, **kw)
 
 
-__all__ = ["add_endpoint_arguments", "calibrate_endpoint"]
+__all__ = ["add_endpoint_arguments"]

@@ -1,4 +1,4 @@
-"""`planner calibrate --endpoint URL --model NAME [--quick]`: a `tts-profile/1` measured on a running
+"""`planner calibrate --endpoint URL --model NAME [--quick]`: a profile measured on a running
 OpenAI-compatible server (vLLM first; SGLang / llama.cpp where they expose the same things).
 
 The planner's latency model is fitted to the *engine's* numbers (its scheduler, kernels and sampling), not
@@ -11,7 +11,6 @@ If the server dies or stops answering mid-run, the measurements so far are writt
 
 from __future__ import annotations
 
-import datetime as _dt
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,9 +19,11 @@ from urllib.parse import urlparse
 from planner.errors import PlannerError
 from planner.io import atomic_write_json, iter_jsonl
 from planner.calibrate.endpoint import sweeps
-from planner.calibrate.endpoint.assemble import build_profile
+from planner.calibrate.endpoint.parts import endpoint_parts
 from planner.http import Endpoint
 from planner.calibrate.endpoint.probe import local_config, probe, speculative_from_args, tensor_parallel_from_args
+from planner.calibrate.output import Measured
+from planner.calibrate.settings import EndpointRun
 
 DEFAULT_QUESTIONS = [
     "What is 17 + 25? Answer with a number.",
@@ -45,7 +46,7 @@ DEFAULT_QUESTIONS = [
 
 
 @dataclass(frozen=True)
-class Settings:
+class EndpointGrid:
     batches: tuple[int, ...]
     decode_tokens: int
     long_batches: tuple[int, ...]     # points at a long context (for the KV-read term)
@@ -58,8 +59,8 @@ class Settings:
     decode_repeats: int = 1           # each decode point keeps its fastest repeat (shared machines add noise)
 
 
-QUICK = Settings((1, 4, 16), 24, (4,), 384, (16, 384), 1, 3, 4, 48)
-FULL = Settings((1, 2, 4, 8, 16, 32, 64), 96, (1, 16), 1024, (16, 128, 512, 1024, 1536), 2, 16, 8, 512, 2)
+QUICK = EndpointGrid((1, 4, 16), 24, (4,), 384, (16, 384), 1, 3, 4, 48)
+FULL = EndpointGrid((1, 2, 4, 8, 16, 32, 64), 96, (1, 16), 1024, (16, 128, 512, 1024, 1536), 2, 16, 8, 512, 2)
 
 
 def load_questions(path: str | None, limit: int) -> list[str]:
@@ -79,50 +80,38 @@ def load_questions(path: str | None, limit: int) -> list[str]:
     return out
 
 
-def _fits(settings: Settings, max_len: int | None) -> Settings:
+def _fits(grid: EndpointGrid, max_len: int | None) -> EndpointGrid:
     """Shrink prompt lengths and generation caps to the server's context window."""
     if not max_len:
-        return settings
-    room = max_len - settings.decode_tokens - 8
-    return replace(settings, long_prompt_tokens=max(16, min(settings.long_prompt_tokens, room)),
-                   prefill_tokens=tuple(sorted({max(8, min(t, max_len - 8)) for t in settings.prefill_tokens})),
-                   max_tokens=min(settings.max_tokens, max(16, max_len // 2)))
+        return grid
+    room = max_len - grid.decode_tokens - 8
+    return replace(grid, long_prompt_tokens=max(16, min(grid.long_prompt_tokens, room)),
+                   prefill_tokens=tuple(sorted({max(8, min(t, max_len - 8)) for t in grid.prefill_tokens})),
+                   max_tokens=min(grid.max_tokens, max(16, max_len // 2)))
 
 
-def calibrate_endpoint(args) -> dict:
-    """Measure the server at args.endpoint serving args.model; return the profile dict (validated).
-
-    Reads (all optional except endpoint, model): quick, timeout (s per call, default 120), prompts (JSONL),
-    model_config (config.json of the served model when its folder is not local), hardware (name),
-    launch_args (the server's command line, recorded and parsed for --speculative-config and
-    --tensor-parallel-size), temperature (0.7), top_p (1.0), max_tokens, n (branches per prompt for
-    the length distribution), id, output (for FILE.partial.json on failure), batches (branch counts of the
-    decode sweep, default 1,4,16 quick / 1..64 full), decode_tokens (tokens per sweep request),
-    decode_repeats (repeats per decode point, the fastest kept; default 1 quick / 2 full)."""
-    model = getattr(args, "model", None)
-    if not model:
+def measure_endpoint(run: EndpointRun) -> Measured:
+    """Measure the server at run.endpoint serving run.model; the profile's parts (validated when assembled).
+    Defaults: the quick or full grid below, trimmed to the server's context window; run.batches,
+    decode_tokens, decode_repeats, max_tokens and n override it."""
+    if not run.model:
         raise PlannerError("--endpoint needs --model NAME (the served model name)")
-    ep = Endpoint(args.endpoint, timeout_s=float(getattr(args, "timeout", None) or 120))
-    settings = QUICK if getattr(args, "quick", False) else FULL
-    temperature = float(getattr(args, "temperature", None) if getattr(args, "temperature", None) is not None else 0.7)
-    top_p = float(getattr(args, "top_p", None) or 1.0)
+    ep = Endpoint(run.endpoint, timeout_s=float(run.timeout or 120))
+    grid = QUICK if run.quick else FULL
+    temperature, top_p = run.temperature, run.top_p
     t_start = time.monotonic()
-    info = probe(ep, model)
+    info = probe(ep, run.model)
     # Everything that can be wrong with the inputs fails here, before minutes of measuring.
-    speculative_from_args(getattr(args, "launch_args", None))
-    tensor_parallel_from_args(getattr(args, "launch_args", None))
-    local_config(info, getattr(args, "model_config", None))
-    settings = _fits(settings, info.max_model_len)
-    if getattr(args, "max_tokens", None):
-        settings = replace(settings, max_tokens=int(args.max_tokens))
-    if getattr(args, "batches", None):
-        settings = replace(settings, batches=tuple(int(b) for b in args.batches))
-    if getattr(args, "decode_tokens", None):
-        settings = replace(settings, decode_tokens=int(args.decode_tokens))
-    if getattr(args, "decode_repeats", None):
-        settings = replace(settings, decode_repeats=int(args.decode_repeats))
-    n_branch = int(getattr(args, "n", None) or settings.n_per_question)
-    questions = load_questions(getattr(args, "prompts", None), settings.n_questions)
+    speculative_from_args(run.launch_args)
+    tensor_parallel_from_args(run.launch_args)
+    local_config(info, run.model_config)
+    grid = _fits(grid, info.max_model_len)
+    for name in ("max_tokens", "batches", "decode_tokens", "decode_repeats"):
+        if getattr(run, name):
+            v = getattr(run, name)
+            grid = replace(grid, **{name: tuple(int(b) for b in v) if name == "batches" else int(v)})
+    n_branch = int(run.n or grid.n_per_question)
+    questions = load_questions(run.prompts, grid.n_questions)
     raw: dict = {"decode_points": [], "prefill_points": [], "phases_s": {}}
     timeout = ep.timeout_s
     try:
@@ -132,11 +121,11 @@ def calibrate_endpoint(args) -> dict:
 
         t = time.monotonic()
         base_prompt = sweeps.filler_prompt(24, 0)
-        long_prompt = sweeps.filler_prompt(sweeps.words_for_tokens(settings.long_prompt_tokens), 2)
-        for B, prompt in [(b, base_prompt) for b in settings.batches] + [(b, long_prompt)
-                                                                          for b in settings.long_batches]:
-            reps = [sweeps.decode_point(ep, info, B, settings.decode_tokens, prompt, temperature, timeout)
-                    for _ in range(settings.decode_repeats)]
+        long_prompt = sweeps.filler_prompt(sweeps.words_for_tokens(grid.long_prompt_tokens), 2)
+        for B, prompt in [(b, base_prompt) for b in grid.batches] + [(b, long_prompt)
+                                                                          for b in grid.long_batches]:
+            reps = [sweeps.decode_point(ep, info, B, grid.decode_tokens, prompt, temperature, timeout)
+                    for _ in range(grid.decode_repeats)]
             best = min(reps, key=lambda d: d["t_s"])
             best["repeats_t_s"] = [round(d["t_s"], 6) for d in reps]
             raw["decode_points"].append(best)
@@ -144,8 +133,8 @@ def calibrate_endpoint(args) -> dict:
 
         t = time.monotonic()
         nonce = int(time.time()) % 100000 + 10
-        for rep in range(settings.prefill_repeats):
-            for tok in settings.prefill_tokens:
+        for rep in range(grid.prefill_repeats):
+            for tok in grid.prefill_tokens:
                 nonce += 1
                 raw["prefill_points"].append(sweeps.prefill_point(ep, info, sweeps.words_for_tokens(tok), nonce,
                                                                   timeout))
@@ -153,20 +142,18 @@ def calibrate_endpoint(args) -> dict:
 
         t = time.monotonic()
         before = info.scrape(ep)
-        raw["lengths"] = sweeps.sample_lengths(ep, info, questions, n_branch, settings.max_tokens, temperature,
+        raw["lengths"] = sweeps.sample_lengths(ep, info, questions, n_branch, grid.max_tokens, temperature,
                                                top_p, timeout)
         raw["spec_before"], raw["spec_after"] = before, info.scrape(ep)
         raw["phases_s"]["lengths"] = round(time.monotonic() - t, 2)
     except PlannerError as e:
-        raise PlannerError(f"{e}{_save_partial(args, info, raw)}") from None
+        raise PlannerError(f"{e}{_save_partial(run.output, info, raw)}") from None
     raw["phases_s"]["total"] = round(time.monotonic() - t_start, 2)
     host = urlparse(info.base).hostname or info.base
-    return build_profile(args, info, raw, settings, temperature, top_p, host,
-                         _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat())
+    return Measured(endpoint_parts(run, info, raw, grid, host))
 
 
-def _save_partial(args, info, raw: dict) -> str:
-    out = getattr(args, "output", None)
+def _save_partial(out: str | None, info, raw: dict) -> str:
     if not out or not (raw["decode_points"] or raw["prefill_points"]):
         return ""
     path = Path(str(out) + ".partial.json")

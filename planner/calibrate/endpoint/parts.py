@@ -1,5 +1,6 @@
-"""Turn endpoint measurements into a validated `tts-profile/1`: fitted step and prefill coefficients, the
-length distribution, acceptance per draft position, and provenance naming the engine, its version and launch.
+"""Turn endpoint measurements into a profile's parts (planner.profile.assemble builds and validates them):
+fitted step and prefill coefficients, the length distribution, acceptance per draft position, and provenance
+naming the engine, its version and launch.
 
 Choices that a reader of the profile should know (also written into `calibration.notes`):
 - hardware peaks are not observable through an API, so `hardware.mem_bw_GBps`/`bf16_tflops` hold the
@@ -15,13 +16,14 @@ import math
 import shlex
 import statistics
 
-from planner.errors import PlannerError
-from planner.profile.hf_config import arch_from_hf_config
-from planner.profile.schema import SCHEMA, Profile
-from planner.calibrate.endpoint.fit import fit_prefill, fit_step, step_predictions
 from planner.calibrate.endpoint.metrics import SpecCounters, conditional_acceptance
 from planner.calibrate.endpoint.probe import (SGLANG_ACCEPT, local_config, sglang_draft_steps, speculative_from_args,
-                                   tensor_parallel_from_args)
+                                              tensor_parallel_from_args)
+from planner.calibrate.fit import fit_prefill_pooled, fit_step_pooled, step_predictions
+from planner.calibrate.settings import EndpointRun
+from planner.errors import PlannerError
+from planner.profile.assemble import ProfileParts
+from planner.profile.hf_config import arch_from_hf_config
 
 
 MIN_DRAFTS = 20  # below this the per-position rates are mostly noise (Wilson interval wider than ~0.4)
@@ -119,19 +121,22 @@ def _acceptance(info, raw: dict, temperature: float, notes: list[str], launch=No
             "draft_rate": counts["draft_rate"]}, counts
 
 
-def build_profile(args, info, raw: dict, settings, temperature: float, top_p: float, host: str, date: str) -> dict:
+def endpoint_parts(run: EndpointRun, info, raw: dict, grid, host: str) -> ProfileParts:
+    """The profile's parts from the endpoint's raw measurements (validated by the one assembler)."""
     notes = list(info.notes) + list(raw["lengths"].get("notes", []))
-    launch = getattr(args, "launch_args", None)
+    launch = run.launch_args
     tp = tensor_parallel_from_args(launch)
-    arch = arch_from_hf_config(local_config(info, getattr(args, "model_config", None)), name=info.model)
+    arch = arch_from_hf_config(local_config(info, run.model_config), name=info.model)
     points = raw["decode_points"]
-    step = fit_step(points, arch, tp=tp)
+    step = fit_step_pooled(points, arch, tp=tp)
+    if not math.isfinite(step.t0_s):
+        raise PlannerError("endpoint calibration: step fit did not converge")
     for p, pred in zip(points, step_predictions(points, step, arch, tp=tp)):
         p["predicted_s"] = round(pred, 6)
         p["t_s"] = round(p["t_s"], 6)
-    prefill = fit_prefill(raw["prefill_points"])
+    prefill = fit_prefill_pooled(raw["prefill_points"])
     spec_cfg = speculative_from_args(launch)
-    acceptance, counts = _acceptance(info, raw, temperature, notes, launch)
+    acceptance, counts = _acceptance(info, raw, run.temperature, notes, launch)
     if info.spec_positions and spec_cfg is None:
         notes.append("speculative method unknown (pass --launch-args with the server's command line)")
     draft = {"kind": "none"}
@@ -142,57 +147,35 @@ def build_profile(args, info, raw: dict, settings, temperature: float, top_p: fl
         if method != "ngram":
             notes.append(f"drafter {method!r}: its cost is inside the measured step time; modelled as free drafts")
     prompt_tokens = [p for p in raw["lengths"]["prompt_tokens"] if p > 0]
-    lengths = _lengths(raw)
     trunc = raw["lengths"]["truncated"] / max(1, len(raw["lengths"]["tokens"]))
     if trunc > 0.2:
         notes.append(f"{trunc:.0%} of calibration branches hit max_tokens={raw['lengths']['max_tokens']}: the "
                      "length distribution is truncated there")
-    bank = getattr(args, "accuracy_bank", None)
-    accuracy = ({"kind": "bank", "path": bank, "format": "tts-bank"} if bank else
+    accuracy = ({"kind": "bank", "path": run.accuracy_bank, "format": "tts-bank"} if run.accuracy_bank else
                 {"kind": "parametric", "beta_a": 1.0, "beta_b": 1.0, "wrong_mode_share": 0.5,
                  "source": "placeholder: endpoint calibration measures latency only; give a sample bank"})
     kv_bytes = float(info.cache.get("kv_cache_memory_bytes") or 0) if info.cache.get(
         "kv_cache_memory_bytes", "None") != "None" else 0.0
-    memory_gb = float(getattr(args, "memory_gb", None) or max(0.001, (arch.weight_bytes / tp + kv_bytes) / 1e9))
-    hw_name = getattr(args, "hardware", None) or f"{info.engine} endpoint {host}"
+    memory_gb = float(run.memory_gb or max(0.001, (arch.weight_bytes / tp + kv_bytes) / 1e9))
+    hw_name = run.hardware or f"{info.engine} endpoint {host}"
     engine = {"name": info.engine, "version": info.version, "endpoint": info.base, "served_model": info.model,
               "model_root": info.root, "max_model_len": info.max_model_len,
               "launch_args": launch or "not given (pass --launch-args; the API does not report them)",
               "speculative_config": spec_cfg, "cache_config": {k: info.cache[k] for k in (
                   "block_size", "enable_prefix_caching", "kv_cache_memory_bytes", "num_gpu_blocks") if k in info.cache}}
-    profile = {
-        "schema": SCHEMA,
-        "id": getattr(args, "id", None) or f"{info.model}@{info.engine}-{host}",
-        "description": f"{info.model} measured through {info.engine} {info.version or ''} at {info.base}"
-                       f"{' (quick)' if getattr(args, 'quick', False) else ''}".replace("  ", " "),
-        "provenance": {"kind": "measured", "method": "endpoint", "device": hw_name, "date": date,
-                       "engine": engine, "dtype": f"{arch.dtype_bytes:g} bytes/param (config)",
-                       "quick": bool(getattr(args, "quick", False)), "notes": notes},
-        "hardware": {"name": hw_name, "mem_bw_GBps": step.weight_bw_GBps, "bf16_tflops": step.tflops,
-                     "memory_GB": round(memory_gb, 3), "gpus": max(tp, int(getattr(args, "gpus", None) or 1)),
-                     "tensor_parallel": tp},
-        "model": {k: v for k, v in arch.__dict__.items() if v is not None},
-        "step": {"target": {k: v for k, v in step.__dict__.items() if v is not None}},
-        "prefill": {"t0_s": prefill.t0_s, "s_per_token": prefill.s_per_token},
-        "draft": draft,
-        "acceptance": acceptance,
-        "lengths": lengths,
-        "accuracy": accuracy,
-        "prompt_tokens": int(statistics.median(prompt_tokens)) if prompt_tokens else 64,
-        "temperature": temperature,
-        "top_p": top_p,
-        "calibration": {"decode_points": points, "prefill_points": raw["prefill_points"],
-                        "lengths": {"n": len(raw["lengths"]["tokens"]), "truncated": raw["lengths"]["truncated"],
-                                    "max_tokens": raw["lengths"]["max_tokens"], "api": raw["lengths"]["api"]},
-                        "acceptance_counts": counts, "phases_s": raw["phases_s"],
-                        "settings": settings.__dict__, "notes": notes},
-    }
-    if acceptance is None:
-        profile.pop("acceptance")
-    try:
-        Profile.from_dict(profile, origin="endpoint calibration")
-    except PlannerError as e:
-        raise PlannerError(f"endpoint calibration produced an invalid profile: {e}") from None
-    if not math.isfinite(step.t0_s):
-        raise PlannerError("endpoint calibration: step fit did not converge")
-    return profile
+    return ProfileParts(
+        id=run.id or f"{info.model}@{info.engine}-{host}",
+        description=f"{info.model} measured through {info.engine} {info.version or ''} at {info.base}"
+                    f"{' (quick)' if run.quick else ''}".replace("  ", " "),
+        provenance={"kind": "measured", "method": "endpoint", "device": hw_name, "engine": engine,
+                    "dtype": f"{arch.dtype_bytes:g} bytes/param (config)", "quick": run.quick, "notes": notes},
+        hardware={"name": hw_name, "mem_bw_GBps": step.weight_bw_GBps, "bf16_tflops": step.tflops,
+                  "memory_GB": round(memory_gb, 3), "gpus": max(tp, int(run.gpus or 1)), "tensor_parallel": tp},
+        model=arch, target=step, prefill=prefill, draft=draft, acceptance=acceptance, lengths=_lengths(raw),
+        accuracy=accuracy, prompt_tokens=int(statistics.median(prompt_tokens)) if prompt_tokens else 64,
+        temperature=run.temperature, top_p=run.top_p,
+        calibration={"decode_points": points, "prefill_points": raw["prefill_points"],
+                     "lengths": {"n": len(raw["lengths"]["tokens"]), "truncated": raw["lengths"]["truncated"],
+                                 "max_tokens": raw["lengths"]["max_tokens"], "api": raw["lengths"]["api"]},
+                     "acceptance_counts": counts, "phases_s": raw["phases_s"], "settings": grid.__dict__,
+                     "notes": notes})
