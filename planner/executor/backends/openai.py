@@ -6,6 +6,12 @@ its own thread over `http.client` with a socket timeout on every call; the main 
 branches and, to cancel, shuts the sockets down so the server sees the client go away and stops generating.
 Two request shapes: one request with `n` choices (mode "n", what the exported server configs expect) or N
 requests with n=1 (mode "parallel", for servers without `n`; gives exact per-branch token counts).
+
+Network policy (planner.http, docs/cli.md "Timeouts"): each request has a total deadline (connect to last
+byte, enforced by a watchdog however the server paces its bytes): `timeout_s` if given, else the problem's
+deadline + GRACE_S, else GENERATION_TIMEOUT_S. Generation requests are never retried (not idempotent). A
+request that fails, breaks off before [DONE], sends garbage or times out is an error naming the URL, and so
+is a server that sent no response at all by the deadline: never a silent `answer: None`.
 """
 
 from __future__ import annotations
@@ -20,10 +26,13 @@ import time
 from urllib.parse import urlsplit
 
 from planner.errors import PlannerError
+from planner.http import PROBE_TIMEOUT_S, CallDeadline, check_timeout
 from planner.executor.backends import Backend, BackendResult, BranchOutput, OnFinish
 from planner.executor.deadline import Deadline
 
 _REASONS = {"stop": "eos", "length": "length", "eos": "eos", "abort": "cancelled"}
+GENERATION_TIMEOUT_S = 600.0   # a request's total deadline when neither --request-timeout nor a deadline says
+GRACE_S = 2.0                  # beyond the problem's deadline (the executor cuts at the deadline itself)
 
 
 class OpenAIBackend(Backend):
@@ -31,24 +40,47 @@ class OpenAIBackend(Backend):
 
     def __init__(self, base_url: str, model: str, mode: str = "n", temperature: float = 0.7, top_p: float = 1.0,
                  max_tokens: int = 1024, stop: list[str] | None = None, api_key: str | None = None,
-                 timeout_s: float = 600.0, chat: bool = True, system: str | None = None, max_parallel: int = 64,
+                 timeout_s: float | None = None, chat: bool = True, system: str | None = None, max_parallel: int = 64,
                  logprobs: bool = False, send_seed: bool = False):
         if mode not in ("n", "parallel"):
             raise PlannerError(f"openai mode must be n or parallel, got {mode!r}")
         u = urlsplit(base_url if "://" in base_url else "http://" + base_url)
         if u.scheme not in ("http", "https") or not u.hostname:
             raise PlannerError(f"bad server URL {base_url!r}: use e.g. http://localhost:8000/v1")
-        self.scheme, self.host, self.port = u.scheme, u.hostname, u.port
-        self.path = (u.path.rstrip("/") or "/v1") + ("/chat/completions" if chat else "/completions")
+        try:
+            port = u.port
+        except ValueError:
+            raise PlannerError(f"bad server URL {base_url!r}: the port is not a number in 1..65535") from None
+        self.scheme, self.host, self.port = u.scheme, u.hostname, port
+        self.root = u.path.rstrip("/") or "/v1"
+        self.path = self.root + ("/chat/completions" if chat else "/completions")
         self.model, self.mode, self.chat, self.system = model, mode, chat, system
         self.temperature, self.top_p, self.max_tokens, self.stop = temperature, top_p, max_tokens, list(stop or [])
         self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
-        self.timeout_s, self.max_parallel = float(timeout_s), int(max_parallel)
+        self.timeout_s = None if timeout_s is None else check_timeout(timeout_s, "--request-timeout")
+        self.max_parallel = int(max_parallel)
         self.logprobs = logprobs  # ask for token log-probs (confidence scorer; also gives exact token counts)
         self.send_seed = send_seed  # opt-in: seeded requests crash vLLM's CPU build when prefill is chunked
 
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.host}{f':{self.port}' if self.port else ''}{self.path}"
+
+    def check(self) -> None:
+        """A quick liveness probe before any work (GET .../models, PROBE_TIMEOUT_S, retried): any HTTP answer
+        will do; refused, unresolvable or silent is one error naming the URL."""
+        from planner.http import Endpoint, HttpError
+
+        base = f"{self.scheme}://{self.host}{f':{self.port}' if self.port else ''}"
+        try:
+            Endpoint(base, PROBE_TIMEOUT_S, "--request-timeout").get_text(self.root + "/models")
+        except HttpError:
+            pass  # it answered: alive (some servers have no /models)
+        except PlannerError as e:
+            raise PlannerError(f"server {self.url} is not answering: {e}") from None
+
     def describe(self) -> dict:
-        return {"backend": self.name, "url": f"{self.scheme}://{self.host}:{self.port or ''}{self.path}",
+        return {"backend": self.name, "url": self.url,
                 "model": self.model, "mode": self.mode, "temperature": self.temperature, "max_tokens": self.max_tokens}
 
     # -- one streamed request ---------------------------------------------------------------------------
@@ -73,72 +105,124 @@ class OpenAIBackend(Backend):
         return cls(self.host, self.port, timeout=timeout)
 
     def _stream(self, conn, body: bytes, base: int, events: queue.Queue, t0: float, socks: list,
-                cancel: threading.Event) -> None:
-        """Send one request; put ("done", BranchOutput) per finished choice, then ("end", usage | error).
-        The raw socket goes into `socks` (http.client drops conn.sock once a response owns it) for cancelling."""
+                cancel: threading.Event, call: CallDeadline) -> None:
+        """Send one request; put ("head", ...) once the server answers 200, ("done", BranchOutput) per finished
+        choice, then ("end", usage, error). The raw socket goes into `socks` (http.client drops conn.sock once
+        a response owns it) for cancelling; `call`'s watchdog shuts it when the request's deadline passes."""
         texts: dict[int, list[str]] = {}
         chunks: dict[int, int] = {}
         lps: dict[int, list[float]] = {}
+        started = False  # the server answered (errors after this are a broken stream, not an unreachable server)
         try:
             headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
             if self.api_key:
                 headers["Authorization"] = f"Bearer {self.api_key}"
             if cancel.is_set():
                 return
+            conn.connect()
+            sock = conn.sock
+            socks.append(sock)
+            call.arm(sock)
             conn.request("POST", self.path, body=body, headers=headers)
-            socks.append(conn.sock)
             resp = conn.getresponse()
             if resp.status != 200:
                 detail = resp.read(2000).decode("utf-8", "replace").strip().splitlines()
-                events.put(("end", base, None, f"HTTP {resp.status} from server: {detail[0] if detail else ''}"))
+                events.put(("end", base, None, f"HTTP {resp.status} from server: {detail[0][:300] if detail else ''}"))
                 return
-            usage = None
-            for raw in resp:
-                if cancel.is_set():
-                    return
+            started = True
+            events.put(("head", base, None, None))
+            usage, finished = None, False
+            while True:
+                sock.settimeout(max(0.01, call.remaining()))
+                raw = resp.readline(1 << 20)
+                if not raw or cancel.is_set():
+                    break
                 line = raw.decode("utf-8", "replace").strip()
                 if not line.startswith("data:"):
                     continue
                 data = line[5:].strip()
                 if data == "[DONE]":
+                    finished = True
                     break
-                msg = json.loads(data)
-                usage = msg.get("usage") or usage
-                for ch in msg.get("choices") or []:
-                    i = int(ch.get("index", 0))
-                    piece = (ch.get("delta") or {}).get("content") if self.chat else ch.get("text")
-                    if piece:
-                        texts.setdefault(i, []).append(piece)
-                        chunks[i] = chunks.get(i, 0) + 1
-                    lp = ch.get("logprobs") or {}
-                    vals = [t.get("logprob") for t in lp.get("content") or []] if self.chat \
-                        else list(lp.get("token_logprobs") or [])
-                    lps.setdefault(i, []).extend(v for v in vals if isinstance(v, (int, float)))
-                    if ch.get("finish_reason"):
-                        reason = _REASONS.get(ch["finish_reason"], "eos")
-                        if ch["finish_reason"] == "stop" and isinstance(ch.get("stop_reason"), str):
-                            reason = "stop"  # vLLM: a stop string (an int stop_reason is a stop token)
-                        got = lps.get(i)
-                        events.put(("done", base + i, BranchOutput(
-                            base + i, "".join(texts.get(i, [])), len(got) if got else chunks.get(i, 0), reason,
-                            time.perf_counter() - t0, sum(got) if got else None, exact_tokens=bool(got)), None))
-            events.put(("end", base, usage, None))
-        except (OSError, http.client.HTTPException, ValueError) as e:
-            events.put(("end", base, None, f"{type(e).__name__}: {e}"))
+                try:
+                    msg = json.loads(data)
+                    if not isinstance(msg, dict):
+                        raise ValueError("not a JSON object")
+                    if "error" in msg:
+                        err = msg["error"]
+                        events.put(("end", base, None, "server error mid-stream: "
+                                    f"{(err.get('message') if isinstance(err, dict) else err)!s:.300}"))
+                        return
+                    usage = msg.get("usage") or usage
+                    self._chunk(msg, base, texts, chunks, lps, events, t0)
+                except (ValueError, TypeError, AttributeError, KeyError) as e:
+                    events.put(("end", base, None, f"bad stream chunk ({e}): {data[:80]!r}"))
+                    return
+            if cancel.is_set():
+                return
+            if call.expired:
+                events.put(("end", base, None, self._late(call)))
+            elif not finished:
+                events.put(("end", base, None, "the stream ended before [DONE]; did the server die?"))
+            else:
+                events.put(("end", base, usage, None))
+        except Exception as e:  # noqa: BLE001 - a thread must always report, or the caller would wait forever
+            if cancel.is_set():
+                return
+            if call.expired or isinstance(e, (socket.timeout, TimeoutError)):
+                events.put(("end", base, None, self._late(call)))
+            elif isinstance(e, OSError) and not started:
+                events.put(("end", base, None, f"cannot reach it ({e.strerror or e})"))
+            elif isinstance(e, (ConnectionError, http.client.HTTPException)):
+                events.put(("end", base, None, f"the connection broke ({type(e).__name__}: {e}); did the server "
+                                               "die?"))
+            else:
+                events.put(("end", base, None, f"{type(e).__name__}: {e}"))
         finally:
+            call.cancel()
             conn.close()
 
+    def _late(self, call: CallDeadline) -> str:
+        return (f"no complete answer within {call.seconds:g} s (--request-timeout; the server accepted the "
+                "request but did not finish it)")
+
+    def _chunk(self, msg: dict, base: int, texts, chunks, lps, events: queue.Queue, t0: float) -> None:
+        for ch in msg.get("choices") or []:
+            i = int(ch.get("index", 0))
+            piece = (ch.get("delta") or {}).get("content") if self.chat else ch.get("text")
+            if piece:
+                texts.setdefault(i, []).append(str(piece))
+                chunks[i] = chunks.get(i, 0) + 1
+            lp = ch.get("logprobs") or {}
+            vals = [t.get("logprob") for t in lp.get("content") or []] if self.chat \
+                else list(lp.get("token_logprobs") or [])
+            lps.setdefault(i, []).extend(v for v in vals if isinstance(v, (int, float)))
+            if ch.get("finish_reason"):
+                reason = _REASONS.get(ch["finish_reason"], "eos")
+                if ch["finish_reason"] == "stop" and isinstance(ch.get("stop_reason"), str):
+                    reason = "stop"  # vLLM: a stop string (an int stop_reason is a stop token)
+                got = lps.get(i)
+                events.put(("done", base + i, BranchOutput(
+                    base + i, "".join(texts.get(i, [])), len(got) if got else chunks.get(i, 0), reason,
+                    time.perf_counter() - t0, sum(got) if got else None, exact_tokens=bool(got)), None))
+
     # -- N branches -------------------------------------------------------------------------------------
+    def request_timeout(self, deadline: Deadline) -> float:
+        """A request's total deadline: --request-timeout, else the problem's deadline + GRACE_S, else 600 s."""
+        if self.timeout_s is not None:
+            return self.timeout_s
+        left = deadline.remaining()
+        return GENERATION_TIMEOUT_S if left is None else max(0.5, left + GRACE_S)
+
     def generate(self, prompt: str, n: int, deadline: Deadline, on_finish: OnFinish | None = None,
                  seed: int = 0) -> BackendResult:
         t0 = deadline.start
-        remaining = deadline.remaining()
-        timeout = self.timeout_s if remaining is None else max(0.5, min(self.timeout_s, remaining + 1.0))
+        timeout = self.request_timeout(deadline)
         plan = [(0, n)] if self.mode == "n" else [(i, 1) for i in range(n)]
         events: queue.Queue = queue.Queue()
         socks, threads, pending, cancel = [], [], list(plan), threading.Event()
         result: dict[int, BranchOutput] = {}
-        open_requests, stopped_by, error = 0, None, None
+        open_requests, stopped_by, error, answered = 0, None, None, False
         per_request_n = {base: k for base, k in plan}
         usage_tokens: dict[int, int] = {}
 
@@ -146,8 +230,9 @@ class OpenAIBackend(Backend):
             nonlocal open_requests
             while pending and open_requests < self.max_parallel:
                 base, k = pending.pop(0)
-                th = threading.Thread(target=self._stream, args=(self._connect(timeout), self._body(prompt, k, seed + base),
-                                                                 base, events, t0, socks, cancel), daemon=True)
+                th = threading.Thread(target=self._stream, args=(
+                    self._connect(timeout), self._body(prompt, k, seed + base), base, events, t0, socks, cancel,
+                    CallDeadline(timeout)), daemon=True)
                 th.start()
                 threads.append(th)
                 open_requests += 1
@@ -162,15 +247,18 @@ class OpenAIBackend(Backend):
                 kind, idx, payload, err = events.get(timeout=0.05 if left is None else max(0.001, min(left, 0.05)))
             except queue.Empty:
                 continue
-            if kind == "done":
+            if kind == "head":
+                answered = True
+            elif kind == "done":
                 result[idx] = payload
                 if on_finish and on_finish(payload):
                     stopped_by = "callback"
                     break
             else:
                 open_requests -= 1
-                if err and not result:
+                if err and len(result) < n:  # an error after every branch finished loses nothing
                     error = err
+                    break
                 if payload and per_request_n.get(idx) == 1 and idx in result:
                     usage_tokens[idx] = int(payload.get("completion_tokens") or 0)
                 launch()
@@ -180,10 +268,13 @@ class OpenAIBackend(Backend):
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-        if error and not result and stopped_by is None:
-            raise PlannerError(f"openai backend ({self.host}:{self.port or ''}): {error}")
+        if error:
+            raise PlannerError(f"server {self.url}: {error}")
+        if stopped_by == "deadline" and not answered and not result:
+            raise PlannerError(f"server {self.url} sent no response within the {deadline.seconds:g} s deadline "
+                               "(it accepted the connection): is it hung or overloaded?")
         now = deadline.elapsed()
-        cut = "deadline" if stopped_by == "deadline" else ("cancelled" if stopped_by else "error")
+        cut = "deadline" if stopped_by == "deadline" else "cancelled"
         branches = []
         for i in range(n):
             b = result.get(i) or BranchOutput(i, None, 0, cut, now)
