@@ -1,6 +1,9 @@
-"""A non-editable install, run from another directory, finds the shipped profiles and never imports torch."""
+"""A non-editable install, run from another directory, finds the shipped profiles and never imports torch; the
+wheel holds only the `planner` package (with the miniworld weights as package data), not tools/, bench/ or a
+top-level `calibrate`."""
 
 import os
+import zipfile
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +20,10 @@ def test_wheel_install_from_other_directory(tmp_path):
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     (wheel,) = wheels.glob("tts_planner-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {n.split("/")[0] for n in names} == {"planner", wheel.name.split("-py3")[0] + ".dist-info"}
+    for weights in ("target", "draft"):
+        assert f"planner/demo/miniworld/weights/{weights}/model.safetensors" in names
     r = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
@@ -32,3 +39,6 @@ def test_wheel_install_from_other_directory(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "Plan for Qwen2.5-7B-Instruct" in r.stdout
     assert f"FROM {site}" in r.stdout  # the installed copy, not the source tree
+    # installed: the weights as package data, where the demo looks for them; no other top-level package
+    assert (site / "planner" / "demo" / "miniworld" / "weights" / "target" / "model.safetensors").is_file()
+    assert not any((site / name).exists() for name in ("calibrate", "tools", "bench"))
