@@ -49,7 +49,7 @@ _QUESTION_RE = re.compile(r"^Q:(\d),(\d),(\d),n([1-9])=$")
 
 
 @dataclass(frozen=True)
-class Problem:
+class WorldProblem:
     question: str  # the prompt text the model is given, e.g. "Q:2,7,4,n4="
     solution: str  # the chain of thought plus the final "A:<n>", without EOS
     answer: str    # the reference answer, decimal, no leading zeros
@@ -86,10 +86,10 @@ def _chain(question: str, rng: random.Random | None, slip: float) -> tuple[str, 
     return ";".join(lines), r, n
 
 
-def solve(question: str) -> Problem:
+def solve(question: str) -> WorldProblem:
     """The exact chain of thought and answer for a question string."""
     solution, answer, steps = _chain(question, None, 0.0)
-    return Problem(question, solution, str(answer), steps)
+    return WorldProblem(question, solution, str(answer), steps)
 
 
 def noisy_solution(question: str, rng: random.Random, slip: float = SLIP_PROB) -> str:
@@ -97,7 +97,7 @@ def noisy_solution(question: str, rng: random.Random, slip: float = SLIP_PROB) -
     return _chain(question, rng, slip)[0]
 
 
-def random_problem(rng: random.Random, steps: int | None = None) -> Problem:
+def random_problem(rng: random.Random, steps: int | None = None) -> WorldProblem:
     """One problem with `steps` lines (uniform in MIN_STEPS..MAX_STEPS when None)."""
     if steps is None:
         steps = rng.randint(MIN_STEPS, MAX_STEPS)
@@ -105,7 +105,7 @@ def random_problem(rng: random.Random, steps: int | None = None) -> Problem:
     return solve(f"Q:{x},{y},{z},n{steps}=")
 
 
-def iter_split(split: str, seed: int) -> Iterator[Problem]:
+def iter_split(split: str, seed: int) -> Iterator[WorldProblem]:
     """Endless stream of problems of one split (with repeats possible), reproducible from `seed`."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
