@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
 ProfileLike = Union[Profile, str, None]        # a Profile, a shipped name, a JSON path, or None (the default)
 ENGINES = ("vllm", "sglang", "trtllm")
 MAX_BRANCHES, MAX_DRAFT_LEN = 4096, 16         # largest search limits accepted
+MAX_PROMPT_TOKENS = 10_000_000                 # largest prompt length accepted (tokens)
 
 
 def load_profile(name_or_path: str | None = None) -> Profile:
@@ -43,6 +44,8 @@ class Prediction:
     accuracy_stderr: float
     p_meet_deadline: float | None
     finished_share: float
+    tokens_per_request: float    # generated tokens, all branches (cut ones up to the deadline)
+    device_s_per_request: float  # device-seconds: min(mean latency, deadline) x tensor-parallel degree
     fits_memory: bool
 
     def to_dict(self) -> dict:
@@ -52,15 +55,20 @@ class Prediction:
 def recommend(profiles: ProfileLike | Iterable[ProfileLike] = None, deadline: float | str | None = None,
               quantile: float = 0.9, methods: Iterable[str] | None = None, target_accuracy: float | None = None,
               *, max_branches: int = 256, max_draft_len: int = 8, strategy: str = "exhaustive",
-              trials: int = 300, seed: int = 0, engine: str | None = None) -> Plan:
-    """The most accurate plan whose latency quantile meets `deadline` (seconds or "60s"), across one or more
-    profiles; with `target_accuracy` instead, the fastest plan reaching it. `engine` (vllm, sglang, trtllm)
-    restricts the search to what that engine can run. Returns the `tts-plan/1` Plan (`plan.to_dict()`)."""
+              trials: int = 300, seed: int = 0, engine: str | None = None, objective: str = "cost",
+              tolerance: float | None = None, z: float = 1.0, prompt_tokens: int | None = None) -> Plan:
+    """The plan for `deadline` (seconds or "60s") across one or more profiles: among configurations whose
+    latency quantile meets it, the cheapest (device-seconds per request) whose accuracy is within
+    max(tolerance, z * SE of the difference) of the best (`objective="accuracy"`: the most accurate);
+    `tolerance` is a fraction (None: 0.005 = 0.5 points). With `target_accuracy` instead: the fastest plan reaching it.
+    `engine` (vllm, sglang, trtllm) restricts the search to what that engine can run. Returns the `tts-plan/1`
+    Plan (`plan.to_dict()`)."""
     from planner.choice import build_plan, choose, engine_k_max
     from planner.optimize.evaluate import evaluate
+    from planner.optimize.select import DEFAULT_TOLERANCE, Rule
     from planner.optimize.strategies import SearchSettings, get_strategy
 
-    profs = _profiles(profiles)
+    profs = [with_prompt_tokens(p, prompt_tokens) for p in _profiles(profiles)]
     d = _deadline(deadline)
     if d is None and target_accuracy is None:
         raise PlannerError("give a deadline (e.g. --deadline 60s) or a target accuracy")
@@ -71,59 +79,66 @@ def recommend(profiles: ProfileLike | Iterable[ProfileLike] = None, deadline: fl
     if engine is not None and engine not in ENGINES:
         raise PlannerError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
     get_strategy(strategy)
-    settings = SearchSettings(trials=trials, seed=seed)
+    rule = Rule(objective, DEFAULT_TOLERANCE if tolerance is None else tolerance, z)
+    settings = SearchSettings(trials=trials, seed=seed, rule=rule)
     evs, notes = [], []
     for p in profs:
         k, why = engine_k_max(p, engine, max_draft_len)
         notes += [why] if why else []
         evs.append(evaluate(p, d, quantile, _methods_for(p, meths), n_max=max_branches, k_max=k))
     choice = choose(evs, target_accuracy, strategy, settings)
-    plan = build_plan(choice, evs, strategy=strategy, extra_notes=notes,
-                      objective="max_accuracy" if target_accuracy is None else "min_latency")
+    plan = build_plan(choice, evs, strategy=strategy, rule=rule, extra_notes=notes,
+                      objective=None if target_accuracy is None else "min_latency")
     from planner.export import engine_sections  # pure python; renders each engine's launch + request
 
     plan.engines = engine_sections(plan)
+    chosen = next((p for p in profs if p.id == plan.profile.get("id")), profs[0])
+    plan.predicted["prompt_tokens"] = chosen.prompt_tokens  # what the prediction assumed (run/validate compare)
     return plan
 
 
 def predict(profile: ProfileLike = None, branches: int = 1, draft_len: int = 0, method: str = "majority",
-            deadline: float | str | None = None, quantile: float = 0.9) -> Prediction:
+            deadline: float | str | None = None, quantile: float = 0.9, prompt_tokens: int | None = None) -> Prediction:
     """Latency distribution and accuracy of one configuration (N branches, draft length K, voting method)."""
+    from planner.optimize.cost import with_cost
     from planner.optimize.evaluate import evaluate
 
-    prof = _profiles(profile)[0]
+    prof = with_prompt_tokens(_profiles(profile)[0], prompt_tokens)
     _ints(branches=(branches, 1, MAX_BRANCHES), draft_len=(draft_len, 0, MAX_DRAFT_LEN))
     _methods([method])
     if draft_len > 0 and prof.draft.kind == "none":
         raise PlannerError(f"profile {prof.id} has no draft (draft.kind is none): use draft_len 0 (--draft-len 0)")
     ev = evaluate(prof, _deadline(deadline), quantile, (method,), n_values=[branches], k_values_=[draft_len])
-    return Prediction(profile=prof.id, **ev.config(0, 0, 0), fits_memory=bool(ev.fits_memory[0]))
+    return Prediction(profile=prof.id, **with_cost(ev, (0, 0, 0)), fits_memory=bool(ev.fits_memory[0]))
 
 
 def grid(profile: ProfileLike = None, deadline: float | str | None = None, quantile: float = 0.9,
          methods: Iterable[str] | None = None, max_branches: int = 256,
-         max_draft_len: int = 8) -> "pandas.DataFrame":
+         max_draft_len: int = 8, prompt_tokens: int | None = None) -> "pandas.DataFrame":
     """Every (method, K, N) configuration of one profile as a pandas DataFrame, one row each: predicted latency
     (mean, p50, p90, p99, the requested quantile), accuracy and its standard error, P(meet deadline), the share
-    of branches finished by the deadline, whether it fits in memory and meets the deadline (`feasible`)."""
+    of branches finished by the deadline, generated tokens and device-seconds per request, whether it fits in
+    memory and meets the deadline (`feasible`)."""
     import numpy as np
     import pandas as pd
 
+    from planner.optimize.cost import cost
     from planner.optimize.evaluate import evaluate
 
-    prof = _profiles(profile)[0]
+    prof = with_prompt_tokens(_profiles(profile)[0], prompt_tokens)
     _limits(max_branches, max_draft_len)
     ev = evaluate(prof, _deadline(deadline), quantile, _methods(methods), n_max=max_branches, k_max=max_draft_len)
     M, K, N = ev.acc.shape
     m, k, n = (a.ravel() for a in np.meshgrid(np.arange(M), np.arange(K), np.arange(N), indexing="ij"))
     lat = ev.latency
+    tokens, dev = cost(ev)
     return pd.DataFrame({
         "profile": prof.id, "method": np.asarray(ev.methods)[m], "branches": ev.N[n].astype(int),
         "draft_len": ev.K[k].astype(int),
         **{f"latency_{key}_s": lat[key][k, n] for key in ("mean", "p50", "p90", "p99")},
         "latency_q_s": lat["q"][k, n], "accuracy": ev.acc[m, k, n], "accuracy_stderr": ev.acc_se[m, k, n],
         "p_meet_deadline": ev.p_meet[k, n] if ev.deadline else np.nan, "finished_share": ev.finish[k, n],
-        "fits_memory": ev.fits_memory[n], "feasible": ev.feasible()[m, k, n]})
+        "tokens_per_request": tokens[k, n], "device_s_per_request": dev[k, n], "fits_memory": ev.fits_memory[n], "feasible": ev.feasible()[m, k, n]})
 
 
 def _profiles(profiles) -> list[Profile]:
@@ -133,6 +148,17 @@ def _profiles(profiles) -> list[Profile]:
     if not out:
         raise PlannerError("give at least one profile")
     return out
+
+
+def with_prompt_tokens(profile: Profile, prompt_tokens: int | None) -> Profile:
+    """The profile predicting for prompts of `prompt_tokens` tokens (None: the profile's own `prompt_tokens`,
+    which is the calibration prompts' length, not necessarily the workload's)."""
+    if prompt_tokens is None:
+        return profile
+    _ints(prompt_tokens=(prompt_tokens, 1, MAX_PROMPT_TOKENS))
+    from dataclasses import replace
+
+    return replace(profile, prompt_tokens=int(prompt_tokens))
 
 
 def _deadline(d) -> float | None:

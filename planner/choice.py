@@ -8,7 +8,10 @@ import numpy as np
 
 from planner.errors import PlannerError
 from planner.optimize import exhaustive
+from planner.optimize.cost import with_cost
 from planner.optimize.evaluate import Evaluation
+from planner.optimize.explain import explain
+from planner.optimize.select import Rule, select
 from planner.optimize.strategies import Pick, SearchSettings, get_strategy
 from planner.plan import Plan
 from planner.profile.schema import Profile
@@ -43,45 +46,57 @@ def _infeasible(evs: list[Evaluation], deadline: float, quantile: float) -> Plan
 
 def choose(evs: list[Evaluation], target_accuracy: float | None = None, strategy: str = "exhaustive",
            settings: SearchSettings | None = None) -> Pick:
-    """Best configuration across one or more profiles' evaluations."""
+    """Each profile's pick by the strategy, then the same selection rule across the picks (profiles have
+    independent inputs, so their SEs add in quadrature). With `target_accuracy`: the fastest plan reaching it."""
     run = get_strategy(strategy)
     settings = settings or SearchSettings()
-    cands = []
+    picks = []
     for ev in evs:
         if target_accuracy is None:
             got = run(ev, settings)
-            if got is not None:
-                cands.append((-got.ev.acc[got.idx], got.ev.latency["q"][got.idx[1:]], got))
         else:
             idx = exhaustive.min_latency_index(ev, target_accuracy)
-            if idx is not None:
-                cands.append((ev.latency["q"][idx[1:]], -ev.acc[idx], Pick(ev, idx, ev)))
-    if not cands:
+            got = None if idx is None else Pick(ev, idx, ev)
+        if got is not None:
+            picks.append(got)
+    if not picks:
         if target_accuracy is not None:
             top = max(float(ev.acc[ev.feasible(deadline=None)].max()) for ev in evs)
             raise PlannerError(f"target accuracy {target_accuracy:.1%} is above what any configuration reaches "
                                f"(best reachable: {top:.1%})")
         raise _infeasible(evs, evs[0].deadline, evs[0].quantile)
-    cands.sort(key=lambda c: (round(float(c[0]), 4), float(c[1])) if target_accuracy is None else
-               (float(c[0]), float(c[1])))
-    return cands[0][2]
+    rows = [_row(c) for c in picks]
+    if target_accuracy is not None:
+        return min(zip(rows, picks), key=lambda rp: (rp[0][4], -rp[0][0]))[1]
+    return picks[select(*np.array(rows).T, settings.rule, source=np.arange(len(picks)))]
 
 
-def build_plan(choice: Pick, others: list[Evaluation], strategy: str = "exhaustive",
-               objective: str = "max_accuracy", extra_notes: list[str] | None = None) -> Plan:
-    ev, (m, k, n) = choice.ev, choice.idx
+def _row(c: Pick) -> tuple[float, float, float, float, float]:
+    """(accuracy, SE, device-s, tokens, latency quantile) of a pick: the columns select() reads."""
+    cfg = with_cost(c.ev, c.idx)
+    return (cfg["accuracy"], cfg["accuracy_stderr"], cfg["device_s_per_request"], cfg["tokens_per_request"],
+            cfg["latency_q_s"])
+
+
+OBJECTIVE_NAMES = {"cost": "min_cost", "accuracy": "max_accuracy"}
+
+
+def build_plan(choice: Pick, others: list[Evaluation], strategy: str = "exhaustive", rule: Rule | None = None,
+               objective: str | None = None, extra_notes: list[str] | None = None) -> Plan:
+    rule = rule or Rule()
+    ev = choice.ev
     p = ev.profile
-    cfg = choice.config
+    cfg = with_cost(ev, choice.idx)
     if choice.grid is ev:
-        runners = [_runner(ev, i) for i in exhaustive.runners_up(ev, choice.idx)]
-    else:  # a tuned single configuration: compare with the grid's own best
-        best = exhaustive.best_index(choice.grid)
+        runners = [_runner(ev, i) for i in exhaustive.runners_up(ev, choice.idx, rule=rule)]
+    else:  # a tuned single configuration: compare with the grid's own choice
+        best = exhaustive.best_index(choice.grid, rule=rule)
         runners = [_runner(choice.grid, best)] if best is not None else []
     notes = list(extra_notes or [])
     for other in others:
         if other is ev or other is choice.grid:
             continue
-        idx = exhaustive.best_index(other)
+        idx = exhaustive.best_index(other, rule=rule)
         if idx is not None:
             r = _runner(other, idx)
             runners.insert(0, r)
@@ -89,6 +104,8 @@ def build_plan(choice: Pick, others: list[Evaluation], strategy: str = "exhausti
                          f"-> {r['accuracy']:.1%} at p{ev.quantile * 100:g} {r['latency_q_s']:.2f} s")
         else:
             notes.append(f"{other.profile.id}: no configuration meets the deadline")
+    if objective is None:
+        notes += explain(cfg, choice.grid, runners, rule, strategy)
     if p.provenance.get("kind") == "derived":
         notes.append("profile is derived from datasheet and published numbers, not measured: calibrate for "
                      "your device (`planner calibrate`) for trustworthy predictions")
@@ -98,24 +115,27 @@ def build_plan(choice: Pick, others: list[Evaluation], strategy: str = "exhausti
         notes.append(f"max_tokens capped at {int(ev.max_tokens)} (tuned by Optuna): longer branches stop without "
                      "an answer")
     if ev.deadline is not None and cfg["finished_share"] < 0.999:
-        notes.append(f"about {1 - cfg['finished_share']:.0%} of branches are expected to be cut at the deadline; "
+        cut = 1 - cfg["finished_share"]
+        notes.append(f"about {cut:.{0 if cut >= 0.01 else 1}%} of branches are expected to be cut at the deadline; "
                      "they do not vote")
     return Plan(
         method=cfg["method"], branches=cfg["branches"], speculative=speculative_section(p, cfg["draft_len"]),
         deadline_s=ev.deadline,
         predicted={"latency_s": cfg["latency_s"], "latency_quantile_s": cfg["latency_q_s"],
                    "accuracy": cfg["accuracy"], "accuracy_stderr": cfg["accuracy_stderr"],
-                   "p_meet_deadline": cfg["p_meet_deadline"], "finished_share": cfg["finished_share"]},
+                   "p_meet_deadline": cfg["p_meet_deadline"], "finished_share": cfg["finished_share"],
+                   "tokens_per_request": cfg["tokens_per_request"],
+                   "device_s_per_request": cfg["device_s_per_request"]},
         profile={"id": p.id, "provenance": p.provenance},
         model={"name": p.model.name, "hf_id": p.model.hf_id, "tensor_parallel": p.hardware.tensor_parallel,
                "vocab_size": p.model.vocab},
         sampling={"temperature": p.temperature, "top_p": p.top_p,
                   "max_tokens": int(ev.max_tokens) if ev.max_tokens else p.lengths.max_tokens},
-        quantile=ev.quantile, objective=objective, strategy=strategy,
+        quantile=ev.quantile, objective=objective or OBJECTIVE_NAMES[rule.objective], strategy=strategy,
         hardware={"name": p.hardware.name, "gpus": p.hardware.gpus,
                   **{k: p.provenance[k] for k in ("device_type", "threads", "dtype") if p.provenance.get(k)}},
         runners_up=runners, notes=notes)
 
 
 def _runner(ev: Evaluation, idx) -> dict:
-    return {"profile": ev.profile.id, **ev.config(*idx)}
+    return {"profile": ev.profile.id, **with_cost(ev, idx)}

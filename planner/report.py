@@ -16,16 +16,21 @@ def _spec(k: int, method: str) -> str:
     return "none" if k == 0 else f"{method} K={k}"
 
 
+CONFIG_HEADER = ["", "profile", "method", "N", "speculative", "mean s", "p90 s", "p99 s", "accuracy %",
+                 "tokens/req", "device-s/req"]
+
+
 def config_row(label: str, c: dict, spec_method: str) -> list[str]:
     lat = c["latency_s"]
     return [label, c.get("profile", ""), c["method"], str(c["branches"]), _spec(c["draft_len"], spec_method),
             f"{lat['mean']:.2f}", f"{lat['p90']:.2f}", f"{lat['p99']:.2f}",
-            _acc(c["accuracy"], c["accuracy_stderr"])]
+            _acc(c["accuracy"], c["accuracy_stderr"]), f"{c.get('tokens_per_request', float('nan')):.0f}",
+            f"{c.get('device_s_per_request', float('nan')):.2f}"]
 
 
 def _acc(a: float, se: float) -> str:
-    """Accuracy in %, with the standard error when the source has one (a sample bank; parametric has none)."""
-    return f"{a * 100:.1f} ± {se * 100:.1f}" if se > 0 else f"{a * 100:.1f}"
+    """Accuracy in % with its standard error (from the inputs' sample sizes: bank or source table)."""
+    return f"{a * 100:.1f} ± {se * 100:.1f}"
 
 
 def render_plan(plan: Plan) -> str:
@@ -42,12 +47,17 @@ def render_plan(plan: Plan) -> str:
     head.append(f"=> {plan.method} over N={plan.branches} branches, {spec_txt}: accuracy "
                 f"{_acc(pr['accuracy'], pr['accuracy_stderr'])} %, latency mean "
                 f"{pr['latency_s']['mean']:.2f} s / p90 {pr['latency_s']['p90']:.2f} s")
+    if "device_s_per_request" in pr:
+        gpus = plan.model.get("tensor_parallel") or 1
+        head.append(f"   cost per request: {pr['tokens_per_request']:.0f} generated tokens, "
+                    f"{pr['device_s_per_request']:.2f} device-seconds ({gpus} device{'s' if gpus > 1 else ''})")
     chosen = {"profile": plan.profile["id"], "method": plan.method, "branches": plan.branches,
               "draft_len": spec["num_speculative_tokens"], "latency_s": pr["latency_s"],
-              "accuracy": pr["accuracy"], "accuracy_stderr": pr["accuracy_stderr"]}
+              "accuracy": pr["accuracy"], "accuracy_stderr": pr["accuracy_stderr"],
+              **{k: pr[k] for k in ("tokens_per_request", "device_s_per_request") if k in pr}}
     sm = spec["method"] if spec["method"] != "none" else "spec"
     rows = [config_row("plan", chosen, sm)] + [config_row(f"alt {i + 1}", r, sm)
                                                for i, r in enumerate(plan.runners_up)]
-    body = table(rows, ["", "profile", "method", "N", "speculative", "mean s", "p90 s", "p99 s", "accuracy %"])
+    body = table(rows, CONFIG_HEADER)
     notes = "".join(f"\nnote: {n}" for n in plan.notes)
     return "\n".join(head) + "\n\n" + body + notes

@@ -76,12 +76,32 @@ def test_predict_returns_typed_prediction_equal_to_cli():
 
 
 def test_grid_agrees_with_recommend_choice():
-    """The plan is a feasible row of the grid, and no feasible row is more accurate by more than the tie rule."""
+    """The plan is the cheapest feasible grid row within max(0.5 point, |SE difference|) of the most accurate
+    one (the selection rule, brute force on the DataFrame); objective accuracy gives the most accurate row."""
     plan = planner.recommend("h100-sxm-qwen2.5-3b", 10.0)
     df = planner.grid("h100-sxm-qwen2.5-3b", 10.0)
+    ok = df[df.feasible]
+    top = ok.loc[ok.accuracy.idxmax()]
+    band = ok[ok.accuracy >= top.accuracy - np.maximum(0.005, (ok.accuracy_stderr - top.accuracy_stderr).abs())]
+    assert plan.predicted["device_s_per_request"] == pytest.approx(band.device_s_per_request.min(), rel=1e-12)
     row = df[(df.method == plan.method) & (df.branches == plan.branches) & (df.draft_len == plan.draft_len)].iloc[0]
     assert row.feasible and row.accuracy == pytest.approx(plan.predicted["accuracy"], rel=1e-12)
-    assert df[df.feasible].accuracy.max() <= plan.predicted["accuracy"] + 1e-4
+    assert row.tokens_per_request == pytest.approx(plan.predicted["tokens_per_request"], rel=1e-12)
+    best = planner.recommend("h100-sxm-qwen2.5-3b", 10.0, objective="accuracy")
+    assert best.predicted["accuracy"] >= top.accuracy - 1e-4 and best.objective == "max_accuracy"
+    assert plan.objective == "min_cost"
+
+
+@pytest.mark.parametrize("profile,deadline,strategy", [
+    (None, "60s", "exhaustive"), ("h100-sxm-qwen2.5-3b", "5s", "greedy"), ("l40s-qwen2.5-7b", "20s", "exhaustive"),
+    ("h200-qwen2.5-32b", "30s", "optuna"), ("a100-80gb-qwen2.5-14b", "8s", "exhaustive")])
+def test_no_faster_runner_up_without_a_printed_reason(profile, deadline, strategy):
+    plan = planner.recommend(profile, deadline, strategy=strategy, trials=80)
+    pr = plan.predicted
+    for i, r in enumerate(plan.runners_up, 1):
+        if r["latency_q_s"] < pr["latency_quantile_s"] - 1e-9 or r["device_s_per_request"] < \
+                pr["device_s_per_request"] - 1e-9:
+            assert any(n.startswith(f"alt {i} is ") for n in plan.notes), (i, r, plan.notes)
 
 
 @pytest.mark.parametrize("call,needle", [
@@ -96,6 +116,9 @@ def test_grid_agrees_with_recommend_choice():
     (lambda: planner.predict(None, branches=0), "branches must be an integer in 1..4096"),
     (lambda: planner.predict(None, branches=4, draft_len=2.5), "draft_len must be an integer"),
     (lambda: planner.grid(None, 60, quantile=1.0), "quantile must be in (0, 1)"),
+    (lambda: planner.recommend(None, 60, tolerance=-0.001), "tolerance must be a number in [0, 1]"),
+    (lambda: planner.recommend(None, 60, tolerance=float("nan")), "tolerance must be a number in [0, 1]"),
+    (lambda: planner.recommend(None, 60, objective="speed"), "objective must be one of cost, accuracy"),
 ])
 def test_api_bad_input_raises_planner_error(call, needle):
     with pytest.raises(PlannerError, match=re.escape(needle)):

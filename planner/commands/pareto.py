@@ -13,6 +13,8 @@ def register(sub) -> None:
     p.add_argument("--deadline", "-d", type=T.duration(),
                    help="mark the plan chosen for this deadline (default: --max-latency)")
     p.add_argument("--quantile", "-q", type=T.quantile(), default=0.9, help="latency quantile on the x axis")
+    p.add_argument("--prompt-tokens", type=T.prompt_tokens(), metavar="N",
+                   help="prompt length in tokens of your workload (default: the profile's prompt_tokens, the calibration prompts' length); prefill grows with it, per branch on vLLM when the prompt is short")
     p.add_argument("--csv", metavar="FILE", help="write the front as CSV (atomically)")
     p.add_argument("--plot", metavar="FILE.png", help="write a PNG: all configs, the front, greedy path, plan")
     p.set_defaults(func=run)
@@ -34,7 +36,9 @@ def run(args) -> int:
     deadline = args.deadline or max_lat
     if args.plot and not args.plot.lower().endswith(".png"):
         raise PlannerError(f"--plot must name a .png file, got {args.plot!r}")
-    prof = load_profile(args.profile)
+    from planner.api import with_prompt_tokens
+
+    prof = with_prompt_tokens(load_profile(args.profile), args.prompt_tokens)
     ev = evaluate(prof, deadline, args.quantile)
     front = pareto_front(ev, max_lat)
     if not front:

@@ -18,23 +18,25 @@ def register(sub) -> None:
                    help="voting method (default: majority)")
     p.add_argument("--deadline", "-d", type=T.duration(), help="apply a deadline: unfinished branches do not vote")
     p.add_argument("--quantile", "-q", type=T.quantile(), default=0.9)
+    p.add_argument("--prompt-tokens", type=T.prompt_tokens(), metavar="N",
+                   help="prompt length in tokens of your workload (default: the profile's prompt_tokens, the calibration prompts' length); prefill grows with it, per branch on vLLM when the prompt is short")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from planner import api
-    from planner.report import config_row, table
+    from planner.report import CONFIG_HEADER, config_row, table
 
-    pred = api.predict(args.profile, args.branches, args.draft_len, args.method, args.deadline, args.quantile)
+    pred = api.predict(args.profile, args.branches, args.draft_len, args.method, args.deadline, args.quantile,
+                       prompt_tokens=args.prompt_tokens)
     cfg = pred.to_dict()
     if args.json:
         print(json.dumps(cfg, indent=2))
         return 0
     prof = api.load_profile(args.profile)
     spec = {"model": "draft_model"}.get(prof.draft.kind, prof.draft.kind)
-    print(table([config_row("config", cfg, spec)],
-                ["", "profile", "method", "N", "speculative", "mean s", "p90 s", "p99 s", "accuracy %"]))
+    print(table([config_row("config", cfg, spec)], CONFIG_HEADER))
     extra = [f"p50 {cfg['latency_s']['p50']:.2f} s"]
     if args.deadline:
         extra += [f"P(meet {args.deadline:g} s) = {cfg['p_meet_deadline']:.1%}",

@@ -1,4 +1,5 @@
-"""`planner recommend --deadline 60s`: the most accurate configuration that meets the deadline."""
+"""`planner recommend --deadline 60s`: the cheapest configuration meeting the deadline whose accuracy is
+indistinguishable from the best (planner.api.recommend; the rule is in planner/optimize/select.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from planner.plan import METHODS
 
 def register(sub) -> None:
     p = sub.add_parser("recommend", help="best test-time-scaling plan under a deadline",
-                       description="Search method x branches (1..256) x draft length (0..8) and print the most "
-                                   "accurate plan whose latency quantile meets the deadline.")
+                       description="Search method x branches (1..256) x draft length (0..8); among plans whose "
+                                   "latency quantile meets the deadline, print the cheapest whose accuracy is "
+                                   "within the tolerance of the best (--objective accuracy: the most accurate).")
     p.add_argument("--deadline", "-d", type=T.duration(),
                    help="wall-clock budget per request, e.g. 60s, 500ms, 1.5m, 2")
     p.add_argument("--profile", "-p", action="append", metavar="NAME|PATH",
@@ -33,6 +35,14 @@ def register(sub) -> None:
     p.add_argument("--strategy", default="exhaustive", help="exhaustive (default, exact), greedy (the seed "
                                                               "paper's baseline), optuna (TPE) or optuna-cap (TPE "
                                                               "also tuning a max_tokens cap)")
+    p.add_argument("--objective", type=T.choice("--objective", ("cost", "accuracy")), default="cost",
+                   help="cost (default): the cheapest plan (device-seconds per request) whose accuracy is within "
+                        "the tolerance of the best; accuracy: the most accurate plan")
+    p.add_argument("--tolerance", type=T.points(), default=None, metavar="PP",
+                   help="accuracy band for --objective cost, in percentage points (default 0.5pp; the band is "
+                        "the larger of this and 1 SE of the difference)")
+    p.add_argument("--prompt-tokens", type=T.prompt_tokens(), metavar="N",
+                   help="prompt length in tokens of your workload (default: the profile's prompt_tokens, the calibration prompts' length); prefill grows with it, per branch on vLLM when the prompt is short")
     p.add_argument("--trials", type=T.trials(), default=300, help="optuna trials (default 300)")
     p.add_argument("--seed", type=T.count("--seed", 0), default=0, help="optuna seed (default 0)")
     p.add_argument("--engine", type=T.choice("--engine", ("vllm", "sglang", "trtllm")),
@@ -56,7 +66,8 @@ def run(args) -> int:
         profiles.append(_from_config(args.model_config, args.gpu))
     plan = api.recommend(profiles, args.deadline, args.quantile, args.method, args.target_accuracy,
                          max_branches=args.max_branches, max_draft_len=args.max_draft_len, strategy=args.strategy,
-                         trials=args.trials, seed=args.seed, engine=args.engine)
+                         trials=args.trials, seed=args.seed, engine=args.engine, objective=args.objective,
+                         tolerance=args.tolerance, prompt_tokens=args.prompt_tokens)
     if args.output:
         save_plan(plan, args.output)
     print(json.dumps(plan.to_dict(), indent=2) if args.json else render_plan(plan))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Callable
 
-from planner.api import MAX_BRANCHES, MAX_DRAFT_LEN  # largest N and K any command accepts (light import)
+from planner.api import MAX_BRANCHES, MAX_DRAFT_LEN, MAX_PROMPT_TOKENS  # largest N, K, P accepted (light import)
 from planner.checks import fail, flag_duration, flag_number
 
 MAX_TRIALS = 100_000
@@ -46,6 +46,11 @@ def branches(flag: str = "--branches") -> Callable[[str], int]:
 
 def draft_len(flag: str = "--draft-len") -> Callable[[str], int]:
     return count(flag, 0, MAX_DRAFT_LEN)
+
+
+def prompt_tokens(flag: str = "--prompt-tokens") -> Callable[[str], int]:
+    """The workload's prompt length in tokens (1..MAX_PROMPT_TOKENS); 0, negatives and NaN are refused."""
+    return count(flag, 1, MAX_PROMPT_TOKENS)
 
 
 _PP = re.compile(r"^\s*(\S+?)\s*(pp)?\s*$", re.IGNORECASE)

@@ -1,13 +1,16 @@
 """The seed paper's greedy allocation, kept as a baseline: start at one branch and no speculation; at each
 step raise either the branch count or the draft length, whichever buys more predicted accuracy per second of
 added latency, until the deadline binds. A move that is faster and no less accurate is always taken first; if
-the start misses the deadline, draft length is raised while that cuts latency."""
+the start misses the deadline, draft length is raised while that cuts latency. The answer is chosen among the
+visited points by the same selection rule as every strategy (select.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from planner.optimize.evaluate import Evaluation
+from planner.optimize.exhaustive import best_index
+from planner.optimize.select import Rule
 
 
 def greedy_path(ev: Evaluation, method: int = 0) -> list[tuple[int, int, int]]:
@@ -47,13 +50,12 @@ def greedy_path(ev: Evaluation, method: int = 0) -> list[tuple[int, int, int]]:
         path.append((method, k, n))
 
 
-def greedy_index(ev: Evaluation) -> tuple[int, int, int] | None:
-    """Greedy per method, then the most accurate of the methods' end points."""
-    ends = []
-    for m in range(len(ev.methods)):
-        path = greedy_path(ev, m)
-        if ev.feasible()[path[-1]]:
-            ends.append(path[-1])
-    if not ends:
-        return None
-    return max(ends, key=lambda i: (ev.acc[i], -ev.latency["q"][i[1:]]))
+def greedy_index(ev: Evaluation, rule: Rule | None = None) -> tuple[int, int, int] | None:
+    """Greedy per method; the answer is chosen by the selection rule among the feasible points greedy visited
+    (its paths), so a step that bought +0.01 point for more branches is not kept for its own sake."""
+    visited = {i for m in range(len(ev.methods)) for i in greedy_path(ev, m)}
+    ok = ev.feasible()
+    mask = np.zeros_like(ok)
+    for i in visited:
+        mask[i] = ok[i]
+    return best_index(ev, mask, rule) if mask.any() else None

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from planner.optimize.cost import cost
 from planner.optimize.evaluate import Evaluation
+from planner.optimize.exhaustive import best_index
+from planner.optimize.select import Rule, select
 from planner.optimize.strategies import SearchSettings
 
 DEFAULT_TRIALS = 300
@@ -28,7 +31,10 @@ def _suggest(trial, ev: Evaluation) -> tuple[int, int, int]:
     return m, k, n
 
 
-def optuna_index(ev: Evaluation, trials: int = DEFAULT_TRIALS, seed: int = 0) -> tuple[int, int, int] | None:
+def optuna_index(ev: Evaluation, trials: int = DEFAULT_TRIALS, seed: int = 0,
+                 rule: Rule | None = None) -> tuple[int, int, int] | None:
+    """TPE maximising accuracy under the deadline; the answer is chosen among the feasible trials by the
+    selection rule (select.py)."""
     SearchSettings(trials=trials, seed=seed)  # validates
     optuna = _quiet()
     feasible = ev.feasible()
@@ -44,14 +50,13 @@ def optuna_index(ev: Evaluation, trials: int = DEFAULT_TRIALS, seed: int = 0) ->
     sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(20, trials))
     study = optuna.create_study(direction="maximize", sampler=sampler)
     study.optimize(objective, n_trials=trials)
-    ok = [t for t in study.trials if feasible[tuple(t.user_attrs["idx"])]]
-    if not ok:
-        return None
-    best = max(ok, key=lambda t: (round(t.value, 4), -lat[t.user_attrs["idx"][1:]]))
-    return tuple(best.user_attrs["idx"])
+    mask = np.zeros_like(feasible)
+    for t in study.trials:
+        mask[tuple(t.user_attrs["idx"])] = feasible[tuple(t.user_attrs["idx"])]
+    return best_index(ev, mask, rule) if mask.any() else None
 
 
-def optuna_with_cap(ev: Evaluation, trials: int = DEFAULT_TRIALS, seed: int = 0):
+def optuna_with_cap(ev: Evaluation, trials: int = DEFAULT_TRIALS, seed: int = 0, rule: Rule | None = None):
     """TPE over method x K x N plus a continuous max_tokens cap the grid does not enumerate. Each trial runs
     the cost model for its one configuration. Returns (evaluation of the best config, its index) or None."""
     SearchSettings(trials=trials, seed=seed)  # validates
@@ -77,11 +82,12 @@ def optuna_with_cap(ev: Evaluation, trials: int = DEFAULT_TRIALS, seed: int = 0)
     study = optuna.create_study(direction="maximize",
                                 sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(20, trials)))
     study.optimize(objective, n_trials=trials)
-    ok = [t for t in study.trials if cache[t.number].feasible()[0, 0, 0]]
+    ok = [cache[t.number] for t in study.trials if cache[t.number].feasible()[0, 0, 0]]
     if not ok:
         return None
-    best = max(ok, key=lambda t: (round(t.value, 4), -float(cache[t.number].latency["q"][0, 0])))
-    return cache[best.number], (0, 0, 0)
+    rows = [(e.acc[0, 0, 0], e.acc_se[0, 0, 0], *(a[0, 0] for a in reversed(cost(e))), e.latency["q"][0, 0])
+            for e in ok]
+    return ok[select(*np.array(rows).T, rule or Rule())], (0, 0, 0)
 
 
 def optuna_front(ev: Evaluation, trials: int = DEFAULT_TRIALS, seed: int = 0) -> list[tuple[int, int, int]]:

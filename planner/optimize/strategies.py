@@ -12,6 +12,7 @@ from typing import Callable
 from planner.errors import PlannerError
 from planner.optimize import exhaustive
 from planner.optimize.evaluate import Evaluation
+from planner.optimize.select import Rule
 
 Index = tuple[int, int, int]
 
@@ -33,12 +34,15 @@ class SearchSettings:
 
     trials: int = 300               # optuna trials
     seed: int = 0                   # optuna seed
+    rule: Rule = Rule()             # the selection rule every strategy applies to what it found (select.py)
 
     def __post_init__(self):
         if isinstance(self.trials, bool) or not isinstance(self.trials, int) or self.trials < 1:
             raise PlannerError(f"trials must be an integer of at least 1, got {self.trials!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise PlannerError(f"seed must be an integer, got {self.seed!r}")
+        if not isinstance(self.rule, Rule):
+            raise PlannerError(f"rule must be a planner.optimize.select.Rule, got {self.rule!r}")
 
 
 Strategy = Callable[[Evaluation, SearchSettings], "Pick | None"]
@@ -49,25 +53,25 @@ def _on_grid(ev: Evaluation, idx: Index | None) -> Pick | None:
 
 
 def _exhaustive(ev: Evaluation, s: SearchSettings) -> Pick | None:
-    return _on_grid(ev, exhaustive.best_index(ev))
+    return _on_grid(ev, exhaustive.best_index(ev, rule=s.rule))
 
 
 def _greedy(ev: Evaluation, s: SearchSettings) -> Pick | None:
     from planner.optimize.greedy import greedy_index
 
-    return _on_grid(ev, greedy_index(ev))
+    return _on_grid(ev, greedy_index(ev, s.rule))
 
 
 def _optuna(ev: Evaluation, s: SearchSettings) -> Pick | None:
     from planner.optimize.optuna_search import optuna_index
 
-    return _on_grid(ev, optuna_index(ev, trials=s.trials, seed=s.seed))
+    return _on_grid(ev, optuna_index(ev, trials=s.trials, seed=s.seed, rule=s.rule))
 
 
 def _optuna_cap(ev: Evaluation, s: SearchSettings) -> Pick | None:
     from planner.optimize.optuna_search import optuna_with_cap
 
-    got = optuna_with_cap(ev, trials=s.trials, seed=s.seed)
+    got = optuna_with_cap(ev, trials=s.trials, seed=s.seed, rule=s.rule)
     return None if got is None else Pick(got[0], got[1], ev)
 
 
