@@ -146,6 +146,8 @@ def endpoint_parts(run: EndpointRun, info, raw: dict, grid, host: str) -> Profil
         draft = {"kind": "ngram", "name": f"server-side {method} (K={k})"}
         if method != "ngram":
             notes.append(f"drafter {method!r}: its cost is inside the measured step time; modelled as free drafts")
+    notes.append("hardware.mem_bw_GBps and bf16_tflops are the fitted effective weight bandwidth and FLOP/s (an "
+                 "API does not expose the device): lower bounds of its peaks")
     prompt_tokens = [p for p in raw["lengths"]["prompt_tokens"] if p > 0]
     trunc = raw["lengths"]["truncated"] / max(1, len(raw["lengths"]["tokens"]))
     if trunc > 0.2:
