@@ -171,7 +171,7 @@ class OpenAIBackend(Backend):
                 return
             if call.expired or isinstance(e, (socket.timeout, TimeoutError)):
                 events.put(("end", base, None, self._late(call)))
-            elif isinstance(e, OSError) and not started:
+            elif isinstance(e, OSError) and not started and not isinstance(e, http.client.HTTPException):
                 events.put(("end", base, None, f"cannot reach it ({e.strerror or e})"))
             elif isinstance(e, (ConnectionError, http.client.HTTPException)):
                 events.put(("end", base, None, f"the connection broke ({type(e).__name__}: {e}); did the server "

@@ -1,0 +1,161 @@
+"""A fake OpenAI-compatible server for the nothing-lost / nothing-hangs tests: a thread on 127.0.0.1 that can
+answer normally, die mid-run, never answer, trickle keep-alive bytes, or send garbage, and counts requests.
+
+Bounded and self-stopping: every slow behaviour polls a stop event, and the server shuts itself down after
+`lifetime_s` even if a test forgets to close it. Questions look like "Problem 7 ..."; the answer is 7."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+MODES = ("ok", "die_mid_stream", "refuse", "never", "trickle", "trickle_bytes", "garbage_json", "garbage_http",
+         "http_500")
+
+
+class FakeOpenAI:
+    def __init__(self, mode: str = "ok", delay_s: float = 0.0, lifetime_s: float = 60.0, get_mode: str = "ok"):
+        assert mode in MODES
+        self.mode, self.get_mode, self.delay_s = mode, get_mode, delay_s
+        self.posts: Counter = Counter()        # question number -> POSTs received
+        self.gets = 0
+        self.ok_after: int | None = None       # with a failure mode: answer normally the first N POSTs
+        self.stop = threading.Event()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def _hang(self, step=None):
+                """Hold the connection until the server stops (or do `step` every 0.1 s while holding)."""
+                try:
+                    while not outer.stop.wait(0.1):
+                        if step is not None:
+                            step()
+                except OSError:
+                    pass
+
+            def do_GET(self):
+                outer.gets += 1
+                if outer.get_mode == "never":
+                    return self._hang()
+                body = json.dumps({"object": "list", "data": [{"id": "m", "object": "model"}]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if not self.path.endswith("completions"):  # e.g. /tokenize: not served here
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                text = json.dumps(body.get("messages") or body.get("prompt"))
+                m = re.search(r"Problem (\d+)", text)
+                q = int(m.group(1)) if m else -1
+                outer.posts[q] += 1
+                mode = outer.mode
+                if outer.ok_after is not None and sum(outer.posts.values()) <= outer.ok_after:
+                    mode = "ok"
+                if mode == "refuse":  # closes without a word, as a dying server does
+                    self.close_connection = True
+                    return
+                if mode == "never":
+                    return self._hang()
+                if mode == "garbage_http":
+                    self.wfile.write(b"HELLO THERE\r\n\r\n")
+                    self.close_connection = True
+                    return
+                if mode == "http_500":
+                    msg = b'{"error": {"message": "engine dead"}}'
+                    self.send_response(500)
+                    self.send_header("Content-Length", str(len(msg)))
+                    self.end_headers()
+                    self.wfile.write(msg)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                if mode == "trickle":
+                    return self._hang(lambda: (self.wfile.write(b": keep-alive\n\n"), self.wfile.flush()))
+                if mode == "trickle_bytes":  # bytes, never a whole line
+                    return self._hang(lambda: (self.wfile.write(b"d"), self.wfile.flush()))
+                if mode == "garbage_json":
+                    self.wfile.write(b"data: {this is not json\n\n")
+                    self.wfile.flush()
+                    return
+                if outer.delay_s and outer.stop.wait(outer.delay_s):
+                    return
+                n = int(body.get("n", 1))
+                try:
+                    for i in range(n):
+                        ch = {"index": i, "delta": {"content": f"So the answer is \\boxed{{{q}}}."},
+                              "finish_reason": None}
+                        self.wfile.write(f"data: {json.dumps({'choices': [ch]})}\n\n".encode())
+                        if mode == "die_mid_stream":
+                            self.wfile.flush()
+                            self.close_connection = True
+                            return
+                        done = {"index": i, "delta": {}, "finish_reason": "stop"}
+                        self.wfile.write(f"data: {json.dumps({'choices': [done]})}\n\n".encode())
+                    self.wfile.write(b"data: [DONE]\n\n")
+                    self.wfile.flush()
+                except OSError:
+                    pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        self._reaper = threading.Timer(lifetime_s, self.close)
+        self._reaper.daemon = True
+        self._reaper.start()
+
+    @property
+    def total_posts(self) -> int:
+        return sum(self.posts.values())
+
+    def close(self) -> None:
+        if self.stop.is_set():
+            return
+        self.stop.set()
+        self._reaper.cancel()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def dataset(path, n: int) -> str:
+    """A JSONL dataset of n problems "Problem i" with reference answer i and id "p{i}"."""
+    with open(path, "w") as f:
+        for i in range(n):
+            f.write(json.dumps({"problem": f"Problem {i}: what number is this?", "answer": str(i),
+                                "unique_id": f"p{i}"}) + "\n")
+    return str(path)
+
+
+def wait_until(cond, timeout_s: float = 20.0, step_s: float = 0.02) -> bool:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(step_s)
+    return bool(cond())
