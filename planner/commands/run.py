@@ -87,6 +87,9 @@ def _plan_mismatch(plan, args, desc) -> list[str]:
                                  for w in want):
         notes.append(f"plan was made for model {want[0]!r} (profile {plan.profile.get('id')}); running {have!r}: "
                      "its predictions do not apply")
+    from planner.workload import backend_note
+
+    notes += [n for n in [backend_note(plan, args.backend)] if n]
     hw = str(plan.hardware.get("name", "")).lower()
     # measured profiles say what they ran on (provenance.device_type); otherwise guess from the name
     on_cpu = plan.hardware.get("device_type", "cpu" if "cpu" in hw else "cuda") == "cpu"
@@ -151,6 +154,7 @@ def run(args) -> int:
                                  cfg["max_tokens"], bool(scorer and scorer.needs_logprobs), log)
     if plan is not None:
         notes += _plan_mismatch(plan, args, desc)
+    notes += _prompt_length(backend, problems, plan, log)
     for n in notes:
         log(f"planner run: note: {n}")
     settings = RunSettings(cfg["branches"], cfg["method"], cfg["deadline_s"], not args.no_early_stop, scorer,
@@ -214,6 +218,26 @@ def _refuse_duplicate_ids(problems, resume: bool) -> None:
         seen.add(p.problem_id)
 
 
+def _prompt_length(backend, problems, plan, log) -> list[str]:
+    """Say which prompt length these problems have (the latency prediction depends on it) and note a plan
+    predicted for another one."""
+    from planner.executor.datasets import format_prompt
+    from planner.workload import length_note, prompt_length
+
+    pl = prompt_length(backend, [format_prompt(p.question) for p in problems])
+    log(f"planner run: prompt length: {pl.describe()}")
+    note = length_note((plan.predicted or {}).get("prompt_tokens"), pl, "run") if plan is not None else None
+    return [note] if note else []
+
+
+def quantile(sorted_values: list[float], q: float) -> float:
+    """Linear-interpolation quantile (numpy's default): over two problems p50 is their mean, not the larger."""
+    pos = q * (len(sorted_values) - 1)
+    lo = int(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (pos - lo) * (sorted_values[hi] - sorted_values[lo])
+
+
 def _summary(records, plan, args) -> None:
     import statistics
 
@@ -225,7 +249,7 @@ def _summary(records, plan, args) -> None:
         return
     lat = sorted(r["latency_s"] for r in records)
     graded = [r["correct"] for r in records if r["correct"] is not None]
-    q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))]  # noqa: E731
+    q = lambda p: quantile(lat, p)  # noqa: E731
     line = [f"{len(records)} problems", f"accuracy {sum(graded) / len(graded):.1%}" if graded else "no references",
             f"latency mean {statistics.fmean(lat):.2f} s p50 {q(0.5):.2f} p90 {q(0.9):.2f}",
             f"tokens/problem {statistics.fmean(r['num_tokens'] for r in records):.0f}"]

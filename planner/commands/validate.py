@@ -99,6 +99,31 @@ def _draft_spec(args, plan, profile) -> str | None:
     return None
 
 
+def _at_prompt_length(backend, problems, template, plan, profile, pairs, deadline, quantile, backend_name, log):
+    """The problems' prompt length (the prediction depends on it): with a profile, every prediction is
+    recomputed at it; without one, a plan predicted for another length gets a note. Returns (pairs, length)."""
+    from planner import validate as V
+    from planner.api import with_prompt_tokens
+    from planner.executor.datasets import format_prompt
+    from planner.workload import backend_note, length_note, prompt_length
+
+    pl = prompt_length(backend, [format_prompt(p.question, template) for p in problems])
+    if profile is not None:
+        log(f"planner validate: prompt length: {pl.describe()}; predictions use it (the profile's: "
+            f"{profile.prompt_tokens})")
+        at = with_prompt_tokens(profile, pl.tokens)
+        pairs = [(c, V.predict(at, deadline, quantile, c)) for c, _ in pairs]
+    else:
+        log(f"planner validate: prompt length: {pl.describe()}")
+        note = length_note((plan.predicted or {}).get("prompt_tokens"), pl, "validate")
+        if note:
+            log(f"planner validate: note: {note}")
+    note = backend_note(plan, backend_name)
+    if note:
+        log(f"planner validate: note: {note}")
+    return pairs, pl
+
+
 def run(args) -> int:
     from planner.errors import PlannerError
     from planner.executor.datasets import MATH_PROMPT
@@ -188,6 +213,8 @@ def run(args) -> int:
     if args.backend == "openai" and len({c.draft_len for c, _ in pairs}) > 1:
         raise PlannerError("the openai backend's draft length is the server's: validate one K at a time "
                            "(--k-values K with --configs all)")
+    pairs, prompt_len = _at_prompt_length(backend, problems, template, plan, profile, pairs, deadline, quantile,
+                                          args.backend, log)
     run_deadline = deadline if args.enforce_deadline else (args.horizon * deadline if deadline else None)
     rows = []
     with stream.guard(len(pairs) * len(problems)) if stream is not None else contextlib.nullcontext():
@@ -209,7 +236,8 @@ def run(args) -> int:
             stream.finish()
     if args.json:
         print(json.dumps({"deadline_s": deadline, "quantile": quantile, "dataset": args.dataset,
-                          "problems": len(problems), "backend": desc, "enforced": args.enforce_deadline,
+                          "problems": len(problems), "prompt_tokens": round(prompt_len.mean, 1), "backend": desc,
+                          "enforced": args.enforce_deadline,
                           "rows": [r.to_dict() for r in rows]}, indent=2))
     else:
         print(V.format_table(rows, deadline, quantile))
