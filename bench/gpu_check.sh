@@ -30,8 +30,9 @@ if [ "$missing" = 1 ]; then
     echo "gpu_check: error: the engine extra is not installed and GPU_CHECK_INSTALL=0 (see the README)" >&2; exit 2
   fi
   if ! have torch && [ "$gpu_box" = 0 ]; then
-    # PyPI's default Linux torch is the CUDA build: on a CPU-only box take the CPU wheel (as the README says).
-    "$PY" -m pip install -q torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+    # On a CPU-only box the README's CPU line (where the index serves CUDA builds by default, add
+    # --index-url https://download.pytorch.org/whl/cpu, as the README says).
+    "$PY" -m pip install -q torch==2.13.0
   fi
   "$PY" -m pip install -q ".[engine]"                  # on a GPU box this pulls PyPI's CUDA torch
 else
