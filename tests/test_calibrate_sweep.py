@@ -231,3 +231,19 @@ def test_visits_spread_over_the_run_average_out_moments_of_a_slow_machine():
     one, three = (np.mean([err(v, s) for s in range(20)]) for v in (1, 3))
     assert three < 0.75 * one
     assert one == pytest.approx(0.049, abs=0.002) and three == pytest.approx(0.0265, abs=0.002)  # docs' figures
+
+
+def test_console_says_when_a_sweep_was_cut_by_its_budget():
+    import io
+
+    from planner.calibrate.device import _say_if_cut
+    from planner.calibrate.progress import Progress
+    from planner.calibrate.sweep import SweepResult
+
+    out = io.StringIO()
+    p = Progress(stream=out)
+    _say_if_cut(p, "target", SweepResult(cut_by_budget=False), 60)
+    assert out.getvalue() == ""
+    _say_if_cut(p, "target", SweepResult(points=[object()] * 7, cut_by_budget=True), 60)
+    line = out.getvalue().strip()
+    assert "target sweep cut short by its 60 s budget after 7 points" in line and "not measured" in line

@@ -152,3 +152,29 @@ def test_calibration_and_sweep_interleaved_match_the_sequential_sweep(loop, tmp_
     for c in configs:   # same seeds: same samples and answers, only the timings differ
         assert [[(b["answer"], b["num_tokens"]) for b in r["branches"]] for r in inter[c.key]] == \
                [[(b["answer"], b["num_tokens"]) for b in r["branches"]] for r in seq[c.key]]
+
+
+def test_demo_refuses_a_file_as_out_and_leaves_no_empty_out_on_failure(world_dir, tmp_path, capsys, monkeypatch):
+    from planner.cli import main
+    from planner.demo import closed_loop as CL
+    from planner.errors import PlannerError
+
+    f = tmp_path / "a-file"
+    f.write_text("keep me")
+    assert main(["demo", "--weights", str(world_dir), "--out", str(f)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("planner: error: --out") and "is a file" in err[0]
+    assert f.read_text() == "keep me"
+
+    def broken(*a, **kw):
+        raise PlannerError("engine missing (simulated)")
+
+    monkeypatch.setattr(CL, "load_backend", broken)
+    new = tmp_path / "new" / "demo"
+    assert main(["demo", "--weights", str(world_dir), "--out", str(new)]) == 2
+    assert "engine missing (simulated)" in capsys.readouterr().err
+    assert not new.exists()                       # created by the demo, empty: removed again
+    kept = tmp_path / "existing"
+    kept.mkdir()
+    assert main(["demo", "--weights", str(world_dir), "--out", str(kept)]) == 2
+    assert kept.is_dir()                          # the user's own folder stays

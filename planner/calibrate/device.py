@@ -178,9 +178,7 @@ def measure_device(run: DeviceRun, s: Settings, progress: Progress) -> Measured:
             "dtype": dtype, "clock": clock, "device_type": "cuda" if dev.startswith("cuda") else "cpu",
             "cpu": info["cpu"], "platform": info["platform"], "model": run.model, "model_source": lm.source,
             "draft": run.draft or "none", "command": run.command_line, "notes": notes}
-    for k in ("cuda", "driver"):
-        if info.get(k):
-            prov[k] = info[k]
+    prov.update({k: info[k] for k in ("cuda", "driver") if info.get(k)})
     parts = ProfileParts(
         id=run.id, description=run.description or f"{run.model} on {info['name']}, measured by planner calibrate "
                                                     f"({s.name})",
