@@ -28,10 +28,15 @@ def bank_model():
 
 
 def test_parametric_table_is_binomial_mix_of_majority():
-    model = build_accuracy_model(AccuracySpec("parametric", beta_a=2.0, beta_b=0.8, wrong_mode_share=0.5))
+    # independent lengths and no length-correctness link: the voter count is Bin(n, f), exactly
+    model = build_accuracy_model(AccuracySpec("parametric", beta_a=2.0, beta_b=0.8, wrong_mode_share=0.5,
+                                              difficulty_length_corr=0.0, wrong_length_shift=0.0, sample_size=200))
     assert model.methods == ("majority",) and model.bank_lengths() is None
     acc, se = model.table("majority", 256, FQ)
-    assert acc.shape == se.shape == (len(FQ), 256) and np.all(se == 0)
+    assert acc.shape == se.shape == (len(FQ), 256)
+    # standard error of a benchmark of 200 problems at that accuracy (hand formula)
+    assert se[-1, 0] == pytest.approx(np.sqrt((2.0 / 2.8) * (0.8 / 2.8) / 200), rel=1e-12)
+    assert np.all(se[0] == 0)
     curve = par.majority_curve(2.0, 0.8, 0.5, 256)
     np.testing.assert_allclose(acc[-1], curve[1:], atol=1e-12)
     assert np.all(acc[0] == 0)

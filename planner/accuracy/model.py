@@ -1,9 +1,11 @@
 """The accuracy interface the optimizer consumes: `table(method, n_max, finish_quantiles)` gives expected
 accuracy (and standard error) for n = 1..n_max branches when only branches at or below a length quantile vote.
 
-Parametric models assume length independent of correctness, so the voter count is Bin(n, f). Bank models use each
-sample's own length (long chains are more often wrong), exact estimators for n <= M and the with-replacement
-bootstrap extrapolation for n > M (see bootstrap.py for its caveat)."""
+Parametric models cut per problem node of the latency model (cut.py): hard problems run long and wrong branches run
+longer (link.py); with independent lengths and no link this is the old Bin(n, f) thinning. Their standard error is
+that of a benchmark of `sample_size` problems. Bank models use each sample's own length (long chains are more often
+wrong), exact estimators for n <= M and the with-replacement bootstrap extrapolation for n > M (see bootstrap.py for
+its caveat); their standard error is the spread over problems / sqrt(problems)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,11 @@ from planner.accuracy import bootstrap as boot
 from planner.accuracy import estimators as est
 from planner.accuracy import parametric as par
 from planner.accuracy.bank import FORMATS, Bank, load_bank
+from planner.accuracy.cut import CutTables
+from planner.accuracy.link import (DEFAULT_DIFFICULTY_LENGTH_CORR, DEFAULT_SAMPLE_SIZE, DEFAULT_WRONG_LENGTH_SHIFT,
+                                   Link, binomial_se, sample_size)
 from planner.errors import PlannerError
+from planner.model.lengths import problem_nodes
 
 DIAGNOSTIC_METHODS = ("pass",)  # oracle pass@n: accepted by table() but never offered to the optimizer
 
@@ -67,24 +73,65 @@ class AccuracyModel:
 
 
 class ParametricAccuracyModel(AccuracyModel):
+    """`between_share` is the latency model's length share rho (its problem nodes); `link` the length-correctness
+    link; `sample_size` the problems behind the fitted numbers (standard errors)."""
+
     kind = "parametric"
     methods = ("majority",)
 
-    def __init__(self, a: float, b: float, rho: float, source: str | None = None, dataset: str | None = None):
+    def __init__(self, a: float, b: float, rho: float, source: str | None = None, dataset: str | None = None,
+                 between_share: float = 0.0, link: Link | None = None, sample_size: int = DEFAULT_SAMPLE_SIZE):
         super().__init__()
         if not (a > 0 and b > 0 and 0 <= rho <= 1):
             raise PlannerError(f"parametric accuracy needs beta_a, beta_b > 0 and 0 <= wrong_mode_share <= 1")
+        if not 0.0 <= between_share < 1.0:
+            raise PlannerError(f"between_share must be in [0, 1), got {between_share}")
+        if isinstance(sample_size, bool) or int(sample_size) != sample_size or sample_size < 1:
+            raise PlannerError(f"accuracy.sample_size must be a positive integer, got {sample_size!r}")
         self.a, self.b, self.rho, self.source, self.dataset = float(a), float(b), float(rho), source, dataset
+        self.between_share, self.link = float(between_share), link or Link(0.0, 0.0)   # None: no link
+        self.sample_size = int(sample_size)
+        self._cuts: dict = {}
+
+    def _independent(self) -> bool:
+        return self.between_share == 0.0 and self.link.delta == 0.0
+
+    def cut_tables(self, method: str, n_max: int) -> CutTables:
+        key = (method, n_max)
+        if key not in self._cuts:
+            self._cuts[key] = CutTables(method, self.a, self.b, self.rho, self.between_share, self.link, n_max)
+        return self._cuts[key]
 
     def _table(self, method, n_max, fq):
-        curve = (par.majority_curve(self.a, self.b, self.rho, n_max) if method == "majority"
-                 else par.pass_curve(self.a, self.b, n_max))
-        acc = par.binomial_thinning(curve, n_max, fq)
-        return acc, np.zeros_like(acc)
+        if self._independent():   # one node, no link: the exact Bin(n, f) thinning of the vote curve
+            curve = (par.majority_curve(self.a, self.b, self.rho, n_max) if method == "majority"
+                     else par.pass_curve(self.a, self.b, n_max))
+            acc = par.binomial_thinning(curve, n_max, fq)
+        else:                     # a cut at a length quantile of all branches, per problem node
+            acc = self.cut_tables(method, n_max).global_cut(fq)
+        return acc, binomial_se(acc, self.sample_size)
+
+    def node_accuracy(self, method: str, N: np.ndarray, weights: np.ndarray, z: np.ndarray,
+                      finish: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Accuracy (and SE) of each configuration from the latency model's per-node finished shares:
+        finish[e, ...] is node entry e's share (problem effect z[e], weight weights[e]) for configurations
+        [...] whose last axis is N. Each entry uses its node's table at the threshold its share implies."""
+        N = np.asarray(N, dtype=int)
+        ct = self.cut_tables(method, int(N.max()))
+        nodes_z, _ = problem_nodes(self.between_share)
+        cols = np.broadcast_to(N - 1, np.shape(finish)[1:])
+        acc = 0.0
+        for w, ze, fe in zip(weights, z, finish):
+            j = int(np.argmin(np.abs(nodes_z - ze)))
+            acc = acc + w * ct.acc(j, ct.threshold(ze, fe), cols)
+        acc = np.clip(acc / max(float(np.sum(weights)), 1e-300), 0.0, 1.0)
+        return acc, binomial_se(acc, self.sample_size)
 
     def describe(self) -> dict:
         return {"kind": "parametric", "beta_a": self.a, "beta_b": self.b, "wrong_mode_share": self.rho,
-                "mean_pass1": self.a / (self.a + self.b), "source": self.source, "dataset": self.dataset}
+                "mean_pass1": self.a / (self.a + self.b), "source": self.source, "dataset": self.dataset,
+                "between_share": self.between_share, "difficulty_length_corr": self.link.lam,
+                "wrong_length_shift": self.link.delta, "sample_size": self.sample_size}
 
 
 class BankAccuracyModel(AccuracyModel):
@@ -160,12 +207,18 @@ def _load_cached(path: str, mtime: float, fmt: str) -> Bank:
     return load_bank(path, fmt)
 
 
-def build_accuracy_model(spec, length_quantile_fn=None, base_dir=None) -> AccuracyModel:
-    """From a profile's AccuracySpec: kind "parametric" (beta_a, beta_b, wrong_mode_share) or kind "bank"
-    (bank_path relative to base_dir, default the working directory; bank_format "tts-bank" or "qwen-math")."""
+def build_accuracy_model(spec, length_quantile_fn=None, base_dir=None, between_share: float | None = None
+                         ) -> AccuracyModel:
+    """From a profile's AccuracySpec: kind "parametric" (beta_a, beta_b, wrong_mode_share; the optional link and
+    sample_size fields, else their defaults) or kind "bank" (bank_path relative to base_dir, default the working
+    directory; bank_format "tts-bank" or "qwen-math"). `between_share`: the profile's lengths.between_share."""
     if spec.kind == "parametric":
+        lam, delta = getattr(spec, "difficulty_length_corr", None), getattr(spec, "wrong_length_shift", None)
+        link = Link(DEFAULT_DIFFICULTY_LENGTH_CORR if lam is None else lam,
+                    DEFAULT_WRONG_LENGTH_SHIFT if delta is None else delta)
         return ParametricAccuracyModel(spec.beta_a, spec.beta_b, spec.wrong_mode_share, spec.source,
-                                       getattr(spec, "dataset", None))
+                                       getattr(spec, "dataset", None), between_share or 0.0, link,
+                                       sample_size(spec))
     if spec.kind != "bank":
         raise PlannerError(f"unknown accuracy kind {spec.kind!r}; use parametric or bank")
     if spec.bank_format not in FORMATS:

@@ -44,13 +44,18 @@ class StepModel:
         """Split t(B, q, L) = fixed + join(mem, comp * q) + link * q so a caller can reuse the q-free parts."""
         a, c, tp = self.arch, self.coeffs, self.tp
         B, L = np.asarray(B, dtype=float), np.asarray(L, dtype=float)
-        mem = a.weight_bytes / tp / (c.weight_bw_GBps * 1e9) + B * L * (a.kv_bytes_per_token / tp /
+        # KV heads split over min(tp, kv_heads) devices: past that the engines replicate them (vLLM, SGLang)
+        kv_split = min(tp, a.kv_heads)
+        mem = a.weight_bytes / tp / (c.weight_bw_GBps * 1e9) + B * L * (a.kv_bytes_per_token / kv_split /
                                                                           (c.kv_bw_GBps * 1e9))
         comp = (2.0 * a.params + 4.0 * a.layers * a.heads * a.head_dim * L) * B / (tp * c.tflops * 1e12)
         fixed, link = c.t0_s, 0.0
         if tp > 1:
+            # two all-reduces per layer (attention out, MLP out) of hidden * dtype_bytes per token; a ring
+            # all-reduce moves 2 (tp - 1) / tp of the message over each device's link (docs/profile.md)
             fixed = fixed + 2 * a.layers * c.allreduce_s
-            link = B * (2 * a.layers * a.hidden * a.dtype_bytes / ((self.interconnect_GBps or 100.0) * 1e9))
+            ring = 2.0 * (tp - 1) / tp
+            link = B * (2 * a.layers * ring * a.hidden * a.dtype_bytes / ((self.interconnect_GBps or 100.0) * 1e9))
         return fixed, mem, comp, link
 
     def time(self, B, q, L) -> np.ndarray:
@@ -201,11 +206,15 @@ class LatencyGrid:
 
     def finish_fraction(self, deadline: float | None) -> np.ndarray:
         """Expected share of branches whose answer is complete by the deadline (1.0 without one)."""
-        out = 0.0
-        for w, d, t, x in zip(self._w, self.dists, self._partial_t, self._partial_x):
-            out = out + w * (np.full(t.shape[:2], d.answer_share) if deadline is None else
-                             _finished(d, t, x, deadline))
-        return self._expand(out)
+        w, _, f = self.node_finish(deadline)
+        return np.tensordot(w, f, axes=1)
+
+    def node_finish(self, deadline: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per problem node (x speed factor): weights (E,), problem effect z (E,) and the share of its branches
+        answered by the deadline (E, K, N); the cut accuracy (planner/accuracy/cut.py) reads these."""
+        f = [np.full(t.shape[:2], d.answer_share) if deadline is None else _finished(d, t, x, deadline)
+             for d, t, x in zip(self.dists, self._partial_t, self._partial_x)]
+        return self._w, np.array([getattr(d, "z", 0.0) for d in self.dists]), self._expand(np.stack(f))
 
 
 class _NInterp:

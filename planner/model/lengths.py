@@ -81,6 +81,12 @@ class LengthDist:
 _NODE_EDGES = np.array([0.0, 0.15, 0.35, 0.55, 0.72, 0.84, 0.92, 0.96, 0.985, 0.995, 1.0])
 
 
+def node_edges(rho: float) -> np.ndarray:
+    """Edges of the problem nodes in P(Z <= z) (one node [0, 1] when branches are independent): the one
+    definition of "a problem's branches" shared by the latency model and the cut accuracy (planner/accuracy/cut.py)."""
+    return _NODE_EDGES.copy() if rho > 0.0 else np.array([0.0, 1.0])
+
+
 def problem_nodes(rho: float) -> tuple[np.ndarray, np.ndarray]:
     """(z values, weights) of the problem effect; one node of weight 1 when branches are independent."""
     if rho <= 0.0:

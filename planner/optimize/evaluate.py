@@ -74,8 +74,10 @@ def accuracy_model(p: Profile):
 
         base = Path(p.origin).parent if p.origin and not p.origin.startswith("<") else None
         # A bank keeps each sample's own length: the finish share maps to the bank's own length quantile, so
-        # long (often wrong) chains are the ones a deadline cuts. The parametric model needs no lengths.
-        hit = _ACC_CACHE[id(p)] = (p, build_accuracy_model(p.accuracy, length_quantile_fn=None, base_dir=base))
+        # long (often wrong) chains are the ones a deadline cuts. The parametric model cuts per problem node of
+        # the latency model, so it needs the same length share.
+        hit = _ACC_CACHE[id(p)] = (p, build_accuracy_model(p.accuracy, length_quantile_fn=None, base_dir=base,
+                                                           between_share=p.lengths.between_share))
     return hit[1]
 
 
@@ -102,18 +104,29 @@ def evaluate(p: Profile, deadline: float | None, quantile: float = 0.9, methods:
         raise PlannerError(f"max_tokens must be at least 1, got {max_tokens}")
     lg = latency_grid(p, N, K, LengthDist(p.lengths, cap=max_tokens))
     lat = {"mean": lg.mean, **{f"p{round(q * 100)}": v for q, v in lg.q.items()}, "q": lg.quantile(quantile)}
-    finish = lg.finish_fraction(deadline)
-    # Accuracy tables on the finish-fraction grid, then linear interpolation at each config's finish share.
-    j = np.clip(np.searchsorted(F_GRID, finish) , 1, len(F_GRID) - 1)
-    w = (finish - F_GRID[j - 1]) / (F_GRID[j] - F_GRID[j - 1])
+    node_w, node_z, node_f = lg.node_finish(deadline)
+    finish = np.tensordot(node_w, node_f, axes=1)
     acc = np.empty((len(methods), len(K), len(N)))
     se = np.empty_like(acc)
+    if hasattr(am, "node_accuracy"):
+        # Parametric: each problem node's own finished share, its own cut (hard problems' branches are all long).
+        for i, m in enumerate(methods):
+            acc[i], se[i] = am.node_accuracy(m, N, node_w, node_z, node_f)
+        return _evaluation(p, methods, N, K, deadline, quantile, lat, lg, finish, acc, se, max_tokens)
+    # Bank: tables on the finish-fraction grid (a cut at the bank's own length quantile), interpolated at each
+    # config's mixed finish share.
+    j = np.clip(np.searchsorted(F_GRID, finish) , 1, len(F_GRID) - 1)
+    w = (finish - F_GRID[j - 1]) / (F_GRID[j] - F_GRID[j - 1])
     cols = N - 1
     for i, m in enumerate(methods):
         table, table_se = am.table(m, int(N.max()), F_GRID)
         lo, hi = table[j - 1, cols[None, :]], table[j, cols[None, :]]
         acc[i] = lo + w * (hi - lo)
         se[i] = table_se[j - 1, cols[None, :]] + w * (table_se[j, cols[None, :]] - table_se[j - 1, cols[None, :]])
+    return _evaluation(p, methods, N, K, deadline, quantile, lat, lg, finish, acc, se, max_tokens)
+
+
+def _evaluation(p, methods, N, K, deadline, quantile, lat, lg, finish, acc, se, max_tokens) -> Evaluation:
     p_meet = lg.p_meet(deadline) if deadline is not None else np.ones_like(finish)
     return Evaluation(p, methods, N, K, deadline, quantile, lat, p_meet, finish,
                       memory_ok(p, N, int(K.max())), acc, se, max_tokens)

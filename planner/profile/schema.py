@@ -11,6 +11,7 @@ from typing import Any
 
 from planner.checks import ABSURD
 from planner.errors import PlannerError
+from planner.profile import quant
 
 SCHEMA = "tts-profile/1"
 DRAFT_KINDS = ("model", "ngram", "none")
@@ -110,6 +111,8 @@ class Hardware:
     gpus: int = 1               # devices in the deployment
     tensor_parallel: int = 1    # TP degree the step coefficients describe
     interconnect_GBps: float | None = None  # per-direction link bandwidth for TP all-reduce
+    fp8_tflops: float | None = None   # dense fp8 tensor-core peak (absent: the part has no fp8 path)
+    int8_tops: float | None = None    # dense int8 tensor-core peak
     # Equally likely factors by which a whole request ran slower or faster than the step model predicts, seen
     # during calibration (a shared CPU's bursts of load, throttling). Latency = model x factor; absent: 1.
     speed_factors: tuple[float, ...] | None = None
@@ -119,7 +122,8 @@ class Hardware:
         sf = r.nums("speed_factors", None, lo=0.01, hi=100.0)
         hw = Hardware(r.str_("name"), r.num("mem_bw_GBps", positive=True), r.num("bf16_tflops", positive=True),
                       r.num("memory_GB", positive=True), r.int_("gpus", 1), r.int_("tensor_parallel", 1),
-                      r.num("interconnect_GBps", None, positive=True), tuple(sf) if sf else None)
+                      r.num("interconnect_GBps", None, positive=True), tuple(sf) if sf else None,
+                      r.num("fp8_tflops", None, positive=True), r.num("int8_tops", None, positive=True))
         if hw.tensor_parallel > hw.gpus:
             r.fail("tensor_parallel", f"({hw.tensor_parallel}) exceeds gpus ({hw.gpus})")
         return hw
@@ -138,22 +142,45 @@ class ModelArch:
     dtype_bytes: float = 2.0
     hf_id: str | None = None
     max_context: int | None = None
+    # Quantisation (planner/profile/quant.py; docs/profile.md). Absent: weights and KV cache in dtype_bytes, the
+    # behaviour of every profile written before these fields. dtype_bytes stays the activation format.
+    weight_dtype: str | None = None        # bf16 | fp16 | fp8 | int8 | int4
+    weight_group_size: int | None = None   # weights sharing one fp16 scale (int4 AWQ/GPTQ: 128)
+    weight_zero_point: bool | None = None  # asymmetric: one zero point per group as well
+    quantized_params: float | None = None  # weights in the quantised linear layers (the rest stay dtype_bytes)
+    kv_dtype: str | None = None            # KV-cache format, independent of the weights
+    compute_dtype: str | None = None       # tensor-core path of the GEMMs: bf16 | fp8 | int8
 
     @property
     def weight_bytes(self) -> float:
-        return self.params * self.dtype_bytes
+        if self.weight_dtype is None:
+            return self.params * self.dtype_bytes
+        q = self.params if self.quantized_params is None else self.quantized_params
+        bpp = quant.bytes_per_param(self.weight_dtype, self.weight_group_size, bool(self.weight_zero_point))
+        return q * bpp + (self.params - q) * self.dtype_bytes
 
     @property
     def kv_bytes_per_token(self) -> float:
         """K and V, every layer, for one token of one sequence."""
-        return 2.0 * self.layers * self.kv_heads * self.head_dim * self.dtype_bytes
+        elem = quant.BYTES[self.kv_dtype] if self.kv_dtype else self.dtype_bytes
+        return 2.0 * self.layers * self.kv_heads * self.head_dim * elem
 
     @staticmethod
     def read(r: _Reader) -> "ModelArch":
-        return ModelArch(r.str_("name"), r.num("params", positive=True), r.int_("layers"), r.int_("hidden"),
+        wd = r.str_("weight_dtype", None, choices=quant.WEIGHT_DTYPES)
+        zp = r.d.get("weight_zero_point")
+        if zp is not None and not isinstance(zp, bool):
+            r.fail("weight_zero_point", f"must be true or false, got {zp!r}")
+        arch = ModelArch(r.str_("name"), r.num("params", positive=True), r.int_("layers"), r.int_("hidden"),
                          r.int_("heads"), r.int_("kv_heads"), r.int_("head_dim"), r.int_("vocab"),
                          r.num("dtype_bytes", 2.0, positive=True), r.str_("hf_id", None),
-                         r.int_("max_context", None))
+                         r.int_("max_context", None), wd, r.int_("weight_group_size", None), zp,
+                         r.num("quantized_params", None, positive=True),
+                         r.str_("kv_dtype", None, choices=quant.KV_DTYPES),
+                         r.str_("compute_dtype", None, choices=tuple(quant.HW_KEY)))
+        if arch.quantized_params is not None and arch.quantized_params > arch.params:
+            r.fail("quantized_params", f"({arch.quantized_params:g}) exceeds params ({arch.params:g})")
+        return arch
 
 
 @dataclass(frozen=True)
@@ -312,7 +339,12 @@ class LengthSpec:
 @dataclass(frozen=True)
 class AccuracySpec:
     """parametric: per-problem p ~ Beta(beta_a, beta_b); of the wrong mass a share `wrong_mode_share` goes to one
-    recurring wrong answer, the rest are unique answers. bank: a sample-bank JSONL (path relative to the profile)."""
+    recurring wrong answer, the rest are unique answers. bank: a sample-bank JSONL (path relative to the profile).
+
+    Optional (parametric; absent = the documented defaults of planner/accuracy/link.py, docs/accuracy.md):
+    `sample_size` problems behind the published numbers (standard errors), `difficulty_length_corr` (hard
+    problems run long: copula correlation of a problem's difficulty with its length effect) and
+    `wrong_length_shift` (within a problem, wrong branches run this many within-problem SDs longer)."""
 
     kind: str
     beta_a: float | None = None
@@ -322,6 +354,9 @@ class AccuracySpec:
     bank_format: str = "tts-bank"
     source: str | None = None
     dataset: str | None = None
+    sample_size: int | None = None
+    difficulty_length_corr: float | None = None
+    wrong_length_shift: float | None = None
 
     @staticmethod
     def read(r: _Reader) -> "AccuracySpec":
@@ -329,7 +364,9 @@ class AccuracySpec:
         if kind == "parametric":
             return AccuracySpec(kind, r.num("beta_a", positive=True), r.num("beta_b", positive=True),
                                 r.num("wrong_mode_share", 0.5, lo=0.0, hi=1.0), source=r.str_("source", None),
-                                dataset=r.str_("dataset", None))
+                                dataset=r.str_("dataset", None), sample_size=r.int_("sample_size", None),
+                                difficulty_length_corr=r.num("difficulty_length_corr", None, lo=-0.95, hi=0.95),
+                                wrong_length_shift=r.num("wrong_length_shift", None, lo=-1.5, hi=1.5))
         return AccuracySpec(kind, bank_path=r.str_("path"), bank_format=r.str_("format", "tts-bank"),
                             source=r.str_("source", None), dataset=r.str_("dataset", None))
 
