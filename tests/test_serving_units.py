@@ -12,8 +12,9 @@ from planner.profile.schema import ModelArch, StepCoeffs
 from planner.calibrate.fit import fit_prefill_pooled as fit_prefill, fit_step_pooled as fit_step
 from planner.http import normalize_base
 from tools.serving.launch import strip_launcher
+from planner.calibrate.acceptance import wilson
 from planner.calibrate.endpoint.metrics import (EngineSteps, SpecCounters, cache_config, conditional_acceptance,
-                                     parse_prometheus, wilson)
+                                                parse_prometheus)
 from planner.calibrate.endpoint.probe import speculative_from_args, tensor_parallel_from_args
 
 METRICS = '''# HELP vllm:spec_decode_num_drafts_total Number of spec decoding drafts.

@@ -85,9 +85,3 @@ def read_points_csv(path: str | Path) -> list[StepPoint]:
     if not any(p.role == "target" for p in out):
         raise PlannerError(f"points file {path}: no 'target' rows; the step fit needs target step times")
     return out
-
-
-def points_csv_text(points: list[StepPoint]) -> str:
-    lines = [",".join(COLUMNS)]
-    lines += [f"{p.role},{p.batch},{p.query},{p.context},{p.seconds:.9g}" for p in points]
-    return "\n".join(lines) + "\n"

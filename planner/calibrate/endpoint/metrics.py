@@ -7,9 +7,10 @@ server may have served other traffic since it started."""
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
+
+from planner.calibrate.acceptance import wilson
 
 _LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\S+)?$')
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
@@ -77,15 +78,6 @@ class SpecCounters:
     @property
     def num_positions(self) -> int:
         return len(self.per_pos)
-
-
-def wilson(k: float, n: float, z: float = 1.96) -> tuple[float, float]:
-    """95 % Wilson score interval for a proportion k/n (n > 0)."""
-    p = k / n
-    d = 1 + z * z / n
-    c = (p + z * z / (2 * n)) / d
-    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return max(0.0, c - h), min(1.0, c + h)
 
 
 def conditional_acceptance(c: SpecCounters) -> dict | None:
