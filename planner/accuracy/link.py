@@ -145,3 +145,18 @@ def fit_link(bank, rho: float, a: float, b: float) -> tuple[Link, dict]:
     se = float(np.std(gaps, ddof=1) / np.sqrt(len(gaps))) if len(gaps) > 1 else float("nan")
     return Link(lam, round(delta, 3)), {"lam_grid": lams.tolist(), "loglik": ll, "delta_se": se,
                                         "mixed_problems": len(gaps)}
+
+
+def fit_to_bank(bank, rho: float) -> dict:
+    """The parametric path fitted to a bank: Beta (a, b) and wrong_mode_share from its uncut pass@1 and maj@k
+    (k = 2, 4, M; exact estimators), then the link given the length share rho (scipy: offline use only)."""
+    from planner.accuracy.estimators import majority_at_n
+    from planner.accuracy.parametric import fit_beta
+
+    m = int(bank.sizes.min())
+    ks = sorted({k for k in (2, 4, m) if 2 <= k <= m})
+    fit = fit_beta(majority_at_n(bank, 1).mean, {k: majority_at_n(bank, k).mean for k in ks}, 0.5,
+                   fit_rho=len(ks) >= 2)
+    link, info = fit_link(bank, rho, fit.a, fit.b)
+    return {"beta_a": fit.a, "beta_b": fit.b, "wrong_mode_share": fit.rho, "between_share": rho, "link": link,
+            "fit_residuals": fit.residuals, **info}
