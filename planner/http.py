@@ -157,8 +157,7 @@ class Endpoint:
             if call.expired or isinstance(e, (socket.timeout, TimeoutError)):
                 raise self._late(method, path, call) from None
             if isinstance(e, (OSError, http.client.HTTPException)):
-                reason = getattr(e, "strerror", None) or str(e) or type(e).__name__
-                raise _Unreachable(f"endpoint {self.base} unreachable ({method} {path}): {reason}") from None
+                raise _Unreachable(f"endpoint {self.base} unreachable ({method} {path}): {reason(e)}") from None
             raise
         if resp.status >= 400:
             try:
@@ -178,7 +177,10 @@ class Endpoint:
             try:
                 conn, resp, _ = self._start(method, path, body, call)
                 try:
-                    return resp.read()
+                    data = resp.read()
+                    if call.expired:  # the watchdog ended a trickle: what came is not the answer
+                        raise self._late(method, path, call)
+                    return data
                 except (OSError, http.client.HTTPException) as e:
                     if call.expired or isinstance(e, (socket.timeout, TimeoutError)):
                         raise self._late(method, path, call) from None
@@ -255,6 +257,14 @@ class Endpoint:
         finally:
             call.cancel()
             conn.close()
+
+
+def reason(e: BaseException) -> str:
+    """A network exception as a short one-line phrase (a garbage status line is shown, not printed raw)."""
+    if isinstance(e, http.client.BadStatusLine) and not isinstance(e, http.client.RemoteDisconnected):
+        return f"not an HTTP answer: {' '.join(str(e.args[0] if e.args else e).split())[:80]!r}"
+    text = getattr(e, "strerror", None) or str(e) or type(e).__name__
+    return " ".join(str(text).split())[:300]
 
 
 class _Unreachable(PlannerError):

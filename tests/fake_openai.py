@@ -46,6 +46,11 @@ class FakeOpenAI:
                 outer.gets += 1
                 if outer.get_mode == "never":
                     return self._hang()
+                if outer.get_mode == "flaky" and outer.gets == 1:  # a server still starting: 503 once
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 body = json.dumps({"object": "list", "data": [{"id": "m", "object": "model"}]}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")

@@ -93,7 +93,9 @@ def run(args) -> int:
     out = check_writable(args.output)
     pid = args.id or out.stem
     command = "planner calibrate " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["calibrate"] else [])
-    if getattr(args, "endpoint", None):
+    if getattr(args, "endpoint", None) is not None:  # an empty --endpoint is an error, not on-device calibration
+        if not args.endpoint.strip():
+            raise PlannerError("--endpoint is empty: give the server's URL, e.g. http://localhost:8000")
         from planner.calibrate.endpoint.measure import measure_endpoint
 
         prof = save(measure_endpoint(_endpoint_run(args, pid)), out)

@@ -5,6 +5,12 @@
 CLI's start-up stays free of scipy and numpy."""
 
 
+def _timeout(text: str) -> float:
+    from planner.http import timeout_flag  # stdlib only
+
+    return timeout_flag("--endpoint-timeout")(text)
+
+
 def add_endpoint_arguments(p) -> None:
     """Options of the --endpoint path; any the caller's parser already has are left to it."""
     have = set(getattr(p, "_option_string_actions", {}))
@@ -13,8 +19,9 @@ def add_endpoint_arguments(p) -> None:
                                                        "--speculative-config and --tensor-parallel-size are read)")),
         ("--model-config", dict(metavar="CONFIG_JSON", help="config.json of the served model when the server's "
                                                             "model folder is not on this machine")),
-        ("--endpoint-timeout", dict(dest="timeout", type=float, default=120.0, metavar="S",
-                                    help="seconds per HTTP call to the endpoint (default 120)")),
+        ("--endpoint-timeout", dict(dest="timeout", type=_timeout, default=120.0, metavar="S",
+                                    help="total seconds per measuring request, connect to last byte (default "
+                                         "120; health probes get at most 10)")),
         ("--prompts", dict(metavar="JSONL", help="calibration prompts (question/problem/prompt per line)")),
         ("--hardware", dict(metavar="NAME", help="name of the serving hardware, for the profile")),
         ("--batches", dict(type=lambda s: [int(x) for x in s.split(",")], metavar="B,B,...",

@@ -11,6 +11,7 @@ If the server dies or stops answering mid-run, the measurements so far are writt
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -67,6 +68,10 @@ def load_questions(path: str | None, limit: int) -> list[str]:
     """Questions from a JSONL file (keys question / problem / prompt), or the built-in arithmetic set."""
     if not path:
         return DEFAULT_QUESTIONS[:limit]
+    from planner.executor.datasets import BUILTIN, MATH_PROMPT, format_prompt, load_problems
+
+    if path in BUILTIN:  # e.g. math500: sent as run/validate send them, so lengths and prompt_tokens match
+        return [format_prompt(p.question, MATH_PROMPT) for p in load_problems(path, limit)]
     out = []
     for i, row in enumerate(iter_jsonl(path, "calibration prompts")):
         q = next((row.get(k) for k in ("question", "problem", "prompt") if isinstance(row, dict) and row.get(k)), None)
@@ -94,8 +99,6 @@ def measure_endpoint(run: EndpointRun) -> Measured:
     """Measure the server at run.endpoint serving run.model; the profile's parts (validated when assembled).
     Defaults: the quick or full grid below, trimmed to the server's context window; run.batches,
     decode_tokens, decode_repeats, max_tokens and n override it."""
-    if not run.model:
-        raise PlannerError("--endpoint needs --model NAME (the served model name)")
     ep = Endpoint(run.endpoint, timeout_s=float(run.timeout or 120))
     grid = QUICK if run.quick else FULL
     temperature, top_p = run.temperature, run.top_p
@@ -148,13 +151,23 @@ def measure_endpoint(run: EndpointRun) -> Measured:
         raw["phases_s"]["lengths"] = round(time.monotonic() - t, 2)
     except PlannerError as e:
         raise PlannerError(f"{e}{_save_partial(run.output, info, raw)}") from None
+    except BaseException:  # Ctrl-C, SIGTERM: minutes of measurements are still worth keeping
+        saved = _save_partial(run.output, info, raw)
+        if saved:
+            print(f"planner calibrate:{saved}", file=sys.stderr)
+        raise
     raw["phases_s"]["total"] = round(time.monotonic() - t_start, 2)
     host = urlparse(info.base).hostname or info.base
-    return Measured(endpoint_parts(run, info, raw, grid, host))
+    try:
+        return Measured(endpoint_parts(run, info, raw, grid, host))
+    except Exception as e:  # noqa: BLE001 - a failed fit must not lose the raw measurements it was given
+        why = str(e) if isinstance(e, PlannerError) else f"{type(e).__name__}: {e}"
+        raise PlannerError(f"endpoint calibration: fitting the measurements failed: {why}"
+                           f"{_save_partial(run.output, info, raw)}") from None
 
 
 def _save_partial(out: str | None, info, raw: dict) -> str:
-    if not out or not (raw["decode_points"] or raw["prefill_points"]):
+    if not out or not (raw["decode_points"] or raw["prefill_points"] or raw.get("lengths")):
         return ""
     path = Path(str(out) + ".partial.json")
     keep = {k: v for k, v in raw.items() if not k.startswith("spec_")}

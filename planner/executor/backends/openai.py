@@ -26,7 +26,7 @@ import time
 from urllib.parse import urlsplit
 
 from planner.errors import PlannerError
-from planner.http import PROBE_TIMEOUT_S, CallDeadline, check_timeout
+from planner.http import PROBE_TIMEOUT_S, CallDeadline, check_timeout, reason
 from planner.executor.backends import Backend, BackendResult, BranchOutput, OnFinish
 from planner.executor.deadline import Deadline
 
@@ -172,10 +172,9 @@ class OpenAIBackend(Backend):
             if call.expired or isinstance(e, (socket.timeout, TimeoutError)):
                 events.put(("end", base, None, self._late(call)))
             elif isinstance(e, OSError) and not started and not isinstance(e, http.client.HTTPException):
-                events.put(("end", base, None, f"cannot reach it ({e.strerror or e})"))
+                events.put(("end", base, None, f"cannot reach it ({reason(e)})"))
             elif isinstance(e, (ConnectionError, http.client.HTTPException)):
-                events.put(("end", base, None, f"the connection broke ({type(e).__name__}: {e}); did the server "
-                                               "die?"))
+                events.put(("end", base, None, f"the connection broke ({reason(e)}); did the server die?"))
             else:
                 events.put(("end", base, None, f"{type(e).__name__}: {e}"))
         finally:
