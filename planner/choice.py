@@ -128,13 +128,21 @@ def build_plan(choice: Pick, others: list[Evaluation], strategy: str = "exhausti
                    "device_s_per_request": cfg["device_s_per_request"]},
         profile={"id": p.id, "provenance": p.provenance},
         model={"name": p.model.name, "hf_id": p.model.hf_id, "tensor_parallel": p.hardware.tensor_parallel,
-               "vocab_size": p.model.vocab},
+               "vocab_size": p.model.vocab, **_served(p)},
         sampling={"temperature": p.temperature, "top_p": p.top_p,
                   "max_tokens": int(ev.max_tokens) if ev.max_tokens else p.lengths.max_tokens},
         quantile=ev.quantile, objective=objective or OBJECTIVE_NAMES[rule.objective], strategy=strategy,
         hardware={"name": p.hardware.name, "gpus": p.hardware.gpus,
                   **{k: p.provenance[k] for k in ("device_type", "threads", "dtype") if p.provenance.get(k)}},
         runners_up=runners, notes=notes)
+
+
+def _served(p: Profile) -> dict:
+    """The id a calibrated server answers to (`/v1/models`), so `run --plan` against it needs no
+    --server-model and `export` names a model that server has."""
+    eng = p.provenance.get("engine") if p.provenance.get("method") == "endpoint" else None
+    served = eng.get("served_model") if isinstance(eng, dict) else None
+    return {"served_model": served} if isinstance(served, str) and served else {}
 
 
 def _runner(ev: Evaluation, idx) -> dict:

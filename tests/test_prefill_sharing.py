@@ -112,3 +112,131 @@ def test_profile_round_trip_and_bad_fields():
     for sharing, msg in bad:
         with pytest.raises(PlannerError, match=msg.replace("(", r"\(")):
             _profile(sharing)
+
+
+# ---- read from the server at calibration ----------------------------------------------------------------------
+
+def test_sharing_from_cache_metrics_launch_args_or_default(capsys):
+    from planner.calibrate.endpoint.sharing import prefill_sharing
+
+    notes: list[str] = []
+    cpu = {"block_size": "128", "enable_prefix_caching": "True", "cache_dtype": "auto"}
+    assert prefill_sharing("vllm", cpu, None, notes) == {"mode": "blocks", "block_size": 128, "prefix_caching": True,
+                                                         "source": "vllm:cache_config_info"}
+    off = prefill_sharing("vllm", {"block_size": "16", "enable_prefix_caching": "False"}, None, notes)
+    assert (off["mode"], off["prefix_caching"]) == ("none", False) and notes == []
+    got = prefill_sharing("vllm", {}, "vllm serve m --block-size 32", notes)
+    assert (got["mode"], got["block_size"]) == ("blocks", 32) and "launch arguments" in notes[-1]
+    got = prefill_sharing("vllm", {}, "vllm serve m --no-enable-prefix-caching", notes)
+    assert got["mode"] == "none"
+    got = prefill_sharing("sglang", {}, "python -m sglang.launch_server --page-size 4", notes)
+    assert (got["mode"], got["block_size"]) == ("blocks", 4)
+    assert prefill_sharing("sglang", {}, "x --disable-radix-cache", notes)["mode"] == "none"
+    notes.clear()
+    got = prefill_sharing("vllm", {}, None, notes)               # nothing known: documented default, said
+    assert (got["mode"], got["block_size"], got["prefix_caching"]) == ("blocks", 16, True)
+    assert "no KV-cache configuration" in notes[0] and "no KV-cache configuration" in capsys.readouterr().err
+    for section in (prefill_sharing("vllm", cpu, None, []), off, got):   # valid profile input as written
+        assert _profile(section).prefill_sharing.mode == section["mode"]
+
+
+def test_ttft_points_are_checked_against_the_rule():
+    """The decode sweep's first-token times at n = 1, 4, 16 on a 30-token prompt, by hand: with 128-token
+    blocks every branch prefills 30 tokens, t = 0.1 + 0.01 * 30 n."""
+    from planner.calibrate.endpoint.sharing import check_ttft
+
+    pts = [{"B": b, "prompt_tokens": 30, "ttft_s": 0.1 + 0.01 * 30 * b} for b in (1, 4, 16)]
+    notes: list[str] = []
+    check_ttft(pts, 0.1, 0.01, {"mode": "blocks", "block_size": 128, "prefix_caching": True}, notes)
+    assert [p["prefilled_tokens"] for p in pts] == [30, 120, 480]
+    assert [p["ttft_predicted_s"] for p in pts] == pytest.approx([0.4, 1.3, 4.9])
+    assert "n=16" in notes[-1] and "agrees" in notes[-1]
+    check_ttft(pts, 0.1, 0.01, {"mode": "once"}, notes)          # prefill-once would predict 0.4 s at n=16
+    assert "DISAGREES" in notes[-1]
+
+
+@pytest.fixture
+def vllm_like(tmp_path):
+    """test_serving_calibrate's fake server, exporting vLLM's cache_config_info (CPU build: 128-token blocks)."""
+    import json as _json
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from test_serving_calibrate import CONFIG, Fake, handler
+
+    class WithCache(Fake):
+        cache = 'vllm:cache_config_info{block_size="128",cache_dtype="auto",enable_prefix_caching="True"} 1.0\n'
+
+        def metrics_text(self) -> str:
+            return super().metrics_text() + self.cache
+
+    root = tmp_path / "model"
+    root.mkdir()
+    (root / "config.json").write_text(_json.dumps(CONFIG))
+    fake = WithCache(str(root))
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), handler(fake))
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield fake, f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_calibrated_profile_carries_sharing_and_the_served_id(vllm_like, tmp_path, capsys):
+    from test_serving_calibrate import args, calibrate_endpoint
+
+    from planner.choice import _served
+
+    fake, url = vllm_like
+    prof = calibrate_endpoint(args(url, tmp_path, model=None))         # the only served model is taken
+    p = Profile.from_dict(prof)
+    assert p.prefill_sharing == PrefillSharing("blocks", 128, True, "vllm:cache_config_info")
+    assert prof["provenance"]["engine"]["served_model"] == "m" and p.model.name == "m"
+    assert p.model.hf_id == fake.root                                   # what the server loaded: loadable again
+    assert _served(p) == {"served_model": "m"}
+    pts = prof["calibration"]["decode_points"]
+    assert all(d["prefilled_tokens"] == d["B"] * d["prompt_tokens"] for d in pts if d["prompt_tokens"] < 128)
+    by_root = calibrate_endpoint(args(url, tmp_path, model=fake.root))  # --model FOLDER: the id it is served as
+    assert by_root["provenance"]["engine"]["served_model"] == "m"
+    fake.cache = ""
+    prof = calibrate_endpoint(args(url, tmp_path, launch_args=None))
+    assert prof["serving"]["prefill_sharing"]["source"].startswith("default")
+    assert "no KV-cache configuration" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("data,msg", [
+    ([], "serves no model"),
+    ([{"id": "a"}, {"id": "b"}], "serves 2 models (a, b): pass --model NAME"),
+])
+def test_none_or_several_served_models_ask_which(data, msg, tmp_path, capsys):
+    import json as _json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from planner.calibrate.endpoint.probe import served_entry
+    from planner.cli import main
+
+    class H(BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            body = _json.dumps({"data": data}).encode()
+            self.send_response(200 if self.path == "/v1/models" else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        rc = main(["calibrate", "--endpoint", f"http://127.0.0.1:{srv.server_address[1]}", "--quick",
+                   "-o", str(tmp_path / "p.json")])
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and msg in err[0]
+    assert served_entry("u", [{"id": "a"}, {"id": "b"}], "b")[0] == {"id": "b"}
+    with pytest.raises(PlannerError, match="is not served"):
+        served_entry("u", [{"id": "a"}], "zzz")

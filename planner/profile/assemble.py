@@ -38,6 +38,7 @@ class ProfileParts:
     acceptance: dict | None = None
     calibration: dict | None = None       # the source's raw data and fit records (free-form)
     notes: list[str] = field(default_factory=list)  # appended to provenance.notes
+    serving: dict | None = None           # how the engine serves requests (prefill_sharing), when known
 
 
 def assemble(parts: ProfileParts, origin: str = "calibration") -> dict:
@@ -60,6 +61,8 @@ def assemble(parts: ProfileParts, origin: str = "calibration") -> dict:
         data["acceptance"] = parts.acceptance
     data.update(lengths=parts.lengths, accuracy=parts.accuracy, prompt_tokens=int(parts.prompt_tokens),
                 temperature=parts.temperature, top_p=parts.top_p)
+    if parts.serving:
+        data["serving"] = dict(parts.serving)
     if parts.calibration is not None:
         data["calibration"] = parts.calibration
     try:

@@ -15,8 +15,10 @@ from __future__ import annotations
 import math
 import shlex
 import statistics
+from dataclasses import replace
 
 from planner.calibrate.endpoint.metrics import SpecCounters, conditional_acceptance
+from planner.calibrate.endpoint.sharing import check_ttft, prefill_sharing
 from planner.calibrate.endpoint.probe import (SGLANG_ACCEPT, local_config, sglang_draft_steps, speculative_from_args,
                                               tensor_parallel_from_args)
 from planner.calibrate.fit import fit_prefill_pooled, fit_step_pooled, step_predictions
@@ -135,6 +137,10 @@ def endpoint_parts(run: EndpointRun, info, raw: dict, grid, host: str) -> Profil
         p["predicted_s"] = round(pred, 6)
         p["t_s"] = round(p["t_s"], 6)
     prefill = fit_prefill_pooled(raw["prefill_points"])
+    sharing = prefill_sharing(info.engine, info.cache, launch, notes)
+    check_ttft(points, prefill.t0_s, prefill.s_per_token, sharing, notes)
+    if info.root and (info.root.startswith("/") or info.root.count("/") == 1):
+        arch = replace(arch, hf_id=info.root)  # what the server loaded (a folder or a hub id): loadable again
     spec_cfg = speculative_from_args(launch)
     acceptance, counts = _acceptance(info, raw, run.temperature, notes, launch)
     if info.spec_positions and spec_cfg is None:
@@ -175,7 +181,7 @@ def endpoint_parts(run: EndpointRun, info, raw: dict, grid, host: str) -> Profil
                   "memory_GB": round(memory_gb, 3), "gpus": max(tp, int(run.gpus or 1)), "tensor_parallel": tp},
         model=arch, target=step, prefill=prefill, draft=draft, acceptance=acceptance, lengths=_lengths(raw),
         accuracy=accuracy, prompt_tokens=int(statistics.median(prompt_tokens)) if prompt_tokens else 64,
-        temperature=run.temperature, top_p=run.top_p,
+        temperature=run.temperature, top_p=run.top_p, serving={"prefill_sharing": sharing},
         calibration={"decode_points": points, "prefill_points": raw["prefill_points"],
                      "lengths": {"n": len(raw["lengths"]["tokens"]), "truncated": raw["lengths"]["truncated"],
                                  "max_tokens": raw["lengths"]["max_tokens"], "api": raw["lengths"]["api"]},

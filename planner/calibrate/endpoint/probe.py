@@ -40,7 +40,32 @@ class ServerInfo:
             return None
 
 
-def probe(ep: Endpoint, model: str) -> ServerInfo:
+def served_entry(base: str, data: list, model: str | None) -> tuple[dict, list[str], str | None]:
+    """The `/v1/models` entry to calibrate: the one named by --model (its id, or the folder/HF id it was
+    launched from, its `root`), or the only one served. (entry, served ids, note)."""
+    entries = [m for m in data if isinstance(m, dict) and m.get("id") is not None]
+    served = [str(m["id"]) for m in entries]
+    if not model:
+        if len(entries) == 1:
+            return entries[0], served, None
+        if not entries:
+            raise PlannerError(f"endpoint {base} serves no model (/v1/models lists none): start the server with "
+                               "a model, or check the URL")
+        raise PlannerError(f"endpoint {base} serves {len(entries)} models ({', '.join(served)}): pass --model "
+                           "NAME to say which to calibrate")
+    entry = next((m for m in entries if str(m["id"]) == model), None)
+    if entry is None:
+        by_root = [m for m in entries if m.get("root") and str(m["root"]).rstrip("/") == str(model).rstrip("/")]
+        if len(by_root) == 1:
+            entry = by_root[0]
+            return entry, served, (f"--model {model} is the folder the server loaded; it serves it as "
+                                   f"{entry['id']!r}, which the profile records")
+        raise PlannerError(f"model {model!r} is not served by {base}; it serves: {', '.join(served) or 'nothing'}")
+    return entry, served, None
+
+
+def probe(ep: Endpoint, model: str | None) -> ServerInfo:
+    """What the server is; `model` None: the only model it serves (one line naming them when it serves several)."""
     try:
         listing = ep.get_json("/v1/models")
     except HttpError as e:
@@ -49,10 +74,8 @@ def probe(ep: Endpoint, model: str) -> ServerInfo:
     data = listing.get("data") if isinstance(listing, dict) else None
     if not isinstance(data, list):
         raise PlannerError(f"endpoint {ep.base} is not OpenAI-compatible: /v1/models has no 'data' list")
-    served = [str(m.get("id")) for m in data if isinstance(m, dict)]
-    entry = next((m for m in data if isinstance(m, dict) and m.get("id") == model), None)
-    if entry is None:
-        raise PlannerError(f"model {model!r} is not served by {ep.base}; it serves: {', '.join(served) or 'nothing'}")
+    entry, served, id_note = served_entry(ep.base, data, model)
+    model = str(entry["id"])
     version, engine = None, "unknown"
     try:
         v = ep.get_json("/version", timeout_s=10)
@@ -64,6 +87,8 @@ def probe(ep: Endpoint, model: str) -> ServerInfo:
         engine = {"llamacpp": "llama.cpp"}.get(entry["owned_by"], entry["owned_by"])
     info = ServerInfo(ep.base, model, engine, version, entry.get("root"), entry.get("max_model_len"), served,
                       has_metrics=True, spec_positions=0)
+    if id_note:
+        info.notes.append(id_note)
     try:
         samples = parse_prometheus(ep.get_text("/metrics", timeout_s=15))
     except PlannerError:
