@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Iterable, Union
 
 from planner.errors import PlannerError
-from planner.plan import METHODS, Plan
+from planner.plan import MAX_BRANCHES, MAX_DRAFT_LEN, MAX_PROMPT_TOKENS, METHODS, Plan  # noqa: F401 (re-exported)
 from planner.profile.schema import Profile
 from planner.units import parse_duration
 
@@ -19,8 +19,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 ProfileLike = Union[Profile, str, None]        # a Profile, a shipped name, a JSON path, or None (the default)
 ENGINES = ("vllm", "sglang", "trtllm")
-MAX_BRANCHES, MAX_DRAFT_LEN = 4096, 16         # largest search limits accepted
-MAX_PROMPT_TOKENS = 10_000_000                 # largest prompt length accepted (tokens)
 
 
 def load_profile(name_or_path: str | None = None) -> Profile:
