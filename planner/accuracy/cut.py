@@ -12,7 +12,7 @@ threshold e = (y* - a z_i) / b:
                correct w.p. pi and, if wrong, the recurring wrong answer w.p. omega (parametric.py), M(0) = 0.
 With the sub-node grid and the e grid aligned (e steps of a 0.2 / b), every (y*, z_i) pair lands on the e grid,
 so the work is one (z_i x v) @ (v x n) product per e value. p is integrated on a 65-point grid (masses of the
-copula's conditional CDF), M is tabulated on a 257-point grid of pi and interpolated."""
+copula's conditional CDF), M is tabulated on a 129-point grid of pi and interpolated."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ Z_MAX = 4.0                           # sub-nodes span [-Z_MAX, Z_MAX]; the end 
 E_MAX = 4.5                           # within-problem thresholds beyond +-E_MAX: nothing / everything finished
 E_STEP_INDEPENDENT = 0.1              # e grid when rho = 0 (no problem effect)
 P_GRID = np.linspace(0.0, 1.0, 65)    # per-problem correct-answer probability
-PI_GRID = np.linspace(0.0, 1.0, 257)  # correct share among voters
+PI_GRID = np.linspace(0.0, 1.0, 129)  # correct share among voters
 
 
 @functools.lru_cache(maxsize=32)
@@ -128,7 +128,7 @@ class CutTables:
         self.k0 = -k[0]
         idx = np.clip(k[:, None] - np.arange(len(z))[None, :] + i0 + me, 0, len(e) - 1)
         G = R[idx, np.arange(len(z))[None, :], :]                              # (K, I, n)
-        self.T = np.einsum("ji,kin->jkn", W, G)
+        self.T = np.ascontiguousarray(np.matmul(W[None], G).transpose(1, 0, 2))   # (J, K, n)
         self.T.setflags(write=False)
 
     def acc(self, j: int, y: np.ndarray, n_idx: np.ndarray) -> np.ndarray:
