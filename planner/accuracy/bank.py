@@ -9,7 +9,6 @@ whatever their strings), 1.. = one class per distinct wrong answer string, -1 = 
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,12 +16,14 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from planner.checks import ABSURD, dumps_json, loads_json
 from planner.errors import PlannerError
-from planner.io import atomic_write_text, iter_jsonl
+from planner.io import atomic_write_text, iter_jsonl, read_text
 
 SCHEMA = "tts-bank/1"
 FORMATS = ("tts-bank", "qwen-math")
 CHARS_PER_TOKEN = 3.5  # qwen-math import: token count estimate when the file holds only text
+MAX_SAMPLE_TOKENS = 10_000_000  # one sample longer than this is a corrupt count, not a generation
 
 
 @dataclass(frozen=True)
@@ -144,10 +145,12 @@ def _sample(d: Any, i: int) -> Sample:
         raise _LineError(f"{where}.answer must be a string or null, got {ans!r}")
     if not isinstance(ok, bool):
         raise _LineError(f"{where}.correct must be true or false, got {ok!r}")
-    if isinstance(n, bool) or not isinstance(n, (int, float)) or n != int(n) or n < 0:
+    if isinstance(n, bool) or not isinstance(n, (int, float)) or not math.isfinite(n) or n != int(n) or n < 0:
         raise _LineError(f"{where}.num_tokens must be a non-negative integer, got {n!r}")
+    if n > MAX_SAMPLE_TOKENS:
+        raise _LineError(f"{where}.num_tokens must be at most {MAX_SAMPLE_TOKENS}, got {n:.3g} (a corrupt count)")
     if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))
-                              or not math.isfinite(score)):
+                              or not math.isfinite(score) or abs(score) > ABSURD):
         raise _LineError(f"{where}.score must be a finite number or null, got {score!r}")
     return Sample(ans, ok, int(n), None if score is None else float(score))
 
@@ -170,19 +173,14 @@ def _problem(d: dict) -> Problem:
 
 def _read_lines(path: Path, what: str, parse) -> list[Problem]:
     problems, seen = [], {}
-    lineno = 0
-    try:
-        with path.open(encoding="utf-8") as f:
-            numbered = [(i, line) for i, line in enumerate(f, 1) if line.strip()]
-    except FileNotFoundError:
-        raise PlannerError(f"{what} not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise PlannerError(f"cannot read {what} {path}: {e}") from None
+    text = read_text(path, what)  # says what a missing, special, huge or non-UTF-8 file is
+    numbered = [(i, line) for i, line in enumerate(text.splitlines(), 1) if line.strip()]
     for lineno, line in numbered:
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise PlannerError(f"{what} {path}: line {lineno} is not valid JSON ({e.msg})") from None
+        try:  # strict: no NaN/Infinity, no overflowing numbers, no duplicate keys, bounded depth
+            obj = loads_json(line, "line")
+        except PlannerError as e:
+            msg = str(e).removeprefix("line ").replace("is not valid JSON (line 1, ", "is not valid JSON (")
+            raise PlannerError(f"{what} {path}: line {lineno} {msg}") from None
         try:
             if not isinstance(obj, dict):
                 raise _LineError("is not a JSON object")
@@ -220,7 +218,7 @@ def bank_to_jsonl(bank: Bank) -> str:
             d["reference"] = prob.reference
         d["samples"] = [{"answer": s.answer, "correct": s.correct, "num_tokens": s.num_tokens, "score": s.score}
                         for s in prob.samples]
-        lines.append(json.dumps(d, ensure_ascii=False))
+        lines.append(dumps_json(d, "sample bank", ensure_ascii=False))
     return "\n".join(lines) + "\n"
 
 
@@ -244,7 +242,7 @@ def _reward(x: Any, where: str) -> float | None:
         x = x[-1]
     if x is None:
         return None
-    if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x) or abs(x) > ABSURD:
         raise _LineError(f"{where} must be a number or a list of numbers, got {x!r}")
     return float(x)
 
