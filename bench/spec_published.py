@@ -73,7 +73,7 @@ def load(path: Path = POINTS) -> list[dict]:
 
 def profile_for(row: dict, coeffs: dict | None = None) -> Profile:
     """The derived profile of a series (GPU preset x its target and drafter), with optional coefficient overrides."""
-    d = derive_profile(GPU_OF[row["gpu"]], ARCHS[row["target"]], accuracy_like="qwen2.5-7b")
+    d = derive_profile(GPU_OF[row["gpu"]], ARCHS[row["target"]], draft_like="qwen2.5-7b")
     d["draft"]["arch"] = {k: v for k, v in ARCHS[row["drafter"]].__dict__.items() if v is not None}
     p = Profile.from_dict(d, origin=row["series"])
     if coeffs:

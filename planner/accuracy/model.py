@@ -219,6 +219,10 @@ def build_accuracy_model(spec, length_quantile_fn=None, base_dir=None, between_s
         return ParametricAccuracyModel(spec.beta_a, spec.beta_b, spec.wrong_mode_share, spec.source,
                                        getattr(spec, "dataset", None), between_share or 0.0, link,
                                        sample_size(spec))
+    if spec.kind == "none":  # a derived profile with no accuracy source (planner/profile/deploy.py)
+        raise PlannerError(f"no accuracy source for this model ({spec.source or 'latency-only profile'}); "
+                           "plans that weigh accuracy need --accuracy pass1=P,maj=A@N or --bank FILE; "
+                           "`planner predict --tpot` works without one")
     if spec.kind != "bank":
         raise PlannerError(f"unknown accuracy kind {spec.kind!r}; use parametric or bank")
     if spec.bank_format not in FORMATS:

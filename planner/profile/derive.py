@@ -6,37 +6,31 @@ number in them traces back to `planner/profile/presets.py` and its sources."""
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 from planner.errors import PlannerError
+from planner.profile import deploy as D
 from planner.profile import presets as P
+from planner.profile import quant
 from planner.profile.assemble import ProfileParts, assemble
 from planner.profile.schema import ModelArch
 from planner.profile.writer import write_profile
 
-MAJ_N_ASSUMED = 64      # vote count assumed for the 'Major.' column of 2502.06703 Table 5 (not stated there)
-WRONG_MODE_SHARE = 0.5  # share of wrong answers that agree on one recurring wrong answer (assumption)
 DEFAULT_MODELS = ("qwen2.5-1.5b", "qwen2.5-3b", "qwen2.5-7b", "qwen2.5-14b", "qwen2.5-32b")
-ALLREDUCE_S = {"nvlink": 5e-6, "pcie": 15e-6}  # per-layer all-reduce latency (assumption)
+SHIPPED_GPUS = ("h100-sxm", "h200", "h800", "a100-80gb", "l40s", "rtx4090")  # profiles/ holds these x DEFAULT_MODELS
+ALLREDUCE_S = {"nvlink": 5e-6, "pcie": 15e-6}  # per-layer all-reduce latency (assumption; Infinity Fabric: nvlink)
 
 
 def _eff(key: str) -> float:
     return float(P.EFFICIENCY[key]["value"])
 
 
-def tp_degree(weight_bytes: float, memory_GB: float) -> int:
-    """Smallest power-of-two TP degree whose per-device weights leave >= 30 % of memory for the KV cache."""
-    tp = 1
-    while weight_bytes / tp > 0.7 * memory_GB * 1e9 and tp < 8:
-        tp *= 2
-    return tp
-
-
-def _step(gpu: dict, tp: int) -> dict:
+def _step(gpu: dict, tp: int, path: str = "bf16") -> dict:
+    """Datasheet x efficiency step coefficients; FLOP/s of the tensor-core path the weights run on."""
     link = "nvlink" if gpu.get("interconnect_GBps", 0) >= 100 else "pcie"
+    tflops = quant.peak_tflops(gpu, path, f"{path} weights")
     return {"t0_s": P.EFFICIENCY["t0_s"]["cuda_graphs"], "weight_bw_GBps": gpu["mem_bw_GBps"] * _eff("weight_bw"),
-            "kv_bw_GBps": gpu["mem_bw_GBps"] * _eff("kv_bw"), "tflops": gpu["bf16_tflops"] * _eff("flops"),
+            "kv_bw_GBps": gpu["mem_bw_GBps"] * _eff("kv_bw"), "tflops": tflops * _eff("flops"),
             "allreduce_s": ALLREDUCE_S[link] if tp > 1 else 0.0, "roofline_p": _spec("roofline_p")}
 
 
@@ -44,28 +38,32 @@ def _spec(key: str) -> float:
     return float(P.SPECULATION[key]["value"])
 
 
-def derive_profile(gpu_key: str, model: str | ModelArch, accuracy_like: str | None = None) -> dict:
-    """Profile JSON for `model` (preset key or an architecture) on GPU preset `gpu_key`."""
-    if gpu_key not in P.GPUS:
-        raise PlannerError(f"unknown GPU preset {gpu_key!r}; choose from {', '.join(P.GPUS)}")
-    gpu = P.GPUS[gpu_key]
+def derive_profile(gpu_key: str, model: str | ModelArch, *, tp: int | None = None, weight_dtype: str | None = None,
+                   kv_dtype: str | None = None, accuracy: str | None = None, bank: str | None = None,
+                   draft_like: str | None = None) -> dict:
+    """Profile JSON for `model` (preset key or an architecture) on GPU preset `gpu_key`. `tp` None picks the
+    smallest degree that fits; formats override the preset's / config's; the accuracy is the user's
+    (`accuracy` 'pass1=P,maj=A@N' or a `bank` file), else the model's own published figures, else none
+    (latency-only): a model is never given another model's numbers (planner/profile/deploy.py). `draft_like`
+    borrows a preset's drafter and acceptance for latency studies that replace them (bench/spec_published.py)."""
+    gpu = D.gpu_preset(gpu_key)
     if isinstance(model, str):
         if model not in P.MODELS:
             raise PlannerError(f"unknown model preset {model!r}; choose from {', '.join(P.MODELS)}")
-        key, arch = model, ModelArch(**P.model_arch_fields(model))
+        key, arch = model, D.with_formats(ModelArch(**P.model_arch_fields(model)), weight_dtype, kv_dtype,
+                                          float(P.linear_params(model)))
     else:
-        arch = model
-        key = accuracy_like or min(DEFAULT_MODELS, key=lambda m: abs(math.log(P.MODELS[m]["params"] / arch.params)))
-    tp = tp_degree(arch.weight_bytes, gpu["memory_GB"])
-    draft_key = P.DRAFT_FOR.get(key, "qwen2.5-0.5b")
-    draft = ModelArch(**P.model_arch_fields(draft_key))
-    acc = P.ACCURACY[key]
-    from planner.accuracy.parametric import fit_beta
-
-    fit = fit_beta(acc["pass1"], {MAJ_N_ASSUMED: acc["maj_at_budget"]["acc"]}, WRONG_MODE_SHARE)
-    lengths = {k: v for k, v in P.LENGTHS[key].items() if k in ("kind", "median_tokens", "sigma", "min_tokens",
-                                                                 "max_tokens", "between_share")}
-    accept = P.ACCEPTANCE[key]
+        key, arch = _preset_of(model), D.with_formats(model, weight_dtype, kv_dtype)
+    path = D.compute_path(arch)
+    quant.peak_tflops(gpu, path, f"--weight-dtype {arch.weight_dtype}")  # refuse fp8 on A100 before anything else
+    tp = D.auto_tp(arch, gpu) if tp is None else D.check_tp(arch, tp, gpu)
+    akey = draft_like or key
+    accept = P.ACCEPTANCE.get(akey)  # a draft only where its acceptance on this target is known (Qwen2.5 family)
+    draft = ModelArch(**P.model_arch_fields(P.DRAFT_FOR[akey])) if accept else None
+    acc = D.accuracy_section(key, accuracy, bank, D.MAJ_N_ASSUMED)
+    lengths_key = key if key in P.LENGTHS else "qwen2.5-7b"
+    lengths = {k: v for k, v in P.LENGTHS[lengths_key].items() if k in ("kind", "median_tokens", "sigma",
+                                                                         "min_tokens", "max_tokens", "between_share")}
     sources = [
         {"what": f"{gpu['name']}: memory bandwidth, dense bf16, memory, link", "value":
             f"{gpu['mem_bw_GBps']} GB/s, {gpu['bf16_tflops']} TFLOP/s, {gpu['memory_GB']} GB, "
@@ -75,41 +73,65 @@ def derive_profile(gpu_key: str, model: str | ModelArch, accuracy_like: str | No
          "source": "assumption, see docs/sources.md (EFFICIENCY)"},
         {"what": f"{arch.name} architecture", "value": f"{arch.params / 1e9:.2f} B params",
          "source": P.MODELS[key]["sources"][0] if isinstance(model, str) else "user-supplied config.json"},
-        {"what": f"{key} MATH-500 pass@1 and majority accuracy", "value":
-            f"{acc['pass1']} / {acc['maj_at_budget']['acc']} (majority assumed at N={MAJ_N_ASSUMED})",
-         "source": acc["sources"][0]},
-        {"what": "Beta fit of per-problem accuracy", "value":
-            f"a={fit.a:.3f} b={fit.b:.3f} rho={fit.rho} residuals {fit.residuals}", "source": "planner fit_beta"},
-        {"what": f"acceptance of {draft_key} draft per position", "value": str(accept["alpha"]),
-         "source": "assumption: " + accept["reason"][:160]},
-        {"what": "generation length (log-normal)", "value":
-            f"median {lengths['median_tokens']} tokens, sigma {lengths['sigma']}, between-problem share "
-            f"{lengths['between_share']}",
-         "source": "assumption: " + P.LENGTHS[key]["reason"][:160]},
+        {"what": "accuracy", "value": acc["kind"], "source": acc.get("source", "")},
     ]
-    prefill_flops = gpu["bf16_tflops"] * 1e12 * _eff("prefill_flops") * tp
+    if acc["kind"] == "parametric" and not (accuracy or bank):  # the historical rows of the shipped profiles
+        pa = P.ACCURACY[key]
+        sources[3:] = [{"what": f"{key} MATH-500 pass@1 and majority accuracy", "value":
+                        f"{pa['pass1']} / {pa['maj_at_budget']['acc']} (majority assumed at N={D.MAJ_N_ASSUMED})",
+                        "source": pa["sources"][0]},
+                       {"what": "Beta fit of per-problem accuracy", "value": _fit_text(pa), "source": "planner fit_beta"}]
+    if accept:
+        sources.append({"what": f"acceptance of {P.DRAFT_FOR[akey]} draft per position", "value": str(accept["alpha"]),
+                        "source": "assumption: " + accept["reason"][:160]})
+    sources.append({"what": "generation length (log-normal)", "value":
+                    f"median {lengths['median_tokens']} tokens, sigma {lengths['sigma']}, between-problem share "
+                    f"{lengths['between_share']}", "source": "assumption: " + P.LENGTHS[lengths_key]["reason"][:160]})
+    notes = ["derived, not measured: run `planner calibrate` on your device"]
+    if path != "bf16" or arch.weight_dtype or arch.kv_dtype:
+        notes.append(f"weights {arch.weight_dtype or 'bf16'} ({arch.weight_bytes / 1e9:.2f} GB), KV cache "
+                     f"{arch.kv_dtype or 'bf16'}, GEMMs on the {path} tensor-core path")
+    if not accept:
+        notes.append("no draft: no acceptance is known for a drafter of this model (plans are without "
+                     "speculation)")
+    if key not in P.LENGTHS:
+        notes.append("generation lengths: the Qwen2.5 MATH CoT assumption; reasoning models (R1 distills, Qwen3 "
+                     "thinking) write far longer answers: calibrate")
+    if acc["kind"] == "none":
+        notes.append(f"no accuracy: {acc['source']}; recommend/pareto refuse until {D.ACCURACY_FLAGS} is given")
+    prefill_flops = quant.peak_tflops(gpu, path, path) * 1e12 * _eff("prefill_flops") * tp
     pid = f"{gpu_key}-{key}" if isinstance(model, str) else f"{gpu_key}-{arch.name.split('/')[-1].lower()}"
-    return assemble(ProfileParts(
-        id=pid, description=f"{arch.name} on {tp}x {gpu['name']} (TP {tp}), {draft.name} draft. Derived from "
+    if tp != D.auto_tp_or_none(arch, gpu):
+        pid += f"-tp{tp}"
+    draft_text = f"{draft.name} draft" if draft else "no draft"
+    parts = ProfileParts(
+        id=pid, description=f"{arch.name} on {tp}x {gpu['name']} (TP {tp}), {draft_text}. Derived from "
                             "datasheet and published numbers, not measured.",
-        provenance={"kind": "derived", "sources": sources,
-                    "notes": "derived, not measured: run `planner calibrate` on your device"},
-        hardware={"name": gpu["name"], "mem_bw_GBps": gpu["mem_bw_GBps"], "bf16_tflops": gpu["bf16_tflops"],
-                  "memory_GB": gpu["memory_GB"], "gpus": tp, "tensor_parallel": tp,
-                  "interconnect_GBps": gpu.get("interconnect_GBps")},
+        provenance={"kind": "derived", "sources": sources, "notes": "; ".join(notes)},
+        hardware=D.hardware_section(gpu, tp, path),
         model=arch,
         # derived coefficients are written unrounded (dict sections pass through the assembler as given)
-        target={**_step(gpu, tp), "verify_s": _spec("verify_s")},
-        draft_step={**_step(gpu, tp), "t0_s": _spec("draft_t0_s")},
+        target={**_step(gpu, tp, path), "verify_s": _spec("verify_s")},
         prefill={"t0_s": P.EFFICIENCY["prefill_t0_s"]["value"], "s_per_token": 2 * arch.params / prefill_flops},
-        draft={"kind": "model", "name": draft.name}, draft_arch=draft,
-        acceptance={"temperature": accept["temperature"], "alpha": accept["alpha"]},
-        lengths=lengths,
-        accuracy={"kind": "parametric", "beta_a": round(fit.a, 4), "beta_b": round(fit.b, 4),
-                  "wrong_mode_share": WRONG_MODE_SHARE, "dataset": acc["dataset"],
-                  "source": f"fit to {acc['sources'][0]} (pass@1 {acc['pass1']}, majority "
-                            f"{acc['maj_at_budget']['acc']} assumed at N={MAJ_N_ASSUMED})"},
-        prompt_tokens=200, temperature=0.7, top_p=1.0), origin=pid)
+        lengths=lengths, accuracy=acc, prompt_tokens=200, temperature=0.7, top_p=1.0)
+    if draft:
+        parts.draft_step = {**_step(gpu, tp), "t0_s": _spec("draft_t0_s")}
+        parts.draft, parts.draft_arch = {"kind": "model", "name": draft.name}, draft
+        parts.acceptance = {"temperature": accept["temperature"], "alpha": accept["alpha"]}
+    return assemble(parts, origin=pid)
+
+
+def _fit_text(pa: dict) -> str:
+    from planner.accuracy.parametric import fit_beta
+
+    fit = fit_beta(pa["pass1"], {D.MAJ_N_ASSUMED: pa["maj_at_budget"]["acc"]}, D.WRONG_MODE_SHARE)
+    return f"a={fit.a:.3f} b={fit.b:.3f} rho={fit.rho} residuals {fit.residuals}"
+
+
+def _preset_of(arch: ModelArch) -> str | None:
+    """The preset a config.json describes, by its Hugging Face id only (a fine-tune has other numbers)."""
+    hf = (arch.hf_id or "").lower()
+    return next((k for k, m in P.MODELS.items() if hf and m["hf_id"].lower() == hf), None)
 
 
 def main(argv=None) -> None:
@@ -117,11 +139,11 @@ def main(argv=None) -> None:
     ap.add_argument("--out", default="profiles")
     args = ap.parse_args(argv)
     out = Path(args.out)
-    for g in P.GPUS:
+    for g in SHIPPED_GPUS:
         for m in DEFAULT_MODELS:
             d = derive_profile(g, m)  # validated by the assembler, and again by the writer
             write_profile(d, out / f"{d['id']}.json")
-    print(f"wrote {len(P.GPUS) * len(DEFAULT_MODELS)} profiles to {out}/")
+    print(f"wrote {len(SHIPPED_GPUS) * len(DEFAULT_MODELS)} profiles to {out}/")
 
 
 if __name__ == "__main__":

@@ -11,9 +11,9 @@ from pathlib import Path
 from planner import checks
 from planner.errors import PlannerError
 from planner.io import read_json
+from planner.profile import quant
 from planner.profile.schema import ModelArch
 
-_DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4, "fp8": 1, "float8_e4m3fn": 1, "int8": 1}
 # Largest value each count may take (published models: hidden <= 25k, layers <= 200, vocab <= 260k, 10M context)
 LIMITS = {"hidden_size": 1 << 20, "num_hidden_layers": 100_000, "num_attention_heads": 1 << 16,
           "vocab_size": 1 << 24, "intermediate_size": 1 << 24, "num_key_value_heads": 1 << 16,
@@ -21,8 +21,13 @@ LIMITS = {"hidden_size": 1 << 20, "num_hidden_layers": 100_000, "num_attention_h
 REQUIRED = ("hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size")
 
 
-def arch_from_hf_config(path: str | Path, name: str | None = None) -> ModelArch:
-    """Count parameters from the config of a decoder-only transformer (Llama/Qwen2/Mistral-style, gated MLP)."""
+def arch_from_hf_config(path: str | Path, name: str | None = None, weight_dtype: str | None = None,
+                        kv_dtype: str | None = None) -> ModelArch:
+    """Count parameters from the config of a decoder-only transformer (Llama/Qwen2/Mistral-style, gated MLP).
+    Number formats: `torch_dtype` gives the activation format (and the weights' when there is no
+    `quantization_config`); `quantization_config` the weights' (and the KV cache's, compressed-tensors);
+    `weight_dtype` / `kv_dtype` (the --weight-dtype / --kv-dtype flags) override both. Absent everywhere, the
+    KV cache takes the activation format, as engines do with kv_cache_dtype "auto"."""
     path = Path(path)
     if path.is_dir():
         path = path / "config.json"
@@ -30,7 +35,7 @@ def arch_from_hf_config(path: str | Path, name: str | None = None) -> ModelArch:
     where = f"model config {path}"
     if not isinstance(cfg, dict):
         raise PlannerError(f"{where}: not a JSON object")
-    prefix = ""
+    prefix, outer = "", cfg
     if "text_config" in cfg:  # multimodal wrappers keep the LM config inside
         if not isinstance(cfg["text_config"], dict):
             checks.fail(f"{where}: text_config", "must be a JSON object")
@@ -59,12 +64,24 @@ def arch_from_hf_config(path: str | Path, name: str | None = None) -> ModelArch:
     dtype = cfg.get("torch_dtype") or cfg.get("dtype") or "bfloat16"
     if not isinstance(dtype, str):
         checks.fail(f"{where}: {prefix}torch_dtype", f"must be a string such as \"bfloat16\", got {dtype!r}")
+    act = quant.canonical(dtype, f"{where}: {prefix}torch_dtype", ("bf16", "fp16"))
+    q = {} if weight_dtype else quant.from_hf_config(outer, where)
+    if weight_dtype:
+        wd = quant.canonical(weight_dtype, "--weight-dtype")
+        q = {"weight_dtype": wd, "weight_group_size": quant.DEFAULT_GROUP.get(wd), "weight_zero_point": False}
+    if kv_dtype:
+        q["kv_dtype"] = quant.canonical(kv_dtype, "--kv-dtype", quant.KV_DTYPES)
     context = count("max_position_embeddings") if cfg.get("max_position_embeddings") is not None else None
     attn = hidden * hd * (heads + 2 * kv) + heads * hd * hidden
     if bias or model_type in ("qwen2",):
         attn += hd * (heads + 2 * kv)
     mlp = 3 * hidden * inter
     params = layers * (attn + mlp + 2 * hidden) + vocab * hidden * (1 if tied else 2) + hidden
+    wd = q.get("weight_dtype")
     return ModelArch(name=name or hf_name or path.parent.name or "model", params=float(params),
                      layers=layers, hidden=hidden, heads=heads, kv_heads=kv, head_dim=hd, vocab=vocab,
-                     dtype_bytes=float(_DTYPE_BYTES.get(dtype, 2)), hf_id=hf_name, max_context=context)
+                     dtype_bytes=quant.BYTES[act], hf_id=hf_name, max_context=context,
+                     weight_dtype=wd, weight_group_size=q.get("weight_group_size") if wd else None,
+                     weight_zero_point=q.get("weight_zero_point") or None if wd else None,
+                     quantized_params=float(quant.linear_params(layers, hidden, heads, kv, hd, inter)) if wd
+                     else None, kv_dtype=q.get("kv_dtype"), compute_dtype=q.get("compute_dtype") if wd else None)

@@ -24,6 +24,7 @@ def _hf_config(repo: str) -> str:
 # --- GPUs: per device, dense (no 2:4 sparsity) bf16 tensor-core peak; interconnect = per direction ------------
 GPUS = {
     "h100-sxm": {"name": "NVIDIA H100 SXM5 80GB", "mem_bw_GBps": 3350, "bf16_tflops": 989, "memory_GB": 80,
+                 "fp8_tflops": 1979, "int8_tops": 1979,
                  "interconnect_GBps": 450, "interconnect": "NVLink 4, 900 GB/s total = 450 GB/s per direction",
                  "notes": "Datasheet lists 1,979 TFLOPS BF16 *with sparsity*; dense is half (989.4).",
                  "sources": ["https://www.nvidia.com/en-us/data-center/h100/",
@@ -31,6 +32,7 @@ GPUS = {
                              "https://glennklockwood.com/garden/processors/h100",
                              "https://archive-lib.hpctech.co.jp/gpuproduct/nvidia-h100.html"]},
     "h200": {"name": "NVIDIA H200 SXM 141GB", "mem_bw_GBps": 4800, "bf16_tflops": 989, "memory_GB": 141,
+             "fp8_tflops": 1979, "int8_tops": 1979,
              "interconnect_GBps": 450, "interconnect": "NVLink 4, 900 GB/s total = 450 GB/s per direction",
              "notes": "Same GH100 compute as H100 SXM (1,979 TFLOPS BF16 with sparsity); HBM3e 141 GB at 4.8 TB/s.",
              "sources": ["https://www.nvidia.com/en-us/data-center/h200/",
@@ -38,6 +40,7 @@ GPUS = {
                          "https://raw.githubusercontent.com/mlcommons/inference_results_v4.1/main/closed/NVIDIA/"
                          "systems/H200-SXM-141GBx8_TRT_MaxQ.json"]},
     "h800": {"name": "NVIDIA H800 SXM5 80GB", "mem_bw_GBps": 3350, "bf16_tflops": 989, "memory_GB": 80,
+             "fp8_tflops": 1979, "int8_tops": 1979,
              "interconnect_GBps": 200, "interconnect": "NVLink cut to 400 GB/s total = 200 GB/s per direction",
              "notes": "Export variant of H100 SXM: same die, memory and tensor throughput; NVLink and FP64 cut. "
                       "No NVIDIA datasheet was found in the searchable corpus: secondary sources only.",
@@ -45,24 +48,84 @@ GPUS = {
                          "https://www.philisun.com/technical-analysis/"
                          "nvidia-h800-vs-h100-a-technical-deep-dive-into-politically-defined-ai-chips"]},
     "a100-80gb": {"name": "NVIDIA A100 SXM4 80GB", "mem_bw_GBps": 2039, "bf16_tflops": 312, "memory_GB": 80,
+                  "fp8_tflops": None, "int8_tops": 624,
                   "interconnect_GBps": 300, "interconnect": "NVLink 3, 600 GB/s total = 300 GB/s per direction",
                   "sources": ["https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/"
                               "nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf",
                               "https://glennklockwood.com/garden/processors/A100"]},
     "l40s": {"name": "NVIDIA L40S 48GB", "mem_bw_GBps": 864, "bf16_tflops": 362.05, "memory_GB": 48,
+             "fp8_tflops": 733, "int8_tops": 733,
              "interconnect_GBps": 32, "interconnect": "PCIe Gen4 x16, 64 GB/s bidirectional; no NVLink",
              "notes": "Datasheet: BF16 362.05 TFLOPS dense, 733 with sparsity.",
              "sources": ["https://www.nvidia.com/en-us/data-center/l40s/",
                          "https://www.mullet.se/product.html?product_id=355414",
                          "https://www.itcreations.com/nvidia-gpu/nvidia-l40s-gpu-accelerator"]},
     "rtx4090": {"name": "NVIDIA GeForce RTX 4090 24GB", "mem_bw_GBps": 1008, "bf16_tflops": 165.2, "memory_GB": 24,
+                "fp8_tflops": 330.3, "int8_tops": 660.6,
                 "interconnect_GBps": 32, "interconnect": "PCIe Gen4 x16 (~32 GB/s per direction); no NVLink",
                 "notes": "GeForce Ada runs BF16 with FP32 accumulate at half rate: 165.2 dense (330.3 sparse).",
                 "sources": ["https://www.nvidia.com/en-us/geforce/graphics-cards/40-series/rtx-4090/",
                             "https://waredb.com/processor/nvidia-geforce-rtx-4090",
                             "https://www.thefpsreview.com/gpu-family/nvidia-geforce-rtx-4090-gpu-family-specifications",
                             "https://github.com/JustAResearcher/gpu-unlock-ada (stock BF16/FP32-acc: 165.5 TF/s)"]},
+    # --- added for issue 18: the parts people deploy on (dense figures; "sparsity" datasheet columns halved) ---
+    "a100-40gb": {"name": "NVIDIA A100 SXM4 40GB", "mem_bw_GBps": 1555, "bf16_tflops": 312, "memory_GB": 40,
+                  "fp8_tflops": None, "int8_tops": 624,
+                  "interconnect_GBps": 300, "interconnect": "NVLink 3, 300+300 GB/s",
+                  "notes": "Launch A100: same FLOP/s as the 80 GB part, HBM2 at 1.555 TB/s. No fp8 tensor cores.",
+                  "sources": ["https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/"
+                              "nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf",
+                              "https://glennklockwood.com/garden/processors/A100",
+                              "https://upb-pc2.atlassian.net/wiki/spaces/PC2DOK/pages/1900609/"
+                              "NVIDIA+A100+40GB+with+NVLINK"]},
+    "a10g": {"name": "NVIDIA A10G 24GB (AWS G5)", "mem_bw_GBps": 600, "bf16_tflops": 70, "memory_GB": 24,
+             "fp8_tflops": None, "int8_tops": 140,
+             "interconnect_GBps": 32, "interconnect": "PCIe Gen4 x16 (~32 GB/s per direction); no NVLink",
+             "notes": "AWS-only variant of the A10 (GA102): 24 GB GDDR6 at 600 GB/s as the A10. NVIDIA publishes no "
+                      "A10G datasheet; the tensor figure (70 dense bf16, below the A10's 125) is the one quoted in "
+                      "Baseten's A10 vs A10G comparison and int8 is taken as 2x bf16 as on every Ampere part: treat "
+                      "compute-bound predictions on this GPU as unverified. No fp8.",
+             "sources": ["https://www.baseten.co/blog/nvidia-a10-vs-a10g-for-ml-model-inference/",
+                         "https://sysrqmts.com/ru/gpus/compare/nvidia-a10-pcie-vs-nvidia-quadro-rtx-4000"]},
+    "l4": {"name": "NVIDIA L4 24GB", "mem_bw_GBps": 300, "bf16_tflops": 121, "memory_GB": 24,
+           "fp8_tflops": 242.5, "int8_tops": 242.5,
+           "interconnect_GBps": 32, "interconnect": "PCIe Gen4 x16 (~32 GB/s per direction); no NVLink",
+           "notes": "Datasheet: BF16 242 / FP8 485 / INT8 485 TOPS *with sparsity*; dense is half. 72 W Ada part.",
+           "sources": ["https://www.nvidia.com/en-us/data-center/l4/",
+                       "https://www.yobitel.com/knowledge-base/nvidia-l4",
+                       "https://grokipedia.com/page/NVIDIA_L4_vs_L40S",
+                       "https://hmc-tech.com/gpu/nvidia-l4-vs-nvidia-l40"]},
+    "h20": {"name": "NVIDIA H20 96GB", "mem_bw_GBps": 4000, "bf16_tflops": 148, "memory_GB": 96,
+            "fp8_tflops": 296, "int8_tops": 296,
+            "interconnect_GBps": 450, "interconnect": "NVLink 4, 900 GB/s total = 450 GB/s per direction",
+            "notes": "Export Hopper: full HBM3 bandwidth (4.0 TB/s) but tensor throughput cut to 148 TFLOPS dense "
+                     "bf16 (296 fp8/int8): decode is memory-bound as on H100, prefill and wide verify are not.",
+            "sources": ["https://willitrunai.com/es/gpus/h20-96gb",
+                        "https://zangshuxian.com/new/674733024499207168",
+                        "https://unanswered.io/guide/nvidia-h20-hbm-memory"]},
+    "b200": {"name": "NVIDIA B200 (HGX) 180GB", "mem_bw_GBps": 8000, "bf16_tflops": 2250, "memory_GB": 180,
+             "fp8_tflops": 4500, "int8_tops": 4500,
+             "interconnect_GBps": 900, "interconnect": "NVLink 5, 1.8 TB/s total = 900 GB/s per direction",
+             "notes": "HGX B200 at 1,000 W: BF16 2,250 / FP8 4,500 dense (4,500 / 9,000 with sparsity). 180 GB per "
+                      "GPU on HGX (1.44 TB per 8 GPUs; the die carries 192 GB).",
+             "sources": ["https://glennklockwood.com/garden/processors/B200",
+                         "https://docs.vultr.com/inference-cookbook/cuda/getting-started/hardware-overview",
+                         "https://www.nvidia.com/en-us/data-center/hgx/"]},
+    "mi300x": {"name": "AMD Instinct MI300X 192GB", "mem_bw_GBps": 5300, "bf16_tflops": 1307.4, "memory_GB": 192,
+               "fp8_tflops": 2614.9, "int8_tops": 2614.9,
+               "interconnect_GBps": 448, "interconnect": "Infinity Fabric: 7 links x 64 GB/s per direction "
+                                                         "(128 GB/s bidirectional each) to the 7 peers of an 8-GPU mesh",
+               "notes": "AMD: FP16/BF16 1,307.4 dense (2,614.9 with sparsity), FP8 2,614.9 dense. The all-reduce "
+                        "uses every peer link at once (RCCL), so the per-direction figure is the 7-link sum.",
+               "sources": ["https://www.amd.com/en/products/accelerators/instinct/mi300/mi300x.html",
+                           "https://www.jaredwatkins.com/research/ai-accelerators/amd-instinct/mi300-series/",
+                           "https://awesomeagents.ai/hardware/amd-mi300x",
+                           "https://www.emergentmind.com/topics/amd-mi300x-gpu"]},
 }
+GPU_NOTES = ("fp8_tflops / int8_tops: dense tensor-core peaks (None: the part has no such path, so a checkpoint "
+             "that needs it is refused). H100/H200/H800: FP8 and INT8 1,978.9 dense (3,957.8 with sparsity; "
+             "glennklockwood H100 table). A100: INT8 624 dense, no FP8. L40S: FP8/INT8 733 dense (1,466 sparse). "
+             "RTX 4090: FP8 330.3 dense with FP32 accumulate, INT8 660.6 dense (Ada whitepaper via waredb).")
 
 
 # --- Models: Qwen2.5 *-Instruct config.json; params computed exactly from the config (see param_count) --------
@@ -73,6 +136,22 @@ def _model(size, repo, layers, hidden, inter, heads, kv, vocab, tied, card_param
             "sources": [_hf_config(repo), QWEN_BLOG, QWEN_REPORT]}
 
 
+def _arch(name, repo, layers, hidden, inter, heads, kv, vocab, tied, card_params, context, *, head_dim=None,
+          qkv_bias=False, qk_norm=False, sources=()):
+    """Any Llama/Qwen-style dense decoder from its config.json values (issue 18 presets)."""
+    return {"name": name, "hf_id": repo, "layers": layers, "hidden": hidden, "intermediate": inter, "heads": heads,
+            "kv_heads": kv, "head_dim": head_dim or hidden // heads, "vocab": vocab, "dtype_bytes": 2,
+            "max_context": context, "tied_embeddings": tied, "card_params": card_params, "qkv_bias": qkv_bias,
+            "qk_norm": qk_norm, "sources": [_hf_config(repo), *sources]}
+
+
+LLAMA31_CARD = "https://github.com/vulkomilev/oumi (configs/recipes/llama3_1/README.md: 8B and 70B config values)"
+LLAMA_PARAMS = ("https://github.com/thamada/modelQuery (README: Llama-3.1-8B 8,030,261,248 params, equal to the "
+                "config arithmetic; 70B 70,562,938,880, 0.013 % above it)")
+QWEN3_REPORT = "https://arxiv.org/abs/2505.09388"
+R1_PAPER = "https://arxiv.org/abs/2501.12948"
+
+
 MODELS = {
     "qwen2.5-0.5b": _model("0.5B", "Qwen/Qwen2.5-0.5B-Instruct", 24, 896, 4864, 14, 2, 151936, True, 0.49e9),
     "qwen2.5-1.5b": _model("1.5B", "Qwen/Qwen2.5-1.5B-Instruct", 28, 1536, 8960, 12, 2, 151936, True, 1.54e9),
@@ -80,6 +159,19 @@ MODELS = {
     "qwen2.5-7b": _model("7B", "Qwen/Qwen2.5-7B-Instruct", 28, 3584, 18944, 28, 4, 152064, False, 7.61e9),
     "qwen2.5-14b": _model("14B", "Qwen/Qwen2.5-14B-Instruct", 48, 5120, 13824, 40, 8, 152064, False, 14.7e9),
     "qwen2.5-32b": _model("32B", "Qwen/Qwen2.5-32B-Instruct", 64, 5120, 27648, 40, 8, 152064, False, 32.5e9),
+    "llama-3.1-8b": _arch("Llama-3.1-8B-Instruct", "meta-llama/Llama-3.1-8B-Instruct", 32, 4096, 14336, 32, 8,
+                          128256, False, 8.03e9, 131072, sources=(LLAMA31_CARD, LLAMA_PARAMS)),
+    "llama-3.1-70b": _arch("Llama-3.1-70B-Instruct", "meta-llama/Llama-3.1-70B-Instruct", 80, 8192, 28672, 64, 8,
+                           128256, False, 70.56e9, 131072, sources=(LLAMA31_CARD, LLAMA_PARAMS)),
+    "qwen3-8b": _arch("Qwen3-8B", "Qwen/Qwen3-8B", 36, 4096, 12288, 32, 8, 151936, False, 8.2e9, 40960,
+                      head_dim=128, qk_norm=True, sources=(QWEN3_REPORT,)),
+    "qwen3-32b": _arch("Qwen3-32B", "Qwen/Qwen3-32B", 64, 5120, 25600, 64, 8, 151936, False, 32.8e9, 40960,
+                       head_dim=128, qk_norm=True, sources=(QWEN3_REPORT,)),
+    "r1-distill-qwen-7b": _arch("DeepSeek-R1-Distill-Qwen-7B", "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B", 28, 3584,
+                                18944, 28, 4, 152064, False, 7.62e9, 131072, qkv_bias=True, sources=(R1_PAPER,)),
+    "r1-distill-qwen-32b": _arch("DeepSeek-R1-Distill-Qwen-32B", "deepseek-ai/DeepSeek-R1-Distill-Qwen-32B", 64,
+                                 5120, 27648, 40, 8, 152064, False, 32.8e9, 131072, qkv_bias=True,
+                                 sources=(R1_PAPER,)),
 }
 MODEL_NOTES = ("max_context is config.json max_position_embeddings (32768); 7B/14B/32B reach 131072 with YaRN "
                "rope scaling (blog model card). The blog lists Qwen2.5-32B at 32.5B params, but the config "
@@ -88,10 +180,11 @@ MODEL_NOTES = ("max_context is config.json max_position_embeddings (32768); 7B/1
 
 
 def param_count(m: dict) -> int:
-    """Qwen2 decoder: q/k/v projections with bias, o-proj without, SwiGLU MLP (3 matrices), two RMSNorms per
-    layer, final norm, embedding, and an lm_head unless tied."""
-    h, kv_dim = m["hidden"], m["kv_heads"] * m["head_dim"]
-    attn = h * h + h + 2 * (h * kv_dim + kv_dim) + h * h
+    """Llama/Qwen decoder: q/k/v projections (with bias for Qwen2), o-proj, SwiGLU MLP (3 matrices), two RMSNorms
+    per layer (plus Qwen3's per-head q/k norms), final norm, embedding, and an lm_head unless tied."""
+    h, kv_dim, q_dim = m["hidden"], m["kv_heads"] * m["head_dim"], m["heads"] * m["head_dim"]
+    bias = (q_dim + 2 * kv_dim) if m.get("qkv_bias", True) else 0
+    attn = h * (q_dim + 2 * kv_dim) + bias + q_dim * h + (2 * m["head_dim"] if m.get("qk_norm") else 0)
     per_layer = attn + 3 * h * m["intermediate"] + 2 * h
     emb = m["vocab"] * h
     return m["layers"] * per_layer + h + emb * (1 if m["tied_embeddings"] else 2)
@@ -120,6 +213,32 @@ ACCURACY = {
                    "maj@k point with a known k is recorded. math_full = MATH (5000 problems), Qwen2.5 blog.",
           "sources": [TTS_1B, TTS_1B_TABLE, QWEN_BLOG]}
     for key, (cot, maj, mf) in _ACC.items()
+}
+
+# Issue-18 models. Only Llama-3.1-8B-Instruct has both a single-sample and a majority figure on MATH-500, which
+# the Beta fit needs; the others have a published pass@1 only (or none found), so their derived profiles carry no
+# accuracy model (`accuracy.kind: none`, latency-only) until the user gives --accuracy or --bank.
+ACCURACY["llama-3.1-8b"] = {
+    "dataset": "MATH-500", "pass1": 0.498, "maj": {}, "maj_at_budget": {"acc": 0.664, "n": None},
+    "math_full": None, "temperature": None,
+    "notes": "CoT 49.8 and 'Major.' 66.4 of 2502.06703 Table 5 (MATH-500), vote count and temperature not stated "
+             "(treated as for the Qwen2.5 rows).",
+    "sources": [TTS_1B, TTS_1B_TABLE]}
+PASS1_ONLY = {
+    "llama-3.1-70b": {"pass1": 0.652, "what": "CoT, MATH-500, 2502.06703 Table 3 (no majority figure)",
+                      "sources": [TTS_1B, TTS_1B_TABLE]},
+    "r1-distill-qwen-7b": {"pass1": 0.924, "what": "MATH-500, 2502.06703 Table 6 (92.4; the R1 report gives 92.8 "
+                                                   "pass@1 at temperature 0.6); no majority figure",
+                           "sources": [TTS_1B, TTS_1B_TABLE, R1_PAPER]},
+    "r1-distill-qwen-32b": {"pass1": 0.943, "what": "MATH-500 pass@1, DeepSeek-R1 report (distilled models table, "
+                                                    "temperature 0.6); no majority figure",
+                            "sources": [R1_PAPER]},
+}
+NO_ACCURACY_FOUND = {
+    "qwen3-8b": "No MATH-500 figure for Qwen3-8B was found in the searched corpus (the Qwen3 report's tables could "
+                "not be read there).",
+    "qwen3-32b": "No MATH-500 figure for Qwen3-32B was found in the searched corpus (the Qwen3 report's tables "
+                 "could not be read there).",
 }
 
 # --- Acceptance of a Qwen2.5-0.5B draft per position (conditional alpha_i), K up to 8 -------------------------
@@ -254,6 +373,13 @@ def iid_alpha_from_tau(tau: float, k: int) -> float:
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if tau_from_alpha([mid] * k) < tau else (lo, mid)
     return (lo + hi) / 2
+
+
+def linear_params(key: str) -> int:
+    """Weights in a preset's quantisable linear layers (planner.profile.quant.linear_params)."""
+    m = MODELS[key]
+    return m["layers"] * (m["hidden"] * m["head_dim"] * (m["heads"] + 2 * m["kv_heads"])
+                          + m["heads"] * m["head_dim"] * m["hidden"] + 3 * m["hidden"] * m["intermediate"])
 
 
 def model_arch_fields(key: str) -> dict:

@@ -16,7 +16,7 @@ from planner.profile import quant
 SCHEMA = "tts-profile/1"
 DRAFT_KINDS = ("model", "ngram", "none")
 LENGTH_KINDS = ("lognormal", "empirical")
-ACCURACY_KINDS = ("parametric", "bank")
+ACCURACY_KINDS = ("parametric", "bank", "none")  # none: latency-only (no accuracy source)
 
 
 class _Reader:
@@ -367,6 +367,8 @@ class AccuracySpec:
                                 dataset=r.str_("dataset", None), sample_size=r.int_("sample_size", None),
                                 difficulty_length_corr=r.num("difficulty_length_corr", None, lo=-0.95, hi=0.95),
                                 wrong_length_shift=r.num("wrong_length_shift", None, lo=-1.5, hi=1.5))
+        if kind == "none":  # a derived profile of a model with no accuracy source: latency-only
+            return AccuracySpec(kind, source=r.str_("source", None), dataset=r.str_("dataset", None))
         return AccuracySpec(kind, bank_path=r.str_("path"), bank_format=r.str_("format", "tts-bank"),
                             source=r.str_("source", None), dataset=r.str_("dataset", None))
 
