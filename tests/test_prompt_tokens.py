@@ -153,8 +153,8 @@ def test_validate_predicts_at_the_datasets_prompt_length(tiny_model_dir, tmp_pat
     data.write_text("".join(json.dumps({"problem": q, "answer": "2", "unique_id": f"q{i}"}) + "\n"
                             for i, q in enumerate(questions)))
     prof = api.load_profile("cpu-smollm2-135m").to_dict()
-    prof.update(id="tiny-blocks", prompt_tokens=5, accuracy=PARAMETRIC, serving={"prefill_sharing": {"mode": "none", "block_size": 16,
-                                                                                "prefix_caching": False}})
+    prof.update(id="tiny-blocks", prompt_tokens=5, accuracy=PARAMETRIC,
+                serving={"prefill_sharing": {"mode": "none", "block_size": 16, "prefix_caching": False}})
     pf = tmp_path / "p.json"
     pf.write_text(json.dumps(prof))
     rc = main(["validate", "--profile", str(pf), "--deadline", "600s", "--configs", "all", "--n-values", "2",
