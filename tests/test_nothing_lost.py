@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from fake_openai import FakeOpenAI, dataset, wait_until
@@ -197,3 +198,23 @@ def test_validate_records_resume(tmp_path, capsys):
         assert final[:2] == kept and len({(r["config"], r["problem_id"]) for r in final}) == len(final)
         assert len(final) % 3 == 0 and fake.total_posts - before == len(final) - 2   # one request per run, none redone
         assert not Path(str(rec) + ".partial").exists()
+
+
+def test_device_calibration_keeps_raw_measurements_when_the_fit_fails(tmp_path, tiny_model_dir, monkeypatch,
+                                                                       capsys):
+    pytest.importorskip("torch")
+    import planner.calibrate.device as D
+
+    def broken_fit(*a, **k):
+        raise np.linalg.LinAlgError("Singular matrix")
+    monkeypatch.setattr(D, "fit_step", broken_fit)
+    out = tmp_path / "tiny.json"
+    rc, _, err = main(capsys, "calibrate", "--model", tiny_model_dir, "--cpu", "--quick", "--max-seconds", "12",
+                      "--threads", "1", "--quiet", "-o", out)
+    line = one_line(err)
+    assert rc == 2, line
+    assert "LinAlgError: Singular matrix" in line and f"raw measurements saved to {out}.partial.json" in line
+    raw = json.loads(Path(str(out) + ".partial.json").read_text())
+    assert raw["schema"] == "tts-device-partial/1" and not out.exists()
+    assert len(raw["target_points"]) >= 3 and all(p["seconds"] > 0 for p in raw["target_points"])
+    assert raw["prefill_points"] and raw["lengths"]["tokens"] and raw["bandwidth"]["read_GBps"] > 0

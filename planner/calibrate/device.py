@@ -53,8 +53,9 @@ def load(run: DeviceRun, progress: Progress):
     return lm, drafter
 
 
-def measure_device(run: DeviceRun, s: Settings, progress: Progress) -> Measured:
-    """Measure everything; the profile's parts and, with `run.accuracy`, its sample bank."""
+def measure_device(run: DeviceRun, s: Settings, progress: Progress, keep: dict | None = None) -> Measured:
+    """Measure everything; the profile's parts and, with `run.accuracy`, its sample bank. `keep` receives
+    each phase's raw measurements as they are taken, so a failing fit (or Ctrl-C) cannot lose them."""
     import torch
 
     from planner.engine.decode import Engine
@@ -79,6 +80,8 @@ def measure_device(run: DeviceRun, s: Settings, progress: Progress) -> Measured:
     gemm = hardware.measure_gemm(dev, dtype, clock=clock)
     info = hardware.device_info(dev)
     phases["microbench"] = time.monotonic() - t
+    keep = {} if keep is None else keep
+    keep.update(device=info, bandwidth=bw, gemm=gemm, phases_s=phases)
     progress.say(f"bandwidth read {bw['read_GBps']} GB/s, copy {bw['copy_GBps']} GB/s; GEMM {gemm['tflops']} "
                  f"TFLOP/s ({dtype})", force=True)
 
@@ -88,11 +91,12 @@ def measure_device(run: DeviceRun, s: Settings, progress: Progress) -> Measured:
     timer.warmup(1.0 if s.name == "quick" else 3.0)
     # Opt-in drift correction (CPU time needs none): on a quiet machine the reference forward's own noise
     # (+-30 % on this VM) made held-out errors worse than raw times in bench/fidelity.py.
-    meter = LoadMeter(timer) if clock == "wall" and getattr(args, "load_meter", False) else None
+    meter = LoadMeter(timer) if clock == "wall" and run.load_meter else None
     sw = sweep(timer, "target", s.batches, s.queries, s.contexts, repeats=s.repeats, passes=s.passes,
                max_step_s=s.max_step_s, budget_s=s.sweep_budget_s, mem_limit_bytes=_mem_limit(dev),
                progress=progress, meter=meter)
     phases["target_sweep"] = time.monotonic() - t
+    keep["target_points"] = [p.to_dict() for p in sw.raw_points or sw.points]
     _say_if_cut(progress, "target", sw, s.sweep_budget_s)
     prefill_pts = [StepPoint("prefill", 1, L, 0, x) for L, ts in timer.prefill_s.items() if L > 0 for x in ts]
     timer.release()
@@ -108,6 +112,7 @@ def measure_device(run: DeviceRun, s: Settings, progress: Progress) -> Measured:
                     mem_limit_bytes=_mem_limit(dev), progress=progress, meter=meter)
         dtimer.release()
         phases["draft_sweep"] = time.monotonic() - t
+        keep["draft_points"] = [p.to_dict() for p in dsw.raw_points or dsw.points]
         _say_if_cut(progress, "draft", dsw, s.draft_budget_s)
 
     t = time.monotonic()
@@ -117,6 +122,7 @@ def measure_device(run: DeviceRun, s: Settings, progress: Progress) -> Measured:
             break
         prefill_pts += [StepPoint("prefill", 1, n, 0, x) for x in timer.time_prefill(n, s.prefill_repeats)]
     phases["prefill"] = time.monotonic() - t
+    keep["prefill_points"] = [p.to_dict() for p in prefill_pts]
 
     engine = Engine(lm.model, lm.tokenizer, drafter, dev)
     K = s.draft_len if drafter is not None else 0
@@ -130,6 +136,7 @@ def measure_device(run: DeviceRun, s: Settings, progress: Progress) -> Measured:
                                   run.top_p, s.acc_max_tokens, s.acc_budget_s, seed=run.seed + 1,
                                   progress=progress, meter=meter)
         phases["acceptance"] = time.monotonic() - t
+        keep["acceptance"] = {"draft_len": K, "accepted": acc_gen.accepted, "reached": acc_gen.reached}
     # Lengths (and the bank) without speculation: lossless drafting would not change them, only cost time here.
     t = time.monotonic()
     progress.start_phase(f"lengths: {len(problems)} prompts x {s.gen_branches} branches, T={run.temperature}, "
@@ -137,6 +144,7 @@ def measure_device(run: DeviceRun, s: Settings, progress: Progress) -> Measured:
     gen = run_generations(engine, problems, s.gen_branches, 0, run.temperature, run.top_p, s.gen_max_tokens,
                           s.gen_budget_s, grade=run.accuracy, seed=run.seed, progress=progress, meter=meter)
     phases["lengths"] = time.monotonic() - t
+    keep.update(lengths={"max_new_tokens": s.gen_max_tokens, "tokens": gen.tokens}, rounds=gen.rounds)
     if not gen.tokens:
         raise PlannerError("calibration: no branch finished within the generation budget; nothing to fit lengths")
 
@@ -224,6 +232,23 @@ def measure_device(run: DeviceRun, s: Settings, progress: Progress) -> Measured:
         per = [x["correct"] for line in gen.bank for x in line["samples"]]
         cal["accuracy"] = {"problems": len(gen.bank), "samples": len(per), "pass1": round(sum(per) / len(per), 4)}
     return Measured(parts, gen.bank if run.accuracy else None)
+
+
+def keep_raw(output, raw: dict) -> str:
+    """Write the raw measurements of a failed calibration to OUTPUT.partial.json; ' (... saved to PATH)', or
+    '' when there is nothing to keep or it cannot be written (the original error matters more)."""
+    from pathlib import Path
+
+    from planner.io import atomic_write_json
+
+    if not output or not any(k.endswith("_points") for k in raw):
+        return ""
+    path = Path(str(output) + ".partial.json")
+    try:
+        atomic_write_json(path, {"schema": "tts-device-partial/1", **raw})
+    except (OSError, PlannerError, TypeError, ValueError):
+        return ""
+    return f" (raw measurements saved to {path})"
 
 
 def _say_if_cut(progress: Progress, role: str, sw: SweepResult, budget_s: float) -> None:

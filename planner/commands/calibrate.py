@@ -122,7 +122,21 @@ def run(args) -> int:
     run_ = _device_run(args, pid, command)
     s = for_run(args.quick, args.max_seconds)
     progress = Progress(total_budget(s) + 20, quiet=args.quiet)
-    prof = save(measure_device(run_, s, progress), out)
+    raw: dict = {}
+    try:
+        prof = save(measure_device(run_, s, progress, keep=raw), out)
+    except BaseException as e:  # minutes of measurements survive a failed fit, a bad profile or Ctrl-C
+        from planner.calibrate.device import keep_raw
+
+        saved = keep_raw(out, raw)
+        if not saved:
+            raise
+        if isinstance(e, PlannerError):
+            raise PlannerError(f"{e}{saved}") from None
+        if isinstance(e, Exception):
+            raise PlannerError(f"calibration failed after measuring ({type(e).__name__}: {e}){saved}") from None
+        print(f"planner calibrate:{saved}", file=sys.stderr)
+        raise
     fit = prof.raw["calibration"]["fit"]["target"]
     progress.done(f"done in {fmt_s(progress.elapsed())}")
     acc = f"; alpha_1 {prof.acceptance.alpha[0]:.2f}" if prof.acceptance else ""
