@@ -75,6 +75,22 @@ def test_kill_9_keeps_every_finished_problem_and_resume_does_not_redo_them(tmp_p
         assert "8 problems; accuracy 100.0%" in rc.stdout
 
 
+def test_sigterm_says_how_to_resume(tmp_path):
+    data, out = dataset(tmp_path / "d.jsonl", 6), tmp_path / "r.jsonl"
+    partial = Path(str(out) + ".partial")
+    with FakeOpenAI(delay_s=0.3) as fake:
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+        proc = subprocess.Popen([sys.executable, "-m", "planner", *run_args(fake.url, data, out)], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert wait_until(lambda: partial.exists() and partial.read_text().count("\n") >= 2, 60)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+        assert proc.returncode == 143 and "Traceback" not in err, err
+        n = len(lines_of(partial))
+        assert f"planner run: {n} of 6 problems finished and saved in {partial}; rerun the same command with " \
+               "--resume to finish" in err and err.strip().endswith("planner: terminated")
+
+
 def test_server_dying_mid_run_keeps_finished_and_resume_completes(tmp_path, capsys):
     data, out = dataset(tmp_path / "d.jsonl", 5), tmp_path / "r.jsonl"
     with FakeOpenAI(mode="die_mid_stream") as fake:
