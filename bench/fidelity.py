@@ -1,10 +1,10 @@
 """Fidelity of calibration: fit on one set of (B, q, L), predict a disjoint held-out set, measured in the same
 run; then whole requests (N branches, with and without n-gram speculation) predicted vs measured.
-Fit and held-out points are timed in the same passes over the grid (planner.calibrate.sweep `passes`, `extra`), each
-held-out point visited at several moments of every later pass (`extra_visits`), so the machine's speed at each
-moment weighs on both alike; the table shows how far apart single passes put a point. Whole requests are timed
-in `--request-rounds` rounds between the sweep's passes (after the first and after the last by default), each
-round on its own prompts, and a configuration's error is that of its mean over the rounds: the model predicts the
+Fit and held-out points are timed in the same passes over the grid (bench/_common.py, on the pass-level API of
+planner.calibrate.sweep), each held-out point visited at several moments of every later pass (`extra_visits`), so
+the machine's speed at each moment weighs on both alike; the table shows how far apart single passes put a point.
+Whole requests are timed in `--request-rounds` rounds between the sweep's passes (after the first and after the
+last by default), each round on its own prompts, and a configuration's error is that of its mean over the rounds: the model predicts the
 expected request, while one request at one moment on one prompt carries this VM's moment-to-moment swing and its
 prompt's own acceptance. A request's error is split into rounds (its own acceptance against the calibrated one)
 and time per round.
@@ -43,7 +43,7 @@ def pct(x: float) -> str:
 
 def round_split(g, prof, lens: list[int], K: int, decode_s: float, decode_pred_s: float) -> dict:
     """Split a request's decode time into rounds x time per round, measured (the engine's records) and modelled
-    (the longest branch's length / tokens per round, as planner.calibrate.request prices it)."""
+    (the longest branch's length / tokens per round, as bench/request.py prices it)."""
     from planner.model.latency import tokens_per_round
 
     rounds = g.steps[1:]
@@ -77,7 +77,7 @@ def score_request(r: dict, prof, clock: str, level) -> dict:
     """Measured against predicted (from the request's own branch lengths), with the split of round_split."""
     from dataclasses import replace
 
-    from planner.calibrate.request import predict_request
+    from bench.request import predict_request
     from planner.model.latency import prefill_time
 
     g, N, K, cpu = r["g"], r["N"], r["K"], r["cpu_s"]
@@ -147,7 +147,7 @@ def main() -> int:
     from planner.calibrate.model_arch import arch_from_model
     from planner.profile.assemble import arch_dict, coeff_dict
     from planner.calibrate.repeats import LoadMeter, rescale
-    from planner.calibrate.sweep import sweep
+    from bench._common import sweep_with_held_out
     from planner.engine.decode import Engine
     from planner.engine.models import load_model, make_drafter
     from planner.executor.datasets import format_prompt, load_problems
@@ -184,16 +184,17 @@ def main() -> int:
                 timed_req.append({**time_request(engine, ids, N, K, i, a.max_tokens, meter), "round": rnd + 1})
 
     prog.start_phase(f"fit grid + held-out points, {a.passes} passes; {a.request_rounds} request rounds")
-    sw = sweep(timer, "target", **fit_cfg, repeats=a.repeats, max_step_s=6.0, progress=prog, meter=meter,
-               passes=a.passes, extra=held, extra_repeats=a.held_out_repeats, extra_visits=a.held_out_visits,
-               after_pass=request_round)
+    hs = sweep_with_held_out(timer, "target", **fit_cfg, repeats=a.repeats, max_step_s=6.0, progress=prog,
+                             meter=meter, passes=a.passes, extra=held, extra_repeats=a.held_out_repeats,
+                             extra_visits=a.held_out_visits, after_pass=request_round)
+    sw = hs.result
     while len(timed_req) < len(configs) * a.request_rounds:   # passes cut short: the rest of the rounds now
         request_round(after[-1])
     prefill_pts = [StepPoint("prefill", 1, L, 0, x) for L, ts in timer.prefill_s.items() if L > 0 for x in ts]
     prefill_pts += [StepPoint("prefill", 1, n, 0, x) for n in (32, 256) for x in timer.time_prefill(n, 2)]
     timer.release()
     level = meter.level() if meter else None
-    fit_pts, ho = rescale(sw.points, sw.level, level), rescale(sw.extra_points, sw.level, level)
+    fit_pts, ho = rescale(sw.points, sw.level, level), rescale(hs.points, sw.level, level)
     priors = {"weight_bw_GBps": bw["read_GBps"], "tflops": gemm["tflops"]}
     fit = fit_step(fit_pts, arch, priors=priors)
     pre, _ = fit_prefill(prefill_pts)
@@ -206,7 +207,7 @@ def main() -> int:
     print(f"{'B':>4} {'q':>3} {'L':>5} {'measured ms':>12} {'predicted ms':>13} {'|err|':>7}  per-pass ms "
           f"(spread)")
     step_err, noise, raw_err = [], [], []
-    for pt, passes in zip(ho, sw.extra_by_pass):
+    for pt, passes in zip(ho, hs.by_pass):
         pr = float(predict(fit.coeffs, arch, pt.batch, pt.query, pt.context))
         e = abs(pr - pt.seconds) / pt.seconds
         step_err.append(e)
@@ -215,7 +216,7 @@ def main() -> int:
               + " ".join(f"{x * 1e3:.0f}" for x in passes) + f" ({pct(noise[-1]).strip()})")
     if meter:
         fit_raw = fit_step(sw.raw_points, arch, priors=priors)
-        for pt in sw.extra_raw_points:
+        for pt in hs.raw_points:
             r = float(predict(fit_raw.coeffs, arch, pt.batch, pt.query, pt.context))
             raw_err.append(abs(r - pt.seconds) / pt.seconds)
     print(f"(load-normalised times; without normalisation the same held-out errors are median "
@@ -289,7 +290,7 @@ def main() -> int:
             "requests": req, "by_config": cfg, "request_rounds_after_passes": after, "step_median": s_med,
             "step_p90": s_p90, "request_median": r_med, "request_median_single": r_one, "request_median_load_adjusted": r_adj, "load_drift": meter.drift() if meter else None, "clock": a.clock, "noise_median": float(np.median(noise)),
             "loop_overhead_s": over, "verify_overhead_s": ver, "passes": sw.passes,
-            "held_out_by_pass": sw.extra_by_pass, "fit_points": [p.to_dict() for p in fit_pts],
+            "held_out_by_pass": hs.by_pass, "fit_points": [p.to_dict() for p in fit_pts],
             "fit_points_raw": [p.to_dict() for p in sw.raw_points]}, indent=1))
     return 0
 

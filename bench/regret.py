@@ -129,7 +129,7 @@ def main(argv=None) -> int:
           ["N", "K", "mean s pred/meas", "err", "p90 s pred/meas", "err", "accuracy % pred/meas", "err pp"], rows)
 
     # 1b. each request against the model given its own branch lengths: the machine's spread, not the lengths'
-    from planner.calibrate.request import predict_request
+    from bench.request import predict_request
 
     bare = replace(profile, hardware=replace(profile.hardware, speed_factors=None))
     rows = []

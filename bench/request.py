@@ -5,7 +5,8 @@ branch lengths, so length sampling noise does not hide (or fake) model error. Th
 design (docs/architecture.md): sort the lengths, R_j = (n_(j) − 1) / τ(K) rounds; between the (j-1)-th and the
 j-th branch finishing, N - j + 1 branches are active, and each round costs `planner.model.latency.round_time`
 at the context reached by then (evaluated at the middle of the segment). A branch's first token comes from the
-prefill's logits, so n tokens take (n - 1) / τ rounds."""
+prefill's logits, so n tokens take (n - 1) / τ rounds. Only benchmarks (fidelity, regret, engine_loop) and their
+tests use it, so it lives in bench/, outside the wheel."""
 
 from __future__ import annotations
 

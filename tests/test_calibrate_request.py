@@ -1,13 +1,16 @@
 """Request-level prediction from known branch lengths (the fidelity bench's predictor) against hand sums."""
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
 
-from planner.calibrate.request import predict_request
 from planner.model.latency import StepModel
 from planner.profile.schema import Profile
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.request import predict_request  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 

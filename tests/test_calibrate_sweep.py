@@ -1,11 +1,18 @@
 """Sweep logic with a fake timer (no model): caps for slow steps, memory and out-of-memory, time budget,
-refusal of broken timings, and normalisation of load drift."""
+refusal of broken timings, and normalisation of load drift; held-out points and work between passes through the
+pass-level API (bench/_common.py builds them on planner.calibrate.sweep.Sweep)."""
+
+import sys
+from pathlib import Path
 
 import pytest
 
 from planner.calibrate.repeats import LoadMeter
-from planner.calibrate.sweep import OutOfMemory, sweep
+from planner.calibrate.sweep import OutOfMemory, Sweep, sweep
 from planner.errors import PlannerError
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench._common import spread_visits, sweep_with_held_out  # noqa: E402
 
 
 def step_s(B, q, L):
@@ -99,14 +106,15 @@ def test_load_drift_is_normalised_away():
     assert res.level == pytest.approx(meter.level())
     # held-out (extra) points timed after the grid and normalised to the same level share the grid's scale;
     # their raw times, taken ~3x later in the drift, do not
-    late = sweep(timer, "target", [1, 2, 4, 8, 16], [1, 5], [64, 512], repeats=3, warmup=0,
-                 meter=LoadMeter(timer, repeats=1), extra=[(3, 2, 100), (6, 1, 300)])
-    assert [p.batch for p in late.extra_points] == [3, 6]
-    scale = late.points[0].seconds / step_s(late.points[0].batch, late.points[0].query, late.points[0].context)
-    for p in late.extra_points:
+    late = sweep_with_held_out(timer, "target", [1, 2, 4, 8, 16], [1, 5], [64, 512], repeats=3, warmup=0,
+                               meter=LoadMeter(timer, repeats=1), extra=[(3, 2, 100), (6, 1, 300)])
+    grid = late.result
+    assert [p.batch for p in late.points] == [3, 6]
+    scale = grid.points[0].seconds / step_s(grid.points[0].batch, grid.points[0].query, grid.points[0].context)
+    for p in late.points:
         assert p.seconds / step_s(p.batch, p.query, p.context) == pytest.approx(scale, rel=0.1)
-    raw_first = late.raw_points[0].seconds / step_s(late.raw_points[0].batch, 1, late.raw_points[0].context)
-    assert late.extra_raw_points[0].seconds / step_s(3, 2, 100) > 1.5 * raw_first
+    raw_first = grid.raw_points[0].seconds / step_s(grid.raw_points[0].batch, 1, grid.raw_points[0].context)
+    assert late.raw_points[0].seconds / step_s(3, 2, 100) > 1.5 * raw_first
 
 
 def _bend(points):
@@ -128,20 +136,21 @@ def test_passes_in_alternating_order_cancel_a_linear_drift():
 
 def test_extra_configs_are_timed_in_every_pass_but_kept_apart():
     timer = FakeTimer()
-    res = sweep(timer, "target", [1, 4], [1], [64], repeats=2, warmup=0, passes=3, extra=[(3, 2, 100), (1, 1, 64)])
-    assert [(p.batch, p.query, p.context) for p in res.points] == [(1, 1, 64), (4, 1, 64)]
-    assert [(p.batch, p.query, p.context) for p in res.extra_points] == [(3, 2, 100), (1, 1, 64)]
-    assert res.extra_points[0].seconds == pytest.approx(step_s(3, 2, 100))
-    assert res.extra_by_pass[0] == pytest.approx([step_s(3, 2, 100)] * 3)
+    res = sweep_with_held_out(timer, "target", [1, 4], [1], [64], repeats=2, warmup=0, passes=3,
+                              extra=[(3, 2, 100), (1, 1, 64)])
+    assert [(p.batch, p.query, p.context) for p in res.result.points] == [(1, 1, 64), (4, 1, 64)]
+    assert [(p.batch, p.query, p.context) for p in res.points] == [(3, 2, 100), (1, 1, 64)]
+    assert res.points[0].seconds == pytest.approx(step_s(3, 2, 100))
+    assert res.by_pass[0] == pytest.approx([step_s(3, 2, 100)] * 3)
     # grid 2 points + 1 new extra point, 3 passes x 2 repeats each; (1, 1, 64) is shared, not timed twice a pass
     assert timer.calls == 3 * 3 * 2
 
 
 def test_held_out_points_can_take_more_repeats_than_the_grid():
     timer = FakeTimer()
-    res = sweep(timer, "target", [1, 4], [1], [64], repeats=2, warmup=0, passes=3, extra=[(3, 2, 100)],
-                extra_repeats=5)
-    assert res.passes == 3 and res.extra_points[0].seconds == pytest.approx(step_s(3, 2, 100))
+    res = sweep_with_held_out(timer, "target", [1, 4], [1], [64], repeats=2, warmup=0, passes=3, extra=[(3, 2, 100)],
+                              extra_repeats=5)
+    assert res.result.passes == 3 and res.points[0].seconds == pytest.approx(step_s(3, 2, 100))
     assert timer.calls == 3 * 2 * 2 + 3 * 5           # grid: 2 points x 2 repeats; held-out: 1 point x 5
 
 
@@ -161,10 +170,10 @@ def test_later_passes_stop_at_the_budget():
 def test_after_pass_runs_between_passes_and_not_after_a_cut_pass():
     timer = FakeTimer()
     seen = []
-    res = sweep(timer, "target", [1, 2], [1, 3], [64], repeats=1, warmup=0, passes=3, extra=[(3, 1, 64)],
-                after_pass=lambda p: seen.append((p, timer.calls)))
+    res = sweep_with_held_out(timer, "target", [1, 2], [1, 3], [64], repeats=1, warmup=0, passes=3,
+                              extra=[(3, 1, 64)], after_pass=lambda p: seen.append((p, timer.calls)))
     # pass 1: 4 grid points + the extra point; passes 2, 3: the same 5 again each
-    assert res.passes == 3 and seen == [(1, 5), (2, 10), (3, 15)]
+    assert res.result.passes == 3 and seen == [(1, 5), (2, 10), (3, 15)]
 
     import time
 
@@ -173,17 +182,17 @@ def test_after_pass_runs_between_passes_and_not_after_a_cut_pass():
         return step_s(B, q, L)
 
     seen.clear()
-    res = sweep(FakeTimer(value=slow), "target", [1, 2], [1], [64], repeats=1, warmup=0, passes=5, budget_s=0.15,
-                after_pass=lambda p: seen.append(p))
-    assert res.passes == 1 and seen == [1]
+    res = sweep_with_held_out(FakeTimer(value=slow), "target", [1, 2], [1], [64], repeats=1, warmup=0, passes=5,
+                              budget_s=0.15, after_pass=lambda p: seen.append(p))
+    assert res.result.passes == 1 and seen == [1]
 
 @pytest.mark.parametrize("extra_repeats", [None, 3])
 def test_extra_points_in_passes_keep_the_given_order_and_cancel_drift(extra_repeats):
     cfg = [(6, 1, 300), (3, 2, 100), (3, 1, 100)]
-    res = sweep(FakeTimer(drift=0.01), "target", [1, 2], [1], [64], repeats=1, warmup=0, passes=2, extra=cfg,
-                extra_repeats=extra_repeats)
-    pts = res.extra_points
-    assert [(p.batch, p.query, p.context) for p in pts] == cfg and res.level is None and pts == res.extra_raw_points
+    res = sweep_with_held_out(FakeTimer(drift=0.01), "target", [1, 2], [1], [64], repeats=1, warmup=0, passes=2,
+                              extra=cfg, extra_repeats=extra_repeats)
+    pts = res.points
+    assert [(p.batch, p.query, p.context) for p in pts] == cfg and res.result.level is None and pts == res.raw_points
     assert _bend(pts) < 1.01
 
 
@@ -200,8 +209,6 @@ def test_engine_timer_warmup_leaves_no_prefill_point(tiny_qwen2):
 
 
 def test_spread_puts_each_held_out_visit_between_grid_runs():
-    from planner.calibrate.sweep import spread_visits
-
     grid = [(b, 1, 64) for b in range(1, 9)]
     parts = spread_visits(grid, [(3, 2, 100), (6, 1, 300)], 3, 2, 7)
     flat = [k for keys, _ in parts for k in keys]
@@ -222,11 +229,11 @@ def test_visits_spread_over_the_run_average_out_moments_of_a_slow_machine():
         speed = np.exp(np.random.default_rng(seed).normal(0, 0.1, 400))   # one factor per block of 6 calls
         timer = FakeTimer()
         timer.value = lambda B, q, L: step_s(B, q, L) * speed[timer.calls // 6]
-        res = sweep(timer, "target", [1, 2, 4, 8], [1, 3], [64, 512], repeats=2, warmup=0, passes=3,
-                    extra=[(3, 2, 100), (6, 1, 300), (5, 3, 200)], extra_repeats=6, extra_visits=visits)
-        assert res.passes == 3 and len(res.extra_points) == 3
-        level = np.median([p.seconds / step_s(p.batch, p.query, p.context) for p in res.points])
-        return np.mean([abs(p.seconds / step_s(p.batch, p.query, p.context) / level - 1) for p in res.extra_points])
+        res = sweep_with_held_out(timer, "target", [1, 2, 4, 8], [1, 3], [64, 512], repeats=2, warmup=0, passes=3,
+                                  extra=[(3, 2, 100), (6, 1, 300), (5, 3, 200)], extra_repeats=6, extra_visits=visits)
+        assert res.result.passes == 3 and len(res.points) == 3
+        level = np.median([p.seconds / step_s(p.batch, p.query, p.context) for p in res.result.points])
+        return np.mean([abs(p.seconds / step_s(p.batch, p.query, p.context) / level - 1) for p in res.points])
 
     one, three = (np.mean([err(v, s) for s in range(20)]) for v in (1, 3))
     assert three < 0.75 * one
@@ -247,3 +254,21 @@ def test_console_says_when_a_sweep_was_cut_by_its_budget():
     _say_if_cut(p, "target", SweepResult(points=[object()] * 7, cut_by_budget=True), 60)
     line = out.getvalue().strip()
     assert "target sweep cut short by its 60 s budget after 7 points" in line and "not measured" in line
+
+
+def test_pass_level_api_runs_the_same_measurements_as_the_whole_sweep():
+    grid = ([1, 2, 4], [1, 3], [64, 512])
+    whole = sweep(FakeTimer(drift=0.01), "target", *grid, repeats=2, warmup=0, passes=3)
+    timer = FakeTimer(drift=0.01)
+    sw = Sweep(timer, "target", *grid, repeats=2, warmup=0, passes=3)
+    assert not sw.run_pass()                       # no later pass before the first one explored the grid
+    assert sw.first_pass() and sw.grid_order(2) == sw.grid[::-1]
+    calls = []
+    while sw.result.passes < 3 and sw.run_pass():
+        calls.append(timer.calls)                  # the caller's own work would go here, between passes
+    res = sw.finish()
+    by_pass = sw.point((2, 3, 512))[2]
+    assert calls == [48, 72] and res.passes == whole.passes == 3   # 12 points x 2 repeats a pass
+    assert [(p.batch, p.query, p.context, p.seconds) for p in res.points] == \
+        [(p.batch, p.query, p.context, p.seconds) for p in whole.points]
+    assert len(by_pass) == 3 and by_pass[0] < by_pass[1] < by_pass[2]   # drift: each pass slower

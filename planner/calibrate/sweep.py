@@ -8,14 +8,16 @@ coefficients describe exactly the forward that `planner run` executes.
 Order: batch sizes ascending in the outer loop, so if the time budget runs out the sweep still covers every
 (q, L) at the small batches. A (q, L) stops growing B once one forward exceeds `max_step_s` (a CPU would
 need minutes for B = 256 at q = 9), and a (B, L) whose KV cache would not fit in memory is skipped and recorded
-as the batch cap instead of being tried (on a CPU a real out-of-memory is a SIGKILL, not an exception)."""
+as the batch cap instead of being tried (on a CPU a real out-of-memory is a SIGKILL, not an exception).
+
+`Sweep` runs pass by pass (benchmarks interleave their own measurements with it: bench/_common.py); `sweep()` is
+the whole run that `planner calibrate` uses."""
 
 from __future__ import annotations
 
 import statistics
 import time
 from dataclasses import dataclass, field
-from typing import Callable
 
 from planner.calibrate.points import StepPoint, check_seconds
 from planner.calibrate.progress import Progress
@@ -30,9 +32,6 @@ class OutOfMemory(Exception):
 class SweepResult:
     points: list[StepPoint] = field(default_factory=list)
     raw_points: list[StepPoint] = field(default_factory=list)  # before load normalisation
-    extra_points: list[StepPoint] = field(default_factory=list)  # the `extra` configs, timed in the same passes
-    extra_raw_points: list[StepPoint] = field(default_factory=list)
-    extra_by_pass: list[list[float]] = field(default_factory=list)  # each extra point's median per pass (raw)
     level: float | None = None                                  # reference time the points are normalised to
     spreads: list[float] = field(default_factory=list)   # (p75 - p25) / median of each point's repeats
     caps: dict = field(default_factory=dict)             # "q=9,L=1024" -> first B not measured, and why
@@ -96,86 +95,102 @@ class _Log:
         return StepPoint(role, B, q, L, med), StepPoint(role, B, q, L, robust_median(raw)[0]), dropped, spread
 
 
-def sweep(timer: Timer, role: str, batches, queries, contexts, *, repeats: int = 5, warmup: int = 1,
-          max_step_s: float = 2.0, budget_s: float | None = None, mem_limit_bytes: float | None = None,
-          progress: Progress | None = None, meter: LoadMeter | None = None, passes: int = 1,
-          extra: list[Key] = (), extra_repeats: int | None = None, extra_visits: int = 1,
-          after_pass: Callable[[int], None] | None = None) -> SweepResult:
-    """Measure the grid (see module docstring); with a LoadMeter, points are normalised for load drift.
+class Sweep:
+    """One sweep run pass by pass, so a caller can put its own work between and inside passes (a benchmark's
+    held-out points, whole requests timed at the same moments of the run) without hooks in here.
 
-    passes > 1: after the first pass (which finds the caps), the measured points and the `extra` configs are
-    timed again `passes - 1` times, every other pass in reverse order, while the budget lasts; each pass takes
-    `repeats` repeats per point. A machine whose speed drifts over minutes then moves all points alike instead
-    of bending the fit. `extra` (e.g. a held-out set) is timed in every pass but not part of `points`, with
-    `extra_repeats` repeats per pass (default `repeats`): a few held-out points can afford more repeats than
-    the whole grid, and their own noise is then not mistaken for the model's error. extra_visits > 1: in passes
-    after the first, each extra point is visited that many times, spread evenly through the grid, its repeats
-    shared among the visits — a VM whose speed moves between moments tens of seconds apart then weighs on a
-    held-out point as it weighs on the fit, averaged over many moments instead of a few. after_pass(p) runs after
-    each completed pass p (e.g. a benchmark timing whole requests at the same moments of the run as the grid)."""
-    res = SweepResult()
-    log = _Log(meter)
-    t_start = time.monotonic()
-    grid: list[Key] = []
-    extra = [tuple(k) for k in extra]
-    log.total = (len(batches) * len(queries) * len(contexts) + len(extra)) * passes
-    visits = max(1, min(int(extra_visits), extra_repeats or repeats))
-    try:
-        _explore(timer, role, batches, queries, contexts, repeats, warmup, max_step_s, budget_s, mem_limit_bytes,
-                 progress, res, log, grid, t_start)
-        more = [k for k in extra if k not in grid]
-        log.done = len(grid)   # the grid's size is known now
-        log.total = len(grid) * passes + len(more) * (1 + visits * (passes - 1))
-        r_more = extra_repeats or repeats
-        if not res.cut_by_budget:
-            _measure(timer, more, r_more, warmup, log, progress, "extra", t_start, budget_s=budget_s)
-            res.passes = 1
-            if after_pass:
-                after_pass(1)
-        for p in range(2, passes + 1):
-            if res.cut_by_budget or (budget_s is not None and time.monotonic() - t_start > budget_s):
-                break
-            log.pass_no = p
-            slow = frozenset(k for k in grid + more if log.median(k) >= 0.3)  # warm-up only where it costs little
-            if visits > 1:
-                parts = spread_visits(grid, more, visits, repeats, r_more)
-                parts = parts if p % 2 else [(keys[::-1], r) for keys, r in parts[::-1]]
-            else:
-                parts = [(grid, repeats), (more, r_more)] if p % 2 else [(more[::-1], r_more), (grid[::-1], repeats)]
-            if not all(_measure(timer, keys, r, warmup, log, progress, f"pass {p}/{passes}", t_start, slow, budget_s)
-                       for keys, r in parts):
-                break   # budget spent mid-pass: the points it reached keep their extra repeats
-            res.passes = p
-            if after_pass:
-                after_pass(p)
-    finally:
-        res.level = log.close()
-        for key in grid:
-            pt, raw, dropped, spread = log.point(role, key, res.level)
+    first_pass() explores the grid (caps, memory, budget); each run_pass() times the grid again, every other
+    pass in reverse order, so a machine whose speed drifts over minutes moves all points alike instead of
+    bending the fit; measure() times any explicit configurations in the current pass, pooled like the grid's;
+    finish() normalises and returns the grid's points; point() gives any timed configuration afterwards."""
+
+    def __init__(self, timer: Timer, role: str, batches, queries, contexts, *, repeats: int = 5, warmup: int = 1,
+                 max_step_s: float = 2.0, budget_s: float | None = None, mem_limit_bytes: float | None = None,
+                 progress: Progress | None = None, meter: LoadMeter | None = None, passes: int = 1):
+        self.timer, self.role, self.dims = timer, role, (batches, queries, contexts)
+        self.repeats, self.warmup, self.max_step_s, self.budget_s = repeats, warmup, max_step_s, budget_s
+        self.mem_limit_bytes, self.progress, self.planned = mem_limit_bytes, progress, passes
+        self.result, self.log, self.grid = SweepResult(), _Log(meter), []
+        self.t_start = time.monotonic()
+        self.log.total = len(batches) * len(queries) * len(contexts) * passes
+        self.extra_items = 0   # measurements a caller announced (progress totals only)
+        self._slow: frozenset = frozenset()   # timed configurations slow enough to skip their warm-up
+
+    def out_of_time(self) -> bool:
+        return self.result.cut_by_budget or (self.budget_s is not None
+                                             and time.monotonic() - self.t_start > self.budget_s)
+
+    def expect(self, items: int) -> None:
+        """Announce `items` measurements besides the grid's over the whole run (the progress line's total)."""
+        self.log.total += items - self.extra_items
+        self.extra_items = items
+
+    def first_pass(self) -> bool:
+        """Explore the grid; False if the budget cut it (then no later pass runs)."""
+        _explore(self.timer, self.role, *self.dims, self.repeats, self.warmup, self.max_step_s, self.budget_s,
+                 self.mem_limit_bytes, self.progress, self.result, self.log, self.grid, self.t_start)
+        self.log.done = len(self.grid)   # the grid's size is known now
+        self.log.total = len(self.grid) * self.planned + self.extra_items
+        if self.result.cut_by_budget:
+            return False
+        self.result.passes = 1
+        return True
+
+    def grid_order(self, p: int) -> list[Key]:
+        """The grid in pass p's order: as explored on odd passes, reversed on even ones."""
+        return list(self.grid) if p % 2 else self.grid[::-1]
+
+    def run_pass(self, parts: list[tuple[list[Key], int]] | None = None) -> bool:
+        """Start the next pass and time `parts` ((configurations, repeats) runs, default the grid in this pass's
+        order); True if it completed, False if the budget ran out before or during it."""
+        if self.out_of_time() or self.result.passes == 0:
+            return False
+        p = self.result.passes + 1
+        self.log.pass_no = p
+        if parts is None:
+            parts = [(self.grid_order(p), self.repeats)]
+        # warm-up only where it costs little
+        self._slow = frozenset(k for k in self.log.samples if self.log.median(k) >= 0.3)
+        if not all(self.measure(keys, r, f"pass {p}/{self.planned}") for keys, r in parts):
+            return False   # budget spent mid-pass: the points it reached keep their extra repeats
+        self.result.passes = p
+        return True
+
+    def measure(self, configs: list[Key], repeats: int | None = None, what: str = "extra") -> bool:
+        """Time explicit (B, q, L) in the current pass, pooled with their other repeats; False if the budget ran
+        out first."""
+        return _measure(self.timer, [tuple(k) for k in configs], repeats or self.repeats, self.warmup, self.log,
+                        self.progress, what, self.t_start, getattr(self, "_slow", frozenset()), self.budget_s)
+
+    def finish(self) -> SweepResult:
+        """Close the load meter and return the grid's points (normalised with a meter)."""
+        res = self.result
+        res.level = self.log.close()
+        for key in self.grid:
+            pt, raw, dropped, spread = self.log.point(self.role, key, res.level)
             res.points.append(pt)
             res.raw_points.append(raw)
             res.spreads.append(round(spread, 4))
             res.rejected += dropped
-        extra_pts = [log.point(role, k, res.level) for k in extra if k in log.samples]
-        res.extra_points, res.extra_raw_points = [p[0] for p in extra_pts], [p[1] for p in extra_pts]
-        res.extra_by_pass = [log.by_pass(k) for k in extra if k in log.samples]
-    return res
+        return res
+
+    def timed(self, key: Key) -> bool:
+        return tuple(key) in self.log.samples
+
+    def point(self, key: Key) -> tuple[StepPoint, StepPoint, list[float]]:
+        """After finish(): (normalised point, raw point, raw median per pass) of any timed configuration."""
+        norm, raw, _, _ = self.log.point(self.role, tuple(key), self.result.level)
+        return norm, raw, self.log.by_pass(tuple(key))
 
 
-def spread_visits(grid: list[Key], more: list[Key], visits: int, r_grid: int,
-                  r_more: int) -> list[tuple[list[Key], int]]:
-    """One pass's order as (keys, repeats) runs: the grid, with `visits` visits of every `more` point inserted at
-    evenly spaced places; the r_more repeats are shared among a point's visits (the first visits take the rest)."""
-    calls = [(k, r_more // visits + (v < r_more % visits)) for v in range(visits) for k in more]
-    out: list[tuple[list[Key], int]] = []
-    g0 = 0
-    for i, (k, r) in enumerate(calls):
-        g1 = round((i + 1) * len(grid) / (len(calls) + 1))
-        if g1 > g0:
-            out.append((grid[g0:g1], r_grid))
-            g0 = g1
-        out.append(([k], r))
-    return out + ([(grid[g0:], r_grid)] if g0 < len(grid) else [])
+def sweep(timer: Timer, role: str, batches, queries, contexts, *, passes: int = 1, **kw) -> SweepResult:
+    """Measure the grid in `passes` passes while the budget lasts (see Sweep); with a LoadMeter, points are
+    normalised for load drift."""
+    sw = Sweep(timer, role, batches, queries, contexts, passes=passes, **kw)
+    if sw.first_pass():
+        while sw.result.passes < passes and sw.run_pass():
+            pass
+    return sw.finish()
 
 
 def _explore(timer, role, batches, queries, contexts, repeats, warmup, max_step_s, budget_s, mem_limit_bytes,
