@@ -91,7 +91,7 @@ def test_from_points_without_base_needs_config_and_memory(tmp_path):
     ("role,batch,seconds\ntarget,1,0.1\n", "missing query,context"),
     ("role,batch,query,context,seconds\ntarget,1,1,64,-0.5\n", "line 2.*finite positive"),
     ("role,batch,query,context,seconds\ntarget,1,1,64,nan\n", "line 2.*finite positive"),
-    ("role,batch,query,context,seconds\ntarget,0,1,64,0.1\n", "batch must be an integer >= 1"),
+    ("role,batch,query,context,seconds\ntarget,0,1,64,0.1\n", r"line 2: batch: must be an integer in \[1, "),
     ("role,batch,query,context,seconds\nverify,1,1,64,0.1\n", "role must be one of"),
     ("role,batch,query,context,seconds\nprefill,1,100,0,0.1\n", "no 'target' rows"),
 ])

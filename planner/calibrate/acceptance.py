@@ -75,46 +75,60 @@ def pool_counts(records) -> tuple[list[int], list[int]]:
     return acc, rea
 
 
+MAX_POSITIONS = 64        # draft positions in a file (the planner searches K <= 16)
+MAX_COUNT = 10**12        # accepted/reached per position
+
+
 def read_acceptance_csv(path: str | Path, temperature: float) -> dict:
     """CSV with `position` and either `accepted,reached` (counts → rates + Wilson intervals) or `alpha`
-    (optionally `ci_low,ci_high`). Positions must be 1..K in order."""
+    (optionally `ci_low,ci_high`). Positions must be 1..K in order. Every cell goes through planner.checks
+    (ASCII digits only: int() would read an Arabic-Indic '١' as 1; no absurd counts)."""
+    from planner.calibrate.points import parse_cell
+    from planner.io import read_text
+
     path = Path(path)
+    text = read_text(path, "acceptance file")
     try:
-        rows = list(csv.DictReader(l for l in path.read_text(encoding="utf-8").splitlines()
-                                   if l.strip() and not l.startswith("#")))
-    except FileNotFoundError:
-        raise PlannerError(f"acceptance file not found: {path}") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        table = list(csv.reader(l for l in text.splitlines() if l.strip() and not l.startswith("#")))
+    except csv.Error as e:
         raise PlannerError(f"cannot read acceptance file {path}: {e}") from None
-    if not rows:
+    if len(table) < 2:
         raise PlannerError(f"acceptance file {path} has no rows; columns: position and accepted,reached or alpha")
-    cols = {c.strip().lower() for c in rows[0]}
-    rows = [{k.strip().lower(): (v or "").strip() for k, v in r.items() if k} for r in rows]
+    header = [h.strip().lstrip("\ufeff").strip().lower() for h in table[0]]
+    dup = next((h for h in header if h and header.count(h) > 1), None)
+    if dup:
+        raise PlannerError(f"acceptance file {path}: column {dup[:40]} appears twice in the header")
+    if len(table) - 1 > MAX_POSITIONS:
+        raise PlannerError(f"acceptance file {path}: {len(table) - 1} positions (at most {MAX_POSITIONS})")
+    cols = set(header)
+    rows = []
+    for lineno, row in enumerate(table[1:], 2):
+        if len(row) != len(header):
+            raise PlannerError(f"acceptance file {path}: line {lineno} has {len(row)} fields, expected "
+                               f"{len(header)}")
+        rows.append(dict(zip(header, (c.strip() for c in row))))
 
-    def num(r, key, lineno, cast=float):
-        try:
-            v = cast(r[key])
-        except (KeyError, ValueError):
-            raise PlannerError(f"acceptance file {path}: line {lineno}: {key} must be a number, "
-                               f"got {r.get(key)!r}") from None
-        if isinstance(v, float) and not math.isfinite(v):
-            raise PlannerError(f"acceptance file {path}: line {lineno}: {key} must be finite")
-        return v
+    def num(r, key, lineno, integer=False, **bounds):
+        if key not in r:
+            raise PlannerError(f"acceptance file {path}: line {lineno}: {key} must be a number, got None")
+        return parse_cell(r[key], f"acceptance file {path}: line {lineno}: {key}", integer=integer, **bounds)
 
+    if "position" not in cols:
+        raise PlannerError(f"acceptance file {path}: needs columns position and accepted,reached or alpha")
     for i, r in enumerate(rows):
-        if num(r, "position", i + 2, int) != i + 1:
+        if num(r, "position", i + 2, True, lo=1, hi=MAX_POSITIONS) != i + 1:
             raise PlannerError(f"acceptance file {path}: line {i + 2}: positions must be 1, 2, ... in order")
     if {"accepted", "reached"} <= cols:
-        return acceptance_from_counts([num(r, "accepted", i + 2, int) for i, r in enumerate(rows)],
-                                      [num(r, "reached", i + 2, int) for i, r in enumerate(rows)], temperature)
+        counts = {key: [num(r, key, i + 2, True, lo=0, hi=MAX_COUNT) for i, r in enumerate(rows)]
+                  for key in ("accepted", "reached")}
+        try:
+            return acceptance_from_counts(counts["accepted"], counts["reached"], temperature)
+        except PlannerError as e:
+            raise PlannerError(f"acceptance file {path}: {e}") from None
     if "alpha" not in cols:
         raise PlannerError(f"acceptance file {path}: needs columns position and accepted,reached or alpha")
     out = {"temperature": float(temperature), "alpha": []}
     for key in ("alpha", "ci_low", "ci_high"):
         if key in cols:
-            vals = [num(r, key, i + 2) for i, r in enumerate(rows)]
-            bad = [v for v in vals if not 0 <= v <= 1]
-            if bad:
-                raise PlannerError(f"acceptance file {path}: {key} must be in [0, 1], got {bad[0]}")
-            out[key] = vals
+            out[key] = [num(r, key, i + 2, lo=0.0, hi=1.0) for i, r in enumerate(rows)]
     return out
