@@ -4,11 +4,14 @@ Why: self-consistency votes over *answers*, not texts, so "\\boxed{\\frac12}", "
 "0.5" must land in the same group, and grading against a reference must use the same notion of equality.
 Extraction is rule-based (last \\boxed{}/\\fbox{}, "final answer is …", "Answer: …", "#### …", then the last
 number as a fallback); equivalence uses math-verify's symbolic comparison, with a fast string path first.
+Without math-verify (a light install) equivalent forms compare unequal, so votes split and grades undercount:
+that is said once per process on stderr, naming what to install, never silently.
 """
 
 from __future__ import annotations
 
 import re
+import sys
 import threading
 
 _BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
@@ -76,6 +79,19 @@ def normalize(ans: str) -> str:
     return s
 
 
+MISSING_NOTE = ("planner: note: math-verify is not installed: answers are compared as normalised strings only "
+                "(\\frac12 and 0.5 count as different), so votes split and grades undercount; install it with "
+                'pip install "math-verify>=0.7" (part of the engine extra: pip install ".[engine]")')
+_noted = False
+
+
+def _note_missing() -> None:
+    global _noted
+    if not _noted:
+        _noted = True
+        print(MISSING_NOTE, file=sys.stderr, flush=True)
+
+
 class Equivalence:
     """Cached math-verify comparisons. math-verify's timeouts use SIGALRM, which only works in the main
     thread; elsewhere they are disabled (answers are short, so a comparison cannot hang for long)."""
@@ -88,6 +104,7 @@ class Equivalence:
             self.available = True
         except ImportError:
             self.available = False
+            _note_missing()
 
     def _timeout(self):
         return 5 if threading.current_thread() is threading.main_thread() else None
