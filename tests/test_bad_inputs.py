@@ -353,3 +353,88 @@ def test_sigterm_during_a_cli_write_exits_143_without_temp_files(tmp_path, plan_
     _, err = p.communicate(timeout=60)
     assert p.returncode == 143 and err.strip() == "planner: terminated"
     assert sorted(x.name for x in tmp_path.iterdir()) == ["out.txt", "plan.json"] and out.read_text() == "old"
+
+
+# ---- results files and resume of run / eval / validate (nothing runs: every case fails before the server) ----
+# The URL is a closed port: reaching the liveness probe would be a different error, so each needle proves the
+# case was refused before any work. Live-server cases (dies, never answers, trickles, garbage, kill -9) are in
+# tests/test_nothing_lost.py and tests/test_network_policy.py.
+
+DEAD = "http://127.0.0.1:9/v1"
+
+
+def _dataset(tmp_path, ids=("a", "b")):
+    path = tmp_path / "d.jsonl"
+    path.write_text("".join(json.dumps({"problem": f"Q {i}", "answer": "1", "unique_id": i}) + "\n" for i in ids))
+    return path
+
+
+def _results_case(tmp_path, case):
+    """(argv, needle) of one results-file case; builds the files it needs."""
+    data = _dataset(tmp_path)
+    ro = tmp_path / "ro.jsonl"
+    ro.write_text("")
+    ro.chmod(0o444)
+    (tmp_path / "held.jsonl.partial").write_text('{"problem_id": "a"}\n')
+    (tmp_path / "bad.jsonl.partial").write_text('{"problem_id": "a"}\n{oops\n{"problem_id": "b"}\n')
+    (tmp_path / "foreign.jsonl.partial").write_text('{"problem_id": "a"}\n')
+    (tmp_path / "bank.jsonl.partial").write_text('{"problem_id": "a", "samples": [{"answer": "1"}]}\n')
+    (tmp_path / "dup").mkdir()
+    dup = _dataset(tmp_path / "dup", ids=("a", "a"))
+    srv = ["--backend", "openai", "--url", DEAD, "--server-model", "m", "--quiet"]
+    run_ = ["run", *srv, "--dataset", data]
+    eval_ = ["eval", *srv, "--dataset", data, "-M", "2"]
+    val = ["validate", "--plan", tmp_path / "plan.json", *srv, "--dataset", data]
+    return {
+        "run-resume-without-out": (run_ + ["--resume"], "--resume needs --out FILE"),
+        "run-out-empty": (run_ + ["--out", ""], "--out is empty"),
+        "run-out-directory": (run_ + ["--out", tmp_path], "is a directory"),
+        "run-out-missing-dir": (run_ + ["--out", tmp_path / "no" / "r.jsonl"], "does not exist"),
+        "run-out-read-only": (run_ + ["--out", ro], "is read-only"),
+        "run-partial-without-resume": (run_ + ["--out", tmp_path / "held.jsonl"], "pass --resume to continue"),
+        "run-resume-corrupt-partial": (run_ + ["--out", tmp_path / "bad.jsonl", "--resume"], "line 2"),
+        "run-resume-foreign-records": (run_ + ["--out", tmp_path / "foreign.jsonl", "--resume"],
+                                       "has no run settings"),
+        "run-resume-duplicate-ids": (["run", *srv, "--dataset", dup, "--out", tmp_path / "r.jsonl", "--resume"],
+                                     "needs unique ids"),
+        "eval-out-empty": (eval_ + ["--out", ""], "--out is empty"),
+        "eval-out-directory": (eval_ + ["--out", tmp_path], "is a directory"),
+        "eval-out-missing-dir": (eval_ + ["--out", tmp_path / "no" / "b.jsonl"], "does not exist"),
+        "eval-resume-other-samples": (eval_ + ["--out", tmp_path / "bank.jsonl", "--resume"],
+                                      "holds 1 samples per problem, not --samples 2"),
+        "eval-partial-without-resume": (eval_ + ["--out", tmp_path / "held.jsonl"], "pass --resume"),
+        "validate-resume-without-records": (val + ["--resume"], "--resume needs --records FILE"),
+        "validate-records-missing-dir": (val + ["--records", tmp_path / "no" / "r.jsonl"], "does not exist"),
+        "validate-records-directory": (val + ["--records", tmp_path], "--records"),
+        "run-timeout-zero": (run_ + ["--request-timeout", "0"], "--request-timeout"),
+        "run-timeout-nan": (run_ + ["--request-timeout", "nan"], "--request-timeout"),
+        "run-timeout-negative": (run_ + ["--request-timeout", "-3"], "--request-timeout"),
+        "run-url-empty": (["run", "--backend", "openai", "--url", "", "--server-model", "m", "--dataset", data],
+                          "is empty"),
+        "run-url-bad-port": (["run", "--backend", "openai", "--url", "http://h:70000/v1", "--server-model", "m",
+                              "--dataset", data], "bad server URL"),
+        "run-dead-server": (run_, "is not answering"),
+        "calibrate-endpoint-empty": (["calibrate", "--endpoint", "", "--model", "m", "-o", tmp_path / "p.json"],
+                                     "--endpoint is empty"),
+        "calibrate-endpoint-timeout-inf": (["calibrate", "--endpoint", DEAD, "--model", "m", "--endpoint-timeout",
+                                            "inf", "-o", tmp_path / "p.json"], "--endpoint-timeout"),
+    }[case]
+
+
+RESULTS_CASES = ["run-resume-without-out", "run-out-empty", "run-out-directory", "run-out-missing-dir",
+                 "run-out-read-only", "run-partial-without-resume", "run-resume-corrupt-partial",
+                 "run-resume-foreign-records", "run-resume-duplicate-ids", "eval-out-empty", "eval-out-directory",
+                 "eval-out-missing-dir", "eval-resume-other-samples", "eval-partial-without-resume",
+                 "validate-resume-without-records", "validate-records-missing-dir", "validate-records-directory",
+                 "run-timeout-zero", "run-timeout-nan", "run-timeout-negative", "run-url-empty", "run-url-bad-port",
+                 "run-dead-server", "calibrate-endpoint-empty", "calibrate-endpoint-timeout-inf"]
+
+
+@pytest.mark.parametrize("case", RESULTS_CASES)
+def test_bad_results_file_or_network_flag(capsys, tmp_path, plan_text, case):
+    (tmp_path / "plan.json").write_text(plan_text)
+    argv, needle = _results_case(tmp_path, case)
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    rc, _, err = run(capsys, *argv)
+    assert_contract(rc, err, needle)
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before  # nothing written or lost

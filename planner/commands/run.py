@@ -104,9 +104,9 @@ def run(args) -> int:
     from planner.errors import PlannerError
     from planner.plan import load_plan
 
-    if args.resume and not args.out:
+    if args.resume and args.out is None:
         raise PlannerError("--resume needs --out FILE (the results file to continue)")
-    if args.out:  # a bad output path fails here, before a model is loaded or a request sent
+    if args.out is not None:  # a bad output path fails here, before a model is loaded or a request sent
         from planner.executor.results import check_output
 
         check_output(args.out)
@@ -131,7 +131,7 @@ def run(args) -> int:
     if args.limit is not None and args.limit < 1:
         raise PlannerError("--limit must be >= 1")
     stream = None
-    if args.out:
+    if args.out is not None:
         from planner.executor.results import ResultStream
 
         config = json.loads(json.dumps(cfg))

@@ -55,7 +55,7 @@ def register(sub) -> None:
 
 def _stream(args, problems, n_configs: int):
     """The --records stream (None without it); records are keyed by configuration and problem id."""
-    if not args.records:
+    if args.records is None:
         return None
     from planner.errors import PlannerError
     from planner.executor.results import ResultStream
@@ -132,9 +132,9 @@ def run(args) -> int:
     from planner.units import parse_duration
     from planner import validate as V
 
-    if args.resume and not args.records:
+    if args.resume and args.records is None:
         raise PlannerError("--resume needs --records FILE (the records to continue)")
-    if args.records:  # a bad path fails here, before minutes of measuring
+    if args.records is not None:  # a bad path fails here, before minutes of measuring
         from planner.executor.results import check_output
 
         check_output(args.records, "--records")

@@ -33,7 +33,7 @@ def check_output(path: str | os.PathLike, flag: str = "--out") -> Path:
     real, st = _target(p)
     if st is not None and stat.S_ISDIR(st.st_mode):
         raise PlannerError(f"{flag} {p} is a directory: give a file name inside it")
-    if st is not None and stat.S_ISREG(st.st_mode) and not os.access(real, os.W_OK):
+    if st is not None and stat.S_ISREG(st.st_mode) and (not st.st_mode & 0o222 or not os.access(real, os.W_OK)):
         raise PlannerError(f"{flag} {p} is read-only (chmod u+w it or choose another path)")
     parent = real.parent if str(real.parent) else Path(".")
     if not parent.is_dir():
