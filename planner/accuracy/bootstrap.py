@@ -19,11 +19,9 @@ from planner.special import bdtrc
 
 from planner.accuracy.bank import Bank
 from planner.accuracy.estimators import (
-    Estimate,
     Participants,
     bank_weights,
     binom_pmf,
-    mean_stderr,
     participants,
 )
 from planner.errors import PlannerError
@@ -160,8 +158,3 @@ def bootstrap_per_problem(method: str, bank: Bank, n: int, finished: np.ndarray 
         curve = boot_participant_curve(method, part, n, replicates, seed)
         out[p] = binom_mix(part.m, part.f, n, n)[0] @ curve
     return out
-
-
-def bootstrap_at_n(method: str, bank: Bank, n: int, finished: np.ndarray | None = None, **kw) -> Estimate:
-    mean, se = mean_stderr(bootstrap_per_problem(method, bank, n, finished, **kw))
-    return Estimate(float(mean), float(se))

@@ -162,6 +162,3 @@ class RaggedCache(Cache):
         for layer in self.layers:
             layer.batch_repeat_interleave(n)
         self.lengths = self.lengths * n
-
-    def memory_bytes(self) -> int:
-        return sum(l.buf_k.numel() * l.buf_k.element_size() * 2 for l in self.layers if l.buf_k is not None)

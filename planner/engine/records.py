@@ -67,10 +67,6 @@ class Generation:
     def generated_tokens(self) -> int:
         return sum(b.num_tokens for b in self.branches)
 
-    @property
-    def tokens_per_s(self) -> float:
-        return self.generated_tokens / self.total_s if self.total_s > 0 else 0.0
-
     def acceptance_by_position(self) -> list[float | None]:
         """α_i = P(draft i accepted | drafts before it accepted), pooled over rounds and rows."""
         K = max((len(s.reached) for s in self.steps), default=0)

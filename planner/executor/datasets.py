@@ -31,13 +31,6 @@ class Problem:
     reference: str | None = None
 
 
-def _first(d: dict, keys: tuple[str, ...]):
-    for k in keys:
-        if d.get(k) is not None:
-            return d[k]
-    return None
-
-
 def _field(row: dict, keys: tuple[str, ...]) -> tuple[str | None, object]:
     for k in keys:
         if row.get(k) is not None:

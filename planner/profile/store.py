@@ -4,7 +4,6 @@ or any JSON file by path."""
 from __future__ import annotations
 
 import functools
-import json
 from pathlib import Path
 
 from planner.errors import PlannerError
@@ -68,7 +67,3 @@ def load_profile(name_or_path: str | None = None) -> Profile:
     if not path.is_file():
         read_json(path, "profile")  # raises: "profile /dev/null is a character device, not a file"
     return _load_cached(str(path), path.stat().st_mtime)
-
-
-def profile_json(profile: Profile) -> str:
-    return json.dumps(profile.to_dict(), indent=2)
