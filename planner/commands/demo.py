@@ -54,7 +54,10 @@ def run(args) -> int:
         raise PlannerError(f"--out {args.out} is a file; give a folder for the demo's artefacts (created if missing)")
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="tts-demo-"))
     created = not out.exists() or not args.out
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except (NotADirectoryError, FileExistsError):  # a file on the way: a/file.txt/sub
+        raise PlannerError(f"--out {args.out}: a parent of this folder is a file; give a folder path") from None
     try:
         return _loop(args, CL, world, out, deadline)
     except BaseException:
