@@ -48,6 +48,9 @@ def fit_points(run: PointsRun) -> Measured:
 
     points = read_points_csv(run.points_csv)
     base = load_profile(run.base_profile) if run.base_profile else None
+    temperature = run.temperature if run.temperature is not None else (base.temperature if base else 0.7)
+    # every input is read before the (slow) fits: a bad acceptance file fails at once
+    read_acceptance = read_acceptance_csv(run.acceptance_csv, temperature) if run.acceptance_csv else None
     tp = run.tp if run.tp else (base.hardware.tensor_parallel if base else 1)
     ic = base.hardware.interconnect_GBps if base else None
     target = [p for p in points if p.role == "target"]
@@ -71,10 +74,9 @@ def fit_points(run: PointsRun) -> Measured:
     elif base is None:
         prefill = PrefillCoeffs(0.0, 0.0)
         notes.append("no prefill rows: prefill cost set to 0")
-    temperature = run.temperature if run.temperature is not None else (base.temperature if base else 0.7)
     acceptance = b.get("acceptance")
     if run.acceptance_csv:
-        acceptance = read_acceptance_csv(run.acceptance_csv, temperature)
+        acceptance = read_acceptance
         if draft_sec.get("kind", "none") == "none":
             draft_sec = {"kind": "ngram", "name": "ngram"}
     elif draft_sec.get("kind", "none") != "none" and not (base and base.acceptance):
