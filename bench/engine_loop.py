@@ -7,7 +7,7 @@
 run verbatim (subprocesses of this checkout's CLI), then whole requests at several branch counts N and prompt
 lengths (MATH-500 problems below and above the CPU build's 128-token KV block), each printed as predicted vs
 measured. A request's prediction is the latency model on that request's own branch lengths
-(planner.calibrate.request.predict_request, what `predict` integrates over the length distribution), so the
+(bench/request.py predict_request, what `predict` integrates over the length distribution), so the
 table tests the request model (prefill sharing, decode steps) without length sampling noise; the column "once"
 is the same model charging prefill once per request (the model before issue 16).
 
@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from planner.calibrate.request import predict_request  # noqa: E402
+from bench.request import predict_request  # noqa: E402
 from planner.executor.backends.openai import OpenAIBackend  # noqa: E402
 from planner.executor.datasets import format_prompt, load_problems  # noqa: E402
 from planner.executor.deadline import Deadline  # noqa: E402
