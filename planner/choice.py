@@ -109,6 +109,9 @@ def build_plan(choice: Pick, others: list[Evaluation], strategy: str = "exhausti
     if p.provenance.get("kind") == "derived":
         notes.append("profile is derived from datasheet and published numbers, not measured: calibrate for "
                      "your device (`planner calibrate`) for trustworthy predictions")
+        # where each number came from (planner/profile/derive.py writes these): accuracy, formats, draft, lengths
+        notes.append(f"accuracy from: {p.accuracy.source or p.accuracy.kind}")
+        notes += [n for n in str(p.provenance.get("notes") or "").split("; ")[1:] if n]
     if str(getattr(p.accuracy, "source", None) or "").startswith("placeholder"):
         notes.append(f"accuracy of profile {p.id} — {p.accuracy.source}: the plan optimises latency only")
     if ev.max_tokens:

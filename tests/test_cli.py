@@ -153,8 +153,11 @@ def test_profiles_list_and_show():
 
 
 def test_hf_config_profile():
-    rc, out, err = planner("recommend", "-d", "10s", "--model-config", str(DATA / "qwen2.5-7b-config.json"),
-                           "--gpu", "l40s", "--json")
+    cfg = str(DATA / "qwen2.5-7b-config.json")
+    rc, out, err = planner("recommend", "-d", "10s", "--model-config", cfg, "--gpu", "l40s", "--json")
+    assert_one_line_error(rc, err, "--accuracy pass1=P,maj=A@N or --bank FILE")  # no accuracy is borrowed
+    rc, out, err = planner("recommend", "-d", "30s", "--model-config", cfg, "--gpu", "l40s", "--json",
+                           "--accuracy", "pass1=0.768,maj=0.836@64")  # no draft borrowed either: 10 s is too tight
     assert rc == 0, err
     assert json.loads(out)["model"]["name"] == "qwen2.5-7b-config"
 

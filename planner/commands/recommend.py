@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from planner.commands import model_flags
 from planner.commands import types as T
 from planner.plan import METHODS
 
@@ -18,10 +19,6 @@ def register(sub) -> None:
                    help="wall-clock budget per request, e.g. 60s, 500ms, 1.5m, 2")
     p.add_argument("--profile", "-p", action="append", metavar="NAME|PATH",
                    help="profile name (see `planner profiles`) or JSON path; repeat to choose between models")
-    p.add_argument("--model-config", metavar="CONFIG_JSON",
-                   help="describe a model with no preset by its Hugging Face config.json (use with --gpu)")
-    p.add_argument("--gpu", metavar="PRESET", help="GPU preset for --model-config: h100-sxm, h200, h800, "
-                                                   "a100-80gb, l40s, rtx4090")
     p.add_argument("--quantile", "-q", type=T.quantile(), default=0.9,
                    help="latency quantile that must meet the deadline (default 0.9)")
     p.add_argument("--method", "-m", action="append", type=T.choice("--method", METHODS),
@@ -50,6 +47,7 @@ def register(sub) -> None:
                         "target vocabularies to match)")
     p.add_argument("--json", action="store_true", help="print the plan as JSON (tts-plan/1)")
     p.add_argument("-o", "--output", metavar="FILE", help="also write the plan JSON to FILE (atomically)")
+    model_flags.add(p)
     p.set_defaults(func=run)
 
 
@@ -62,8 +60,8 @@ def run(args) -> int:
     if args.deadline is None and args.target_accuracy is None:
         raise PlannerError("give --deadline (e.g. --deadline 60s) or --target-accuracy")
     profiles = [api.load_profile(name) for name in (args.profile or ([] if args.model_config else [None]))]
-    if args.model_config or args.gpu:
-        profiles.append(_from_config(args.model_config, args.gpu))
+    if model_flags.given(args):
+        profiles.append(model_flags.profile(args))
     plan = api.recommend(profiles, args.deadline, args.quantile, args.method, args.target_accuracy,
                          max_branches=args.max_branches, max_draft_len=args.max_draft_len, strategy=args.strategy,
                          trials=args.trials, seed=args.seed, engine=args.engine, objective=args.objective,
@@ -72,21 +70,3 @@ def run(args) -> int:
         save_plan(plan, args.output)
     print(json.dumps(plan.to_dict(), indent=2) if args.json else render_plan(plan))
     return 0
-
-
-def _from_config(config: str | None, gpu: str | None):
-    from planner.errors import PlannerError
-    from planner.profile.derive import derive_profile
-    from planner.profile.hf_config import arch_from_hf_config
-    from planner.profile.schema import Profile
-
-    if not config or not gpu:
-        raise PlannerError("--model-config and --gpu go together (e.g. --model-config config.json --gpu h100-sxm)")
-    from pathlib import Path
-
-    cp = Path(config)
-    name = cp.name if cp.is_dir() else (cp.parent.resolve().name if cp.name == "config.json" else cp.stem)
-    data = derive_profile(gpu, arch_from_hf_config(config, name=name))
-    data["provenance"]["notes"] += ("; model from a user config.json: acceptance, lengths and accuracy are "
-                                    "those of the nearest Qwen2.5 preset by size")
-    return Profile.from_dict(data, origin=f"<derived from {config}>")
