@@ -216,3 +216,35 @@ def test_bad_quantization_config(capsys, tmp_path):
     one_line(rc, err, "3-bit int weights are not modelled")
     with pytest.raises(PlannerError, match="group_size"):
         quant.from_hf_config({"quantization_config": {"quant_method": "awq", "group_size": 0}}, "cfg")
+
+
+@pytest.mark.parametrize("field,value,needle", [
+    ("weight_dtype", "int3", "model.weight_dtype must be one of bf16, fp16, fp8, int8, int4"),
+    ("kv_dtype", "int4", "model.kv_dtype must be one of"),
+    ("weight_zero_point", "yes", "model.weight_zero_point must be true or false"),
+    ("quantized_params", 1e12, "model.quantized_params"),
+    ("weight_group_size", 0, "model.weight_group_size must be positive"),
+])
+def test_bad_quantisation_fields_in_a_profile(capsys, tmp_path, field, value, needle):
+    d = derive_profile("h100-sxm", "llama-3.1-8b", weight_dtype="int4")
+    d["model"][field] = value
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(d))
+    rc, out, err = run(capsys, "predict", "-p", path, "-n", "2")
+    one_line(rc, err, needle)
+
+
+def test_quantised_profile_round_trips_and_8bit_torch_dtype(tmp_path):
+    d = derive_profile("l40s", "qwen2.5-7b", weight_dtype="fp8", kv_dtype="fp8")
+    p = Profile.from_dict(json.loads(json.dumps(d)))
+    assert (p.model.weight_dtype, p.model.kv_dtype, p.hardware.fp8_tflops) == ("fp8", "fp8", 733)
+    assert p.model.quantized_params == P.linear_params("qwen2.5-7b")
+    a = arch_from_hf_config(write_config(tmp_path, torch_dtype="float8_e4m3fn"))
+    assert (a.weight_dtype, a.dtype_bytes) == ("fp8", 2.0)   # 8-bit weights, bf16 activations
+
+
+def test_speed_factors_and_8bit_peaks_read_into_their_own_fields():
+    d = derive_profile("h100-sxm", "llama-3.1-8b", weight_dtype="fp8")
+    d["hardware"]["speed_factors"] = [0.9, 1.1]
+    hw = Profile.from_dict(d).hardware
+    assert (hw.speed_factors, hw.fp8_tflops, hw.int8_tops) == ((0.9, 1.1), 1979.0, 1979.0)

@@ -64,8 +64,11 @@ def arch_from_hf_config(path: str | Path, name: str | None = None, weight_dtype:
     dtype = cfg.get("torch_dtype") or cfg.get("dtype") or "bfloat16"
     if not isinstance(dtype, str):
         checks.fail(f"{where}: {prefix}torch_dtype", f"must be a string such as \"bfloat16\", got {dtype!r}")
-    act = quant.canonical(dtype, f"{where}: {prefix}torch_dtype", ("bf16", "fp16"))
+    act = quant.canonical(dtype, f"{where}: {prefix}torch_dtype", ("bf16", "fp16", "fp8", "int8"))
     q = {} if weight_dtype else quant.from_hf_config(outer, where)
+    if act in ("fp8", "int8"):  # 8-bit torch_dtype without a quantization_config: 8-bit weights, bf16 activations
+        q = q or {"weight_dtype": act, "compute_dtype": act}
+        act = "bf16"
     if weight_dtype:
         wd = quant.canonical(weight_dtype, "--weight-dtype")
         q = {"weight_dtype": wd, "weight_group_size": quant.DEFAULT_GROUP.get(wd), "weight_zero_point": False}

@@ -122,8 +122,9 @@ class Hardware:
         sf = r.nums("speed_factors", None, lo=0.01, hi=100.0)
         hw = Hardware(r.str_("name"), r.num("mem_bw_GBps", positive=True), r.num("bf16_tflops", positive=True),
                       r.num("memory_GB", positive=True), r.int_("gpus", 1), r.int_("tensor_parallel", 1),
-                      r.num("interconnect_GBps", None, positive=True), tuple(sf) if sf else None,
-                      r.num("fp8_tflops", None, positive=True), r.num("int8_tops", None, positive=True))
+                      r.num("interconnect_GBps", None, positive=True),
+                      fp8_tflops=r.num("fp8_tflops", None, positive=True),
+                      int8_tops=r.num("int8_tops", None, positive=True), speed_factors=tuple(sf) if sf else None)
         if hw.tensor_parallel > hw.gpus:
             r.fail("tensor_parallel", f"({hw.tensor_parallel}) exceeds gpus ({hw.gpus})")
         return hw
