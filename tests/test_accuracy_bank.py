@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from planner.accuracy.bank import Bank, Problem, Sample, estimate_tokens, load_bank, save_bank
+from planner.accuracy.bank import Bank, BankProblem, Sample, estimate_tokens, load_bank, save_bank
 from planner.errors import PlannerError
 
 DATA = Path(__file__).parent / "data"
@@ -114,6 +114,6 @@ def test_bank_from_problems_rejects_empty():
     with pytest.raises(PlannerError):
         Bank.from_problems([])
     with pytest.raises(PlannerError, match="has no samples"):
-        Bank.from_problems([Problem("x", ())])
-    b = Bank.from_problems([Problem("x", (Sample("1", True, 3),))])
+        Bank.from_problems([BankProblem("x", ())])
+    b = Bank.from_problems([BankProblem("x", (Sample("1", True, 3),))])
     assert b.num_samples == 1 and b.class_ids[0] == 0

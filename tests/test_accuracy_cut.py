@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 from planner.accuracy import parametric as par
-from planner.accuracy.bank import Bank, Problem, Sample, load_bank
+from planner.accuracy.bank import Bank, BankProblem, Sample, load_bank
 from planner.accuracy.cut import CutTables
 from planner.accuracy.link import Link, beta_cdf, fit_link
 from planner.accuracy.model import BankAccuracyModel, ParametricAccuracyModel
@@ -35,7 +35,7 @@ def model_bank(problems=3000, m=8, seed=7) -> Bank:
         y = np.sqrt(RHO) * z[i] + np.sqrt(1 - RHO) * e
         tokens = np.round(1e6 * stats.norm.cdf(y)).astype(int)
         rec = rng.random(m) < OMEGA
-        out.append(Problem(str(i), tuple(Sample(None if c else ("w" if r else f"u{i}.{j}"), bool(c), int(t))
+        out.append(BankProblem(str(i), tuple(Sample(None if c else ("w" if r else f"u{i}.{j}"), bool(c), int(t))
                                          for j, (c, r, t) in enumerate(zip(ok, rec, tokens)))))
     return Bank.from_problems(out)
 

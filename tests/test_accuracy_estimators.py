@@ -9,7 +9,7 @@ import pytest
 
 from planner.accuracy import bootstrap as boot
 from planner.accuracy import estimators as est
-from planner.accuracy.bank import Bank, Problem, Sample, load_bank
+from planner.accuracy.bank import Bank, BankProblem, Sample, load_bank
 from planner.errors import PlannerError
 
 QWEN = Path(__file__).parent / "data" / "qwen_math_cot_5.jsonl"
@@ -30,7 +30,7 @@ def random_bank(rng, problems, m) -> Bank:
             else:
                 ans, ok = None, False
             samples.append(Sample(ans, ok, int(rng.integers(1, 20)), float(rng.integers(-2, 3))))
-        out.append(Problem(f"p{p}", tuple(samples)))
+        out.append(BankProblem(f"p{p}", tuple(samples)))
     return Bank.from_problems(out)
 
 
@@ -109,7 +109,7 @@ def test_bootstrap_equals_with_replacement_enumeration(method):
 
 
 def test_bootstrap_majority_two_classes_is_exact():
-    bank = Bank.from_problems([Problem("x", tuple(Sample(a, a == "r", 5) for a in "rrwwwr"))])
+    bank = Bank.from_problems([BankProblem("x", tuple(Sample(a, a == "r", 5) for a in "rrwwwr"))])
     for n in (1, 2, 4, 5):
         assert boot.bootstrap_per_problem("majority", bank, n)[0] == pytest.approx(
             brute("majority", bank, n, np.ones(6, bool), replace=True)[0], abs=1e-12)
@@ -137,7 +137,7 @@ def test_hand_values_on_qwen_fixture():
 
 def test_pass_and_best_of_closed_forms_by_hand():
     # M = 5, c = 2 correct: pass@2 = 1 - C(3,2)/C(5,2) = 1 - 3/10
-    bank = Bank.from_problems([Problem("x", tuple(
+    bank = Bank.from_problems([BankProblem("x", tuple(
         Sample(a, a == "r", 5, s) for a, s in [("r", 1.0), ("w", 3.0), ("r", 2.0), ("w", 0.5), ("v", 2.0)]))])
     assert est.pass_at_n(bank, 2).mean == pytest.approx(0.7)
     # best-of-2: top 3.0 is wrong. Pairs without it: C(4,2) = 6 of 10. Among them, the max is the 2.0 tie
@@ -165,7 +165,7 @@ def test_weights_and_scores_required():
     assert est.score_weights(np.array([-1.0, 0.0]))[1] == pytest.approx(0.5)   # auto -> sigmoid
     with pytest.raises(PlannerError, match="identity weights need"):
         est.score_weights(np.array([-1.0]), "identity")
-    bank = Bank.from_problems([Problem("x", (Sample("1", True, 3), Sample("2", False, 3)))])
+    bank = Bank.from_problems([BankProblem("x", (Sample("1", True, 3), Sample("2", False, 3)))])
     with pytest.raises(PlannerError, match="need a score for every sample"):
         est.best_of_n(bank, 1)
 

@@ -10,7 +10,7 @@ import pytest
 
 from planner.errors import PlannerError
 from planner.executor.backends.openai import OpenAIBackend
-from planner.executor.datasets import Problem
+from planner.executor.datasets import DatasetProblem
 from planner.executor.deadline import Deadline
 from planner.executor.runner import RunSettings, solve
 
@@ -88,7 +88,7 @@ def server():
 @pytest.mark.parametrize("mode", ["n", "parallel"])
 def test_all_branches_vote(server, mode):
     be = OpenAIBackend(server.url, "m", mode=mode, api_key="sk-test", timeout_s=10, send_seed=True)
-    rec = solve(Problem("p1", "What?", "12"), be, RunSettings(4, early_stop=False))
+    rec = solve(DatasetProblem("p1", "What?", "12"), be, RunSettings(4, early_stop=False))
     assert rec["answer"] == "12" and rec["correct"] is True
     assert rec["votes"] == {"12": 3.0, "7": 1.0}
     assert [b["finish_reason"] for b in rec["branches"]] == ["eos"] * 4
@@ -104,7 +104,8 @@ def test_best_of_n_with_server_logprobs(server):
     from planner.executor.scorers import make_scorer
 
     be = OpenAIBackend(server.url, "m", mode="n", timeout_s=10, logprobs=True)
-    rec = solve(Problem("p1", "What?", "12"), be, RunSettings(4, method="best_of_n", scorer=make_scorer("confidence")))
+    rec = solve(DatasetProblem("p1", "What?", "12"), be,
+                RunSettings(4, method="best_of_n", scorer=make_scorer("confidence")))
     assert server.requests[0][1]["logprobs"] is True
     assert rec["answer"] == "7" and rec["correct"] is False           # majority would say 12
     assert [b["num_tokens"] for b in rec["branches"]] == [3, 3, 3, 3]  # one log-prob per token: exact counts
@@ -114,7 +115,7 @@ def test_best_of_n_with_server_logprobs(server):
 def test_deadline_cuts_the_slow_branch_and_cancels_it(server):
     be = OpenAIBackend(server.url, "m", mode="n", timeout_s=10)
     t0 = time.perf_counter()
-    rec = solve(Problem("p1", "What?", "12"), be, RunSettings(5, deadline_s=1.0, early_stop=False))
+    rec = solve(DatasetProblem("p1", "What?", "12"), be, RunSettings(5, deadline_s=1.0, early_stop=False))
     took = time.perf_counter() - t0
     assert 1.0 <= took < 2.5                          # branch 4 would take 3 s
     assert rec["cut_branches"] == [4] and rec["stopped_by"] == "deadline"
@@ -128,7 +129,7 @@ def test_deadline_cuts_the_slow_branch_and_cancels_it(server):
 
 def test_early_stop_when_vote_is_decided(server):
     be = OpenAIBackend(server.url, "m", mode="parallel", timeout_s=10, send_seed=True)
-    rec = solve(Problem("p1", "What?", "12"), be, RunSettings(5, early_stop=True))
+    rec = solve(DatasetProblem("p1", "What?", "12"), be, RunSettings(5, early_stop=True))
     # after branches 0, 1, 3 ("12" x3) and 2 ("7"): 3 > 1 + 1 remaining → stop without waiting 3 s for branch 4
     assert rec["stopped_by"] == "callback" and rec["latency_s"] < 2.0
     assert rec["answer"] == "12" and rec["branches"][4]["finish_reason"] == "cancelled"

@@ -35,7 +35,7 @@ class Sample:
 
 
 @dataclass(frozen=True)
-class Problem:
+class BankProblem:
     problem_id: str
     samples: tuple[Sample, ...]
     question: str | None = None
@@ -82,18 +82,18 @@ class Bank:
     def span(self, p: int) -> slice:
         return slice(int(self.offsets[p]), int(self.offsets[p + 1]))
 
-    def problems(self) -> list[Problem]:
+    def problems(self) -> list[BankProblem]:
         out = []
         for p, pid in enumerate(self.problem_ids):
             sl = self.span(p)
             samples = tuple(
                 Sample(a, bool(c), int(n), None if math.isnan(s) else float(s))
                 for a, c, n, s in zip(self.answers[sl], self.correct[sl], self.num_tokens[sl], self.scores[sl]))
-            out.append(Problem(pid, samples, self.questions[p], self.references[p]))
+            out.append(BankProblem(pid, samples, self.questions[p], self.references[p]))
         return out
 
     @staticmethod
-    def from_problems(problems: Iterable[Problem], meta: dict | None = None) -> "Bank":
+    def from_problems(problems: Iterable[BankProblem], meta: dict | None = None) -> "Bank":
         problems = list(problems)
         if not problems:
             raise PlannerError("sample bank has no problems")
@@ -155,7 +155,7 @@ def _sample(d: Any, i: int) -> Sample:
     return Sample(ans, ok, int(n), None if score is None else float(score))
 
 
-def _problem(d: dict) -> Problem:
+def _problem(d: dict) -> BankProblem:
     if "schema" in d and d["schema"] != SCHEMA:
         raise _LineError(f"schema is {d['schema']!r}; this planner reads {SCHEMA!r}")
     pid = d.get("problem_id")
@@ -167,11 +167,11 @@ def _problem(d: dict) -> Problem:
     samples = d.get("samples")
     if not isinstance(samples, list) or not samples:
         raise _LineError("samples must be a non-empty list")
-    return Problem(pid, tuple(_sample(s, i) for i, s in enumerate(samples)), d.get("question"),
+    return BankProblem(pid, tuple(_sample(s, i) for i, s in enumerate(samples)), d.get("question"),
                    d.get("reference"))
 
 
-def _read_lines(path: Path, what: str, parse) -> list[Problem]:
+def _read_lines(path: Path, what: str, parse) -> list[BankProblem]:
     problems, seen = [], {}
     text = read_text(path, what)  # says what a missing, special, huge or non-UTF-8 file is
     numbered = [(i, line) for i, line in enumerate(text.splitlines(), 1) if line.strip()]
@@ -247,7 +247,7 @@ def _reward(x: Any, where: str) -> float | None:
     return float(x)
 
 
-def _qwen_problem(d: dict, flags: dict) -> Problem:
+def _qwen_problem(d: dict, flags: dict) -> BankProblem:
     if "idx" not in d:
         raise _LineError("idx is missing")
     preds, oks = d.get("pred"), d.get("score")
@@ -278,7 +278,7 @@ def _qwen_problem(d: dict, flags: dict) -> Problem:
         samples.append(_sample({"answer": ans if ans != "" else None, "correct": oks[i], "num_tokens": tokens[i],
                                 "score": _reward(rewards[i], f"pred_score[{i}]")}, i))
     ref = d.get("gt", d.get("answer"))
-    return Problem(str(d["idx"]), tuple(samples), d.get("question") if isinstance(d.get("question"), str) else None,
+    return BankProblem(str(d["idx"]), tuple(samples), d.get("question") if isinstance(d.get("question"), str) else None,
                    None if ref is None else str(ref))
 
 

@@ -125,9 +125,10 @@ def run(args) -> int:
 
         require_local_engine(args.model, "run")
     cfg, notes = _config(args, plan)
-    from planner.executor.datasets import Problem, load_problems
+    from planner.executor.datasets import DatasetProblem, load_problems
 
-    problems = [Problem("prompt", args.prompt)] if args.prompt is not None else load_problems(args.dataset, args.limit)
+    problems = [DatasetProblem("prompt", args.prompt)] if args.prompt is not None else \
+        load_problems(args.dataset, args.limit)
     if args.limit is not None and args.limit < 1:
         raise PlannerError("--limit must be >= 1")
     stream = None

@@ -53,13 +53,13 @@ def miniworld(weights: str | None = None, **kw) -> World:
 def problems(n: int, split: str, seed: int = 0, file: str | None = None):
     """Executor problems from the miniworld generator (`val` for calibration, `test` held out), or the first
     n of a JSONL file (e.g. one written by `python -m planner.demo.miniworld.task` for other weights)."""
-    from planner.executor.datasets import Problem, load_problems
+    from planner.executor.datasets import DatasetProblem, load_problems
 
     if file:
         return load_problems(file, n)
     from planner.demo.miniworld.task import make_problems
 
-    return [Problem(p["problem_id"], p["question"], p["reference"]) for p in make_problems(n, seed, split)]
+    return [DatasetProblem(p["problem_id"], p["question"], p["reference"]) for p in make_problems(n, seed, split)]
 
 
 def load_backend(world: World, k_max: int, log=print):

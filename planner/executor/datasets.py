@@ -25,7 +25,7 @@ MATH_PROMPT = "{question}\nPlease reason step by step, and put your final answer
 
 
 @dataclass
-class Problem:
+class DatasetProblem:
     problem_id: str
     question: str
     reference: str | None = None
@@ -50,18 +50,18 @@ def _text(value, where: str, *, ints: bool) -> str:
     return str(value) if ints or not float(v).is_integer() else str(int(v))  # 3.0 grades as "3"
 
 
-def _row(row: dict, n: int, where: str) -> Problem:
+def _row(row: dict, n: int, where: str) -> DatasetProblem:
     key, q = _field(row, ("problem", "question", "prompt"))
     if key is None or isinstance(q, str) and not q.strip():
         raise PlannerError(f"{where}: row {n} has no problem/question text")
     checks.string(q, f"{where}: row {n}: {key}", max_len=MAX_QUESTION_CHARS)
     key, pid = _field(row, ("unique_id", "problem_id", "id", "idx"))
     key_r, ref = _field(row, ("answer", "reference", "gt"))
-    return Problem(str(n - 1) if key is None else _text(pid, f"{where}: row {n}: {key}", ints=True), q,
+    return DatasetProblem(str(n - 1) if key is None else _text(pid, f"{where}: row {n}: {key}", ints=True), q,
                    None if key_r is None else _text(ref, f"{where}: row {n}: {key_r}", ints=False))
 
 
-def load_problems(name_or_path: str, limit: int | None = None) -> list[Problem]:
+def load_problems(name_or_path: str, limit: int | None = None) -> list[DatasetProblem]:
     """Problems of a bundled dataset (`math500`) or a JSONL file; PlannerError if none."""
     if limit is not None:
         checks.integer(limit, "--limit", lo=1, hi=MAX_PROBLEMS)
@@ -73,7 +73,7 @@ def load_problems(name_or_path: str, limit: int | None = None) -> list[Problem]:
             exists = True  # e.g. a name too long: iter_jsonl says so in one line
         if not exists:
             raise PlannerError(f"dataset not found: {name_or_path} (use {', '.join(BUILTIN)} or a JSONL file)")
-    out: list[Problem] = []
+    out: list[DatasetProblem] = []
     for n, row in enumerate(iter_jsonl(path, "dataset"), 1):
         out.append(_row(row, n, f"dataset {path}"))
         if limit is not None and len(out) >= limit:

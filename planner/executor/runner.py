@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from planner.executor.answers import Equivalence, extract_answer, is_correct
 from planner.executor.backends import Backend, BranchOutput
-from planner.executor.datasets import MATH_PROMPT, Problem, format_prompt
+from planner.executor.datasets import MATH_PROMPT, DatasetProblem, format_prompt
 from planner.executor.deadline import Deadline
 from planner.executor.scorers import Scorer
 from planner.executor.voting import Ballot
@@ -40,7 +40,7 @@ def _answer(b: BranchOutput) -> str | None:
     return extract_answer(b.text, fallback_last_number=b.finish_reason != "length")
 
 
-def solve(problem: Problem, backend: Backend, s: RunSettings, eq: Equivalence | None = None,
+def solve(problem: DatasetProblem, backend: Backend, s: RunSettings, eq: Equivalence | None = None,
           predicted: dict | None = None, index: int = 0) -> dict:
     """Run one problem and return its JSON-able record (see docs/executor.md for the fields)."""
     eq = eq or Equivalence()
@@ -90,7 +90,7 @@ def solve(problem: Problem, backend: Backend, s: RunSettings, eq: Equivalence | 
     }
 
 
-def bank_entry(problem: Problem, record: dict) -> dict:
+def bank_entry(problem: DatasetProblem, record: dict) -> dict:
     """The record as one line of a `tts-bank/1` sample bank (every branch is a sample)."""
     return {"problem_id": problem.problem_id, "question": problem.question, "reference": problem.reference,
             "samples": [{"answer": r["answer"], "correct": bool(r["correct"]), "num_tokens": r["num_tokens"],
