@@ -203,7 +203,7 @@ def test_validate_records_resume(tmp_path, capsys):
         cmd[6] = fake.url
         rc, _, err = main(capsys, *cmd)
         line = one_line(err)
-        assert rc == 2 and fake.url in line and f"2 of " in line and f"saved in {rec}.partial" in line
+        assert rc == 2 and fake.url in line and "2 of " in line and f"saved in {rec}.partial" in line
         kept = lines_of(str(rec) + ".partial")
         assert len(kept) == 2 and [r["problem_id"] for r in kept] == ["p0", "p1"]
         fake.mode, fake.ok_after = "ok", None

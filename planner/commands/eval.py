@@ -7,7 +7,6 @@ a bank must hold unbiased samples of the full length distribution."""
 
 from __future__ import annotations
 
-import json
 import sys
 
 
