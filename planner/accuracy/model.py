@@ -230,7 +230,7 @@ def build_accuracy_model(spec, length_quantile_fn=None, base_dir=None, between_s
     path = Path(spec.bank_path)
     if not path.is_absolute():
         path = Path(base_dir or ".") / path
-    if not path.is_file():
+    if not path.exists():  # a directory or device is named as such by the reader (planner.io.read_text)
         raise PlannerError(f"sample bank not found: {path}")
     bank = _load_cached(str(path.resolve()), path.stat().st_mtime, spec.bank_format)
     return BankAccuracyModel(bank, length_quantile_fn)
