@@ -391,6 +391,7 @@ def _results_case(tmp_path, case):
         "run-out-directory": (run_ + ["--out", tmp_path], "is a directory"),
         "run-out-missing-dir": (run_ + ["--out", tmp_path / "no" / "r.jsonl"], "does not exist"),
         "run-out-read-only": (run_ + ["--out", ro], "is read-only"),
+        "run-out-dev-null": (run_ + ["--out", "/dev/null"], "is a character device: give a regular file"),
         "run-partial-without-resume": (run_ + ["--out", tmp_path / "held.jsonl"], "pass --resume to continue"),
         "run-resume-corrupt-partial": (run_ + ["--out", tmp_path / "bad.jsonl", "--resume"], "line 2"),
         "run-resume-foreign-records": (run_ + ["--out", tmp_path / "foreign.jsonl", "--resume"],
@@ -422,7 +423,7 @@ def _results_case(tmp_path, case):
 
 
 RESULTS_CASES = ["run-resume-without-out", "run-out-empty", "run-out-directory", "run-out-missing-dir",
-                 "run-out-read-only", "run-partial-without-resume", "run-resume-corrupt-partial",
+                 "run-out-read-only", "run-out-dev-null", "run-partial-without-resume", "run-resume-corrupt-partial",
                  "run-resume-foreign-records", "run-resume-duplicate-ids", "eval-out-empty", "eval-out-directory",
                  "eval-out-missing-dir", "eval-resume-other-samples", "eval-partial-without-resume",
                  "validate-resume-without-records", "validate-records-missing-dir", "validate-records-directory",

@@ -19,7 +19,7 @@ from typing import Callable
 
 from planner.checks import dumps_json, loads_json
 from planner.errors import PlannerError
-from planner.io import _fsync_dir, _os_error, _target  # the same replacement rules as every other write
+from planner.io import _fsync_dir, _kind, _os_error, _target  # the same replacement rules as every other write
 
 FSYNC_EVERY_S = 1.0
 
@@ -33,7 +33,9 @@ def check_output(path: str | os.PathLike, flag: str = "--out") -> Path:
     real, st = _target(p)
     if st is not None and stat.S_ISDIR(st.st_mode):
         raise PlannerError(f"{flag} {p} is a directory: give a file name inside it")
-    if st is not None and stat.S_ISREG(st.st_mode) and (not st.st_mode & 0o222 or not os.access(real, os.W_OK)):
+    if st is not None and not stat.S_ISREG(st.st_mode):  # /dev/null, a pipe: FILE.partial could not sit beside it
+        raise PlannerError(f"{flag} {p} is {_kind(st)}: give a regular file (or leave {flag} out)")
+    if st is not None and (not st.st_mode & 0o222 or not os.access(real, os.W_OK)):
         raise PlannerError(f"{flag} {p} is read-only (chmod u+w it or choose another path)")
     parent = real.parent if str(real.parent) else Path(".")
     if not parent.is_dir():
