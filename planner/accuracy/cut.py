@@ -1,11 +1,12 @@
 """Parametric accuracy under a deadline cut, per problem node of the latency model (planner/model/lengths.py).
 
-A branch's latent length is Y = a Z + b E (a = sqrt(rho), b = sqrt(1 - rho)); it finishes iff Y <= y*, where the
-latency model's deadline position gives y* for each problem node. Inside a node the problem effect Z still
+A branch's latent length is Y = a Z + b E (a = sqrt(rho), b = sqrt(1 - rho), E of the profile's within-problem
+shape G, `lengths.latent`); it finishes iff Y <= y*, where the latency model's deadline position gives y* for each
+problem node. Inside a node the problem effect Z still
 varies, and (1 - f)^n, the chance that no branch finished, is very convex in f, so each node is integrated on
 sub-nodes z_i (a 0.2 grid in Z, cells split at the node's edges). For a problem at z_i and a within-problem
 threshold e = (y* - a z_i) / b:
-  voters       V ~ Bin(n, Phi(e))                                    (every problem finishes the share Phi(e))
+  voters       V ~ Bin(n, G(e))                                      (every problem finishes the share G(e))
   difficulty   p | z_i from the copula of link.py                    (hard problems run long: lam)
   voters' mix  a finished branch is correct w.p. pi(p, e)            (wrong branches run longer: delta)
   accuracy     sum_v Bin(v; n, Phi(e)) E_p[M(v; pi(p, e))],  M(v; pi) = plurality of v voters of whom each is
@@ -22,7 +23,7 @@ import numpy as np
 
 from planner.accuracy.link import Link, difficulty_masses, voter_correct_share
 from planner.accuracy.parametric import _betabinomial_table, _binomial_table, _win_given_x0  # noqa: F401
-from planner.model.lengths import node_edges
+from planner.model.lengths import latent, node_edges
 from planner.special import norm_cdf, norm_ppf
 
 DZ = 0.2                              # sub-node spacing in the problem effect Z (0.05: < 0.0011 apart)
@@ -85,24 +86,29 @@ class CutTables:
     """Accuracy of n = 1..n_max branches for every latency node j at every threshold y* of a grid:
     `acc(j, y, n)` interpolates it; `node_weights`, `node_z` are the latency model's nodes."""
 
-    def __init__(self, method: str, a: float, b: float, omega: float, rho: float, link: Link, n_max: int):
+    def __init__(self, method: str, a: float, b: float, omega: float, rho: float, link: Link, n_max: int,
+                 within_shape: float | None = 0.0):
         self.n_max = n_max
-        self.sa, self.sb = float(np.sqrt(max(rho, 0.0))), float(np.sqrt(1.0 - max(rho, 0.0)))
+        self.lat = latent(max(rho, 0.0), within_shape)
+        g = self.lat.g
+        self.sa, self.sb = self.lat.a, self.lat.b
         if self.sa > 0:
             i0 = int(round(Z_MAX / DZ))
             z = (np.arange(2 * i0 + 1) - i0) * DZ
             de = self.sa * DZ / self.sb
         else:
             i0, z, de = 0, np.zeros(1), E_STEP_INDEPENDENT
+        # e grid: +-E_MAX for the normal shape; a skewed shape's long right tail reaches further (G(e) < 1 - 1e-6)
         me = int(np.ceil(E_MAX / de))
-        e = np.arange(-me, me + 1) * de
+        mhi = me if g.s == 0 else int(np.ceil(min(max(float(g.ppf(1 - 1e-6)), E_MAX), 4 * E_MAX) / de))
+        e = np.arange(-me, mhi + 1) * de
         self.ystep = self.sa * DZ if self.sa > 0 else de
-        # R[m, i, n-1]: accuracy of a problem at z[i] whose branches finish with probability Phi(e[m]).
+        # R[m, i, n-1]: accuracy of a problem at z[i] whose branches finish with probability G(e[m]).
         M = vote_curves(method, float(omega), n_max)
         P = difficulty_masses(z, a, b, link.lam, P_GRID)                      # (I, Qp)
-        pi = voter_correct_share(P_GRID, e, link.delta)                      # (Qp, E)
+        pi = voter_correct_share(P_GRID, e, link.delta, g.cdf)               # (Qp, E)
         self.ns = n_subgrid(n_max)
-        B = binomial_rows(norm_cdf(e), self.ns)                              # (E, n, v)
+        B = binomial_rows(g.cdf(e), self.ns)                                 # (E, n, v)
         R = np.empty((len(e), len(z), len(self.ns)))
         mbar = None
         for m in range(len(e)):
@@ -124,7 +130,7 @@ class CutTables:
         self.node_weights = W.sum(1)
         W = W / np.maximum(self.node_weights[:, None], 1e-300)
         # T[j, k, n-1] = sum_i W[j, i] R[k - i + i0, i, n-1] on y*_k = k * ystep (clipped at the e grid's ends).
-        k = np.arange(-me - i0, me + i0 + 1)
+        k = np.arange(-me - i0, mhi + i0 + 1)
         self.k0 = -k[0]
         idx = np.clip(k[:, None] - np.arange(len(z))[None, :] + i0 + me, 0, len(e) - 1)
         G = R[idx, np.arange(len(z))[None, :], :]                              # (K, I, n)
@@ -147,12 +153,12 @@ class CutTables:
     def threshold(self, z: np.ndarray, finish: np.ndarray) -> np.ndarray:
         """y* of a node at problem effect z whose branches finish with share `finish` (the latency model's)."""
         f = np.clip(np.asarray(finish, dtype=float), 0.0, 1.0)
-        return self.sa * np.asarray(z, dtype=float) + self.sb * norm_ppf(f)
+        return self.sa * np.asarray(z, dtype=float) + self.sb * self.lat.g.ppf(f)
 
     def global_cut(self, finish_quantiles: np.ndarray) -> np.ndarray:
         """acc[t, n-1] when every branch shorter than the finish_quantiles[t] length quantile (of all branches,
-        as in a bank cut) votes: y* = Phi^-1(f) for every node, nodes mixed by their weights."""
-        y = norm_ppf(np.clip(np.asarray(finish_quantiles, dtype=float), 0.0, 1.0))
+        as in a bank cut) votes: y* = H^-1(f) for every node, nodes mixed by their weights."""
+        y = self.lat.ppf(np.clip(np.asarray(finish_quantiles, dtype=float), 0.0, 1.0))
         y = np.where(np.asarray(finish_quantiles) >= 1.0, np.inf, np.where(np.asarray(finish_quantiles) <= 0.0,
                                                                             -np.inf, y))
         cols = np.arange(self.n_max)[None, :]

@@ -90,41 +90,49 @@ def difficulty_masses(z: np.ndarray, a: float, b: float, lam: float, grid: np.nd
     return np.diff(cdf, axis=1)
 
 
-def voter_correct_share(p: np.ndarray, e: np.ndarray, delta: float) -> np.ndarray:
+def voter_correct_share(p: np.ndarray, e: np.ndarray, delta: float, cdf=norm_cdf) -> np.ndarray:
     """pi[q, m]: share of correct answers among a problem's finished branches when its branches finish with
-    probability Phi(e[m]) and wrong ones run delta within-problem SDs longer than right ones. The threshold c solves
-    p Phi(c + delta (1-p)) + (1-p) Phi(c - delta p) = Phi(e) (the problem's finished share stays Phi(e))."""
+    probability G(e[m]) and wrong ones run delta within-problem SDs longer than right ones (G = `cdf`, the
+    within-problem shape; Phi by default). The threshold c solves p G(c + delta (1-p)) + (1-p) G(c - delta p) =
+    G(e) (the problem's finished share stays G(e))."""
     p = np.asarray(p, dtype=float)[:, None]
     e = np.asarray(e, dtype=float)[None, :]
     if delta == 0.0:
         return np.broadcast_to(p, (p.shape[0], e.shape[1])).copy()
-    f = norm_cdf(e)
+    f = cdf(e)
     lo, hi = e - abs(delta), e + abs(delta)
     for _ in range(40):   # bisection: the left side increases in c and brackets Phi(e) on [e - |d|, e + |d|]
         c = 0.5 * (lo + hi)
-        below = p * norm_cdf(c + delta * (1 - p)) + (1 - p) * norm_cdf(c - delta * p) < f
+        below = p * cdf(c + delta * (1 - p)) + (1 - p) * cdf(c - delta * p) < f
         lo, hi = np.where(below, c, lo), np.where(below, hi, c)
     c = 0.5 * (lo + hi)
-    sc, sw = p * norm_cdf(c + delta * (1 - p)), (1 - p) * norm_cdf(c - delta * p)
+    sc, sw = p * cdf(c + delta * (1 - p)), (1 - p) * cdf(c - delta * p)
     return np.where(sc + sw > 0, sc / np.maximum(sc + sw, 1e-300), p)
 
 
-def normal_scores(lengths: np.ndarray) -> np.ndarray:
-    """Phi^-1 of pooled mid-ranks (ties share their mean rank): the latency model's latent length scale."""
+def normal_scores(lengths: np.ndarray, rho: float = 0.0, within_shape: float = 0.0) -> np.ndarray:
+    """H^-1 of pooled mid-ranks (ties share their mean rank): the latency model's latent length scale (Phi^-1
+    for the normal within-problem shape; `lengths.latent(rho, within_shape)` otherwise)."""
     x = np.asarray(lengths, dtype=float)
     order = np.argsort(x, kind="mergesort")
     ranks = np.empty(len(x))
     ranks[order] = np.arange(len(x), dtype=float)
     uniq, inv = np.unique(x, return_inverse=True)
     mean_rank = np.bincount(inv, ranks) / np.bincount(inv)
-    return norm_ppf((mean_rank[inv] + 0.5) / len(x))
+    u = (mean_rank[inv] + 0.5) / len(x)
+    if not within_shape:
+        return norm_ppf(u)
+    from planner.model.lengths import latent
+
+    return latent(rho, within_shape).ppf(u)
 
 
-def fit_link(bank, rho: float, a: float, b: float) -> tuple[Link, dict]:
-    """Fit (lam, delta) to a bank given the length share rho and the Beta fit (a, b). lam: maximum likelihood of
-    each problem's correct count given its length effect z = mean normal score / sqrt(rho), on a 0.05 grid. delta:
-    mean over problems with right and wrong answers of (mean score of wrong - of right) / sqrt(1 - rho)."""
-    y = normal_scores(bank.num_tokens)
+def fit_link(bank, rho: float, a: float, b: float, within_shape: float = 0.0) -> tuple[Link, dict]:
+    """Fit (lam, delta) to a bank given the length share rho, the within-problem shape and the Beta fit (a, b).
+    lam: maximum likelihood of each problem's correct count given its length effect z = mean latent score /
+    sqrt(rho), on a 0.05 grid. delta: mean over problems with right and wrong answers of (mean score of wrong - of
+    right) / sqrt(1 - rho)."""
+    y = normal_scores(bank.num_tokens, rho, within_shape)
     P = bank.num_problems
     z = np.array([y[bank.span(p)].mean() for p in range(P)]) / np.sqrt(max(rho, 1e-6))
     k = np.array([int(bank.correct[bank.span(p)].sum()) for p in range(P)])
@@ -147,9 +155,10 @@ def fit_link(bank, rho: float, a: float, b: float) -> tuple[Link, dict]:
                                         "mixed_problems": len(gaps)}
 
 
-def fit_to_bank(bank, rho: float) -> dict:
+def fit_to_bank(bank, rho: float, within_shape: float = 0.0) -> dict:
     """The parametric path fitted to a bank: Beta (a, b) and wrong_mode_share from its uncut pass@1 and maj@k
-    (k = 2, 4, M; exact estimators), then the link given the length share rho (scipy: offline use only)."""
+    (k = 2, 4, M; exact estimators), then the link given the length share rho and within-problem shape (scipy:
+    offline use only)."""
     from planner.accuracy.estimators import majority_at_n
     from planner.accuracy.parametric import fit_beta
 
@@ -157,6 +166,7 @@ def fit_to_bank(bank, rho: float) -> dict:
     ks = sorted({k for k in (2, 4, m) if 2 <= k <= m})
     fit = fit_beta(majority_at_n(bank, 1).mean, {k: majority_at_n(bank, k).mean for k in ks}, 0.5,
                    fit_rho=len(ks) >= 2)
-    link, info = fit_link(bank, rho, fit.a, fit.b)
-    return {"beta_a": fit.a, "beta_b": fit.b, "wrong_mode_share": fit.rho, "between_share": rho, "link": link,
+    link, info = fit_link(bank, rho, fit.a, fit.b, within_shape)
+    return {"beta_a": fit.a, "beta_b": fit.b, "wrong_mode_share": fit.rho, "between_share": rho,
+            "within_shape": within_shape, "link": link,
             "fit_residuals": fit.residuals, **info}

@@ -73,14 +73,16 @@ class AccuracyModel:
 
 
 class ParametricAccuracyModel(AccuracyModel):
-    """`between_share` is the latency model's length share rho (its problem nodes); `link` the length-correctness
-    link; `sample_size` the problems behind the fitted numbers (standard errors)."""
+    """`between_share` is the latency model's length share rho (its problem nodes), `within_shape` its
+    within-problem length shape s (planner/model/lengths.py); `link` the length-correctness link; `sample_size` the
+    problems behind the fitted numbers (standard errors)."""
 
     kind = "parametric"
     methods = ("majority",)
 
     def __init__(self, a: float, b: float, rho: float, source: str | None = None, dataset: str | None = None,
-                 between_share: float = 0.0, link: Link | None = None, sample_size: int = DEFAULT_SAMPLE_SIZE):
+                 between_share: float = 0.0, link: Link | None = None, sample_size: int = DEFAULT_SAMPLE_SIZE,
+                 within_shape: float | None = 0.0):
         super().__init__()
         if not (a > 0 and b > 0 and 0 <= rho <= 1):
             raise PlannerError(f"parametric accuracy needs beta_a, beta_b > 0 and 0 <= wrong_mode_share <= 1")
@@ -91,6 +93,9 @@ class ParametricAccuracyModel(AccuracyModel):
         self.a, self.b, self.rho, self.source, self.dataset = float(a), float(b), float(rho), source, dataset
         self.between_share, self.link = float(between_share), link or Link(0.0, 0.0)   # None: no link
         self.sample_size = int(sample_size)
+        self.within_shape = float(within_shape or 0.0)
+        if not 0.0 <= self.within_shape <= 1.0:
+            raise PlannerError(f"lengths.within_shape must be in [0, 1], got {within_shape}")
         self._cuts: dict = {}
 
     def _independent(self) -> bool:
@@ -99,7 +104,8 @@ class ParametricAccuracyModel(AccuracyModel):
     def cut_tables(self, method: str, n_max: int) -> CutTables:
         key = (method, n_max)
         if key not in self._cuts:
-            self._cuts[key] = CutTables(method, self.a, self.b, self.rho, self.between_share, self.link, n_max)
+            self._cuts[key] = CutTables(method, self.a, self.b, self.rho, self.between_share, self.link, n_max,
+                                        self.within_shape)
         return self._cuts[key]
 
     def _table(self, method, n_max, fq):
@@ -131,7 +137,8 @@ class ParametricAccuracyModel(AccuracyModel):
         return {"kind": "parametric", "beta_a": self.a, "beta_b": self.b, "wrong_mode_share": self.rho,
                 "mean_pass1": self.a / (self.a + self.b), "source": self.source, "dataset": self.dataset,
                 "between_share": self.between_share, "difficulty_length_corr": self.link.lam,
-                "wrong_length_shift": self.link.delta, "sample_size": self.sample_size}
+                "wrong_length_shift": self.link.delta, "sample_size": self.sample_size,
+                "within_shape": self.within_shape}
 
 
 class BankAccuracyModel(AccuracyModel):
@@ -207,18 +214,19 @@ def _load_cached(path: str, mtime: float, fmt: str) -> Bank:
     return load_bank(path, fmt)
 
 
-def build_accuracy_model(spec, length_quantile_fn=None, base_dir=None, between_share: float | None = None
-                         ) -> AccuracyModel:
+def build_accuracy_model(spec, length_quantile_fn=None, base_dir=None, between_share: float | None = None,
+                         within_shape: float | None = None) -> AccuracyModel:
     """From a profile's AccuracySpec: kind "parametric" (beta_a, beta_b, wrong_mode_share; the optional link and
     sample_size fields, else their defaults) or kind "bank" (bank_path relative to base_dir, default the working
-    directory; bank_format "tts-bank" or "qwen-math"). `between_share`: the profile's lengths.between_share."""
+    directory; bank_format "tts-bank" or "qwen-math"). `between_share`, `within_shape`: the profile's lengths
+    section (the latency model's problem nodes and within-problem shape)."""
     if spec.kind == "parametric":
         lam, delta = getattr(spec, "difficulty_length_corr", None), getattr(spec, "wrong_length_shift", None)
         link = Link(DEFAULT_DIFFICULTY_LENGTH_CORR if lam is None else lam,
                     DEFAULT_WRONG_LENGTH_SHIFT if delta is None else delta)
         return ParametricAccuracyModel(spec.beta_a, spec.beta_b, spec.wrong_mode_share, spec.source,
                                        getattr(spec, "dataset", None), between_share or 0.0, link,
-                                       sample_size(spec))
+                                       sample_size(spec), within_shape or 0.0)
     if spec.kind == "none":  # a derived profile with no accuracy source (planner/profile/deploy.py)
         raise PlannerError(f"no accuracy source for this model ({spec.source or 'latency-only profile'}); "
                            "plans that weigh accuracy need --accuracy pass1=P,maj=A@N or --bank FILE; "

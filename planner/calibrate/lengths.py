@@ -74,3 +74,48 @@ def length_section(tokens: list[int], cap: int | None = None,
     if len(set(tokens)) >= MIN_EMPIRICAL:
         return {"kind": "empirical", "tokens": tokens, **extra}, record
     return logn | extra, record
+
+
+WITHIN_SHAPE_GRID = np.round(np.arange(0.0, 1.0001, 0.05), 2)
+NO_FINISH_SHARES = np.round(np.arange(0.1, 0.91, 0.1), 2)
+
+
+def no_finish_curve(groups: list[list[int]], shares=NO_FINISH_SHARES) -> np.ndarray:
+    """Share of prompts none of whose branches is at or below the pooled `share` length quantile (inverted CDF:
+    a deadline that lets that share of all branches finish), for each share."""
+    flat = np.concatenate([np.asarray(g, float) for g in groups])
+    thr = np.quantile(flat, np.asarray(shares, float), method="inverted_cdf")
+    mins = np.array([min(g) for g in groups], float)
+    return (mins[None, :] > thr[:, None]).mean(1)
+
+
+def no_finish_model(rho: float, s: float, sizes, shares=NO_FINISH_SHARES) -> np.ndarray:
+    """The length model's chance that none of a prompt's branches finishes at each share (prompts of `sizes`
+    branches, averaged): sum over Z of (1 - G((H^-1(f) - a Z) / b))^M, planner/model/lengths.py's definition."""
+    from planner.model.lengths import latent
+
+    lat = latent(rho, s)
+    z = np.linspace(-8.0, 8.0, 321)
+    wz = np.exp(-z ** 2 / 2)
+    wz /= wz.sum()
+    e = (lat.ppf(np.asarray(shares, float))[:, None] - lat.a * z[None, :]) / lat.b        # (F, Z)
+    miss = 1.0 - lat.g.cdf(e)
+    m = np.asarray(sizes, float)
+    return np.mean([(miss ** k) @ wz for k in m], axis=0)
+
+
+def within_shape(groups: list[list[int]], rho: float) -> tuple[float, dict]:
+    """The within-problem length shape s (planner/model/lengths.py `WithinShape`) that best reproduces how often
+    no branch of a prompt finishes when a share f of all branches does (least squares over f = 0.1..0.9, s on a
+    0.05 grid in [0, 1]): that share is what the shape of a prompt's shortest branch decides, and what a deadline
+    cut's accuracy depends on most. Returns (s, {"observed", "predicted", "shares"})."""
+    groups = [list(g) for g in groups if len(g) >= 2]
+    if len(groups) < 3 or rho <= 0:
+        return 0.0, {}
+    obs = no_finish_curve(groups)
+    sizes = [len(g) for g in groups]
+    sizes = sorted(set(sizes)) if len(set(sizes)) == 1 else sizes
+    err = [float(((no_finish_model(rho, s, sizes) - obs) ** 2).sum()) for s in WITHIN_SHAPE_GRID]
+    s = float(WITHIN_SHAPE_GRID[int(np.argmin(err))])
+    return s, {"shares": NO_FINISH_SHARES.tolist(), "observed": obs.round(4).tolist(),
+               "predicted": no_finish_model(rho, s, sizes).round(4).tolist()}

@@ -309,7 +309,7 @@ def latency_grid(p: Profile, N, K, dist: LengthDist | None = None) -> LatencyGri
     u = np.sort(np.concatenate([(np.arange(_N_MEAN) + 0.5) / _N_MEAN, QUANTILES, _U_EXTRA]))
     rho = p.lengths.between_share or 0.0
     zs, ws = problem_nodes(rho)
-    dists = [dist] if rho <= 0 else [ProblemLengths(dist, z, rho) for z in zs]
+    dists = [dist] if rho <= 0 else [ProblemLengths(dist, z, rho, p.lengths.within_shape) for z in zs]
     expand = _NInterp(N, rho > 0)
     Ns = expand.sub
     nodes = [_node(p, Ns, K, d, tau_k, u, _X_NODES if rho <= 0 else _X_NODES_MIX) for d in dists]

@@ -7,9 +7,17 @@ Branches of one problem are not independent: a hard problem makes every branch l
 MATH sample bank 82 % of the variance of log-length is between problems). `between_share` rho models that with a
 Gaussian copula: a branch's length is F^-1(Phi(sqrt(rho) Z + sqrt(1 - rho) E)), Z shared by the problem's
 branches, E its own. Given Z = z the branches are i.i.d. again (`ProblemLengths`), so the latency model runs
-per problem node and mixes; the marginal F is unchanged, so accuracy and mean length are unaffected."""
+per problem node and mixes; the marginal F is unchanged, so accuracy and mean length are unaffected.
+
+`within_shape` s shapes E (`WithinShape`): 0 (default) keeps it normal; s > 0 makes it a standardized shifted
+log-normal with log-SD s, right-skewed and bounded below, as measured banks are (most branches of a problem close
+together, a few run long, the shortest close to the centre). The latent Y = sqrt(rho) Z + sqrt(1 - rho) E is then
+no longer normal, so a length is F^-1(H(Y)) with H the CDF of Y (`Latent`): the marginal F stays exact. The cut
+accuracy (planner/accuracy/cut.py) reads the same `Latent` and nodes, so both models share one definition."""
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 from planner.profile.schema import LengthSpec
@@ -95,14 +103,72 @@ def problem_nodes(rho: float) -> tuple[np.ndarray, np.ndarray]:
     return norm_ppf(mids), np.diff(_NODE_EDGES)
 
 
-class ProblemLengths(LengthDist):
-    """Lengths of one problem's branches given its effect z: i.i.d. with CDF Phi((Phi^-1(F(x)) - a z) / b),
-    a = sqrt(rho), b = sqrt(1 - rho). A LengthDist of its own: only the CDF and quantile differ (the cap,
-    `answered`, `cdf` and `mean` are inherited)."""
+class WithinShape:
+    """Within-problem length residual E, mean 0 and variance 1: normal (s = 0) or (exp(s X) - m) / sd, X normal,
+    m = exp(s^2/2), sd = sqrt((exp(s^2) - 1) exp(s^2)) (skewness 1.75 at s = 0.5; bounded below by -m/sd)."""
 
-    def __init__(self, base: LengthDist, z: float, rho: float):
+    def __init__(self, s: float | None = 0.0):
+        self.s = float(s or 0.0)
+        if not 0.0 <= self.s <= 1.0:
+            raise ValueError(f"within_shape must be in [0, 1], got {s}")
+        self.m = float(np.exp(self.s ** 2 / 2))
+        self.sd = float(np.sqrt(np.expm1(self.s ** 2) * np.exp(self.s ** 2)))
+
+    def cdf(self, e) -> np.ndarray:
+        if self.s == 0.0:
+            return norm_cdf(e)
+        x = self.m + self.sd * np.asarray(e, dtype=float)
+        with np.errstate(divide="ignore"):
+            return np.where(x > 0, norm_cdf(np.log(np.maximum(x, 1e-300)) / self.s), 0.0)
+
+    def ppf(self, u) -> np.ndarray:
+        if self.s == 0.0:
+            return norm_ppf(u)
+        return (np.exp(self.s * norm_ppf(u)) - self.m) / self.sd
+
+
+class Latent:
+    """CDF H and inverse of the latent length Y = a Z + b E (a = sqrt(rho), b = sqrt(1 - rho), Z normal, E of
+    `WithinShape(s)`): exactly Phi for a normal E, else tabulated (Phi^-1(H) against y, interpolated)."""
+
+    def __init__(self, rho: float, s: float | None = 0.0):
+        self.g = WithinShape(s)
+        self.a, self.b = float(np.sqrt(max(rho, 0.0))), float(np.sqrt(1.0 - max(rho, 0.0)))
+        if self.g.s > 0.0:
+            z = np.linspace(-8.0, 8.0, 321)
+            wz = np.exp(-z ** 2 / 2)
+            wz /= wz.sum()
+            top = self.a * 8.0 + self.b * float(self.g.ppf(1.0 - 1e-12))
+            self._y = np.linspace(-8.0, max(top, 8.0), 1601)
+            H = self.g.cdf((self._y[:, None] - self.a * z[None, :]) / self.b) @ wz
+            self._q = np.maximum.accumulate(norm_ppf(np.clip(H, 0.0, 1.0)) + np.arange(len(H)) * 1e-12)
+
+    def cdf(self, y) -> np.ndarray:
+        if self.g.s == 0.0:
+            return norm_cdf(y)
+        return norm_cdf(np.interp(np.asarray(y, dtype=float), self._y, self._q))
+
+    def ppf(self, u) -> np.ndarray:
+        if self.g.s == 0.0:
+            return norm_ppf(u)
+        return np.interp(norm_ppf(u), self._q, self._y)
+
+
+@functools.lru_cache(maxsize=16)
+def latent(rho: float, s: float | None = 0.0) -> Latent:
+    """The shared (cached) latent length scale of a profile's `lengths` (between_share rho, within_shape s)."""
+    return Latent(float(rho or 0.0), float(s or 0.0))
+
+
+class ProblemLengths(LengthDist):
+    """Lengths of one problem's branches given its effect z: i.i.d. with CDF G((H^-1(F(x)) - a z) / b),
+    a = sqrt(rho), b = sqrt(1 - rho), G and H of `latent(rho, s)` (Phi and Phi for the normal shape). A LengthDist
+    of its own: only the CDF and quantile differ (the cap, `answered`, `cdf` and `mean` are inherited)."""
+
+    def __init__(self, base: LengthDist, z: float, rho: float, within_shape: float | None = 0.0):
         self.base, self.z = base, float(z)
-        self.a, self.b = float(np.sqrt(rho)), float(np.sqrt(1.0 - rho))
+        self.lat = latent(rho, within_shape)
+        self.a, self.b = self.lat.a, self.lat.b
         self.lo, self.hi, self.cap, self.spec = base.lo, base.hi, base.cap, base.spec
         self.answer_share = float(self._cond(base._cdf(base.cap))) if base.cap is not None else 1.0
         # The latency model evaluates the CDF on large arrays: tabulate it once on log-spaced lengths.
@@ -111,7 +177,7 @@ class ProblemLengths(LengthDist):
         self._Ft = self._cond(base._cdf(np.exp(self._logx)))
 
     def _cond(self, F) -> np.ndarray:
-        return norm_cdf((norm_ppf(F) - self.a * self.z) / self.b)
+        return self.lat.g.cdf((self.lat.ppf(F) - self.a * self.z) / self.b)
 
     def _cdf(self, x) -> np.ndarray:
         with np.errstate(divide="ignore"):
@@ -120,4 +186,4 @@ class ProblemLengths(LengthDist):
 
     def quantile(self, u) -> np.ndarray:
         u = np.clip(np.asarray(u, dtype=float), 0.0, 1.0)
-        return self.base.quantile(norm_cdf(self.a * self.z + self.b * norm_ppf(u)))
+        return self.base.quantile(self.lat.cdf(self.a * self.z + self.b * self.lat.g.ppf(u)))

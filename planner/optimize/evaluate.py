@@ -77,7 +77,8 @@ def accuracy_model(p: Profile):
         # long (often wrong) chains are the ones a deadline cuts. The parametric model cuts per problem node of
         # the latency model, so it needs the same length share.
         hit = _ACC_CACHE[id(p)] = (p, build_accuracy_model(p.accuracy, length_quantile_fn=None, base_dir=base,
-                                                           between_share=p.lengths.between_share))
+                                                           between_share=p.lengths.between_share,
+                                                           within_shape=p.lengths.within_shape))
     return hit[1]
 
 

@@ -311,7 +311,8 @@ class Acceptance:
 @dataclass(frozen=True)
 class LengthSpec:
     """Generated tokens per branch. lognormal(median, sigma) truncated to [min, max], or empirical tokens;
-    between_share (0 if absent) couples the branches of one problem (planner/model/lengths.py)."""
+    between_share (0 if absent) couples the branches of one problem, within_shape (0 = normal if absent) skews
+    the spread of one problem's branches (planner/model/lengths.py)."""
 
     kind: str
     median_tokens: float | None = None
@@ -320,18 +321,21 @@ class LengthSpec:
     max_tokens: int = 4096
     tokens: tuple[float, ...] | None = None
     between_share: float | None = None   # rho: share of log-length variance shared by a problem's branches
+    within_shape: float | None = None    # s: skew of a problem's own branch lengths (0/None: normal)
 
     @staticmethod
     def read(r: _Reader) -> "LengthSpec":
         kind = r.str_("kind", choices=LENGTH_KINDS)
         rho = r.num("between_share", None, lo=0.0, hi=0.95)
+        shape = r.num("within_shape", None, lo=0.0, hi=1.0)
         if kind == "lognormal":
             spec = LengthSpec(kind, r.num("median_tokens", positive=True), r.num("sigma", positive=True),
-                              r.int_("min_tokens", 1), r.int_("max_tokens", 4096), between_share=rho)
+                              r.int_("min_tokens", 1), r.int_("max_tokens", 4096), between_share=rho,
+                              within_shape=shape)
         else:
             toks = r.nums("tokens", lo=1.0, min_len=2)
             spec = LengthSpec(kind, min_tokens=int(min(toks)), max_tokens=int(max(toks)), tokens=tuple(toks),
-                              between_share=rho)
+                              between_share=rho, within_shape=shape)
         if spec.min_tokens > spec.max_tokens:
             r.fail("min_tokens", "exceeds max_tokens")
         return spec
