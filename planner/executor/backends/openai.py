@@ -197,12 +197,12 @@ class OpenAIBackend(Backend):
                 else list(lp.get("token_logprobs") or [])
             lps.setdefault(i, []).extend(v for v in vals if isinstance(v, (int, float)))
             if ch.get("finish_reason"):
-                reason = _REASONS.get(ch["finish_reason"], "eos")
+                why = _REASONS.get(ch["finish_reason"], "eos")
                 if ch["finish_reason"] == "stop" and isinstance(ch.get("stop_reason"), str):
-                    reason = "stop"  # vLLM: a stop string (an int stop_reason is a stop token)
+                    why = "stop"  # vLLM: a stop string (an int stop_reason is a stop token)
                 got = lps.get(i)
                 events.put(("done", base + i, BranchOutput(
-                    base + i, "".join(texts.get(i, [])), len(got) if got else chunks.get(i, 0), reason,
+                    base + i, "".join(texts.get(i, [])), len(got) if got else chunks.get(i, 0), why,
                     time.perf_counter() - t0, sum(got) if got else None, exact_tokens=bool(got)), None))
 
     # -- N branches -------------------------------------------------------------------------------------
