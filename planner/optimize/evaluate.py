@@ -57,9 +57,11 @@ def memory_ok(p: Profile, N: np.ndarray, k_max: int) -> np.ndarray:
     """Weights + KV for N branches at full length must fit the devices (per device under TP)."""
     tp = p.hardware.tensor_parallel
     ctx = p.prompt_tokens + p.lengths.max_tokens + k_max
-    need = p.model.weight_bytes / tp + N * ctx * p.model.kv_bytes_per_token / tp
+    # KV heads split over at most kv_heads devices; past that each device holds a replica (as latency.py)
+    need = p.model.weight_bytes / tp + N * ctx * p.model.kv_bytes_per_token / min(tp, p.model.kv_heads)
     if p.draft.kind == "model":
-        need = need + p.draft.arch.weight_bytes / tp + N * ctx * p.draft.arch.kv_bytes_per_token / tp
+        need = need + p.draft.arch.weight_bytes / tp + N * ctx * p.draft.arch.kv_bytes_per_token / min(
+            tp, p.draft.arch.kv_heads)
     return need <= MEMORY_HEADROOM * p.hardware.memory_GB * 1e9
 
 
