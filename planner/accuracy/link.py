@@ -155,10 +155,41 @@ def fit_link(bank, rho: float, a: float, b: float, within_shape: float = 0.0) ->
                                         "mixed_problems": len(gaps)}
 
 
-def fit_to_bank(bank, rho: float, within_shape: float = 0.0) -> dict:
+CUT_SHARES = np.round(np.arange(0.1, 0.91, 0.1), 2)   # cuts the link is fitted at (f = 0.1 .. 0.9)
+
+
+def fit_lam_to_cuts(bank, a: float, b: float, omega: float, rho: float, delta: float, within_shape: float = 0.0,
+                    shares=CUT_SHARES) -> tuple[float, float]:
+    """(lam, rms error): the difficulty link that best reproduces the bank's own maj@M when only branches below the
+    f length quantile vote, f in `shares` (least squares; a 0.15 grid on [-0.9, 0.9], then 0.05 around the best).
+    Maximum likelihood (`fit_link`) weighs every problem's correct count; this weighs what a cut changes, which
+    on the shared bank differs: its few all-wrong problems are short, its mixed ones long."""
+    from planner.accuracy.cut import CutTables
+    from planner.accuracy.model import BankAccuracyModel
+
+    m = int(bank.sizes.min())
+    fq = np.asarray(shares, dtype=float)
+    target = BankAccuracyModel(bank).table("majority", m, fq)[0][:, m - 1]
+    cache: dict = {}
+
+    def err(lam: float) -> float:
+        lam = round(float(np.clip(lam, -0.9, 0.9)), 2)
+        if lam not in cache:
+            ct = CutTables("majority", a, b, omega, rho, Link(lam, delta), m, within_shape)
+            cache[lam] = float(np.mean((ct.global_cut(fq)[:, m - 1] - target) ** 2))
+        return cache[lam]
+
+    best = min(np.arange(-0.9, 0.901, 0.15), key=err)
+    best = min(best + np.arange(-0.1, 0.101, 0.05), key=err)
+    lam = round(float(np.clip(best, -0.9, 0.9)), 2)
+    return lam, float(np.sqrt(err(lam)))
+
+
+def fit_to_bank(bank, rho: float, within_shape: float = 0.0, lam_by: str = "cuts") -> dict:
     """The parametric path fitted to a bank: Beta (a, b) and wrong_mode_share from its uncut pass@1 and maj@k
-    (k = 2, 4, M; exact estimators), then the link given the length share rho and within-problem shape (scipy:
-    offline use only)."""
+    (k = 2, 4, M; exact estimators), then the link given the length share rho and within-problem shape: delta
+    from the within-problem gap, lam by matching the bank's cut curve (`lam_by="cuts"`) or by maximum likelihood
+    ("ml"). Offline use only (scipy)."""
     from planner.accuracy.estimators import majority_at_n
     from planner.accuracy.parametric import fit_beta
 
@@ -167,6 +198,9 @@ def fit_to_bank(bank, rho: float, within_shape: float = 0.0) -> dict:
     fit = fit_beta(majority_at_n(bank, 1).mean, {k: majority_at_n(bank, k).mean for k in ks}, 0.5,
                    fit_rho=len(ks) >= 2)
     link, info = fit_link(bank, rho, fit.a, fit.b, within_shape)
+    info["lam_ml"] = link.lam
+    if lam_by == "cuts":
+        lam, rms = fit_lam_to_cuts(bank, fit.a, fit.b, fit.rho, rho, link.delta, within_shape)
+        link, info["cut_rms"] = Link(lam, link.delta), rms
     return {"beta_a": fit.a, "beta_b": fit.b, "wrong_mode_share": fit.rho, "between_share": rho,
-            "within_shape": within_shape, "link": link,
-            "fit_residuals": fit.residuals, **info}
+            "within_shape": within_shape, "lam_by": lam_by, "link": link, "fit_residuals": fit.residuals, **info}
