@@ -20,7 +20,7 @@ from planner.calibrate import hardware
 from planner.calibrate.acceptance import acceptance_from_counts, draft_rate
 from planner.calibrate.engine_timer import EngineTimer
 from planner.calibrate.fit import fit_prefill, fit_step, predict
-from planner.calibrate.generation import run_generations
+from planner.calibrate.generation import length_budget_note, run_generations
 from planner.calibrate.lengths import length_section
 from planner.calibrate.points import StepPoint
 from planner.calibrate.model_arch import arch_from_model
@@ -142,11 +142,13 @@ def measure_device(run: DeviceRun, s: Settings, progress: Progress, keep: dict |
     progress.start_phase(f"lengths: {len(problems)} prompts x {s.gen_branches} branches, T={run.temperature}, "
                          f"up to {s.gen_max_tokens} tokens")
     gen = run_generations(engine, problems, s.gen_branches, 0, run.temperature, run.top_p, s.gen_max_tokens,
-                          s.gen_budget_s, grade=run.accuracy, seed=run.seed, progress=progress, meter=meter)
+                          s.gen_budget_s, grade=run.accuracy, seed=run.seed, progress=progress, meter=meter,
+                          min_finished=s.gen_branches)   # a loaded machine overruns the budget, not ends empty
     phases["lengths"] = time.monotonic() - t
     keep.update(lengths={"max_new_tokens": s.gen_max_tokens, "tokens": gen.tokens}, rounds=gen.rounds)
-    if not gen.tokens:
-        raise PlannerError("calibration: no branch finished within the generation budget; nothing to fit lengths")
+    overrun = length_budget_note(gen, s.gen_budget_s)   # raises when no branch finished even past the budget
+    if overrun:
+        progress.say(overrun, force=True)
 
     level = meter.level() if meter else None  # the run's typical load: every phase is expressed at it
     tpoints = rescale(sw.points, sw.level, level)
@@ -179,6 +181,7 @@ def measure_device(run: DeviceRun, s: Settings, progress: Progress, keep: dict |
                      "its median during the run (other processes); step times are normalised to the median load")
     if sw.cut_by_budget or dsw.cut_by_budget:
         notes.append("a sweep was cut by its time budget: larger batches were not measured")
+    notes += [overrun] if overrun else []
     if len_rec["share_at_cap"] > 0.25:
         notes.append(f"{len_rec['share_at_cap']:.0%} of branches hit max_new_tokens={s.gen_max_tokens}: the "
                      "length distribution is censored (lengths beyond the cap are underestimated)")

@@ -5,7 +5,12 @@ graded answers for a sample bank.
 One pass gives all of them because the engine's speculative sampling is lossless: branch lengths and answers
 have the target's distribution whether or not a drafter proposes tokens. Prompts are asked exactly as
 `planner run` asks them (chat template + the executor's MATH prompt), and answers are extracted and graded
-with the executor's code, so the bank predicts the accuracy `planner run` will see."""
+with the executor's code, so the bank predicts the accuracy `planner run` will see.
+
+A budget must not leave the length pass with nothing: on a loaded machine one prompt's branches can need longer
+than the whole budget to reach their token cap, and a branch the budget cuts has no length. So until
+`min_finished` branches have finished, prompts run past the budget (up to `OVERRUN` times it), and the overrun is
+recorded (`GenResult.overrun_s`) instead of the phase ending empty."""
 
 from __future__ import annotations
 
@@ -13,6 +18,9 @@ import time
 from dataclasses import dataclass, field
 
 from planner.calibrate.progress import Progress
+from planner.errors import PlannerError
+
+OVERRUN = 3.0   # a pass owed finished branches may run up to this many times its budget
 
 
 @dataclass
@@ -30,6 +38,8 @@ class GenResult:
     cpu_s: list[float] = field(default_factory=list)      # CPU time of this thread per prompt
     problems: int = 0
     seconds: float = 0.0
+    overrun_s: float = 0.0                                 # time spent past the budget to finish min_finished
+    limit_s: float = 0.0                                   # the longest the pass could run (budget or overrun)
 
 
 def _bucket(b: int) -> str:
@@ -47,19 +57,28 @@ def _answer(branch) -> str | None:
 
 def run_generations(engine, problems, n_branches: int, draft_len: int, temperature: float, top_p: float,
                     max_new_tokens: int, budget_s: float, grade: bool = False, seed: int = 0,
-                    progress: Progress | None = None, meter=None) -> GenResult:
+                    progress: Progress | None = None, meter=None, min_finished: int = 0,
+                    clock=time.monotonic) -> GenResult:
     """meter: a planner.calibrate.repeats.LoadMeter ticked around every prompt; each round then carries `ref_s`, the
     reference forward time around it, so per-round overhead can be separated from load drift. Each round also
-    carries `cpu_scale`, this thread's CPU time / wall time over its prompt (for the CPU clock)."""
+    carries `cpu_scale`, this thread's CPU time / wall time over its prompt (for the CPU clock).
+    min_finished: while fewer branches have finished, the budget does not stop the pass (see module docstring)."""
     from planner.executor.answers import Equivalence, is_correct
     from planner.executor.datasets import format_prompt
 
     res = GenResult()
     eq = Equivalence() if grade else None
-    t0 = time.monotonic()
+    res.limit_s = OVERRUN * budget_s if min_finished > 0 else budget_s
+    t0 = clock()
     for i, prob in enumerate(problems):
-        left = budget_s - (time.monotonic() - t0)
-        if left <= 0 or (i > 0 and left < (time.monotonic() - t0) / i * 0.5):
+        el = clock() - t0
+        left = budget_s - el
+        owed = len(res.tokens) < min_finished
+        if owed:
+            left = OVERRUN * budget_s - el   # the budget gives way until enough branches have finished
+            if left <= 0:
+                break
+        elif left <= 0 or (i > 0 and left < el / i * 0.5):
             break  # not even half a prompt's worth of time left
         ids = engine.encode_chat(format_prompt(prob.question))
         ref0 = meter.tick() if meter is not None else None
@@ -85,6 +104,8 @@ def run_generations(engine, problems, n_branches: int, draft_len: int, temperatu
                 samples.append({"answer": ans, "correct": bool(is_correct(ans, prob.reference, eq)),
                                 "num_tokens": b.num_tokens, "score": None})
         res.groups.append(group)
+        if owed:
+            res.overrun_s = max(res.overrun_s, clock() - t0 - budget_s)
         if grade and samples:
             res.bank.append({"schema": "tts-bank/1", "problem_id": prob.problem_id, "question": prob.question,
                              "reference": prob.reference, "samples": samples})
@@ -106,8 +127,25 @@ def run_generations(engine, problems, n_branches: int, draft_len: int, temperatu
                 bb[0] += int(s.accepted[0])
                 bb[1] += int(s.reached[0])
         if progress:
-            el = time.monotonic() - t0
+            el = clock() - t0
             progress.item(f"prompt {i + 1}: {n_branches} branches, {sum(b.num_tokens for b in gen.branches)} "
                           f"tokens in {gen.total_s:.1f}s", i + 1, len(problems), el, budget_s)
-    res.seconds = time.monotonic() - t0
+    res.seconds = clock() - t0
     return res
+
+
+def length_budget_note(gen: GenResult, budget_s: float) -> str | None:
+    """The length pass against its budget: a note when it ran past it to finish its first branches, None when it
+    kept to it; a PlannerError when no branch finished even at OVERRUN times the budget (nothing to fit)."""
+    if not gen.tokens:
+        steps = [r["wall_s"] for r in gen.rounds]
+        pace = f" ({len(steps)} decode rounds at {1e3 * sum(steps) / len(steps):.0f} ms each)" if steps else ""
+        limit = f"{gen.limit_s:.0f} s ({gen.limit_s / budget_s:g} x its {budget_s:.0f} s budget)" \
+            if gen.limit_s > budget_s else f"its {budget_s:.0f} s budget"
+        raise PlannerError(f"calibration: no branch finished in the length pass within {limit}{pace}; nothing to "
+                           f"fit lengths: this machine is too slow or too loaded for the model, retry when it is "
+                           f"less loaded (or calibrate on a GPU with --gpu)")
+    if gen.overrun_s <= 0:
+        return None
+    return (f"the length pass ran {gen.overrun_s:.0f} s past its {budget_s:.0f} s budget to finish its first "
+            f"{len(gen.tokens)} branches (the machine was slower than the budget assumes)")
