@@ -80,7 +80,8 @@ def derive_profile(gpu_key: str, model: str | ModelArch, *, tp: int | None = Non
         sources[3:] = [{"what": f"{key} MATH-500 pass@1 and majority accuracy", "value":
                         f"{pa['pass1']} / {pa['maj_at_budget']['acc']} (majority assumed at N={D.MAJ_N_ASSUMED})",
                         "source": pa["sources"][0]},
-                       {"what": "Beta fit of per-problem accuracy", "value": _fit_text(pa), "source": "planner fit_beta"}]
+                       {"what": "Beta fit of per-problem accuracy", "value": _fit_text(pa),
+                        "source": "planner fit_beta"}]
     if accept:
         sources.append({"what": f"acceptance of {P.DRAFT_FOR[akey]} draft per position", "value": str(accept["alpha"]),
                         "source": "assumption: " + accept["reason"][:160]})

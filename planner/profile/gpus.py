@@ -97,8 +97,9 @@ GPUS = {
                          "https://www.nvidia.com/en-us/data-center/hgx/"]},
     "mi300x": {"name": "AMD Instinct MI300X 192GB", "mem_bw_GBps": 5300, "bf16_tflops": 1307.4, "memory_GB": 192,
                "fp8_tflops": 2614.9, "int8_tops": 2614.9,
-               "interconnect_GBps": 448, "interconnect": "Infinity Fabric: 7 links x 64 GB/s per direction "
-                                                         "(128 GB/s bidirectional each) to the 7 peers of an 8-GPU mesh",
+               "interconnect_GBps": 448,
+               "interconnect": "Infinity Fabric: 7 links x 64 GB/s per direction (128 GB/s bidirectional each) to "
+                               "the 7 peers of an 8-GPU mesh",
                "notes": "AMD: FP16/BF16 1,307.4 dense (2,614.9 with sparsity), FP8 2,614.9 dense. The all-reduce "
                         "uses every peer link at once (RCCL), so the per-direction figure is the 7-link sum.",
                "sources": ["https://www.amd.com/en/products/accelerators/instinct/mi300/mi300x.html",
