@@ -111,6 +111,10 @@ def build_plan(choice: Pick, others: list[Evaluation], strategy: str = "exhausti
                      "your device (`planner calibrate`) for trustworthy predictions")
         # where each number came from (planner/profile/derive.py writes these): accuracy, formats, draft, lengths
         notes.append(f"accuracy from: {p.accuracy.source or p.accuracy.kind}")
+        hw = next((s for s in p.provenance.get("sources") or [] if isinstance(s, dict)
+                   and "memory bandwidth" in str(s.get("what"))), None)
+        if hw:
+            notes.append(f"hardware from: {hw.get('source')} ({hw.get('value')}) x efficiencies of docs/sources.md")
         notes += [n for n in str(p.provenance.get("notes") or "").split("; ")[1:] if n]
     if str(getattr(p.accuracy, "source", None) or "").startswith("placeholder"):
         notes.append(f"accuracy of profile {p.id} — {p.accuracy.source}: the plan optimises latency only")
