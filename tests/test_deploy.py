@@ -249,3 +249,19 @@ def test_speed_factors_and_8bit_peaks_read_into_their_own_fields():
     d["hardware"]["speed_factors"] = [0.9, 1.1]
     hw = Profile.from_dict(d).hardware
     assert (hw.speed_factors, hw.fp8_tflops, hw.int8_tops) == ((0.9, 1.1), 1979.0, 1979.0)
+
+
+def test_config_of_a_preset_by_its_hf_id_gets_that_presets_accuracy(tmp_path):
+    cfg = write_config(tmp_path, _name_or_path="meta-llama/Llama-3.1-8B-Instruct")
+    d = derive_profile("h100-sxm", arch_from_hf_config(cfg))
+    assert d["accuracy"] == derive_profile("h100-sxm", "llama-3.1-8b")["accuracy"]
+    other = write_config(tmp_path, _name_or_path="someone/llama-3.1-8b-finetune")   # a fine-tune: its own numbers
+    assert derive_profile("h100-sxm", arch_from_hf_config(other))["accuracy"]["kind"] == "none"
+
+
+def test_profile_and_model_flags_conflict(capsys):
+    rc, _, err = run(capsys, "predict", "-n", "2", "-p", "h100-sxm-qwen2.5-7b", "--model-config", "llama-3.1-8b",
+                     "--gpu", "h100-sxm")
+    one_line(rc, err, "give --profile or --model-config/--gpu, not both")
+    rc, _, err = run(capsys, "recommend", "-d", "10s", "--tp", "2")
+    one_line(rc, err, "--model-config and --gpu go together")
