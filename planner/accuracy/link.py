@@ -4,11 +4,13 @@ A deadline cuts the longest branches, and long branches are not a random sample:
 branch long (the latency model's problem effect Z, `lengths.between_share`), and hard problems are also the ones
 answered wrongly; (2) within one problem, wrong answers run longer than right ones. The model:
   difficulty:  p = F_Beta^-1(Phi(H)),  H = -lam Z + sqrt(1 - lam^2) W    (W independent; lam > 0: long = hard)
-  within:      a branch's within-problem length score E is N(-delta (1-p), 1) if correct, N(delta p, 1) if wrong
-               (mean 0 within every problem, so the problem's length distribution stays the latency model's).
+  within:      a branch's within-problem length score is E - delta (1-p) if correct, E + delta p if wrong, E of
+               the profile's within-problem shape (normal by default; mean 0 within every problem, so the
+               problem's length distribution stays the latency model's).
 Defaults (old profiles, derived profiles) are the values fitted to the shared Qwen2.5-Math MATH bank by
-`fit_link` (`python bench/cut_accuracy.py` prints them): lam 0.35 (maximum likelihood over lam on a 0.05 grid),
-delta 0.5 (mean wrong-minus-right gap of 10 problems with both; its standard error 0.33 is large).
+`fit_link` with the normal shape: lam 0.35 (maximum likelihood over lam on a 0.05 grid), delta 0.5 (mean
+wrong-minus-right gap of 10 problems with both; its standard error 0.33 is large). `fit_to_bank` fits lam to the
+bank's own cut curve instead (with the fitted shape, lam -0.1 there; docs/accuracy.md, bench/cut_accuracy.py).
 Standard errors: a parametric model's inputs are benchmark accuracies over `sample_size` problems (500 for
 MATH-500, the source of every shipped profile), so a predicted accuracy a carries sqrt(a (1 - a) / P)."""
 
