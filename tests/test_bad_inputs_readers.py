@@ -481,3 +481,26 @@ def test_bad_output_path(capsys, tmp_path, args, needle):
     rc, _, err = run(capsys, *[subst.get(a, a) for a in args])
     assert_contract(rc, err, needle)
     assert _names(tmp_path) == ["points.csv"]
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--from-points", "POINTS", "--endpoint", "http://127.0.0.1:9"], "--endpoint and --from-points contradict"),
+    (["--from-points", "POINTS", "--base-profile", BASE, "--model", "smollm2-135m"], "runs no model: --model"),
+    (["--from-points", "POINTS", "--base-profile", BASE, "--gpu"], "runs no model: --gpu does not apply"),
+    (["--from-points", "POINTS", "--base-profile", BASE, "--quick"], "runs no model: --quick"),
+    (["--from-points", "POINTS", "--base-profile", BASE, "--clock", "cpu"], "runs no model: --clock"),
+    (["--from-points", "POINTS", "--base-profile", BASE, "--memory-gb", "80"],
+     "--memory-gb and --base-profile contradict"),
+    (["--endpoint", "http://127.0.0.1:9", "--threads", "2"], "--endpoint measures a server: --threads"),
+    (["--endpoint", "http://127.0.0.1:9", "--acceptance-csv", "POINTS"], "--endpoint measures a server: --accept"),
+    (["--model", "smollm2-135m", "--acceptance-csv", "POINTS"], "--acceptance-csv belongs to --from-points"),
+    (["--model", "smollm2-135m", "--base-profile", BASE, "--memory-gb", "80"],
+     "--base-profile, --memory-gb belongs to --from-points"),
+])
+def test_calibrate_flags_of_another_source_are_refused(capsys, tmp_path, args, needle):
+    """Each calibration source reads its own flags; one given to another source was silently ignored."""
+    points = tmp_path / "points.csv"
+    points.write_text(HEAD + SPREAD)
+    rc, _, err = run(capsys, "calibrate", *[points if a == "POINTS" else a for a in args], "-o", tmp_path / "o.json")
+    assert_contract(rc, err, needle)
+    assert _names(tmp_path) == ["points.csv"]

@@ -81,6 +81,36 @@ def _check_args(args) -> None:
         raise PlannerError("--max-seconds must be positive")
     if args.memory_gb is not None and not args.memory_gb > 0:
         raise PlannerError("--memory-gb must be positive")
+    _check_modes(args)
+
+
+def _check_modes(args) -> None:
+    """Flags of another source are refused, not silently ignored (issue 17: contradictory flags)."""
+    from planner.errors import PlannerError
+
+    def given(*names):
+        return [f"--{n.replace('_', '-')}" for n in names if getattr(args, n, None) not in (None, False)]
+
+    endpoint = getattr(args, "endpoint", None) is not None
+    model_run = given("gpu", "cpu", "accuracy", "threads", "max_seconds", "load_meter") + \
+        (["--clock"] if args.clock != "wall" else []) + (["--dtype"] if args.dtype != "auto" else [])
+    if endpoint and args.from_points:
+        raise PlannerError("--endpoint and --from-points contradict: a profile comes from one source")
+    if args.from_points:
+        extra = given("model", "quick", "prompts") + model_run
+        if extra:
+            raise PlannerError(f"--from-points runs no model: {', '.join(extra)} does not apply; drop it")
+        if args.memory_gb is not None and args.base_profile:
+            raise PlannerError("--memory-gb and --base-profile contradict: the base profile's hardware is kept")
+    elif endpoint:
+        extra = given("acceptance_csv", "base_profile", "draft_config") + model_run
+        if extra:
+            raise PlannerError(f"--endpoint measures a server: {', '.join(extra)} does not apply; drop it")
+    else:
+        extra = given("acceptance_csv", "base_profile", "model_config", "draft_config", "memory_gb", "hardware")
+        if extra:
+            raise PlannerError(f"{', '.join(extra)} belongs to --from-points (or --endpoint); on-device "
+                               "calibration measures it")
 
 
 def run(args) -> int:
