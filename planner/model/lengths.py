@@ -10,7 +10,7 @@ branches, E its own. Given Z = z the branches are i.i.d. again (`ProblemLengths`
 per problem node and mixes; the marginal F is unchanged, so accuracy and mean length are unaffected.
 
 `within_shape` s shapes E (`WithinShape`): 0 (default) keeps it normal; s > 0 makes it a standardized shifted
-log-normal with log-SD s, right-skewed and bounded below, as measured banks are (most branches of a problem close
+log-normal with log-SD s, right-skewed and bounded below, as on the shared Qwen2.5-Math bank (most branches close
 together, a few run long, the shortest close to the centre). The latent Y = sqrt(rho) Z + sqrt(1 - rho) E is then
 no longer normal, so a length is F^-1(H(Y)) with H the CDF of Y (`Latent`): the marginal F stays exact. The cut
 accuracy (planner/accuracy/cut.py) reads the same `Latent` and nodes, so both models share one definition."""
@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+from planner.errors import PlannerError
 from planner.profile.schema import LengthSpec
 from planner.special import ndtr, norm_cdf, norm_ppf
 
@@ -110,7 +111,7 @@ class WithinShape:
     def __init__(self, s: float | None = 0.0):
         self.s = float(s or 0.0)
         if not 0.0 <= self.s <= 1.0:
-            raise ValueError(f"within_shape must be in [0, 1], got {s}")
+            raise PlannerError(f"lengths.within_shape must be in [0, 1], got {s}; 0 is the normal shape")
         self.m = float(np.exp(self.s ** 2 / 2))
         self.sd = float(np.sqrt(np.expm1(self.s ** 2) * np.exp(self.s ** 2)))
 
