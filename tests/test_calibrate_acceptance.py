@@ -100,3 +100,24 @@ def test_length_section_stores_between_share_with_groups():
     from planner.profile.schema import LengthSpec, _Reader
 
     assert LengthSpec.read(_Reader(sec, "lengths", "x")).between_share == sec["between_share"]
+
+
+def test_length_section_fits_the_within_problem_shape_with_enough_prompts():
+    """Branches drawn with the skewed within-problem shape s (planner/model/lengths.py): the calibrated section
+    carries s within 0.15 (fitted from lengths alone); normal draws give no field (or a small s); fewer than
+    MIN_SHAPE_PROMPTS prompts: not fitted."""
+    from planner.calibrate.lengths import MIN_SHAPE_PROMPTS
+    from planner.profile.schema import LengthSpec, _Reader
+
+    rng = np.random.default_rng(5)
+    z, x = rng.standard_normal((400, 1)), rng.standard_normal((400, 8))
+    for s in (0.0, 0.5):
+        e = x if s == 0 else (np.exp(s * x) - np.exp(s * s / 2)) / np.sqrt(np.expm1(s * s) * np.exp(s * s))
+        groups = np.round(300 * np.exp(0.5 * (np.sqrt(0.85) * z + np.sqrt(0.15) * e))).astype(int).tolist()
+        sec, rec = length_section([t for g in groups for t in g], cap=100000, groups=groups)
+        assert rec["within_shape"]["value"] == pytest.approx(s, abs=0.15)
+        assert sec.get("within_shape", 0.0) == rec["within_shape"]["value"]
+        assert LengthSpec.read(_Reader(sec, "lengths", "x")).within_shape == sec.get("within_shape")
+        few = groups[:MIN_SHAPE_PROMPTS - 1]
+        sec, rec = length_section([t for g in few for t in g], cap=100000, groups=few)
+        assert "within_shape" not in sec and "within_shape" not in rec

@@ -7,7 +7,8 @@ are cut) is stored beside it, and used alone when the sample is too small to be 
 
 Branches of one prompt share its difficulty, so the share of length variance between prompts is measured too
 (`between_share`, the Gaussian-copula correlation of planner/model/lengths.py): without it the latency model
-would treat the 16 branches of a hard problem as 16 independent draws."""
+would treat the 16 branches of a hard problem as 16 independent draws. With enough prompts the shape of one
+prompt's own spread is fitted too (`within_shape`): it decides how often a deadline leaves no branch finished."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import numpy as np
 from planner.errors import PlannerError
 
 MIN_EMPIRICAL = 8  # distinct values needed before the empirical distribution is used as is
+MIN_SHAPE_PROMPTS = 30  # prompts with 2+ branches needed before the within-problem shape is fitted
 
 
 def fit_lognormal(tokens: list[int], cap: int | None = None) -> dict:
@@ -60,7 +62,8 @@ def between_share(groups: list[list[int]]) -> float | None:
 def length_section(tokens: list[int], cap: int | None = None,
                    groups: list[list[int]] | None = None) -> tuple[dict, dict]:
     """(profile `lengths` section, calibration record with both fits and the share cut at the cap); with
-    per-prompt `groups` of the same tokens, also the between-prompt share."""
+    per-prompt `groups` of the same tokens, also the between-prompt share, and with MIN_SHAPE_PROMPTS of them
+    the within-problem shape (`within_shape`, stored when not normal)."""
     tokens = sorted(int(x) for x in tokens)
     logn = fit_lognormal(tokens, cap)
     cut = sum(1 for x in tokens if cap and x >= cap) / len(tokens)
@@ -71,6 +74,11 @@ def length_section(tokens: list[int], cap: int | None = None,
     if groups:
         record["between_share"] = rho
         record["prompts"] = len(groups)
+    if rho and len(groups) >= MIN_SHAPE_PROMPTS:   # the no-finish curve of fewer prompts is too coarse to fit
+        s, fit = within_shape(groups, rho)
+        record["within_shape"] = {"value": s, **fit}
+        if s > 0:
+            extra["within_shape"] = s
     if len(set(tokens)) >= MIN_EMPIRICAL:
         return {"kind": "empirical", "tokens": tokens, **extra}, record
     return logn | extra, record
