@@ -169,3 +169,14 @@ def test_validate_predicts_at_the_datasets_prompt_length(tiny_model_dir, tmp_pat
     assert out["prompt_tokens"] == pytest.approx(np.mean(counts), abs=0.05)
     want = api.predict(load_profile(str(pf)), 2, 0, deadline=600, prompt_tokens=round(np.mean(counts)))
     assert out["rows"][0]["predicted"]["latency_s"]["mean"] == pytest.approx(want.latency_s["mean"], rel=1e-9)
+
+
+def test_predict_one_branch_with_a_deadline_equals_the_grid_cell():
+    """validate --profile predicts each configuration alone; at N = 1 the accuracy cut tables hold one column
+    (the endpoint loop's plan was N = 1 and failed with an IndexError before this was fixed)."""
+    p = _blocks_profile()
+    one = api.predict(p, 1, 0, deadline=30, prompt_tokens=97)
+    g = api.grid(p, deadline=30, max_branches=4, max_draft_len=0, prompt_tokens=97)
+    row = g[(g.branches == 1) & (g.method == "majority")].iloc[0]
+    assert one.accuracy == pytest.approx(row.accuracy, abs=1e-9)
+    assert one.latency_s["mean"] == pytest.approx(row.latency_mean_s, rel=1e-12)

@@ -144,10 +144,12 @@ class CutTables:
         w = x - lo
         t = self.T[j]
         n = np.asarray(n_idx) + 1
+        at = lambda col: t[lo, col] * (1 - w) + t[lo + 1, col] * w         # noqa: E731
+        if len(self.ns) == 1:                                               # tables for N = 1 only
+            return at(np.zeros_like(n))
         c = np.clip(np.searchsorted(self.ns, n), 1, len(self.ns) - 1)      # ns[c-1] < n <= ns[c] (or n = 1)
         c = np.where(n <= self.ns[0], 1, c)
         v = np.clip((n - self.ns[c - 1]) / (self.ns[c] - self.ns[c - 1]), 0.0, 1.0)
-        at = lambda col: t[lo, col] * (1 - w) + t[lo + 1, col] * w         # noqa: E731
         return at(c - 1) * (1 - v) + at(c) * v
 
     def threshold(self, z: np.ndarray, finish: np.ndarray) -> np.ndarray:
