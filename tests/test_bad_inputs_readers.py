@@ -504,3 +504,39 @@ def test_calibrate_flags_of_another_source_are_refused(capsys, tmp_path, args, n
     rc, _, err = run(capsys, "calibrate", *[points if a == "POINTS" else a for a in args], "-o", tmp_path / "o.json")
     assert_contract(rc, err, needle)
     assert _names(tmp_path) == ["points.csv"]
+
+
+RUN = ["run", "--prompt", "1+1?", "--model", "smollm2-135m"]
+EVAL = ["eval", "--dataset", "math500", "--model", "smollm2-135m", "--out", "OUT"]
+VALIDATE = ["validate", "--profile", "cpu-smollm2-135m", "-d", "300s", "--dataset", "math500"]
+
+
+@pytest.mark.parametrize("args,needle", [
+    (RUN + ["-n", "1000000000"], "--branches: must be an integer in [1, 4096], got 1000000000"),
+    (RUN + ["-n", "0"], "--branches: must be an integer in [1, 4096]"),
+    (RUN + ["-k", "-1"], "--draft-len: must be an integer in [0, 16], got -1"),
+    (RUN + ["-t", "nan"], "--temperature: must be a finite number, got nan"),
+    (RUN + ["-t", "-1"], "--temperature: must be in [0, 5]"),
+    (RUN + ["--top-p", "0"], "--top-p: must be in (0, 1]"),
+    (RUN + ["--max-tokens", "0"], "--max-tokens: must be an integer in [1, 10000000]"),
+    (RUN + ["--threads", "\u0662"], "--threads: expected an integer"),
+    (RUN + ["--seed", "-1"], "--seed: must be an integer in [0, 4294967295]"),
+    (EVAL + ["-M", "1000000000"], "--samples: must be an integer in [1, 4096]"),
+    (EVAL + ["-k", "-1"], "--draft-len: must be an integer in [0, 16]"),
+    (EVAL + ["-t", "inf"], "--temperature: must be a finite number"),
+    (EVAL + ["--limit", "1e9"], "--limit: expected an integer"),
+    (VALIDATE + ["--horizon", "nan"], "--horizon: must be a finite number"),
+    (VALIDATE + ["--horizon", "0.5"], "--horizon: must be in [1, 1000]"),
+    (VALIDATE + ["-t", "nan"], "--temperature: must be a finite number"),
+    (VALIDATE + ["-q", "1"], "--quantile: must be in (0, 1)"),
+    (VALIDATE + ["--max-draft-len", "99"], "--max-draft-len: must be an integer in [0, 16]"),
+    (["demo", "--problems", "1000000000"], "--problems: must be an integer in [1, 100000]"),
+    (["demo", "-q", "nan"], "--quantile: must be a finite number"),
+    (["demo", "--samples", "0"], "--samples: must be an integer in [1, 4096]"),
+])
+def test_numeric_flags_of_model_commands(capsys, tmp_path, args, needle):
+    """run/eval/validate/demo flags are range-checked when parsed (they were plain int()/float(): NaN sampled,
+    10^9 branches started, a negative K was an unexpected ValueError after the model loaded)."""
+    rc, _, err = run(capsys, *[tmp_path / "b.jsonl" if a == "OUT" else a for a in args])
+    assert_contract(rc, err, needle)
+    assert _names(tmp_path) == []

@@ -94,10 +94,10 @@ def test_plan_mode_prints_the_table(tiny_model_dir, dataset, profile, tmp_path, 
      "--template must contain"),
     (["--deadline", "5s", "--profile", "h100-sxm-qwen2.5-7b", "--dataset", "/no/such.jsonl"], "dataset not found"),
     (["--deadline", "5s", "--profile", "h100-sxm-qwen2.5-7b", "--dataset", "math500", "--quantile", "1.5"],
-     "--quantile must be in"),
+     "--quantile: must be in (0, 1)"),
     (["--plan", "/no/plan.json", "--dataset", "math500"], "plan"),
     (["--deadline", "5s", "--profile", "h100-sxm-qwen2.5-7b", "--dataset", "math500", "--max-branches", "0"],
-     "--max-branches must be"),
+     "--max-branches: must be an integer in [1, 4096]"),
     (["--plan", "x.json", "--deadline", "5s", "--dataset", "math500"], "not allowed with"),
 ])
 def test_bad_input_is_one_line_exit_2(argv, msg, capsys):

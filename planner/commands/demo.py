@@ -12,20 +12,26 @@ import time
 
 
 def register(sub) -> None:
+    from planner.commands import types as T
+
     p = sub.add_parser("demo", help="calibrate → recommend → run → validate on the miniature world (CPU)")
     p.add_argument("--out", help="folder for the profile, bank, plan and records (default: a temporary folder)")
     p.add_argument("--weights", help="miniworld weights folder with target/ and draft/ "
                                      "(default: the shipped planner/demo/miniworld/weights)")
     p.add_argument("--deadline", "-d", help="deadline to plan for (default: chosen from the calibration so that "
                                             "the choice matters: the predicted p90 of 8 branches)")
-    p.add_argument("--quantile", "-q", type=float, default=0.9)
-    p.add_argument("--problems", type=int, default=24, help="held-out problems for run and validate (default 24)")
-    p.add_argument("--cal-problems", type=int, default=16, help="calibration problems (default 16)")
-    p.add_argument("--samples", type=int, default=16, help="samples per calibration problem (default 16; plans "
-                                                            "search N up to this)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
-    p.add_argument("--max-tokens", type=int, default=128, help="output cap per branch (default 128; the longest "
-                                                             "miniworld chain is shorter)")
+    p.add_argument("--quantile", "-q", type=T.quantile(), default=0.9)
+    p.add_argument("--problems", type=T.count("--problems", 1, 100_000), default=24,
+                   help="held-out problems for run and validate (default 24)")
+    p.add_argument("--cal-problems", type=T.count("--cal-problems", 1, 100_000), default=16,
+                   help="calibration problems (default 16)")
+    p.add_argument("--samples", type=T.branches("--samples"), default=16,
+                   help="samples per calibration problem (default 16; plans "
+                        "search N up to this)")
+    p.add_argument("--threads", type=T.count("--threads", 1, 4096), default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--max-tokens", type=T.count("--max-tokens", 1, 10**7), default=128,
+                   help="output cap per branch (default 128; the longest "
+                        "miniworld chain is shorter)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 

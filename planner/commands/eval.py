@@ -11,14 +11,16 @@ import sys
 
 
 def register(sub) -> None:
+    from planner.commands import types as T
     from planner.executor.setup import add_backend_args
 
     p = sub.add_parser("eval", help="sample M answers per problem and write a sample bank (tts-bank/1)")
     p.add_argument("--dataset", required=True, help="math500 or a JSONL file (problem/question, answer, id)")
-    p.add_argument("--limit", type=int, help="first K problems")
-    p.add_argument("--samples", "-M", type=int, default=8, help="samples per problem (default 8)")
-    p.add_argument("--draft-len", "-k", type=int, default=0, help="speculative draft length (speed only)")
-    p.add_argument("--temperature", "-t", type=float, default=0.7)
+    p.add_argument("--limit", type=T.count("--limit", 1, 10**7), help="first K problems")
+    p.add_argument("--samples", "-M", type=T.count("--samples", 1, T.MAX_BRANCHES), default=8,
+                   help="samples per problem (default 8)")
+    p.add_argument("--draft-len", "-k", type=T.draft_len(), default=0, help="speculative draft length (speed only)")
+    p.add_argument("--temperature", "-t", type=T.flag_number("--temperature", lo=0.0, hi=5.0), default=0.7)
     p.add_argument("--out", "-o", required=True, help="sample bank to write (JSONL; streamed to FILE.partial as "
                    "problems finish, renamed to FILE at the end)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run: skip the problems "

@@ -11,19 +11,21 @@ import sys
 
 
 def register(sub) -> None:
+    from planner.commands import types as T
     from planner.executor.setup import add_backend_args
 
     p = sub.add_parser("run", help="run a plan (or N branches x K draft tokens) on a prompt or a dataset")
     p.add_argument("--plan", help="plan JSON written by `planner recommend -o`")
     p.add_argument("--profile", help="refuse a plan computed from another profile id")
-    p.add_argument("--branches", "-n", type=int, help="parallel branches N (overrides the plan)")
-    p.add_argument("--draft-len", "-k", type=int, help="speculative draft length K (overrides the plan)")
-    p.add_argument("--temperature", "-t", type=float, help="sampling temperature (default: plan, else 0.7)")
+    p.add_argument("--branches", "-n", type=T.branches(), help="parallel branches N (overrides the plan)")
+    p.add_argument("--draft-len", "-k", type=T.draft_len(), help="speculative draft length K (overrides the plan)")
+    p.add_argument("--temperature", "-t", type=T.flag_number("--temperature", lo=0.0, hi=5.0),
+                   help="sampling temperature (default: plan, else 0.7)")
     p.add_argument("--method", "-m", help="majority | weighted_majority | best_of_n (default: plan, else majority)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--prompt", help="one question")
     src.add_argument("--dataset", help="math500 or a JSONL file (problem/question, answer, id)")
-    p.add_argument("--limit", type=int, help="first K problems of the dataset")
+    p.add_argument("--limit", type=T.count("--limit", 1, 10**7), help="first K problems of the dataset")
     p.add_argument("--deadline", "-d", help="wall-clock budget per problem, e.g. 30s (default: plan's)")
     p.add_argument("--no-deadline", action="store_true", help="ignore the plan's deadline")
     p.add_argument("--no-early-stop", action="store_true", help="keep decoding after the vote is decided")

@@ -11,6 +11,7 @@ RAW_TEMPLATES = {"raw": "{question}"}
 
 
 def register(sub) -> None:
+    from planner.commands import types as T
     from planner.executor.setup import add_backend_args
 
     p = sub.add_parser("validate", help="predicted vs measured latency, accuracy and deadline-hit rate",
@@ -22,25 +23,29 @@ def register(sub) -> None:
     src.add_argument("--deadline", "-d", help="deadline to recommend for and validate at (with --profile)")
     p.add_argument("--profile", "-p", metavar="NAME|PATH", help="profile for the predictions (required without "
                    "--plan; with --plan, predictions are recomputed from it instead of read from the plan)")
-    p.add_argument("--quantile", "-q", type=float, help="latency quantile (default: the plan's, else 0.9)")
+    p.add_argument("--quantile", "-q", type=T.quantile(), help="latency quantile (default: the plan's, else 0.9)")
     p.add_argument("--configs", choices=("top", "all"), default="top",
                    help="top: the plan and up to 3 runners-up; all: the grid --n-values x --k-values")
     p.add_argument("--n-values", default="1,2,4,8,16", help="branches of the `all` grid (default 1,2,4,8,16)")
     p.add_argument("--k-values", default="0,2,4", help="draft lengths of the `all` grid (default 0,2,4; only 0 "
                    "when the profile has no drafter)")
     p.add_argument("--method", "-m", default="majority", help="voting method of the `all` grid")
-    p.add_argument("--max-branches", type=int, default=256, help="largest N the recommendation (--deadline with "
-                   "--configs top) may choose: keep it to what you can afford to run (default 256)")
-    p.add_argument("--max-draft-len", type=int, default=8, help="largest K the recommendation may choose (default 8)")
+    p.add_argument("--max-branches", type=T.branches("--max-branches"), default=256,
+                   help="largest N the recommendation (--deadline with "
+                        "--configs top) may choose: keep it to what you can afford to run (default 256)")
+    p.add_argument("--max-draft-len", type=T.draft_len("--max-draft-len"), default=8,
+                   help="largest K the recommendation may choose (default 8)")
     p.add_argument("--dataset", required=True, help="held-out problems: math500 or a JSONL file")
-    p.add_argument("--limit", type=int, help="first K problems")
+    p.add_argument("--limit", type=T.count("--limit", 1, 10**7), help="first K problems")
     p.add_argument("--template", default=None, help="prompt template with {question}; 'raw' = the question "
                    "alone (default: the MATH 'reason step by step ... \\boxed{}' wording)")
-    p.add_argument("--temperature", "-t", type=float, help="sampling temperature (default: plan/profile)")
+    p.add_argument("--temperature", "-t", type=T.flag_number("--temperature", lo=0.0, hi=5.0),
+                   help="sampling temperature (default: plan/profile)")
     p.add_argument("--enforce-deadline", action="store_true", help="pass the deadline to the executor (latencies "
                    "are then cut at it) instead of reading the outcome from untruncated runs")
-    p.add_argument("--horizon", type=float, default=3.0, help="untruncated runs still stop at this many deadlines "
-                   "(default 3)")
+    p.add_argument("--horizon", type=T.flag_number("--horizon", lo=1.0, hi=1000.0), default=3.0,
+                   help="untruncated runs still stop at this many deadlines "
+                        "(default 3)")
     p.add_argument("--early-stop", action="store_true", help="stop a problem once its vote is decided (faster; "
                    "the model does not predict that saving)")
     p.add_argument("--records", metavar="FILE", help="also write every problem's record (JSONL; streamed to "

