@@ -6,9 +6,13 @@ import numpy as np
 
 from planner.optimize.evaluate import Evaluation
 
+ACC_STEP = 1e-6
+
 
 def pareto_front(ev: Evaluation, max_latency: float | None = None) -> list[tuple[int, int, int]]:
-    """Configurations not beaten on both accuracy (higher) and latency quantile (lower), by latency."""
+    """Configurations not beaten on both accuracy (higher) and latency quantile (lower), by latency. A point
+    must add at least ACC_STEP of accuracy to enter: below that the gain is numerical noise of the accuracy
+    tables (and invisible in the 6-decimal CSV), not a reason to wait longer."""
     lat = np.broadcast_to(ev.latency["q"], ev.acc.shape)
     ok = ev.fits_memory[None, None, :] & np.ones_like(ev.acc, dtype=bool)
     if max_latency is not None:
@@ -20,7 +24,7 @@ def pareto_front(ev: Evaluation, max_latency: float | None = None) -> list[tuple
     order = np.lexsort((-a, l))          # by latency, then accuracy descending
     front, best = [], -np.inf
     for j in order:
-        if a[j] > best + 1e-9:
+        if a[j] > best + ACC_STEP:
             front.append(tuple(int(v) for v in idx[j]))
             best = a[j]
     return front
