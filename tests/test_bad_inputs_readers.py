@@ -540,3 +540,15 @@ def test_numeric_flags_of_model_commands(capsys, tmp_path, args, needle):
     rc, _, err = run(capsys, *[tmp_path / "b.jsonl" if a == "OUT" else a for a in args])
     assert_contract(rc, err, needle)
     assert _names(tmp_path) == []
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["-d", "10s", "--objective", "accuracy", "--tolerance", "1pp"], "--tolerance and --objective accuracy contradict"),
+    (["--target-accuracy", "0.5", "--tolerance", "1pp"], "--target-accuracy and --tolerance contradict"),
+    (["--target-accuracy", "0.5", "--objective", "accuracy"], "--target-accuracy and --objective accuracy contradict"),
+    (["--target-accuracy", "0.5", "--strategy", "greedy"], "--target-accuracy and --strategy greedy contradict"),
+])
+def test_recommend_flags_the_rule_would_ignore(capsys, tmp_path, args, needle):
+    rc, _, err = run(capsys, "recommend", *args, "-o", tmp_path / "plan.json")
+    assert_contract(rc, err, needle)
+    assert _names(tmp_path) == []

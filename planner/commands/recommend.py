@@ -59,6 +59,7 @@ def run(args) -> int:
 
     if args.deadline is None and args.target_accuracy is None:
         raise PlannerError("give --deadline (e.g. --deadline 60s) or --target-accuracy")
+    _refuse_contradictions(args)
     profiles = [api.load_profile(name) for name in (args.profile or ([] if args.model_config else [None]))]
     if model_flags.given(args):
         profiles.append(model_flags.profile(args))
@@ -70,3 +71,20 @@ def run(args) -> int:
         save_plan(plan, args.output)
     print(json.dumps(plan.to_dict(), indent=2) if args.json else render_plan(plan))
     return 0
+
+
+def _refuse_contradictions(args) -> None:
+    """Flags the chosen rule would silently ignore are refused (issue 17): --tolerance is the band of
+    --objective cost; --target-accuracy takes the fastest plan reaching it by an exhaustive search."""
+    from planner.errors import PlannerError
+
+    if args.objective == "accuracy" and args.tolerance is not None:
+        raise PlannerError("--tolerance and --objective accuracy contradict: the tolerance is the band of "
+                           "--objective cost (the most accurate plan has none); drop one of them")
+    if args.target_accuracy is not None:
+        extra = ([f"--objective {args.objective}"] if args.objective != "cost" else []) + \
+            (["--tolerance"] if args.tolerance is not None else []) + \
+            ([f"--strategy {args.strategy}"] if args.strategy != "exhaustive" else [])
+        if extra:
+            raise PlannerError(f"--target-accuracy and {', '.join(extra)} contradict: a target takes the fastest "
+                               "plan reaching it (exhaustive search); drop one of them")
