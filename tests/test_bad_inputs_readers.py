@@ -552,3 +552,44 @@ def test_recommend_flags_the_rule_would_ignore(capsys, tmp_path, args, needle):
     rc, _, err = run(capsys, "recommend", *args, "-o", tmp_path / "plan.json")
     assert_contract(rc, err, needle)
     assert _names(tmp_path) == []
+
+
+@pytest.mark.parametrize("where,needle", [
+    ("LONG", "cannot read plan file"), ("/dev/null", "plan file /dev/null is a character device, not a file"),
+    ("DIR", "is a directory, not a file"), ("missing.json", "plan file not found")])
+def test_bad_plan_path(capsys, tmp_path, where, needle):
+    where = {"LONG": tmp_path / ("p" * 300 + ".json"), "DIR": tmp_path}.get(where, where)
+    rc, _, err = run(capsys, "export", where, "--engine", "vllm", "--served-model", "org/m")
+    assert_contract(rc, err, needle)
+
+
+@pytest.mark.parametrize("where,needle", [
+    ("LONG", "cannot read model config"), ("/dev/null", "model config /dev/null is a character device"),
+    ("DIR", "model config not found"), ("missing.json", "model config not found")])
+def test_bad_model_config_path(capsys, tmp_path, where, needle):
+    where = {"LONG": tmp_path / ("c" * 300 + ".json"), "DIR": tmp_path}.get(where, where)
+    rc, _, err = run(capsys, "recommend", "-d", "10s", "--model-config", where, "--gpu", "h100-sxm")
+    assert_contract(rc, err, needle)
+
+
+QWEN = json.loads((DATA / "qwen_math_cot_5.jsonl").read_text().splitlines()[0])
+
+
+@pytest.mark.parametrize("edit,needle", [
+    (lambda d: d.update(num_tokens=[1e300] * len(d["pred"])), "samples[0].num_tokens must be at most 10000000"),
+    (lambda d: d.update(pred_score=[[1e300]] * len(d["pred"])), "pred_score[0] must be a number or a list"),
+    (lambda d: d.update(score=["yes"] * len(d["pred"])), "score[0] must be true or false, got 'yes'"),
+    (lambda d: d.update(pred=d["pred"][:1]), "score must be a list of 1 booleans"),
+    (lambda d: d.pop("idx"), "idx is missing"),
+])
+def test_bad_qwen_math_bank(capsys, tmp_path, edit, needle):
+    d = copy.deepcopy(QWEN)
+    edit(d)
+    (tmp_path / "q.jsonl").write_text(json.dumps(d) + "\n")
+    prof = _bank_profile(tmp_path, "q.jsonl")
+    raw = json.loads(prof.read_text())
+    raw["accuracy"]["format"] = "qwen-math"
+    prof.write_text(json.dumps(raw))
+    rc, _, err = run(capsys, "recommend", "-d", "10s", "-p", prof)
+    assert_contract(rc, err, f"qwen-math bank {tmp_path / 'q.jsonl'}: line 1: ")
+    assert needle in err

@@ -53,7 +53,11 @@ def derive(args) -> dict:
     if config in P.MODELS and not Path(config).exists():
         return derive_profile(gpu, config, **opts)
     cp = Path(config)
-    name = cp.name if cp.is_dir() else (cp.parent.resolve().name if cp.name == "config.json" else cp.stem)
+    try:
+        is_dir = cp.is_dir()
+    except OSError:  # e.g. a name too long: the config reader says so in one line
+        is_dir = False
+    name = cp.name if is_dir else (cp.parent.resolve().name if cp.name == "config.json" else cp.stem)
     arch = arch_from_hf_config(config, name=name, weight_dtype=args.weight_dtype, kv_dtype=args.kv_dtype)
     return derive_profile(gpu, arch, **opts)
 

@@ -29,8 +29,11 @@ def arch_from_hf_config(path: str | Path, name: str | None = None, weight_dtype:
     `weight_dtype` / `kv_dtype` (the --weight-dtype / --kv-dtype flags) override both. Absent everywhere, the
     KV cache takes the activation format, as engines do with kv_cache_dtype "auto"."""
     path = Path(path)
-    if path.is_dir():
-        path = path / "config.json"
+    try:
+        if path.is_dir():
+            path = path / "config.json"
+    except OSError:  # e.g. a name too long: read_json says so as a read error of the model config
+        pass
     cfg = read_json(path, "model config")
     where = f"model config {path}"
     if not isinstance(cfg, dict):
