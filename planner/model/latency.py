@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from planner.model import drafts
 from planner.model.lengths import LengthDist, ProblemLengths, problem_nodes
 from planner.profile.schema import ModelArch, PrefillSharing, Profile, StepCoeffs
 
@@ -82,9 +83,12 @@ def target_step(p: Profile) -> StepModel:
 
 
 def draft_step(p: Profile) -> StepModel | None:
-    if p.draft.kind != "model":
+    """A draft model's or head's step (planner/model/drafts.py prices a head from its own layers and LM head,
+    on the target's step coefficients unless the profile gives its own); None for n-gram and no draft."""
+    arch = drafts.draft_arch(p.model, p.draft)
+    if arch is None:
         return None
-    return StepModel(p.draft.step, p.draft.arch, p.hardware.tensor_parallel, p.hardware.interconnect_GBps)
+    return StepModel(p.draft.step or p.step, arch, p.hardware.tensor_parallel, p.hardware.interconnect_GBps)
 
 
 def alphas(p: Profile, k_max: int) -> np.ndarray:
@@ -108,6 +112,8 @@ def tokens_per_round(p: Profile, K) -> np.ndarray:
     K = np.asarray(K, dtype=int)
     if p.acceptance is None or K.size == 0 or K.max() == 0:
         return np.ones(K.shape)
+    if p.draft.tree is not None:  # per-depth acceptance over the best-first tree (planner/model/drafts.py)
+        return drafts.round_shape(p.draft, alphas(p, int(K.max())), K)[0]
     out = tau(alphas(p, int(K.max())), K)
     for k, a in (p.acceptance.by_draft_len or {}).items():
         out = np.where(K == k, tau(np.asarray(a, dtype=float), k), out)
@@ -119,12 +125,16 @@ def draft_rate(p: Profile) -> float:
     return p.acceptance.draft_rate if p.acceptance is not None and p.draft.kind == "ngram" else 1.0
 
 
-def spec_round(ts: StepModel, ds: StepModel | None, K, B, L) -> np.ndarray:
+def spec_round(ts: StepModel, ds: StepModel | None, K, B, L, width=None, beams=1.0) -> np.ndarray:
     """One round of K drafts and a verify of width K + 1 (K = 0: a plain decode step) from the two step models;
-    the closed loop's joint fit (calibrate/fit_rounds.py) prices its rounds with this same function."""
+    the closed loop's joint fit (calibrate/fit_rounds.py) prices its rounds with this same function. A tree
+    draft verifies `width` positions (tree size + 1) and its draft steps after the first expand `beams` rows."""
     K = np.asarray(K, dtype=float)
-    t = ts.time(B, K + 1, L)
-    return t if ds is None else t + K * ds.time(B, 1, L)
+    t = ts.time(B, K + 1 if width is None else width, L)
+    if ds is None:
+        return t
+    first = np.minimum(K, 1.0) * ds.time(B, 1, L)
+    return t + first + np.maximum(K - 1.0, 0.0) * ds.time(B, beams, L)
 
 
 def round_time(p: Profile, K, B, L) -> np.ndarray:
@@ -132,7 +142,11 @@ def round_time(p: Profile, K, B, L) -> np.ndarray:
     With draft rate r < 1, a share 1 - r of rounds is a plain decode step."""
     K = np.asarray(K, dtype=float)
     ts = target_step(p)
-    t = spec_round(ts, draft_step(p), K, B, L)
+    width, beams = None, 1.0
+    if p.draft.tree is not None and p.acceptance is not None:
+        Ki = K.astype(int)
+        _, width, beams = drafts.round_shape(p.draft, alphas(p, max(int(Ki.max()), 1)), Ki)
+    t = spec_round(ts, draft_step(p), K, B, L, width, beams)
     r = draft_rate(p)
     if r < 1.0:
         t = np.where(K > 0, r * t + (1.0 - r) * ts.time(B, 1, L), t)

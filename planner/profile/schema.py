@@ -14,7 +14,8 @@ from planner.errors import PlannerError
 from planner.profile import quant
 
 SCHEMA = "tts-profile/1"
-DRAFT_KINDS = ("model", "ngram", "none")
+DRAFT_KINDS = ("model", "ngram", "eagle", "eagle3", "mtp", "none")
+HEAD_KINDS = ("eagle", "eagle3", "mtp")  # trained heads on the target's hidden states (planner/model/drafts.py)
 LENGTH_KINDS = ("lognormal", "empirical")
 ACCURACY_KINDS = ("parametric", "bank", "none")  # none: latency-only (no accuracy source)
 
@@ -256,11 +257,50 @@ class PrefillSharing:
 
 
 @dataclass(frozen=True)
+class HeadSpec:
+    """A draft head (EAGLE, EAGLE-3, MTP): decoder layers at the target's hidden size on its hidden states."""
+
+    layers: int = 1
+    draft_vocab: int | None = None  # LM-head rows (EAGLE-3 heads often 32000); absent: the target's vocab
+    params: float | None = None     # the head's own parameter count, when its config gives it
+    hf_id: str | None = None        # the checkpoint the engines load (vLLM `model`, SGLang draft path)
+
+    @staticmethod
+    def read(r: _Reader | None) -> "HeadSpec":
+        if r is None:
+            return HeadSpec()
+        return HeadSpec(r.int_("layers", 1), r.int_("draft_vocab", None), r.num("params", None, positive=True),
+                        r.str_("hf_id", None))
+
+
+@dataclass(frozen=True)
+class TreeSpec:
+    """A tree draft: top-k children per node at each depth (one number: every depth) and a budget of draft
+    tokens per round (absent: the full tree); the verify step checks tokens + 1 positions."""
+
+    topk: tuple[int, ...] = (1,)
+    tokens: int | None = None
+
+    @staticmethod
+    def read(r: _Reader | None) -> "TreeSpec | None":
+        if r is None:
+            return None
+        raw = r.d.get("topk")
+        ks = [raw] if not isinstance(raw, list) else raw
+        if raw is None or not ks or any(isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 64
+                                        for k in ks):
+            r.fail("topk", f"must be an integer in [1, 64] or a list of them (one per depth), got {raw!r}")
+        return TreeSpec(tuple(ks), r.int_("tokens", None))
+
+
+@dataclass(frozen=True)
 class DraftSpec:
-    kind: str                   # model | ngram | none
+    kind: str                   # model | ngram | eagle | eagle3 | mtp | none
     name: str | None = None
     arch: ModelArch | None = None
-    step: StepCoeffs | None = None  # step time of the draft model; ngram drafters cost ~0
+    step: StepCoeffs | None = None  # step time of the draft model / head (head absent: the target's); ngram ~0
+    head: HeadSpec | None = None    # eagle | eagle3 | mtp
+    tree: TreeSpec | None = None    # absent: a chain of K drafts
 
     @staticmethod
     def read(r: _Reader | None, step: _Reader) -> "DraftSpec":
@@ -268,8 +308,14 @@ class DraftSpec:
             return DraftSpec("none")
         kind = r.str_("kind", choices=DRAFT_KINDS)
         arch = ModelArch.read(r.sub("arch")) if kind == "model" else None
-        coeffs = StepCoeffs.read(step.sub("draft")) if kind == "model" else None
-        return DraftSpec(kind, r.str_("name", arch.name if arch else kind), arch, coeffs)
+        coeffs = StepCoeffs.read(step.sub("draft")) if kind == "model" or (
+            kind in HEAD_KINDS and step.has("draft")) else None
+        head = HeadSpec.read(r.sub("head", optional=True)) if kind in HEAD_KINDS else None
+        tree = TreeSpec.read(r.sub("tree", optional=True))
+        if tree is not None and kind in ("ngram", "none"):
+            r.fail("tree", f"needs a drafter that scores candidates (model, eagle, eagle3, mtp), not {kind!r}")
+        name = r.str_("name", arch.name if arch else (head.hf_id if head and head.hf_id else kind))
+        return DraftSpec(kind, name, arch, coeffs, head, tree)
 
 
 @dataclass(frozen=True)
@@ -445,6 +491,13 @@ def _dump(p: Profile) -> dict:
     if p.draft.kind == "model":
         draft["arch"] = clean(p.draft.arch)
         step["draft"] = clean(p.draft.step)
+    if p.draft.head is not None:
+        draft["head"] = clean(p.draft.head)
+        if p.draft.step is not None:
+            step["draft"] = clean(p.draft.step)
+    if p.draft.tree is not None:
+        draft["tree"] = {"topk": list(p.draft.tree.topk), **({"tokens": p.draft.tree.tokens}
+                                                            if p.draft.tree.tokens else {})}
     acc = clean(p.accuracy)
     if p.accuracy.kind == "bank":
         acc = {"kind": "bank", "path": p.accuracy.bank_path, "format": p.accuracy.bank_format,

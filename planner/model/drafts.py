@@ -1,0 +1,115 @@
+"""Draft kinds the engines run today: trained heads (EAGLE, EAGLE-3, MTP) and tree drafts.
+
+Why: a chain of a separate small model is the rare case; vLLM, SGLang and TensorRT-LLM users run a head of one
+or a few decoder layers on the target's hidden states, often drafting a tree. The latency model needs what one
+draft step of such a head reads and computes, and the expected tokens a tree round gains.
+
+Head cost: `layers` decoder layers at the target's hidden size (each priced as one of the target's layers,
+(params - 2 * vocab * hidden) / layers, unless the head's own `params` are given), the input projection fc of
+`fc_inputs` x hidden -> hidden (EAGLE: embedding + feature = 2; EAGLE-3: three fused feature layers = 3; MTP:
+embedding + hidden state = 2) and the LM head over the draft vocabulary that every draft step runs. The
+target's embedding lookup is one row per token and is not charged.
+
+Tree acceptance (docs/profile.md, "Tree drafts"): a node at depth d that is the r-th candidate of its parent
+is accepted, given its parent was and its r - 1 elder siblings were not, with probability alpha_d (siblings
+independent, as in multi-draft rejection sampling). So P(node on the accepted path) = prod over its path of
+alpha_j (1 - alpha_j)^(r_j - 1), and tau = 1 + sum of that over the tree's nodes. The tree kept under a token
+budget is the best-first one (the highest such probabilities, as EAGLE-2/SGLang rerank by path confidence).
+A tree of top-1 at every depth is the chain: tau = 1 + sum_d prod_{j<=d} alpha_j."""
+
+from __future__ import annotations
+
+import heapq
+from functools import lru_cache
+import numpy as np
+
+from planner.profile.schema import DraftSpec, ModelArch
+
+HEAD_KINDS = ("eagle", "eagle3", "mtp")
+FC_INPUTS = {"eagle": 2, "eagle3": 3, "mtp": 2}
+MAX_TREE_NODES = 4096   # no engine verifies more draft tokens per row in one step
+
+
+def target_layer_params(target: ModelArch) -> float:
+    """Parameters of one decoder layer of the target: all but the embedding and LM head, per layer (an untied
+    LM head assumed; where that leaves nothing, 12 h^2, the dense-transformer layer)."""
+    per = (target.params - 2.0 * target.vocab * target.hidden) / target.layers
+    return per if per > 0 else 12.0 * target.hidden ** 2
+
+
+def head_arch(target: ModelArch, draft: DraftSpec) -> ModelArch:
+    """A head as a ModelArch the roofline step model prices: the weights one draft step reads (its layers, fc,
+    LM head), its own KV cache (`layers` layers of the target's attention shape)."""
+    h = draft.head
+    vocab = h.draft_vocab or target.vocab
+    params = h.params if h.params is not None else (
+        h.layers * target_layer_params(target) + FC_INPUTS[draft.kind] * target.hidden ** 2 + vocab * target.hidden)
+    return ModelArch(draft.name or draft.kind, params, h.layers, target.hidden, target.heads, target.kv_heads,
+                     target.head_dim, vocab, target.dtype_bytes, h.hf_id, target.max_context,
+                     kv_dtype=target.kv_dtype)
+
+
+def draft_arch(target: ModelArch, draft: DraftSpec) -> ModelArch | None:
+    """What a draft step runs: the draft model, a head, or nothing (n-gram lookup, no draft)."""
+    if draft.kind == "model":
+        return draft.arch
+    if draft.kind in HEAD_KINDS:
+        return head_arch(target, draft)
+    return None
+
+
+def _branching(topk, depth: int) -> list[int]:
+    ks = list(topk) if isinstance(topk, (tuple, list)) else [int(topk)]
+    return [int(ks[min(d, len(ks) - 1)]) for d in range(depth)]
+
+
+def tree_nodes(alpha, depth: int, topk, budget: int | None = None) -> list[tuple[tuple[int, ...], float]]:
+    """The best-first tree: up to `budget` nodes (all of the full tree when None) of depth <= `depth` with
+    top-k[d] children per node at depth d, each as (ranks along its path, P(on the accepted path)), in
+    non-increasing probability. A node enters only after its parent and its elder sibling (closed tree)."""
+    ks = _branching(topk, depth)
+    a = np.asarray(alpha, dtype=float)
+    a = np.concatenate([a, np.full(max(0, depth - len(a)), a[-1] if len(a) else 0.0)])
+    full = sum(int(np.prod(ks[:d + 1])) for d in range(depth))
+    n = min(full, budget if budget is not None else full, MAX_TREE_NODES)
+    out: list = []
+    heap = [(-float(a[0]), (1,))] if depth > 0 and n > 0 else []
+    while heap and len(out) < n:
+        neg, path = heapq.heappop(heap)
+        prob = -neg
+        out.append((path, prob))
+        d, r = len(path) - 1, path[-1]
+        if r < ks[d]:  # next sibling: one more rejection at this depth
+            heapq.heappush(heap, (-(prob * (1.0 - a[d])), path[:-1] + (r + 1,)))
+        if d + 1 < depth:  # first child
+            heapq.heappush(heap, (-(prob * a[d + 1]), path + (1,)))
+    return out
+
+
+def tree_tau(alpha, depth: int, topk, budget: int | None = None) -> float:
+    """Expected tokens per round of a tree draft: 1 (the verify step's own token) + expected accepted drafts."""
+    return 1.0 + sum(p for _, p in tree_nodes(alpha, depth, topk, budget))
+
+
+def tree_size(depth: int, topk, budget: int | None = None) -> int:
+    """Draft tokens in the tree; the verify step's query width is this + 1 (the root, the last accepted token)."""
+    ks = _branching(topk, depth)
+    full = sum(int(np.prod(ks[:d + 1])) for d in range(depth))
+    return min(full, budget if budget is not None else full, MAX_TREE_NODES)
+
+
+def round_shape(draft: DraftSpec, alpha, K) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per depth K: (tau, verify query width, query width of draft steps 2..K). A chain: tau from alpha,
+    width K + 1, 1. A tree: from the best-first tree; step 1 drafts from the root, later steps expand top-k
+    beams (EAGLE-2 / SGLang), so their width is the tree's largest top-k."""
+    K = np.asarray(K, dtype=int)
+    tree, key = draft.tree, tuple(float(x) for x in np.asarray(alpha, dtype=float))
+    taus = np.array([_tau_cached(key, int(k), tree.topk, tree.tokens) for k in K.ravel()]).reshape(K.shape)
+    width = np.array([tree_size(int(k), tree.topk, tree.tokens) + 1 for k in K.ravel()]).reshape(K.shape)
+    beams = float(max(_branching(tree.topk, 1)))
+    return taus, width.astype(float), np.where(K > 1, beams, 1.0)
+
+
+@lru_cache(maxsize=256)
+def _tau_cached(alpha: tuple, depth: int, topk: tuple, budget: int | None) -> float:
+    return tree_tau(alpha, depth, topk, budget)

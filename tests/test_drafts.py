@@ -1,0 +1,156 @@
+"""Draft kinds (EAGLE/EAGLE-3/MTP heads) and tree drafts: tau of a tree against a brute-force enumeration of
+every accept/reject outcome of its nodes, the top-1 tree against the chain, a head's step cost against its
+parameter count by hand, and profiles with the new kinds loading, round-tripping and refusing bad input."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from planner.errors import PlannerError
+from planner.model import drafts
+from planner.model.latency import draft_step, join, round_time, tau, target_step, tokens_per_round
+from planner.profile.schema import DraftSpec, HeadSpec, ModelArch, Profile
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def brute_tau(paths: list[tuple[int, ...]], alpha) -> float:
+    """1 + E[accepted drafts], enumerating every accept (1) / reject (0) outcome of every node: from the root,
+    children are tried in rank order and the first accepted one is followed."""
+    paths = list(paths)
+    children = {}
+    for p in paths:
+        children.setdefault(p[:-1], []).append(p)
+    for c in children.values():
+        c.sort(key=lambda q: q[-1])
+    total = 0.0
+    for bits in itertools.product((0, 1), repeat=len(paths)):
+        ok = dict(zip(paths, bits))
+        prob = np.prod([alpha[len(p) - 1] if b else 1 - alpha[len(p) - 1] for p, b in ok.items()])
+        node, length = (), 0
+        while True:
+            nxt = next((c for c in children.get(node, []) if ok[c]), None)
+            if nxt is None:
+                break
+            node, length = nxt, length + 1
+        total += prob * length
+    return 1.0 + total
+
+
+def closed_subtrees(full: list[tuple[int, ...]], size: int):
+    """Every subset of `full` of `size` nodes that contains each node's parent and elder sibling."""
+    for sub in itertools.combinations(full, size):
+        s = set(sub)
+        if all((len(p) == 1 or p[:-1] in s) and (p[-1] == 1 or p[:-1] + (p[-1] - 1,) in s) for p in sub):
+            yield sub
+
+
+@pytest.mark.parametrize("alpha,depth,topk", [((0.7, 0.5, 0.4), 3, 2), ((0.9, 0.3), 2, 3),
+                                              ((0.6, 0.8, 0.2), 3, (3, 1, 2)), ((0.0, 1.0), 2, 2)])
+def test_full_tree_tau_matches_enumeration(alpha, depth, topk):
+    nodes = drafts.tree_nodes(alpha, depth, topk)
+    assert len(nodes) == drafts.tree_size(depth, topk)
+    assert drafts.tree_tau(alpha, depth, topk) == pytest.approx(brute_tau([p for p, _ in nodes], alpha), abs=1e-12)
+    # closed form of a full tree: 1 + sum_d prod_{j<=d} (1 - (1 - alpha_j)^k_j)
+    ks = topk if isinstance(topk, tuple) else (topk,) * depth
+    closed = 1 + sum(np.prod([1 - (1 - alpha[j]) ** ks[j] for j in range(d + 1)]) for d in range(depth))
+    assert drafts.tree_tau(alpha, depth, topk) == pytest.approx(closed, abs=1e-12)
+
+
+@pytest.mark.parametrize("budget", [1, 2, 4, 6])
+def test_budget_tree_is_the_best_closed_subtree(budget):
+    alpha = (0.6, 0.5, 0.7)
+    full = [p for p, _ in drafts.tree_nodes(alpha, 3, 2)]
+    best = max(brute_tau(list(s), alpha) for s in closed_subtrees(full, budget))
+    nodes = drafts.tree_nodes(alpha, 3, 2, budget)
+    assert len(nodes) == budget == drafts.tree_size(3, 2, budget)
+    assert drafts.tree_tau(alpha, 3, 2, budget) == pytest.approx(best, abs=1e-12)
+    assert brute_tau([p for p, _ in nodes], alpha) == pytest.approx(best, abs=1e-12)
+
+
+def test_top1_tree_is_the_chain():
+    alpha = np.array([0.8, 0.6, 0.5, 0.45, 0.4])
+    assert drafts.tree_tau(alpha, 1, 1) == pytest.approx(1 + 0.8)
+    for k in range(6):
+        assert drafts.tree_tau(alpha, k, 1) == pytest.approx(float(tau(alpha, k)))
+        assert drafts.tree_size(k, 1) == k
+
+
+def _profile() -> dict:
+    return json.loads((ROOT / "profiles" / "h100-sxm-qwen2.5-7b.json").read_text())
+
+
+def _eagle_profile(kind="eagle3", tree=None, head=None) -> Profile:
+    d = _profile()
+    d["draft"] = {"kind": kind, "head": head or {"layers": 1, "draft_vocab": 32000}}
+    if tree is not None:
+        d["draft"]["tree"] = tree
+    d["step"].pop("draft", None)
+    return Profile.from_dict(d, origin="test")
+
+
+def test_head_step_cost_from_its_architecture():
+    p = _eagle_profile()
+    t = p.model
+    layer = (t.params - 2 * t.vocab * t.hidden) / t.layers
+    arch = drafts.draft_arch(t, p.draft)
+    assert arch.params == pytest.approx(layer + 3 * t.hidden ** 2 + 32000 * t.hidden)
+    assert (arch.layers, arch.hidden, arch.kv_heads, arch.vocab) == (1, t.hidden, t.kv_heads, 32000)
+    # no own coefficients: the head runs on the target's; its weight read is a small share of the target's
+    ds, ts = draft_step(p), target_step(p)
+    assert ds.coeffs == p.step
+    mem_head = arch.weight_bytes / (p.step.weight_bw_GBps * 1e9)
+    comp_head = 2 * arch.params / (p.step.tflops * 1e12)
+    assert float(ds.time(1, 1, 0)) == pytest.approx(p.step.t0_s + float(join(mem_head, comp_head, p.step.roofline_p)),
+                                                    rel=1e-9)
+    assert float(ds.time(1, 1, 0)) < 0.25 * float(ts.time(1, 1, 0))
+    # an explicit parameter count wins; MTP/EAGLE fuse 2 hidden vectors, EAGLE-3 three
+    assert drafts.draft_arch(t, DraftSpec("mtp", head=HeadSpec(params=1e9))).params == 1e9
+    e1 = drafts.draft_arch(t, DraftSpec("eagle", head=HeadSpec()))
+    assert e1.params == pytest.approx(layer + 2 * t.hidden ** 2 + t.vocab * t.hidden)
+
+
+def test_tree_round_prices_its_width_and_beams():
+    p = _eagle_profile(tree={"topk": 4, "tokens": 10})
+    ts, ds = target_step(p), draft_step(p)
+    K, B, L = 3, 2, 500
+    want = ts.time(B, 11, L) + ds.time(B, 1, L) + 2 * ds.time(B, 4, L)
+    assert float(round_time(p, K, B, L)) == pytest.approx(float(want), rel=1e-12)
+    alpha = list(p.acceptance.alpha) + [p.acceptance.alpha[-1]] * 3
+    assert float(tokens_per_round(p, np.array([K]))[0]) == pytest.approx(drafts.tree_tau(alpha[:3], 3, 4, 10))
+    # top-1 tree == chain, in the whole round
+    chain, top1 = _eagle_profile(), _eagle_profile(tree={"topk": 1})
+    Ks = np.arange(6)
+    assert np.allclose(round_time(chain, Ks, B, L), round_time(top1, Ks, B, L), rtol=1e-12)
+    assert np.allclose(tokens_per_round(chain, Ks), tokens_per_round(top1, Ks), rtol=1e-12)
+
+
+def test_profile_round_trip_and_old_profiles_unchanged():
+    for f in sorted((ROOT / "profiles").glob("*.json")):
+        d = json.loads(f.read_text())
+        p = Profile.from_dict(copy.deepcopy(d), origin=f.name)
+        assert p.draft.head is None and p.draft.tree is None
+    p = _eagle_profile(tree={"topk": [4, 2], "tokens": 12}, head={"layers": 2, "hf_id": "org/eagle3"})
+    p2 = Profile.from_dict(json.loads(json.dumps(p.to_dict())), origin="rt")
+    assert p2.draft == p.draft and p2.draft.name == "org/eagle3"
+
+
+@pytest.mark.parametrize("change,msg", [
+    (lambda d: d["draft"].update(kind="medusa"), "draft.kind must be one of"),
+    (lambda d: d["acceptance"].update(alpha=[0.5, 1.2]), "acceptance.alpha[1] must be in [0.0, 1.0]"),
+    (lambda d: d["draft"].update(tree={"topk": 0}), "draft.tree.topk must be an integer in [1, 64]"),
+    (lambda d: d["draft"].update(kind="ngram", tree={"topk": 2}), "draft.tree needs a drafter"),
+    (lambda d: d["draft"].update(head={"layers": 0}), "draft.head.layers must be positive"),
+])
+def test_bad_draft_input_is_one_line(change, msg):
+    d = _eagle_profile().to_dict()
+    change(d)
+    with pytest.raises(PlannerError) as e:
+        Profile.from_dict(d, origin="bad.json")
+    assert msg in str(e.value) and "\n" not in str(e.value)
