@@ -72,15 +72,15 @@ def _stream(args, problems, n_configs: int):
                         unit=f"runs (configuration x problem, {n_configs} configurations)")
 
 
-def _ints(text: str, what: str, lo: int) -> list[int]:
+def _ints(text: str, what: str, lo: int, hi: int) -> list[int]:
     from planner.errors import PlannerError
 
-    try:
-        vals = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise PlannerError(f"{what} must be comma-separated integers, got {text!r}") from None
-    if not vals or min(vals) < lo:
-        raise PlannerError(f"{what} must be integers >= {lo}, got {text!r}")
+    parts = [x.strip() for x in text.split(",") if x.strip()]
+    if not text.isascii() or len(parts) > 64 or not all(x.lstrip("+-").isdigit() and len(x) < 20 for x in parts):
+        raise PlannerError(f"{what} must be comma-separated integers, got {text[:60]!r}") from None
+    vals = [int(x) for x in parts]
+    if not vals or min(vals) < lo or max(vals) > hi:
+        raise PlannerError(f"{what} must be integers in {lo}..{hi}, got {text[:60]!r}")
     return vals
 
 
@@ -159,7 +159,10 @@ def run(args) -> int:
     template = RAW_TEMPLATES.get(args.template, args.template) if args.template else MATH_PROMPT
     if "{question}" not in template:
         raise PlannerError("--template must contain {question} (or be 'raw')")
-    n_grid, k_grid = _ints(args.n_values, "--n-values", 1), _ints(args.k_values, "--k-values", 0)
+    from planner.plan import MAX_BRANCHES, MAX_DRAFT_LEN
+
+    n_grid = _ints(args.n_values, "--n-values", 1, MAX_BRANCHES)
+    k_grid = _ints(args.k_values, "--k-values", 0, MAX_DRAFT_LEN)
     deadline = plan.deadline_s if plan is not None else parse_duration(args.deadline)
 
     if plan is None:
