@@ -119,6 +119,11 @@ def test_calibrate_quick_then_recommend(engine):
     assert prof["calibration"]["lengths"]["n"] == 12    # 3 prompts x 4 branches
     assert prof["calibration"]["acceptance_counts"]["positions"] == K
     assert p.prefill.t0_s + p.prefill.s_per_token * 400 > 0
+    # how this server prefills n branches, from vllm:cache_config_info: the CPU build's 128-token KV blocks with
+    # V1's prefix caching, so each decode point's short prompt is prefilled once per branch (docs/serving.md s.4)
+    assert (p.prefill_sharing.mode, p.prefill_sharing.block_size, p.prefill_sharing.prefix_caching) == \
+        ("blocks", 128, True) and p.prefill_sharing.source == "vllm:cache_config_info"
+    assert all(d["prefilled_tokens"] == d["B"] * d["prompt_tokens"] for d in pts if d["prompt_tokens"] <= 128)
     print(f"\nquick calibration {took:.1f} s; phases {prof['calibration']['phases_s']}; step fit error "
           f"{p.step.fit_rel_error:.1%}; steps {by_b}")
     out.write_text(json.dumps(prof))
