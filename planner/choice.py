@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from planner.errors import PlannerError
+from planner.model import drafts
 from planner.optimize import exhaustive
 from planner.optimize.cost import with_cost
 from planner.optimize.evaluate import Evaluation
@@ -19,12 +20,23 @@ from planner.units import format_duration
 
 
 def speculative_section(p: Profile, k: int) -> dict:
+    """The plan's `speculative` block: the engine-neutral method (draft_model, ngram, or the head kind eagle,
+    eagle3, mtp), depth K, the drafter checkpoint, and for a tree its top-k and verify width (docs/plan.md)."""
     if k == 0 or p.draft.kind == "none":
         return {"method": "none", "num_speculative_tokens": 0, "draft_model": None}
     if p.draft.kind == "ngram":
         return {"method": "ngram", "num_speculative_tokens": k, "draft_model": None}
-    return {"method": "draft_model", "num_speculative_tokens": k,
-            "draft_model": p.draft.arch.hf_id or p.draft.arch.name, "draft_vocab_size": p.draft.arch.vocab}
+    if p.draft.kind == "model":
+        out = {"method": "draft_model", "num_speculative_tokens": k,
+               "draft_model": p.draft.arch.hf_id or p.draft.arch.name, "draft_vocab_size": p.draft.arch.vocab}
+    else:  # a head: MTP layers usually ship inside the target's checkpoint (no separate model)
+        out = {"method": p.draft.kind, "num_speculative_tokens": k, "draft_model": p.draft.head.hf_id}
+        if p.draft.head.draft_vocab:
+            out["draft_vocab_size"] = p.draft.head.draft_vocab
+    if p.draft.tree is not None:
+        out["eagle_topk"] = max(p.draft.tree.topk)
+        out["num_draft_tokens"] = drafts.tree_size(k, p.draft.tree.topk, p.draft.tree.tokens) + 1
+    return out
 
 
 def engine_k_max(p: Profile, engine: str | None, k_max: int) -> tuple[int, str | None]:
@@ -32,7 +44,14 @@ def engine_k_max(p: Profile, engine: str | None, k_max: int) -> tuple[int, str |
     if engine == "vllm" and p.draft.kind == "model" and p.draft.arch.vocab != p.model.vocab:
         return 0, (f"{p.id}: vLLM refuses draft {p.draft.name} (vocab_size {p.draft.arch.vocab} != "
                    f"{p.model.vocab}), so only plans without speculation were searched")
+    wide = max(p.draft.tree.topk) if p.draft.tree is not None else 1
+    if engine in TREE_ENGINES and wide > TREE_ENGINES[engine]:
+        raise PlannerError(f"profile {p.id}: draft.tree.topk {wide} is wider than {engine} drafts (top-k <= "
+                           f"{TREE_ENGINES[engine]}: a chain); set draft.tree.topk to 1 or use --engine sglang")
     return k_max, None
+
+
+TREE_ENGINES = {"vllm": 1, "trtllm": 1}  # widest top-k each engine's exporter can express (docs/engines.md)
 
 
 def _infeasible(evs: list[Evaluation], deadline: float, quantile: float) -> PlannerError:

@@ -16,7 +16,7 @@ from planner.units import MAX_SECONDS, MIN_SECONDS
 
 SCHEMA = "tts-plan/1"
 METHODS = ("majority", "best_of_n", "weighted_majority")
-SPEC_METHODS = ("none", "draft_model", "ngram")
+SPEC_METHODS = ("none", "draft_model", "ngram", "eagle", "eagle3", "mtp")  # eagle/eagle3/mtp: trained heads
 MAX_BRANCHES, MAX_DRAFT_LEN = 4096, 16   # largest N and K a plan (or a search limit) may hold
 MAX_PROMPT_TOKENS = 10_000_000           # largest prompt length accepted (tokens)
 MAX_OUTPUT_TOKENS = 10_000_000           # largest max_tokens per branch
@@ -132,6 +132,8 @@ def _speculative(s: dict, p: str) -> dict:
     _int(s, "draft_vocab_size", p, 1, 100_000_000)
     _int(s, "ngram_min", p, 1, 1024)
     _int(s, "ngram_max", p, 1, 1024)
+    _int(s, "eagle_topk", p, 1, 64)             # tree drafts (planner/model/drafts.py): top-k per node
+    _int(s, "num_draft_tokens", p, 1, 4096)     # tree size + 1 (SGLang's count: the root is the last token)
     return s
 
 

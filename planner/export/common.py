@@ -63,7 +63,7 @@ class PlanView:
 
     method: str
     branches: int
-    spec_method: str                    # none | draft_model | ngram
+    spec_method: str                    # none | draft_model | ngram | eagle | eagle3 | mtp
     k: int
     draft_model: str | None
     ngram_min: int
@@ -76,6 +76,8 @@ class PlanView:
     top_p: float
     max_tokens: int
     deadline_s: float | None
+    topk: int = 1                       # tree drafts: top-k per node (1: a chain)
+    draft_tokens: int | None = None     # tree drafts: verify width, tree size + 1 (SGLang's num_draft_tokens)
 
 
 def _num(d: dict, key: str, default: Any, where: str, kind=float, lo=None, hi=None):
@@ -144,12 +146,20 @@ def view(plan: Plan, served: str | None = None) -> PlanView:
     nmax = _num(spec, "ngram_max", NGRAM_MAX_DEFAULT, "speculative", int, lo=1)
     if nmin > nmax:
         raise PlannerError(f"plan speculative.ngram_min ({nmin}) must be <= speculative.ngram_max ({nmax})")
-    draft = draft.strip() if spec["method"] == "draft_model" else None
+    if spec["method"] in ("eagle", "eagle3") and (not isinstance(draft, str) or not draft.strip()):
+        raise PlannerError(f"plan speculative.method is {spec['method']} but speculative.draft_model is missing: "
+                           "name the head's checkpoint (profile draft.head.hf_id)")
+    draft = draft.strip() if spec["method"] != "ngram" and isinstance(draft, str) and draft.strip() else None
+    topk = _num(spec, "eagle_topk", 1, "speculative", int, lo=1)
+    width = _num(spec, "num_draft_tokens", None, "speculative", int, lo=2) if spec.get(
+        "num_draft_tokens") is not None else None
+    if topk > 1 and width is None:
+        raise PlannerError("plan speculative.eagle_topk > 1 needs speculative.num_draft_tokens (tree size + 1)")
     vocab, draft_vocab = _vocab_sizes(plan, model.get("hf_id") or name, draft)
     return PlanView(method=plan.method, branches=plan.branches, spec_method=spec["method"], k=plan.draft_len,
                     draft_model=draft, ngram_min=nmin, ngram_max=nmax, model=name, tensor_parallel=tp,
                     vocab=vocab, draft_vocab=draft_vocab, temperature=temperature, top_p=top_p,
-                    max_tokens=max_tokens, deadline_s=plan.deadline_s)
+                    max_tokens=max_tokens, deadline_s=plan.deadline_s, topk=topk, draft_tokens=width)
 
 
 def _vocab_sizes(plan: Plan, model: str, draft: str | None) -> tuple[int | None, int | None]:

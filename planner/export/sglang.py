@@ -10,7 +10,8 @@ Key drift (read from the released wheels' server_args, and checked with 0.5.23's
 
 A chain of K draft tokens is steps=K, topk=1, draft_tokens=K+1 (the verify width counts the last accepted
 token as the tree root); SGLang silently rewrites draft_tokens to steps+1 when topk=1, so we emit the
-consistent triple ourselves. For NGRAM, bfs breadth 1 makes the draft a chain, matching the latency model."""
+consistent triple ourselves. A tree draft (EAGLE/EAGLE3/NEXTN or STANDALONE) is steps=K, topk=k and
+draft_tokens = the plan's tree size + 1 (planner/model/drafts.py: the best-first tree under the budget). For NGRAM, bfs breadth 1 makes the draft a chain, matching the latency model."""
 
 from __future__ import annotations
 
@@ -33,19 +34,35 @@ def _chain(k: int) -> list[str]:
             "--speculative-num-draft-tokens", str(k + 1)]
 
 
+HEAD_ALGORITHMS = {"eagle": "EAGLE", "eagle3": "EAGLE3", "mtp": "NEXTN"}
+
+
+def _tree(v: PlanView) -> list[str]:
+    """A tree draft: K steps, top-k beams, and the verify width the plan computed (tree size + 1)."""
+    return ["--speculative-num-steps", str(v.k), "--speculative-eagle-topk", str(v.topk),
+            "--speculative-num-draft-tokens", str(v.draft_tokens)]
+
+
 def _render(v: PlanView, version: str, *, standalone: bool, ngram: str | None) -> Export:
     """ngram: None (unsupported), "window" (0.5.3-0.5.9 flags) or "trie" (0.5.10+)."""
     args = ["--model-path", v.model, "--tp", str(v.tensor_parallel)]
     notes = caller_notes(v)
+    if v.topk > 1 and v.spec_method == "ngram":
+        raise PlannerError("an n-gram plan cannot carry a top-k tree (speculative.eagle_topk must be 1)")
     if v.spec_method == "draft_model":
         if not standalone:
             raise PlannerError(f"SGLang {version} has no plain draft-model speculation (only EAGLE, EAGLE3, "
                                "NEXTN heads); export for SGLang >= 0.5.2 (STANDALONE) or vLLM")
         args += ["--speculative-algorithm", "STANDALONE", "--speculative-draft-model-path", v.draft_model,
-                 *_chain(v.k)]
+                 *(_tree(v) if v.topk > 1 else _chain(v.k))]
         notes.append("SGLang does not compare the two models' vocabularies: the draft must use the target's "
                      "tokenizer (all Qwen2.5 sizes do, although 7B+ pad vocab_size to 152064), or acceptance "
                      "collapses.")
+    elif v.spec_method in HEAD_ALGORITHMS:
+        args += ["--speculative-algorithm", HEAD_ALGORITHMS[v.spec_method]]
+        if v.draft_model:  # NEXTN without a path: the target's own MTP layers
+            args += ["--speculative-draft-model-path", v.draft_model]
+        args += _tree(v) if v.topk > 1 else _chain(v.k)
     elif v.spec_method == "ngram":
         if ngram is None:
             raise PlannerError(f"SGLang {version} has no n-gram speculation; export for SGLang >= 0.5.3 or vLLM")

@@ -10,10 +10,14 @@ Key drift:
 - 1.2: the key is `speculative_model` (`speculative_model_dir` stays as an accepted alias).
 - 1.3: `--config` is the documented flag for the YAML file (`--extra_llm_api_options` remains an alias).
 `decoding_type` is `DraftTarget` for a separate draft model and `NGram` for prompt lookup in all three;
-the docs run both with `disable_overlap_scheduler: true`."""
+the docs run both with `disable_overlap_scheduler: true`. EAGLE-3 heads are `Eagle3` (max_draft_len + the model
+key; `Eagle` is only a back-compatible alias, EAGLE-1/2 checkpoints do not run on the PyTorch backend) and MTP is
+`MTP` with num_nextn_predict_layers = K (docs/source/features/speculative-decoding.md). Trees (eagle_choices,
+dynamic trees) are not emitted: a tree plan is refused for TRT-LLM."""
 
 from __future__ import annotations
 
+from planner.errors import PlannerError
 from planner.export.common import Export, Mapping, PlanView, caller_notes, chat_body
 
 LAUNCHER = ["trtllm-serve"]
@@ -22,6 +26,8 @@ CONFIG_PATH = "trtllm-config.yaml"
 # Documented field names per decoding_type (subset the planner may emit), used by the contract tests.
 DOCUMENTED_KEYS = {
     "DraftTarget": {"decoding_type", "max_draft_len", "speculative_model", "speculative_model_dir"},
+    "Eagle3": {"decoding_type", "max_draft_len", "speculative_model", "speculative_model_dir"},
+    "MTP": {"decoding_type", "num_nextn_predict_layers"},
     "NGram": {"decoding_type", "max_draft_len", "max_matching_ngram_size", "is_keep_all", "is_use_oldest",
               "is_public_pool"},
 }
@@ -30,9 +36,20 @@ SAMPLING_KEYS = {"n", "best_of", "temperature", "top_p", "top_k", "max_tokens", 
 
 def _render(v: PlanView, version: str, *, model_key: str, config_flag: str) -> Export:
     config: dict = {}
+    if v.topk > 1:
+        raise PlannerError(f"TensorRT-LLM {version}: this exporter emits chains only (no eagle_choices tree); plan "
+                           f"speculative.eagle_topk is {v.topk}: plan with draft.tree.topk 1 or export for SGLang")
     if v.spec_method == "draft_model":
         config["speculative_config"] = {"decoding_type": "DraftTarget", "max_draft_len": v.k,
                                         model_key: v.draft_model}
+    elif v.spec_method in ("eagle", "eagle3"):
+        if v.spec_method == "eagle":
+            raise PlannerError(f"TensorRT-LLM {version} (PyTorch backend) runs EAGLE-3 heads, not EAGLE-1: "
+                               "use an eagle3 head or export for vLLM/SGLang")
+        config["speculative_config"] = {"decoding_type": "Eagle3",
+                                        "max_draft_len": v.k, model_key: v.draft_model}
+    elif v.spec_method == "mtp":
+        config["speculative_config"] = {"decoding_type": "MTP", "num_nextn_predict_layers": v.k}
     elif v.spec_method == "ngram":
         # Per-request pool: each branch looks up n-grams in its own prompt + output, as the planner's
         # acceptance calibration assumes (TRT-LLM's default shares one pool across requests).

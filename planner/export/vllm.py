@@ -4,7 +4,8 @@ Key drift this module tracks:
 - 0.6.x took speculative settings as separate flags (`--speculative-model`, `--num-speculative-tokens`,
   `--speculative-model [ngram]` + `--ngram-prompt-lookup-max/min`).
 - Since 0.8 everything goes into one `--speculative-config` JSON whose `method` names the drafter
-  ("draft_model", "ngram", ...); n-gram needs `prompt_lookup_max`/`prompt_lookup_min` there.
+  ("draft_model", "ngram", "eagle", "eagle3", "mtp", ...); n-gram needs `prompt_lookup_max`/`prompt_lookup_min`
+  there; a head's checkpoint goes in `model` (MTP: none, the target's own layers). vLLM drafts chains only.
 The 0.32 mapping was checked with vLLM's own parser (EngineArgs + create_engine_config, docs/engines.md)."""
 
 from __future__ import annotations
@@ -25,7 +26,19 @@ def _speculative_config(v: PlanView) -> dict | None:
     if v.spec_method == "ngram":
         return {"method": "ngram", "num_speculative_tokens": v.k, "prompt_lookup_max": v.ngram_max,
                 "prompt_lookup_min": v.ngram_min}
+    if v.spec_method in HEAD_METHODS:  # MTP without a model: the target's own MTP layers
+        return {"method": v.spec_method, **({"model": v.draft_model} if v.draft_model else {}),
+                "num_speculative_tokens": v.k}
     return None
+
+
+HEAD_METHODS = ("eagle", "eagle3", "mtp")  # SpeculativeConfig.method values of vLLM 0.32 (config/speculative.py)
+
+
+def _chain_only(v: PlanView, version: str) -> None:
+    if v.topk > 1:
+        raise PlannerError(f"vLLM {version} drafts a chain (no top-k tree in SpeculativeConfig): plan "
+                           f"speculative.eagle_topk is {v.topk}; plan with draft.tree.topk 1 or export for SGLang")
 
 
 def render_config_json(v: PlanView, version: str) -> Export:
@@ -34,6 +47,7 @@ def render_config_json(v: PlanView, version: str) -> Export:
         raise PlannerError(f"vLLM {version} refuses draft {v.draft_model} for {v.model}: vocab_size "
                            f"{v.draft_vocab} != {v.vocab} (SpeculativeConfig check); use a draft with the "
                            "target's vocabulary, an n-gram plan, or --engine sglang")
+    _chain_only(v, version)
     args = [v.model, "--tensor-parallel-size", str(v.tensor_parallel)]
     spec = _speculative_config(v)
     if spec is not None:
@@ -50,6 +64,9 @@ def render_config_json(v: PlanView, version: str) -> Export:
 
 def render_legacy_flags(v: PlanView, version: str) -> Export:
     """vLLM 0.6.x: separate speculative flags (docs.vllm.ai/en/v0.6.3.post1/models/spec_decode.html)."""
+    if v.spec_method in HEAD_METHODS:
+        raise PlannerError(f"the vLLM 0.6 mapping has no {v.spec_method} keys; export for vLLM >= 0.32 "
+                           "(--engine-version 0.32)")
     args = [v.model, "--tensor-parallel-size", str(v.tensor_parallel)]
     if v.spec_method == "draft_model":
         args += ["--speculative-model", v.draft_model, "--num-speculative-tokens", str(v.k)]

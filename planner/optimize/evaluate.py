@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from planner.errors import PlannerError
+from planner.model import drafts
 from planner.model.latency import latency_grid
 from planner.model.lengths import LengthDist
 from planner.profile.schema import Profile
@@ -59,9 +60,9 @@ def memory_ok(p: Profile, N: np.ndarray, k_max: int) -> np.ndarray:
     ctx = p.prompt_tokens + p.lengths.max_tokens + k_max
     # KV heads split over at most kv_heads devices; past that each device holds a replica (as latency.py)
     need = p.model.weight_bytes / tp + N * ctx * p.model.kv_bytes_per_token / min(tp, p.model.kv_heads)
-    if p.draft.kind == "model":
-        need = need + p.draft.arch.weight_bytes / tp + N * ctx * p.draft.arch.kv_bytes_per_token / min(
-            tp, p.draft.arch.kv_heads)
+    draft = drafts.draft_arch(p.model, p.draft)  # a draft model or an EAGLE/MTP head (its weights and KV)
+    if draft is not None:
+        need = need + draft.weight_bytes / tp + N * ctx * draft.kv_bytes_per_token / min(tp, draft.kv_heads)
     return need <= MEMORY_HEADROOM * p.hardware.memory_GB * 1e9
 
 
