@@ -597,3 +597,22 @@ def test_bad_qwen_math_bank(capsys, tmp_path, edit, needle):
     rc, _, err = run(capsys, "recommend", "-d", "10s", "-p", prof)
     assert_contract(rc, err, f"qwen-math bank {tmp_path / 'q.jsonl'}: line 1: ")
     assert needle in err
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--model", "smollm2-135m", "--seed", "-5"], "--seed: must be an integer in [0, 4294967295], got -5"),
+    (["--model", "smollm2-135m", "--threads", "100000"], "--threads: must be an integer in [1, 4096]"),
+    (["--model", "smollm2-135m", "--max-seconds", "inf"], "--max-seconds: must be a finite number"),
+    (["--model", "smollm2-135m", "--temperature", "nan"], "--temperature: must be a finite number"),
+    (["--model", "smollm2-135m", "--top-p", "1.5"], "--top-p: must be in (0, 1]"),
+    (["--from-points", "POINTS", "--model-config", "CFG", "--memory-gb", "inf"], "--memory-gb: must be a finite"),
+    (["--from-points", "POINTS", "--model-config", "CFG", "--memory-gb", "1e9"], "--memory-gb: must be in (0, 1000000]"),
+    (["--from-points", "POINTS", "--base-profile", BASE, "--tp", "0"], "--tp: must be an integer in [1, 64]"),
+])
+def test_calibrate_numeric_flags(capsys, tmp_path, args, needle):
+    points = tmp_path / "points.csv"
+    points.write_text(HEAD + SPREAD)
+    subst = {"POINTS": points, "CFG": DATA / "qwen2.5-7b-config.json"}
+    rc, _, err = run(capsys, "calibrate", *[subst.get(a, a) for a in args], "-o", tmp_path / "o.json")
+    assert_contract(rc, err, needle)
+    assert _names(tmp_path) == ["points.csv"]

@@ -7,6 +7,8 @@ import sys
 
 
 def register(sub) -> None:
+    from planner.commands import types as T
+
     p = sub.add_parser("calibrate", help="measure a profile (step times, acceptance, lengths) on this device",
                        description="Sweep forward-step times of the target (and draft) with the project's engine, "
                                    "measure acceptance per draft position and output lengths on calibration "
@@ -20,19 +22,23 @@ def register(sub) -> None:
     dev.add_argument("--cpu", action="store_true", help="calibrate on the CPU (default)")
     p.add_argument("--dtype", choices=("auto", "bf16", "fp16", "fp32"), default="auto",
                    help="weights dtype (default auto: bf16 on GPUs and CPUs with native bf16, else fp32)")
-    p.add_argument("--tp", type=int, default=None, metavar="T", help="tensor-parallel degree the step times "
-                                                                     "describe (--from-points; default 1)")
+    p.add_argument("--tp", type=T.count("--tp", 1, 64), default=None, metavar="T",
+                   help="tensor-parallel degree the step times "
+                        "describe (--from-points; default 1)")
     p.add_argument("--quick", action="store_true", help="small grids and budgets (<= 3 min on a 2-core CPU)")
     p.add_argument("--prompts", metavar="FILE|math500", help="calibration prompts (JSONL with problem/question "
                                                              "[and answer]); default math500")
-    p.add_argument("--temperature", "-t", type=float, default=None, help="sampling temperature of the plan "
-                                                                         "(default 0.7)")
-    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--temperature", "-t", type=T.flag_number("--temperature", lo=0.0, hi=5.0), default=None,
+                   help="sampling temperature of the plan "
+                        "(default 0.7)")
+    p.add_argument("--top-p", type=T.flag_number("--top-p", lo=0.0, hi=1.0, lo_open=True), default=1.0)
     p.add_argument("--accuracy", action="store_true", help="grade the calibration samples (math-verify) and store "
                                                            "a sample bank next to the profile")
-    p.add_argument("--max-seconds", type=float, metavar="S", help="scale the phase budgets so that measuring "
-                                                                   "takes at most about S seconds")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; 1 with --clock cpu)")
+    p.add_argument("--max-seconds", type=T.flag_number("--max-seconds", lo=0.0, lo_open=True, hi=1e6), metavar="S",
+                   help="scale the phase budgets so that measuring "
+                        "takes at most about S seconds")
+    p.add_argument("--threads", type=T.count("--threads", 1, 4096),
+                   help="torch CPU threads (default: torch's choice; 1 with --clock cpu)")
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                    help="time with wall clock (default) or the compute thread's CPU time (CPU only, 1 thread): "
                         "use cpu on a machine shared with other jobs to measure the idle machine")
@@ -40,7 +46,7 @@ def register(sub) -> None:
                    help="wall clock: time a reference forward between measurement groups and rescale each group "
                         "to the run's median load (for slow, large load swings; on a quiet machine the "
                         "reference's own noise makes it worse, see docs/validation.md)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=T.count("--seed", 0, 2**32 - 1), default=0)
     p.add_argument("--id", help="profile id (default: output file name)")
     p.add_argument("--description", help="profile description")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
@@ -55,7 +61,8 @@ def register(sub) -> None:
     g.add_argument("--model-config", metavar="CONFIG_JSON", help="HF config.json of the target (no base profile)")
     g.add_argument("--draft-config", metavar="CONFIG_JSON", help="HF config.json of the draft (draft rows)")
     g.add_argument("--hardware", metavar="NAME", help="device name for the profile")
-    g.add_argument("--memory-gb", type=float, help="device memory in GB (no base profile)")
+    g.add_argument("--memory-gb", type=T.flag_number("--memory-gb", lo=0.0, lo_open=True, hi=1e6),
+                   help="device memory in GB (no base profile)")
     p.add_argument("--endpoint", metavar="URL", help="calibrate against a running OpenAI-compatible server")
     try:  # the serving helper's options for --endpoint (its own module; absent in a trimmed install)
         from planner.calibrate.endpoint import add_endpoint_arguments
