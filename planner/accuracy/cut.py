@@ -57,11 +57,12 @@ def vote_curves(method: str, omega: float, n_max: int) -> np.ndarray:
 
 
 def n_subgrid(n_max: int) -> np.ndarray:
-    """Branch counts computed exactly: 1..16, then a geometric grid (ratio ~1.06, the latency model's), then n_max;
-    accuracy in between is interpolated (it is smooth in n there)."""
+    """Branch counts computed exactly: 1..16, then a geometric grid (ratio ~1.06, the latency model's) up to the
+    first point >= n_max; accuracy in between is interpolated (it is smooth in n there). The points do not depend
+    on n_max, so one configuration predicted alone equals its cell in a larger grid."""
     g = list(range(1, min(n_max, 16) + 1))
     while g[-1] < n_max:
-        g.append(min(n_max, max(g[-1] + 1, round(g[-1] * 1.06))))
+        g.append(max(g[-1] + 1, round(g[-1] * 1.06)))
     return np.array(g)
 
 
@@ -104,10 +105,10 @@ class CutTables:
         e = np.arange(-me, mhi + 1) * de
         self.ystep = self.sa * DZ if self.sa > 0 else de
         # R[m, i, n-1]: accuracy of a problem at z[i] whose branches finish with probability G(e[m]).
-        M = vote_curves(method, float(omega), n_max)
+        self.ns = n_subgrid(n_max)                                           # may end above n_max
+        M = vote_curves(method, float(omega), int(self.ns[-1]))
         P = difficulty_masses(z, a, b, link.lam, P_GRID)                      # (I, Qp)
         pi = voter_correct_share(P_GRID, e, link.delta, g.cdf)               # (Qp, E)
-        self.ns = n_subgrid(n_max)
         B = binomial_rows(g.cdf(e), self.ns)                                 # (E, n, v)
         R = np.empty((len(e), len(z), len(self.ns)))
         mbar = None
