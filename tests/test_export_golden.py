@@ -16,12 +16,18 @@ GOLDEN = Path(__file__).parent / "golden" / "export"
 PLANS = sorted(p.stem for p in (GOLDEN / "plans").glob("*.json"))
 # (plan, engine, version) renderings whose older key names deserve their own golden file.
 OLDER = [("draft_k4", "vllm", "0.6"), ("ngram_k3", "vllm", "0.6"), ("ngram_k3", "sglang", "0.5.9"),
-         ("draft_k4", "trtllm", "1.0"), ("ngram_k3", "trtllm", "1.0")]
+         ("draft_k4", "trtllm", "1.0"), ("ngram_k3", "trtllm", "1.0"), ("eagle3_k3", "trtllm", "1.0"),
+         ("eagle3_tree", "sglang", "0.5.1"), ("mtp_k1", "sglang", "0.5.1")]
+
+
+# Plans only some engines can express (a top-k tree: vLLM and this TRT-LLM exporter draft chains; the others
+# refuse it, tests/test_drafts.py).
+ONLY = {"eagle3_tree": ("sglang",)}
 
 
 def _cases():
     for plan in PLANS:
-        for engine in ENGINES:
+        for engine in ONLY.get(plan, ENGINES):
             for fmt in ("args", "json") + (("yaml",) if engine == "trtllm" else ()):
                 yield plan, engine, None, fmt
     for plan, engine, version in OLDER:

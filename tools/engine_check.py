@@ -81,6 +81,11 @@ SGLANG_SPEC_FLAGS = ("--speculative-algorithm", "--speculative-draft-model-path"
                      "--max-running-requests")
 
 
+# Names SGLang resolves to another without changing what runs ("NEXTN alias resolution": MTP heads run on the
+# EAGLE worker, the draft path defaulting to the target's own checkpoint).
+SGLANG_ALIASES = {("--speculative-algorithm", "NEXTN"): "EAGLE"}
+
+
 def check_sglang(exp: dict) -> tuple[dict, list]:
     from sglang.srt.managers.io_struct import GenerateReqInput
     from sglang.srt.sampling.sampling_params import SamplingParams
@@ -93,7 +98,8 @@ def check_sglang(exp: dict) -> tuple[dict, list]:
     r = sa.resolved_dict()
     want = _flag_values(exp["server_args"])
     resolved = {f: r.get(f.lstrip("-").replace("-", "_") if f != "--tp" else "tp_size") for f in SGLANG_SPEC_FLAGS}
-    corrected = [[f, want[f], resolved[f]] for f in SGLANG_SPEC_FLAGS if f in want and str(resolved[f]) != want[f]]
+    corrected = [[f, want[f], resolved[f]] for f in SGLANG_SPEC_FLAGS if f in want and str(resolved[f]) != want[f]
+                 and SGLANG_ALIASES.get((f, want[f])) != resolved[f]]
     body = exp["request"]["body"]
     req = GenerateReqInput(**body)
     req.normalize_batch_and_arguments()
