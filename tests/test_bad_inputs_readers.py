@@ -58,7 +58,7 @@ PLAN_FIELDS = [
     ("method", "", "method: must be a non-empty string"), ("method", GONE, "method: is missing"),
     ("speculative", None, "speculative: must be a JSON object, got null"),
     ("speculative", [], "speculative: must be a JSON object, got list"),
-    ("speculative.method", "eagle", "speculative.method: must be one of none, draft_model, ngram"),
+    ("speculative.method", "medusa", "speculative.method: must be one of none, draft_model, ngram"),
     ("speculative.method", GONE, "speculative.method: is missing"),
     ("speculative.num_speculative_tokens", -1, "speculative.num_speculative_tokens: must be an integer in [0, 16]"),
     ("speculative.num_speculative_tokens", 17, "speculative.num_speculative_tokens: must be an integer in [0, 16]"),
