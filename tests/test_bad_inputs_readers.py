@@ -6,14 +6,29 @@ would have written. Each family also has one valid input that passes, so a reade
 import copy
 import json
 import sys
+from pathlib import Path
 
 import pytest
 
 from planner import cli
-from test_bad_inputs import DATA, assert_contract, run
 
+DATA = next(p / "data" for p in Path(__file__).resolve().parents if (p / "data" / "profile_test.json").is_file())
 BASE = "h100-sxm-qwen2.5-7b"
 GONE = object()  # "delete this field"
+
+
+def run(capsys, *args):
+    rc = cli.main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def assert_contract(rc, err, needle, code=2):
+    """The error contract: exit code, exactly one `planner: error:` line holding `needle`, no traceback."""
+    lines = err.strip().splitlines()
+    assert rc == code, err
+    assert len(lines) == 1 and lines[0].startswith("planner: error: "), err
+    assert "Traceback" not in err and needle in lines[0], lines[0]
 
 
 def _edited(d: dict, path: str, value):
