@@ -7,6 +7,9 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -149,8 +152,52 @@ def test_profile_round_trip_and_old_profiles_unchanged():
     (lambda d: d["draft"].update(head={"layers": 0}), "draft.head.layers must be positive"),
 ])
 def test_bad_draft_input_is_one_line(change, msg):
-    d = _eagle_profile().to_dict()
+    d = copy.deepcopy(_eagle_profile().to_dict())
     change(d)
     with pytest.raises(PlannerError) as e:
         Profile.from_dict(d, origin="bad.json")
     assert msg in str(e.value) and "\n" not in str(e.value)
+
+
+def _cli(*args, cwd) -> "subprocess.CompletedProcess":
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "planner", *args], capture_output=True, text=True, cwd=cwd, env=env,
+                          timeout=300)
+
+
+def _one_line_error(r, *needles):
+    assert r.returncode == 2 and r.stdout == ""
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("planner: error: "), r.stderr
+    assert all(n in lines[0] for n in needles), lines[0]
+
+
+def test_cli_tree_plan_for_sglang_and_refusals(tmp_path):
+    """recommend plans a tree and SGLang gets its numbers; an engine that drafts chains refuses it (exit 2, one
+    line, nothing written), as do an unknown draft kind and alpha outside [0, 1]."""
+    prof = _eagle_profile(tree={"topk": 4, "tokens": 15}, head={"draft_vocab": 32000, "hf_id": "org/eagle3"})
+    (tmp_path / "tree.json").write_text(json.dumps(prof.to_dict()))
+    r = _cli("recommend", "-p", "tree.json", "-d", "30s", "-o", "plan.json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    spec, k = plan["speculative"], plan["speculative"]["num_speculative_tokens"]
+    assert spec["method"] == "eagle3" and spec["draft_model"] == "org/eagle3" and k >= 1
+    assert (spec["eagle_topk"], spec["num_draft_tokens"]) == (4, drafts.tree_size(k, 4, 15) + 1)
+    r = _cli("export", "plan.json", "--engine", "sglang", "--format", "json", cwd=tmp_path)
+    args = json.loads(r.stdout)["server_args"]
+    assert args[args.index("--speculative-algorithm") + 1] == "EAGLE3"
+    assert args[args.index("--speculative-eagle-topk") + 1] == "4"
+    for engine in ("vllm", "trtllm"):
+        _one_line_error(_cli("export", "plan.json", "--engine", engine, "-o", f"{engine}.out", cwd=tmp_path),
+                        "eagle_topk is 4")
+        assert not (tmp_path / f"{engine}.out").exists()
+    _one_line_error(_cli("recommend", "-p", "tree.json", "-d", "30s", "--engine", "vllm", "-o", "p2.json",
+                         cwd=tmp_path), "draft.tree.topk 4")
+    assert not (tmp_path / "p2.json").exists()
+    for change, needle in ((lambda d: d["draft"].update(kind="eagle4"), "draft.kind must be one of"),
+                           (lambda d: d["acceptance"].update(alpha=[0.7, -0.1]), "acceptance.alpha[1]")):
+        d = copy.deepcopy(prof.to_dict())
+        change(d)
+        (tmp_path / "bad.json").write_text(json.dumps(d))
+        _one_line_error(_cli("recommend", "-p", "bad.json", "-d", "30s", "-o", "p3.json", cwd=tmp_path), needle)
+        assert not (tmp_path / "p3.json").exists()
