@@ -201,3 +201,13 @@ def test_cli_tree_plan_for_sglang_and_refusals(tmp_path):
         (tmp_path / "bad.json").write_text(json.dumps(d))
         _one_line_error(_cli("recommend", "-p", "bad.json", "-d", "30s", "-o", "p3.json", cwd=tmp_path), needle)
         assert not (tmp_path / "p3.json").exists()
+
+
+def test_head_matches_the_bench_s_published_eagle3_head():
+    """bench/spec_published.py writes the Llama-3.1-8B EAGLE-3 head out by hand from its config.json (one Llama
+    layer + 3 h^2 fc + 32000-row LM head); the generic rule from the target's parameter count agrees."""
+    bench = pytest.importorskip("bench.spec_published")
+    target, head = bench.ARCHS["llama3.1-8b"], bench.ARCHS["eagle3-head"]
+    arch = drafts.draft_arch(target, DraftSpec("eagle3", head=HeadSpec(draft_vocab=32000)))
+    assert arch.params == pytest.approx(head.params, rel=1e-3)
+    assert (arch.layers, arch.hidden, arch.kv_heads, arch.head_dim) == (1, 4096, 8, 128)
