@@ -53,8 +53,9 @@ def _config(args, plan):
                    top_p=float(plan.sampling.get("top_p", 1.0)),
                    max_tokens=int(plan.sampling.get("max_tokens") or 1024))
         if args.draft is None:
+            # a head (eagle/eagle3/mtp) runs server-side only: the local engine gets no drafter (refused below)
             cfg["draft"] = {"ngram": f"ngram:{spec.get('ngram_max', 4)}", "draft_model": spec.get("draft_model"),
-                            "none": None}[spec["method"]]
+                            "none": None}.get(spec["method"])
     for key, val in (("branches", args.branches), ("draft_len", args.draft_len), ("method", args.method),
                      ("temperature", args.temperature), ("top_p", args.top_p), ("max_tokens", args.max_tokens)):
         if val is not None:
@@ -74,6 +75,11 @@ def _config(args, plan):
 
     if cfg["method"] not in METHODS:
         raise PlannerError(f"unknown method {cfg['method']!r}; choose from {', '.join(METHODS)}")
+    if plan is not None and args.draft is None and plan.speculative["method"] in ("eagle", "eagle3", "mtp") \
+            and args.backend == "local":
+        raise PlannerError(f"plan speculative.method {plan.speculative['method']} is a trained head the local engine "
+                           "cannot run: serve the plan (`planner export`) and pass --backend openai, or run "
+                           "locally with --draft ngram|none")
     if cfg["draft_len"] > 0 and cfg["draft"] in (None, "none") and args.backend == "local":
         raise PlannerError(f"draft length {cfg['draft_len']} needs a drafter: pass --draft ngram, layers:N or a model")
     return cfg, notes

@@ -89,8 +89,8 @@ def _draft_spec(args, plan, profile) -> str | None:
         return args.draft
     if plan is not None and plan.speculative.get("method") == "ngram":
         return f"ngram:{plan.speculative.get('ngram_max', 4)}"
-    if plan is not None and plan.speculative.get("draft_model"):
-        return plan.speculative["draft_model"]
+    if plan is not None and plan.speculative.get("draft_model") and plan.speculative.get("method") == "draft_model":
+        return plan.speculative["draft_model"]  # a head's checkpoint (eagle/eagle3/mtp) only runs server-side
     if profile is not None and profile.draft.kind == "ngram":
         return "ngram"
     if profile is not None and profile.draft.kind == "model":  # runners-up may speculate when the plan does not
