@@ -18,6 +18,7 @@ import pytest
 from planner.errors import PlannerError
 from planner.model import drafts
 from planner.model.latency import draft_step, join, round_time, tau, target_step, tokens_per_round
+from planner.profile.presets import SPECULATION
 from planner.profile.schema import DraftSpec, HeadSpec, ModelArch, Profile
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,12 +106,16 @@ def test_head_step_cost_from_its_architecture():
     arch = drafts.draft_arch(t, p.draft)
     assert arch.params == pytest.approx(layer + 3 * t.hidden ** 2 + 32000 * t.hidden)
     assert (arch.layers, arch.hidden, arch.kv_heads, arch.vocab) == (1, t.hidden, t.kv_heads, 32000)
-    # no own coefficients: the head runs on the target's; its weight read is a small share of the target's
+    # no own coefficients: the head runs on the target's; its step is a small share of the target's
     ds, ts = draft_step(p), target_step(p)
-    assert ds.coeffs == p.step
+    # (bandwidth, FLOP/s, roofline join), with a draft step's launch cost and no verify overhead
+    assert (ds.coeffs.weight_bw_GBps, ds.coeffs.tflops, ds.coeffs.roofline_p) == (
+        p.step.weight_bw_GBps, p.step.tflops, p.step.roofline_p)
+    t0 = SPECULATION["draft_t0_s"]["value"]
+    assert ds.coeffs.t0_s == t0 and ds.verify_s == 0.0
     mem_head = arch.weight_bytes / (p.step.weight_bw_GBps * 1e9)
     comp_head = 2 * arch.params / (p.step.tflops * 1e12)
-    assert float(ds.time(1, 1, 0)) == pytest.approx(p.step.t0_s + float(join(mem_head, comp_head, p.step.roofline_p)),
+    assert float(ds.time(1, 1, 0)) == pytest.approx(t0 + float(join(mem_head, comp_head, p.step.roofline_p)),
                                                     rel=1e-9)
     assert float(ds.time(1, 1, 0)) < 0.25 * float(ts.time(1, 1, 0))
     # an explicit parameter count wins; MTP/EAGLE fuse 2 hidden vectors, EAGLE-3 three

@@ -20,10 +20,12 @@ A tree of top-1 at every depth is the chain: tau = 1 + sum_d prod_{j<=d} alpha_j
 from __future__ import annotations
 
 import heapq
+from dataclasses import replace
 from functools import lru_cache
 import numpy as np
 
-from planner.profile.schema import DraftSpec, ModelArch
+from planner.profile.presets import SPECULATION
+from planner.profile.schema import DraftSpec, ModelArch, StepCoeffs
 
 HEAD_KINDS = ("eagle", "eagle3", "mtp")
 FC_INPUTS = {"eagle": 2, "eagle3": 3, "mtp": 2}
@@ -56,6 +58,13 @@ def draft_arch(target: ModelArch, draft: DraftSpec) -> ModelArch | None:
     if draft.kind in HEAD_KINDS:
         return head_arch(target, draft)
     return None
+
+
+def head_coeffs(target: StepCoeffs) -> StepCoeffs:
+    """Step coefficients of a head the profile gives none for: the target's (same device and kernels), with the
+    per-step launch cost of a draft step run inside the engine step (presets.SPECULATION draft_t0_s, fitted on
+    vLLM's EAGLE TPOT table, docs/sources.md) instead of a whole engine step's t0, and no verify overhead."""
+    return replace(target, t0_s=SPECULATION["draft_t0_s"]["value"], verify_s=None)
 
 
 def _branching(topk, depth: int) -> list[int]:

@@ -84,11 +84,13 @@ def target_step(p: Profile) -> StepModel:
 
 def draft_step(p: Profile) -> StepModel | None:
     """A draft model's or head's step (planner/model/drafts.py prices a head from its own layers and LM head,
-    on the target's step coefficients unless the profile gives its own); None for n-gram and no draft."""
+    on the target's step coefficients with a draft step's launch cost unless the profile gives its own); None
+    for n-gram and no draft."""
     arch = drafts.draft_arch(p.model, p.draft)
     if arch is None:
         return None
-    return StepModel(p.draft.step or p.step, arch, p.hardware.tensor_parallel, p.hardware.interconnect_GBps)
+    return StepModel(p.draft.step or drafts.head_coeffs(p.step), arch, p.hardware.tensor_parallel,
+                     p.hardware.interconnect_GBps)
 
 
 def alphas(p: Profile, k_max: int) -> np.ndarray:
@@ -134,7 +136,8 @@ def spec_round(ts: StepModel, ds: StepModel | None, K, B, L, width=None, beams=1
     if ds is None:
         return t
     first = np.minimum(K, 1.0) * ds.time(B, 1, L)
-    return t + first + np.maximum(K - 1.0, 0.0) * ds.time(B, beams, L)
+    expand = ds.time(B, beams, L) - ds.verify_s * (np.asarray(beams) > 1)  # a draft step is no verify step
+    return t + first + np.maximum(K - 1.0, 0.0) * expand
 
 
 def round_time(p: Profile, K, B, L) -> np.ndarray:
