@@ -216,3 +216,36 @@ def test_head_matches_the_bench_s_published_eagle3_head():
     arch = drafts.draft_arch(target, DraftSpec("eagle3", head=HeadSpec(draft_vocab=32000)))
     assert arch.params == pytest.approx(head.params, rel=1e-3)
     assert (arch.layers, arch.hidden, arch.kv_heads, arch.head_dim) == (1, 4096, 8, 128)
+
+
+def _with_length(length: dict) -> dict:
+    d = copy.deepcopy(_eagle_profile().to_dict())
+    d["acceptance"] = {"temperature": 0.0, "length": length}
+    return d
+
+
+def test_alpha_from_published_acceptance_length():
+    # one K: the constant alpha of a chain, by the quadratic formula at K = 2 (1 + a + a^2 = tau)
+    p = Profile.from_dict(_with_length({"2": 2.5}), origin="t")
+    a = (-1 + np.sqrt(1 + 4 * 1.5)) / 2
+    assert p.acceptance.alpha == pytest.approx((a, a), abs=1e-12)
+    # several K: every reported length reproduced by tau of the derived alpha
+    lengths = {"1": 1.8, "3": 3.1, "6": 3.9}
+    p = Profile.from_dict(_with_length(lengths), origin="t")
+    alpha = np.array(p.acceptance.alpha)
+    assert len(alpha) == 6 and alpha[0] == pytest.approx(0.8, abs=1e-12)
+    for k, t in lengths.items():
+        assert float(tau(alpha, int(k))) == pytest.approx(t, abs=1e-9)
+    # alpha given explicitly wins (length is then only a note)
+    d = _with_length({"2": 2.5})
+    d["acceptance"]["alpha"] = [0.9]
+    assert Profile.from_dict(d, origin="t").acceptance.alpha == (0.9,)
+
+
+@pytest.mark.parametrize("length,msg", [({"2": 3.5}, "acceptance.length.2 is 3.5: must lie in [1, 3]"),
+                                        ({"1": 1.9, "2": 1.5}, "acceptance.length.2 is 1.5: must lie in"),
+                                        ({"x": 2.0}, "acceptance.length.x must be a draft length")])
+def test_impossible_acceptance_length_is_one_line(length, msg):
+    with pytest.raises(PlannerError) as e:
+        Profile.from_dict(_with_length(length), origin="bad.json")
+    assert msg in str(e.value) and "\n" not in str(e.value)

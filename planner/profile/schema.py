@@ -12,6 +12,7 @@ from typing import Any
 from planner.checks import ABSURD
 from planner.errors import PlannerError
 from planner.profile import quant
+from planner.profile.accept_length import alpha_from_lengths
 
 SCHEMA = "tts-profile/1"
 DRAFT_KINDS = ("model", "ngram", "eagle", "eagle3", "mtp", "none")
@@ -336,7 +337,18 @@ class Acceptance:
     def read(r: _Reader | None) -> "Acceptance | None":
         if r is None:
             return None
-        alpha = tuple(r.nums("alpha", lo=0.0, hi=1.0))
+        if r.has("length") and not r.has("alpha"):  # published acceptance lengths {K: tau} -> alpha
+            sub = r.sub("length")
+            taus = {}
+            for key in sub.d:
+                if not key.isdigit() or not 1 <= int(key) <= 64:
+                    sub.fail(key, "must be a draft length K in 1..64 (the key of a published acceptance length)")
+                taus[int(key)] = sub.num(key, lo=1.0, hi=65.0)
+            if not taus:
+                r.fail("length", "must give at least one {K: acceptance length}")
+            alpha = tuple(alpha_from_lengths(taus, sub.fail))
+        else:
+            alpha = tuple(r.nums("alpha", lo=0.0, hi=1.0))
         lo = r.nums("ci_low", None, lo=0.0, hi=1.0)
         hi = r.nums("ci_high", None, lo=0.0, hi=1.0)
         by_k = None
