@@ -56,21 +56,31 @@ def closed_subtrees(full: list[tuple[int, ...]], size: int):
 
 
 @pytest.mark.parametrize("alpha,depth,topk", [((0.7, 0.5, 0.4), 3, 2), ((0.9, 0.3), 2, 3),
-                                              ((0.6, 0.8, 0.2), 3, (3, 1, 2)), ((0.0, 1.0), 2, 2)])
-def test_full_tree_tau_matches_enumeration(alpha, depth, topk):
+                                              ((0.6, 0.8, 0.2), 3, (3, 1, 2)), ((0.0, 1.0), 2, 2),
+                                              ((0.5, 0.6, 0.7), 3, 1)])
+def test_tree_tau_matches_enumeration(alpha, depth, topk):
     nodes = drafts.tree_nodes(alpha, depth, topk)
-    assert len(nodes) == drafts.tree_size(depth, topk)
+    assert len(nodes) == drafts.tree_size(depth, topk) == drafts.pool_size(depth, topk)
     assert drafts.tree_tau(alpha, depth, topk) == pytest.approx(brute_tau([p for p, _ in nodes], alpha), abs=1e-12)
-    # closed form of a full tree: 1 + sum_d prod_{j<=d} (1 - (1 - alpha_j)^k_j)
-    ks = topk if isinstance(topk, tuple) else (topk,) * depth
-    closed = 1 + sum(np.prod([1 - (1 - alpha[j]) ** ks[j] for j in range(d + 1)]) for d in range(depth))
-    assert drafts.tree_tau(alpha, depth, topk) == pytest.approx(closed, abs=1e-12)
+    if depth <= 2:  # every node of depth 1 is a beam: the full tree, 1 + sum_d prod_{j<=d} (1 - (1 - a_j)^k_j)
+        ks = topk if isinstance(topk, tuple) else (topk,) * depth
+        closed = 1 + sum(np.prod([1 - (1 - alpha[j]) ** ks[j] for j in range(d + 1)]) for d in range(depth))
+        assert drafts.tree_tau(alpha, depth, topk) == pytest.approx(closed, abs=1e-12)
+
+
+def test_pool_is_beams_times_children():
+    """EAGLE-2 / SGLang: depth 1 holds k nodes, every further depth the k most probable nodes' k children each;
+    at depth 3 with k = 2 that is 2 + 4 + 4 (a full binary tree would hold 14), and the beams are the best."""
+    nodes = drafts.tree_nodes((0.6, 0.5, 0.7), 3, 2)
+    assert drafts.pool_size(3, 2) == 10 and drafts.pool_size(5, 4) == 4 + 4 * 16
+    deep = sorted(p[:2] for p, _ in nodes if len(p) == 3)
+    assert deep == [(1, 1), (1, 1), (1, 2), (1, 2)]  # P(1,1) = .3, P(1,2) = .15 beat P(2,1) = .12, P(2,2) = .06
 
 
 @pytest.mark.parametrize("budget", [1, 2, 4, 6])
 def test_budget_tree_is_the_best_closed_subtree(budget):
     alpha = (0.6, 0.5, 0.7)
-    full = [p for p, _ in drafts.tree_nodes(alpha, 3, 2)]
+    full = [p for p, _ in drafts.tree_nodes(alpha, 3, 2)]  # the candidate pool
     best = max(brute_tau(list(s), alpha) for s in closed_subtrees(full, budget))
     nodes = drafts.tree_nodes(alpha, 3, 2, budget)
     assert len(nodes) == budget == drafts.tree_size(3, 2, budget)

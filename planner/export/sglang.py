@@ -38,7 +38,12 @@ HEAD_ALGORITHMS = {"eagle": "EAGLE", "eagle3": "EAGLE3", "mtp": "NEXTN"}
 
 
 def _tree(v: PlanView) -> list[str]:
-    """A tree draft: K steps, top-k beams, and the verify width the plan computed (tree size + 1)."""
+    """A tree draft: K steps, top-k beams, and the verify width the plan computed (tree size + 1), which cannot
+    exceed the candidates SGLang scores: topk from the root, then topk beams x topk children per further step."""
+    pool = v.topk + (v.k - 1) * v.topk * v.topk
+    if v.draft_tokens is None or not 2 <= v.draft_tokens <= pool + 1:
+        raise PlannerError(f"plan speculative.num_draft_tokens {v.draft_tokens} does not fit a tree of {v.k} steps "
+                           f"and top-k {v.topk}: SGLang scores {pool} candidates, so it must be in 2..{pool + 1}")
     return ["--speculative-num-steps", str(v.k), "--speculative-eagle-topk", str(v.topk),
             "--speculative-num-draft-tokens", str(v.draft_tokens)]
 

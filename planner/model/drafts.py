@@ -14,12 +14,12 @@ Tree acceptance (docs/profile.md, "Tree drafts"): a node at depth d that is the 
 is accepted, given its parent was and its r - 1 elder siblings were not, with probability alpha_d (siblings
 independent, as in multi-draft rejection sampling). So P(node on the accepted path) = prod over its path of
 alpha_j (1 - alpha_j)^(r_j - 1), and tau = 1 + sum of that over the tree's nodes. The tree kept under a token
-budget is the best-first one (the highest such probabilities, as EAGLE-2/SGLang rerank by path confidence).
-A tree of top-1 at every depth is the chain: tau = 1 + sum_d prod_{j<=d} alpha_j."""
+budget is the most probable part of the candidate pool (EAGLE-2/SGLang rerank by path confidence).
+The candidates are EAGLE-2's / SGLang's: top-k beams per depth, k children each. A tree of top-1 at every depth
+is the chain: tau = 1 + sum_d prod_{j<=d} alpha_j."""
 
 from __future__ import annotations
 
-import heapq
 from dataclasses import replace
 from functools import lru_cache
 import numpy as np
@@ -73,26 +73,24 @@ def _branching(topk, depth: int) -> list[int]:
 
 
 def tree_nodes(alpha, depth: int, topk, budget: int | None = None) -> list[tuple[tuple[int, ...], float]]:
-    """The best-first tree: up to `budget` nodes (all of the full tree when None) of depth <= `depth` with
-    top-k[d] children per node at depth d, each as (ranks along its path, P(on the accepted path)), in
-    non-increasing probability. A node enters only after its parent and its elder sibling (closed tree)."""
+    """The drafted tree: up to `budget` nodes (all of the candidate pool when None), each as (ranks along its
+    path, P(on the accepted path)), in non-increasing probability. The pool is what EAGLE-2 / SGLang draft: the
+    root's top-k[0] children; at each further depth d the k[d] most probable nodes (beams) expand k[d] children
+    each; the budget keeps the most probable nodes of the pool (a closed tree: a parent and an elder sibling are
+    at least as probable, ties broken toward them)."""
     ks = _branching(topk, depth)
     a = np.asarray(alpha, dtype=float)
     a = np.concatenate([a, np.full(max(0, depth - len(a)), a[-1] if len(a) else 0.0)])
-    full = sum(int(np.prod(ks[:d + 1])) for d in range(depth))
-    n = min(full, budget if budget is not None else full, MAX_TREE_NODES)
-    out: list = []
-    heap = [(-float(a[0]), (1,))] if depth > 0 and n > 0 else []
-    while heap and len(out) < n:
-        neg, path = heapq.heappop(heap)
-        prob = -neg
-        out.append((path, prob))
-        d, r = len(path) - 1, path[-1]
-        if r < ks[d]:  # next sibling: one more rejection at this depth
-            heapq.heappush(heap, (-(prob * (1.0 - a[d])), path[:-1] + (r + 1,)))
-        if d + 1 < depth:  # first child
-            heapq.heappush(heap, (-(prob * a[d + 1]), path + (1,)))
-    return out
+    pool: list = []
+    level = [((), 1.0)]
+    for d in range(depth):
+        if d > 0:  # beams: the most probable nodes of the previous depth
+            level = sorted(level, key=lambda n: (-n[1], n[0]))[:ks[d]]
+        level = [(path + (r,), prob * a[d] * (1.0 - a[d]) ** (r - 1)) for path, prob in level
+                 for r in range(1, ks[d] + 1)]
+        pool += level
+    pool.sort(key=lambda n: (-n[1], len(n[0]), n[0]))
+    return pool[:min(len(pool), budget if budget is not None else len(pool), MAX_TREE_NODES)]
 
 
 def tree_tau(alpha, depth: int, topk, budget: int | None = None) -> float:
@@ -100,10 +98,20 @@ def tree_tau(alpha, depth: int, topk, budget: int | None = None) -> float:
     return 1.0 + sum(p for _, p in tree_nodes(alpha, depth, topk, budget))
 
 
+def pool_size(depth: int, topk) -> int:
+    """Candidates a tree draft of this depth scores: k[0], then per depth min(k[d], nodes above) beams x k[d]
+    children (uniform k: k + (depth - 1) k^2);
+    SGLang's --speculative-num-draft-tokens may not exceed this + 1."""
+    ks, total, level = _branching(topk, depth), 0, 1
+    for d, k in enumerate(ks):
+        level = (min(k, level) if d > 0 else 1) * k
+        total += level
+    return total
+
+
 def tree_size(depth: int, topk, budget: int | None = None) -> int:
     """Draft tokens in the tree; the verify step's query width is this + 1 (the root, the last accepted token)."""
-    ks = _branching(topk, depth)
-    full = sum(int(np.prod(ks[:d + 1])) for d in range(depth))
+    full = pool_size(depth, topk)
     return min(full, budget if budget is not None else full, MAX_TREE_NODES)
 
 
