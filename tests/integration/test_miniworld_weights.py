@@ -14,7 +14,7 @@ pytest.importorskip("transformers")
 from planner.demo.miniworld import task  # noqa: E402
 from tools.miniworld import measure  # noqa: E402
 
-WEIGHTS = Path(__file__).resolve().parents[1] / "planner" / "demo" / "miniworld" / "weights"
+WEIGHTS = Path(__file__).resolve().parents[2] / "planner" / "demo" / "miniworld" / "weights"
 pytestmark = pytest.mark.engine
 
 

@@ -9,7 +9,7 @@ import pytest
 from planner.accuracy.bank import Bank, BankProblem, Sample, estimate_tokens, load_bank, save_bank
 from planner.errors import PlannerError
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 QWEN = DATA / "qwen_math_cot_5.jsonl"   # lines 1, 7, 18, 29, 99 of the Qwen2.5-Math maj/RM example file
 
 

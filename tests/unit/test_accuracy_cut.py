@@ -19,7 +19,7 @@ from planner.model.lengths import problem_nodes
 
 SHARES = np.array([0.25, 0.5, 0.75, 0.9])
 A, B, OMEGA, RHO, LAM, DELTA = 1.2, 0.35, 0.5, 0.8, 0.4, 0.5
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "samples" / "qwen25math_math_cot_100.jsonl"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "samples" / "qwen25math_math_cot_100.jsonl"
 
 
 def skewed(x: np.ndarray, s: float) -> np.ndarray:
@@ -158,7 +158,7 @@ def test_real_bank_fitted_path_against_brute_force():
     (docs/accuracy.md). "No branch finished" within 4 points at every share; the normal shape with the
     maximum-likelihood link (the previous path) misses by 10.5 points at 25 %."""
     import importlib.util
-    spec = importlib.util.spec_from_file_location("cut_bench", Path(__file__).parents[1] / "bench" / "cut_accuracy.py")
+    spec = importlib.util.spec_from_file_location("cut_bench", Path(__file__).parents[2] / "bench" / "cut_accuracy.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     bank = load_bank(SHARED, "qwen-math")

@@ -12,7 +12,7 @@ from planner.accuracy import estimators as est
 from planner.accuracy.bank import Bank, BankProblem, Sample, load_bank
 from planner.errors import PlannerError
 
-QWEN = Path(__file__).parent / "data" / "qwen_math_cot_5.jsonl"
+QWEN = Path(__file__).parents[1] / "data" / "qwen_math_cot_5.jsonl"
 
 
 def random_bank(rng, problems, m) -> Bank:

@@ -16,7 +16,7 @@ from planner.accuracy.model import BankAccuracyModel, build_accuracy_model
 from planner.errors import PlannerError
 from planner.profile.schema import AccuracySpec
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 QWEN = DATA / "qwen_math_cot_5.jsonl"
 FQ = np.array([0.0, 0.1, 0.3, 0.5, 0.8, 1.0])
 

@@ -14,7 +14,7 @@ from planner.accuracy.link import DEFAULT_DIFFICULTY_LENGTH_CORR, DEFAULT_WRONG_
 from planner.optimize.evaluate import accuracy_model, evaluate
 from planner.profile.schema import Profile
 
-BASE = Path(__file__).resolve().parents[1] / "profiles" / "h100-sxm-qwen2.5-7b.json"
+BASE = Path(__file__).resolve().parents[2] / "profiles" / "h100-sxm-qwen2.5-7b.json"
 
 
 def _profile(**acc) -> dict:

@@ -17,7 +17,7 @@ import pytest
 import planner
 from planner.errors import PlannerError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def cli_json(*args):
@@ -177,7 +177,7 @@ def render_plan_example() -> str:
     why = (f"`engines.vllm` is an error instead: {vllm['error']}." if "error" in vllm else
            "Every engine can run this plan.")
     return ("Written by `planner recommend --deadline 60s -o plan.json` (default profile). Rendered from the code\n"
-            "by `tests/test_api.py`, so it cannot drift: numbers rounded to 4 significant digits, provenance sources\n"
+            "by `tests/unit/test_api.py`, so it cannot drift: numbers rounded to 4 significant digits, provenance sources\n"
             f"cut to the first, {left} of the runners-up left out.\n\n"
             f"```json\n{body}\n```\n\n{why} More example plans, one per case the exporters distinguish, are in "
             "`tests/golden/export/plans/`.\n")
@@ -193,7 +193,7 @@ def test_plan_doc_example_is_rendered_from_code():
         doc.write_text(text[:m.start(2)] + want + text[m.end(2):])
         return
     assert m.group(2).strip() == want.strip(), "docs/plan.md example drifted: run PLANNER_UPDATE_DOCS=1 pytest " \
-                                               "tests/test_api.py -k plan_doc"
+                                               "tests/unit/test_api.py -k plan_doc"
     rendered = json.loads(re.search(r"```json\n(.*?)\n```", want, re.S).group(1))
     assert rendered["engines"] and set(rendered["engines"]) == {"vllm", "sglang", "trtllm"}
 

@@ -1,6 +1,6 @@
 """docs/architecture.md's package table checked against the code: every path it lists exists, every planner
 package and top-level module is listed, and its "torch" column is what the imports say (read with `ast`, the
-walker of tests/test_import_rule.py). `PLANNER_UPDATE_DOCS=1` rewrites the column from the code and appends a
+walker of tests/unit/test_import_rule.py). `PLANNER_UPDATE_DOCS=1` rewrites the column from the code and appends a
 row (its docstring's first line) for anything unlisted, so the table cannot drift silently."""
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def test_every_listed_path_exists_and_every_planner_package_is_listed():
         DOC.write_text(text[:end] + new + text[end:])
         return
     assert todo == [], f"planner packages/modules missing from docs/architecture.md's table: {todo} " \
-                       "(run PLANNER_UPDATE_DOCS=1 pytest tests/test_architecture_doc.py, then describe them)"
+                       "(run PLANNER_UPDATE_DOCS=1 pytest tests/unit/test_architecture_doc.py, then describe them)"
 
 
 def test_torch_column_matches_the_imports():
@@ -107,7 +107,7 @@ def test_torch_column_matches_the_imports():
         DOC.write_text(text)
         return
     assert got == want, "docs/architecture.md's torch column drifted: run PLANNER_UPDATE_DOCS=1 pytest " \
-                        "tests/test_architecture_doc.py"
+                        "tests/unit/test_architecture_doc.py"
 
 
 def test_the_checks_can_fail(tmp_path):

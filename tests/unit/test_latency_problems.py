@@ -13,7 +13,7 @@ from planner.model.lengths import LengthDist, ProblemLengths, problem_nodes
 from planner.profile.schema import LengthSpec, Profile, StepCoeffs
 from planner.special import norm_cdf
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 
 
 @pytest.fixture(scope="module")

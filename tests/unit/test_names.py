@@ -9,7 +9,7 @@ import ast
 from collections import defaultdict
 from pathlib import Path
 
-PKG = Path(__file__).resolve().parents[1] / "planner"
+PKG = Path(__file__).resolve().parents[2] / "planner"
 
 
 def class_clashes(root: Path) -> dict[str, list[str]]:

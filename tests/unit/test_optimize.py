@@ -15,7 +15,7 @@ from planner.optimize.optuna_search import optuna_front, optuna_index
 from planner.optimize.pareto import pareto_front
 from planner.profile.schema import Profile
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 
 
 class FakeAccuracy:

@@ -1,6 +1,6 @@
 """The README's example output is what `planner recommend --deadline 60s` prints today (it depends only on the
 shipped default profile), so the page a user reads first cannot drift from the code. After an intended change:
-`UPDATE_README=1 python -m pytest tests/test_readme.py` rewrites the block; review the diff."""
+`UPDATE_README=1 python -m pytest tests/unit/test_readme.py` rewrites the block; review the diff."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from planner.cli import main
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 BLOCK = re.compile(r"(Example output of command 1.*?\n\n```\n)(.*?)(```\n)", re.S)
 
 

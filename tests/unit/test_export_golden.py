@@ -1,6 +1,6 @@
 """Golden files: every example plan rendered for every engine (newest mapping) and for the older mappings
 whose keys differ. A diff here means the exported command changed; if that is intended, regenerate with
-`UPDATE_GOLDEN=1 python -m pytest tests/test_export_golden.py` and review the diff of tests/golden/export/."""
+`UPDATE_GOLDEN=1 python -m pytest tests/unit/test_export_golden.py` and review the diff of tests/golden/export/."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from planner.export import ENGINES, export_plan, render
 from planner.plan import load_plan
 
-GOLDEN = Path(__file__).parent / "golden" / "export"
+GOLDEN = Path(__file__).parents[1] / "golden" / "export"
 PLANS = sorted(p.stem for p in (GOLDEN / "plans").glob("*.json"))
 # (plan, engine, version) renderings whose older key names deserve their own golden file.
 OLDER = [("draft_k4", "vllm", "0.6"), ("ngram_k3", "vllm", "0.6"), ("ngram_k3", "sglang", "0.5.9"),
@@ -21,7 +21,7 @@ OLDER = [("draft_k4", "vllm", "0.6"), ("ngram_k3", "vllm", "0.6"), ("ngram_k3", 
 
 
 # Plans only some engines can express (a top-k tree: vLLM and this TRT-LLM exporter draft chains; the others
-# refuse it, tests/test_drafts.py).
+# refuse it, tests/unit/test_drafts.py).
 ONLY = {"eagle3_tree": ("sglang",)}
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from planner import cli
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 PROFILE = json.loads((DATA / "profile_test.json").read_text())
 HF_CONFIG = json.loads((DATA / "qwen2.5-7b-config.json").read_text())
 
@@ -358,7 +358,7 @@ def test_sigterm_during_a_cli_write_exits_143_without_temp_files(tmp_path, plan_
 # ---- results files and resume of run / eval / validate (nothing runs: every case fails before the server) ----
 # The URL is a closed port: reaching the liveness probe would be a different error, so each needle proves the
 # case was refused before any work. Live-server cases (dies, never answers, trickles, garbage, kill -9) are in
-# tests/test_nothing_lost.py and tests/test_network_policy.py.
+# tests/engine/test_nothing_lost.py and tests/unit/test_network_policy.py.
 
 DEAD = "http://127.0.0.1:9/v1"
 

@@ -1,5 +1,5 @@
 """The bad-input corpus, part 2: the readers (plans, sample banks, points and acceptance CSVs, datasets) and the
-paths and flags around them. Same contract as tests/test_bad_inputs.py: the exit code, exactly one stderr line
+paths and flags around them. Same contract as tests/unit/test_bad_inputs.py: the exit code, exactly one stderr line
 `planner: error: ...` naming the file and the field's path, no traceback, and nothing written where the command
 would have written. Each family also has one valid input that passes, so a reader refusing everything fails."""
 

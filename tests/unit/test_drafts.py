@@ -21,7 +21,7 @@ from planner.model.latency import draft_step, join, round_time, tau, target_step
 from planner.profile.presets import SPECULATION
 from planner.profile.schema import DraftSpec, HeadSpec, ModelArch, Profile
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def brute_tau(paths: list[tuple[int, ...]], alpha) -> float:

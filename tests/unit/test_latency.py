@@ -11,7 +11,7 @@ from planner.model.latency import StepModel, latency_grid, round_time, tau, pref
 from planner.model.lengths import LengthDist
 from planner.profile.schema import LengthSpec, Profile
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from planner.errors import PlannerError
 from planner.profile.hf_config import arch_from_hf_config
 from planner.profile.schema import Profile
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 
 
 def _base() -> dict:

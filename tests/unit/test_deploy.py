@@ -78,7 +78,7 @@ def test_compressed_tensors_reads_weights_activations_and_kv(tmp_path):
 
 
 def test_old_profiles_read_unchanged():
-    p = Profile.from_dict(json.loads((Path(__file__).parent.parent / "profiles" /
+    p = Profile.from_dict(json.loads((Path(__file__).parents[2] / "profiles" /
                                       "h100-sxm-qwen2.5-7b.json").read_text()))
     assert p.model.weight_dtype is None and p.model.weight_bytes == p.model.params * 2
     assert p.hardware.fp8_tflops is None and "weight_dtype" not in p.to_dict()["model"]

@@ -13,7 +13,7 @@ from planner.errors import PlannerError
 from planner.export import engine_sections, export_plan, known_versions, trtllm
 from planner.plan import Plan, load_plan
 
-GOLDEN = Path(__file__).parent / "golden" / "export" / "plans"
+GOLDEN = Path(__file__).parents[1] / "golden" / "export" / "plans"
 PLANS = sorted(p.stem for p in GOLDEN.glob("*.json"))
 
 # vLLM SpeculativeConfig fields (vllm/config/speculative.py, identical in 0.32.0 and 0.33.0) and the
@@ -30,7 +30,7 @@ SGLANG_FLAGS = {"--model-path", "--tp", "--speculative-algorithm", "--speculativ
 SGLANG_SAMPLING = {"n", "temperature", "top_p", "max_new_tokens"}
 # decoding_type values listed in TRT-LLM docs/source/features/speculative-decoding.md (trtllm-serve section).
 TRTLLM_DECODING_TYPES = {"MTP", "Eagle3", "NGram", "DraftTarget", "PARD", "DFlash", "SA"}
-ONLY = {"eagle3_tree": ("sglang",)}  # a top-k tree: vLLM and the TRT-LLM exporter refuse it (tests/test_drafts.py)
+ONLY = {"eagle3_tree": ("sglang",)}  # a top-k tree: vLLM and the TRT-LLM exporter refuse it (tests/unit/test_drafts.py)
 
 
 def plan(name: str, **changes) -> Plan:

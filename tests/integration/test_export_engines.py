@@ -23,11 +23,11 @@ import pytest
 from planner.export import export_plan
 from planner.plan import load_plan
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden" / "export"
 PLANS = sorted(p.stem for p in (GOLDEN / "plans").glob("*.json"))
 pytestmark = pytest.mark.slow
-ONLY = {"eagle3_tree": ("sglang",)}  # as tests/test_export_golden.py: a tree plan only SGLang can express
+ONLY = {"eagle3_tree": ("sglang",)}  # as tests/unit/test_export_golden.py: a tree plan only SGLang can express
 
 
 def engines_python() -> str | None:
@@ -132,7 +132,7 @@ def results(tmp_path_factory):
 @pytest.mark.parametrize("plan", PLANS)
 def test_golden_plan_accepted_unchanged(results, engine, plan):
     if engine not in ONLY.get(plan, (engine,)):
-        pytest.skip(f"{engine} cannot express plan {plan} (refused at export, tests/test_drafts.py)")
+        pytest.skip(f"{engine} cannot express plan {plan} (refused at export, tests/unit/test_drafts.py)")
     line = results[engine][f"plan:{plan}"]
     assert line["ok"], line["error"]
     assert line["corrected"] == []
