@@ -100,7 +100,7 @@ MAPPINGS = {
     "0.5.2": _m("0.5.2", True, None, "sglang 0.5.2 wheel: server_args.py adds STANDALONE"),
     "0.5.9": _m("0.5.9", True, "window", "sglang 0.5.3/0.5.5/0.5.7/0.5.9 wheels: NGRAM + match-window flags"),
     "0.5.23": _m("0.5.23", True, "trie", "sglang 0.5.23: ServerArgs resolve_once + check_server_args "
-                 "(tests/test_export_engines.py); 0.5.10 wheel has the same flags"),
+                 "(tests/integration/test_export_engines.py); 0.5.10 wheel has the same flags"),
 }
 # Releases each mapping covers (inclusive), for --engine-version values that are not a key.
 RANGES = {"0.5.1": ("0.4.0", "0.5.1"), "0.5.2": ("0.5.2", "0.5.2"), "0.5.9": ("0.5.3", "0.5.9"),

