@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from planner.model.latency import round_time
+from planner.model.latency import round_time, tokens_per_round
 from planner.profile import presets as P
 from planner.profile.derive import derive_profile
 from planner.profile.schema import ModelArch, Profile
@@ -46,17 +46,21 @@ def _llama_layer(h=4096, inter=14336, heads=32, kv=8) -> int:
     return h * heads * hd + 2 * h * kv * hd + heads * hd * h + 3 * h * inter + 2 * h
 
 
-# Architectures from the models' config.json (README lists the repos). An EAGLE head is one decoder layer, its
-# fc input projection and the LM head it runs every draft step (EAGLE-3: 3 fused feature layers, 32k draft vocab).
+# Architectures from the models' config.json (README lists the repos). Heads are not architectures here: they are
+# the planner's draft kinds (planner/model/drafts.py prices a head from its layers, fc and LM head on the target).
 ARCHS = {
     "qwen3-8b": ModelArch("Qwen3-8B", _qwen3(36, 4096, 12288, 32, 8, 151936, False), 36, 4096, 32, 8, 128, 151936),
     "qwen3-0.6b": ModelArch("Qwen3-0.6B", _qwen3(28, 1024, 3072, 16, 8, 151936, True), 28, 1024, 16, 8, 128, 151936),
     "llama3.1-8b": ModelArch("Llama-3.1-8B", 32 * _llama_layer() + 4096 + 2 * 128256 * 4096, 32, 4096, 32, 8, 128,
                              128256),
-    "eagle1-head": ModelArch("EAGLE-1 head", _llama_layer() + 2 * 4096 * 4096 + 128256 * 4096, 1, 4096, 32, 8, 128,
-                             128256),
-    "eagle3-head": ModelArch("EAGLE-3 head", _llama_layer() + 3 * 4096 * 4096 + 32000 * 4096, 1, 4096, 32, 8, 128,
-                             32000),
+}
+# Draft heads as the profile schema spells them (draft.kind, draft.head): one decoder layer each; EAGLE-3's
+# LM head is its 32k draft vocabulary (config.json draft_vocab_size of yuhuili/EAGLE3-LLaMA3.1-Instruct-8B).
+HEADS = {
+    "eagle1-head": {"kind": "eagle", "name": "yuhuili/EAGLE-LLaMA3.1-Instruct-8B",
+                    "head": {"layers": 1, "hf_id": "yuhuili/EAGLE-LLaMA3.1-Instruct-8B"}},
+    "eagle3-head": {"kind": "eagle3", "name": "yuhuili/EAGLE3-LLaMA3.1-Instruct-8B",
+                    "head": {"layers": 1, "draft_vocab": 32000, "hf_id": "yuhuili/EAGLE3-LLaMA3.1-Instruct-8B"}},
 }
 GPU_OF = {"H100 80GB": "h100-sxm", "H100 (see README)": "h100-sxm"}
 
@@ -71,34 +75,54 @@ def load(path: Path = POINTS) -> list[dict]:
     return rows
 
 
-def profile_for(row: dict, coeffs: dict | None = None) -> Profile:
-    """The derived profile of a series (GPU preset x its target and drafter), with optional coefficient overrides."""
+def profile_for(series: list[dict], coeffs: dict | None = None) -> Profile:
+    """The derived profile of a series (GPU preset x its target and drafter), with optional coefficient overrides.
+    A head drafter is the planner's own draft kind (priced by planner/model/drafts.py on the target's step
+    coefficients); where the source publishes acceptance lengths they are the profile's `acceptance.length`
+    (planner/profile/accept_length.py turns them into per-position alpha)."""
+    row = series[0]
     d = derive_profile(GPU_OF[row["gpu"]], ARCHS[row["target"]], draft_like="qwen2.5-7b")
-    d["draft"]["arch"] = {k: v for k, v in ARCHS[row["drafter"]].__dict__.items() if v is not None}
+    if row["drafter"] in HEADS:
+        d["draft"] = dict(HEADS[row["drafter"]])
+        d["step"].pop("draft", None)  # a head without its own coefficients: drafts.head_coeffs
+        lengths = {str(r["K"]): r["tau"] for r in series if r["tau"] is not None}
+        if lengths:
+            d["acceptance"] = {"temperature": 0.0, "length": lengths}
+    else:
+        d["draft"]["arch"] = {k: v for k, v in ARCHS[row["drafter"]].__dict__.items() if v is not None}
     p = Profile.from_dict(d, origin=row["series"])
     if coeffs:
         t = replace(p.step, verify_s=coeffs["verify_s"], roofline_p=coeffs["roofline_p"])
-        dr = replace(p.draft.step, t0_s=coeffs["draft_t0_s"], roofline_p=coeffs["roofline_p"])
+        base = p.draft.step if p.draft.step is not None else replace(t, verify_s=None)
+        dr = replace(base, t0_s=coeffs["draft_t0_s"], roofline_p=coeffs["roofline_p"])
         p = replace(p, step=t, draft=replace(p.draft, step=dr))
     return p
 
 
-def speedup(p: Profile, K: int, B: int, L: int, tau: float) -> float:
+def speedup(p: Profile, K: int, B: int, L: int, tau: float | None = None) -> float:
+    """Tokens-per-second ratio of rounds of K drafts over plain steps; tau None: the profile's own tokens per
+    round (tokens_per_round, from its acceptance)."""
+    if tau is None:
+        tau = float(tokens_per_round(p, np.array([K]))[0])
     return float(round_time(p, 0, B, L) / (round_time(p, K, B, L) / tau))
 
 
 def predict(rows: list[dict], coeffs: dict | None = None) -> list[float]:
-    """Predicted speed-up per row; tau from the row, else from its series' batch-1 point."""
-    profs, taus, out = {}, {}, []
+    """Predicted speed-up per row; tau from the profile's published acceptance lengths, else from the series'
+    batch-1 point."""
+    by_series: dict[str, list[dict]] = {}
     for r in rows:
-        if r["series"] not in profs:
-            profs[r["series"]] = profile_for(r, coeffs)
+        by_series.setdefault(r["series"], []).append(r)
+    profs = {s: profile_for(rs, coeffs) for s, rs in by_series.items()}
+    taus, out = {}, []
     for r in rows:
+        p = profs[r["series"]]
         if r["tau"] is None and r["batch"] == 1:
-            taus[r["series"]] = r["speedup"] / speedup(profs[r["series"]], r["K"], 1, r["context_tokens"], 1.0)
+            taus[r["series"]] = r["speedup"] / speedup(p, r["K"], 1, r["context_tokens"], 1.0)
     for r in rows:
-        tau = r["tau"] if r["tau"] is not None else taus[r["series"]]
-        out.append(speedup(profs[r["series"]], r["K"], r["batch"], r["context_tokens"], tau))
+        p = profs[r["series"]]
+        tau = None if r["tau"] is not None else taus[r["series"]]
+        out.append(speedup(p, r["K"], r["batch"], r["context_tokens"], tau))
     return out
 
 
