@@ -297,14 +297,16 @@ def _interp_rows(q: float, u: np.ndarray, T: np.ndarray) -> np.ndarray:
     return T[..., j - 1] + w * (T[..., j] - T[..., j - 1])
 
 
-def _node(p: Profile, N, K, dist, tau_k, u, x_nodes: int = _X_NODES):
-    """One problem node: T (K, N, U) at max-length levels u, and the time a branch reaches x tokens."""
+def _node(p: Profile, N, K, dist, tau_k, u, x_nodes: int = _X_NODES, load=None):
+    """One problem node: T (K, N, U) at max-length levels u, and the time a branch reaches x tokens. `load`
+    (planner/model/load.py): other requests' mean active branches join every step, their prefills stretch it."""
+    bg, stretch = (0.0, 1.0) if load is None else load.step_terms(K, N)  # scalars, or (K, N) arrays
     m = dist.quantile(u[None, :] ** (1.0 / N[:, None]))               # (N, U) slowest-branch length
     Fm = np.maximum(dist.cdf(m), 1e-12)
     frac = (np.arange(x_nodes) + 0.5) / x_nodes
     x = m[..., None] * frac                                           # (N, U, X)
     b = 1.0 + (N[:, None, None] - 1) * np.clip(1.0 - dist.cdf(x) / Fm[..., None], 0.0, 1.0)
-    t = round_time(p, K[:, None, None, None], b[None], p.prompt_tokens + x[None])  # (K, N, U, X)
+    t = round_time(p, K[:, None, None, None], b[None] + _kn(bg, 2), p.prompt_tokens + x[None]) * _kn(stretch, 2)
     # the prefill's logits give every branch its first token: the slowest branch decodes m - 1 more
     pre = prefill_time(p, N)[None, :, None]  # (1, N, 1): the N branches prefill as the engine does
     T = pre + t.mean(-1) * np.maximum(m - 1.0, 0.0)[None] / tau_k[:, None, None]  # (K, N, U)
@@ -312,13 +314,18 @@ def _node(p: Profile, N, K, dist, tau_k, u, x_nodes: int = _X_NODES):
     xs = np.linspace(0.0, dist.hi, 65)
     mids = 0.5 * (xs[1:] + xs[:-1])
     bb = np.maximum(N[:, None] * (1.0 - dist.cdf(mids))[None, :], 1.0)      # (N, X)
-    tt = round_time(p, K[:, None, None], bb[None], p.prompt_tokens + mids[None, None])
+    tt = round_time(p, K[:, None, None], bb[None] + _kn(bg, 1), p.prompt_tokens + mids[None, None]) * _kn(stretch, 1)
     part = pre + np.concatenate(
         [np.zeros(tt.shape[:2] + (1,)), np.cumsum(tt * np.diff(xs), -1)], -1) / tau_k[:, None, None]
     return T, np.broadcast_to(xs + 1.0, (len(N), len(xs))), part
 
 
-def latency_grid(p: Profile, N, K, dist: LengthDist | None = None) -> LatencyGrid:
+def _kn(v, extra: int):
+    """A (K, N) load term broadcast against arrays with `extra` trailing axes (scalars pass through)."""
+    return v if np.ndim(v) == 0 else np.asarray(v)[(...,) + (None,) * extra]
+
+
+def latency_grid(p: Profile, N, K, dist: LengthDist | None = None, load=None) -> LatencyGrid:
     N = np.asarray(N, dtype=int)
     K = np.asarray(K, dtype=int)
     dist = dist or LengthDist(p.lengths)
@@ -329,7 +336,7 @@ def latency_grid(p: Profile, N, K, dist: LengthDist | None = None) -> LatencyGri
     dists = [dist] if rho <= 0 else [ProblemLengths(dist, z, rho, p.lengths.within_shape) for z in zs]
     expand = _NInterp(N, rho > 0)
     Ns = expand.sub
-    nodes = [_node(p, Ns, K, d, tau_k, u, _X_NODES if rho <= 0 else _X_NODES_MIX) for d in dists]
+    nodes = [_node(p, Ns, K, d, tau_k, u, _X_NODES if rho <= 0 else _X_NODES_MIX, load) for d in dists]
     T, px, pt = (np.stack([n[i] for n in nodes]) for i in range(3))
     f = np.asarray(p.hardware.speed_factors or (1.0,), dtype=float)
     if len(f) > 1:  # every node again at each speed factor, equally likely: latency = model x factor

@@ -36,6 +36,8 @@ class Evaluation:
     acc: np.ndarray             # (M, K, N)
     acc_se: np.ndarray          # (M, K, N)
     max_tokens: float | None = None  # generation cap, when one was applied
+    load: object = None              # planner.model.load.Load the latency was predicted at (None: alone)
+    capacity: np.ndarray | None = None  # (K, N) arrival rate at which the KV budget is full (Poisson load)
 
     def feasible(self, deadline: float | None = None) -> np.ndarray:
         d = self.deadline if deadline is None else deadline
@@ -91,7 +93,7 @@ def k_values(p: Profile, k_max: int) -> np.ndarray:
 
 def evaluate(p: Profile, deadline: float | None, quantile: float = 0.9, methods: tuple[str, ...] | None = None,
              n_max: int = 256, k_max: int = 8, n_values=None, k_values_=None,
-             max_tokens: float | None = None) -> Evaluation:
+             max_tokens: float | None = None, load=None) -> Evaluation:
     """Every (method, K, N) of one profile. `max_tokens` caps generation below the profile's maximum: capped
     branches stop early and do not vote."""
     if not 0.0 < quantile < 1.0:
@@ -106,8 +108,16 @@ def evaluate(p: Profile, deadline: float | None, quantile: float = 0.9, methods:
     K = np.asarray(k_values_ if k_values_ is not None else k_values(p, k_max))
     if max_tokens is not None and max_tokens < 1:
         raise PlannerError(f"max_tokens must be at least 1, got {max_tokens}")
-    lg = latency_grid(p, N, K, LengthDist(p.lengths, cap=max_tokens))
-    lat = {"mean": lg.mean, **{f"p{round(q * 100)}": v for q, v in lg.q.items()}, "q": lg.quantile(quantile)}
+    dist = LengthDist(p.lengths, cap=max_tokens)
+    if load is None:
+        lg = latency_grid(p, N, K, dist)
+        lat = {"mean": lg.mean, **{f"p{round(q * 100)}": v for q, v in lg.q.items()}, "q": lg.quantile(quantile)}
+        loaded = None
+    else:  # other requests share the engine (planner/model/load.py): queueing + service
+        from planner.model.load import loaded_latency
+
+        lg, lat, p_meet_l, cap = loaded_latency(p, N, K, dist, load, int(K.max()), quantile, deadline)
+        loaded = (load, p_meet_l, cap)
     node_w, node_z, node_f = lg.node_finish(deadline)
     finish = np.tensordot(node_w, node_f, axes=1)
     acc = np.empty((len(methods), len(K), len(N)))
@@ -116,7 +126,7 @@ def evaluate(p: Profile, deadline: float | None, quantile: float = 0.9, methods:
         # Parametric: each problem node's own finished share, its own cut (hard problems' branches are all long).
         for i, m in enumerate(methods):
             acc[i], se[i] = am.node_accuracy(m, N, node_w, node_z, node_f)
-        return _evaluation(p, methods, N, K, deadline, quantile, lat, lg, finish, acc, se, max_tokens)
+        return _evaluation(p, methods, N, K, deadline, quantile, lat, lg, finish, acc, se, max_tokens, loaded)
     # Bank: tables on the finish-fraction grid (a cut at the bank's own length quantile), interpolated at each
     # config's mixed finish share.
     j = np.clip(np.searchsorted(F_GRID, finish) , 1, len(F_GRID) - 1)
@@ -127,10 +137,15 @@ def evaluate(p: Profile, deadline: float | None, quantile: float = 0.9, methods:
         lo, hi = table[j - 1, cols[None, :]], table[j, cols[None, :]]
         acc[i] = lo + w * (hi - lo)
         se[i] = table_se[j - 1, cols[None, :]] + w * (table_se[j, cols[None, :]] - table_se[j - 1, cols[None, :]])
-    return _evaluation(p, methods, N, K, deadline, quantile, lat, lg, finish, acc, se, max_tokens)
+    return _evaluation(p, methods, N, K, deadline, quantile, lat, lg, finish, acc, se, max_tokens, loaded)
 
 
-def _evaluation(p, methods, N, K, deadline, quantile, lat, lg, finish, acc, se, max_tokens) -> Evaluation:
+def _evaluation(p, methods, N, K, deadline, quantile, lat, lg, finish, acc, se, max_tokens,
+                loaded=None) -> Evaluation:
     p_meet = lg.p_meet(deadline) if deadline is not None else np.ones_like(finish)
-    return Evaluation(p, methods, N, K, deadline, quantile, lat, p_meet, finish,
-                      memory_ok(p, N, int(K.max())), acc, se, max_tokens)
+    if loaded is None:
+        return Evaluation(p, methods, N, K, deadline, quantile, lat, p_meet, finish,
+                          memory_ok(p, N, int(K.max())), acc, se, max_tokens)
+    load, p_meet_l, cap = loaded
+    return Evaluation(p, methods, N, K, deadline, quantile, lat, p_meet if p_meet_l is None else p_meet_l, finish,
+                      memory_ok(p, N, int(K.max())), acc, se, max_tokens, load, cap)
