@@ -54,13 +54,15 @@ def recommend(profiles: ProfileLike | Iterable[ProfileLike] = None, deadline: fl
               quantile: float = 0.9, methods: Iterable[str] | None = None, target_accuracy: float | None = None,
               *, max_branches: int = 256, max_draft_len: int = 8, strategy: str = "exhaustive",
               trials: int = 300, seed: int = 0, engine: str | None = None, objective: str = "cost",
-              tolerance: float | None = None, z: float = 1.0, prompt_tokens: int | None = None) -> Plan:
+              tolerance: float | None = None, z: float = 1.0, prompt_tokens: int | None = None,
+              budgets: Iterable[int] | None = None) -> Plan:
     """The plan for `deadline` (seconds or "60s") across one or more profiles: among configurations whose
     latency quantile meets it, the cheapest (device-seconds per request) whose accuracy is within
     max(tolerance, z * SE of the difference) of the best (`objective="accuracy"`: the most accurate);
     `tolerance` is a fraction (None: 0.005 = 0.5 points). With `target_accuracy` instead: the fastest plan reaching it.
-    `engine` (vllm, sglang, trtllm) restricts the search to what that engine can run. Returns the `tts-plan/1`
-    Plan (`plan.to_dict()`)."""
+    `engine` (vllm, sglang, trtllm) restricts the search to what that engine can run. `budgets` (tokens per
+    branch, e.g. [512, 1024, 2048]) adds the answer budget as a search axis (planner/optimize/budget.py); None
+    keeps today's search at the profile's max_tokens. Returns the `tts-plan/1` Plan (`plan.to_dict()`)."""
     from planner.choice import build_plan, choose, engine_k_max
     from planner.optimize.evaluate import evaluate
     from planner.optimize.select import DEFAULT_TOLERANCE, Rule
@@ -80,11 +82,15 @@ def recommend(profiles: ProfileLike | Iterable[ProfileLike] = None, deadline: fl
     rule = Rule(objective, DEFAULT_TOLERANCE if tolerance is None else tolerance, z)
     settings = SearchSettings(trials=trials, seed=seed, rule=rule)
     evs, notes = [], []
-    for p in profs:
+    if budgets is not None:
+        choice, evs, notes = _budget_choice(profs, budgets, d, quantile, meths, target_accuracy, max_branches,
+                                            max_draft_len, engine, strategy, settings)
+    for p in profs if budgets is None else ():
         k, why = engine_k_max(p, engine, max_draft_len)
         notes += [why] if why else []
         evs.append(evaluate(p, d, quantile, _methods_for(p, meths), n_max=max_branches, k_max=k))
-    choice = choose(evs, target_accuracy, strategy, settings)
+    if budgets is None:
+        choice = choose(evs, target_accuracy, strategy, settings)
     plan = build_plan(choice, evs, strategy=strategy, rule=rule, extra_notes=notes,
                       objective=None if target_accuracy is None else "min_latency")
     from planner.export import engine_sections  # pure python; renders each engine's launch + request
@@ -93,6 +99,28 @@ def recommend(profiles: ProfileLike | Iterable[ProfileLike] = None, deadline: fl
     chosen = next((p for p in profs if p.id == plan.profile.get("id")), profs[0])
     plan.predicted["prompt_tokens"] = chosen.prompt_tokens  # what the prediction assumed (run/validate compare)
     return plan
+
+
+def _budget_choice(profs, budgets, d, quantile, meths, target_accuracy, max_branches, max_draft_len, engine,
+                   strategy, settings):
+    """The pick over (method, K, N, budget) of every profile, the evaluations build_plan compares it with, notes."""
+    from planner.choice import engine_k_max
+    from planner.optimize import budget as B
+
+    if strategy == "optuna-cap":
+        B.pick(strategy, [], settings)  # raises: the two contradict
+    per, notes = [], []
+    for p in profs:
+        k, why = engine_k_max(p, engine, max_draft_len)
+        notes += [why] if why else []
+        per.append(B.evaluate_budgets(p, d, quantile, _methods_for(p, meths), n_max=max_branches, k_max=k,
+                                      budgets=budgets))
+    choice = B.choose(per, target_accuracy, strategy, settings)
+    shown = [choice.ev] + [evs[-1] for evs in per if all(e is not choice.ev for e in evs)]
+    got = ", ".join(str(b) for b in B.check_budgets(choice.ev.profile, budgets))
+    notes.append(f"answer budgets searched: {got} tokens; chosen: "
+                 f"{int(choice.ev.max_tokens) if choice.ev.max_tokens else choice.ev.profile.lengths.max_tokens}")
+    return choice, shown, notes
 
 
 def predict(profile: ProfileLike = None, branches: int = 1, draft_len: int = 0, method: str = "majority",

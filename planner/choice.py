@@ -8,6 +8,7 @@ import numpy as np
 
 from planner.errors import PlannerError
 from planner.model import drafts
+from planner.model.lengths import LengthDist
 from planner.optimize import exhaustive
 from planner.optimize.cost import with_cost
 from planner.optimize.evaluate import Evaluation
@@ -138,10 +139,11 @@ def build_plan(choice: Pick, others: list[Evaluation], strategy: str = "exhausti
     if str(getattr(p.accuracy, "source", None) or "").startswith("placeholder"):
         notes.append(f"accuracy of profile {p.id} — {p.accuracy.source}: the plan optimises latency only")
     if ev.max_tokens:
-        notes.append(f"max_tokens capped at {int(ev.max_tokens)} (tuned by Optuna): longer branches stop without "
-                     "an answer")
-    if ev.deadline is not None and cfg["finished_share"] < 0.999:
-        cut = 1 - cfg["finished_share"]
+        notes.append(f"max_tokens capped at {int(ev.max_tokens)} (the searched answer budget or Optuna's "
+                     "tuned cap): longer branches stop without an answer")
+    answer_share = LengthDist(p.lengths, cap=ev.max_tokens).answer_share if ev.max_tokens else 1.0
+    if ev.deadline is not None and cfg["finished_share"] < answer_share - 0.001:
+        cut = 1 - cfg["finished_share"] / answer_share
         notes.append(f"about {cut:.{0 if cut >= 0.01 else 1}%} of branches are expected to be cut at the deadline; "
                      "they do not vote")
     return Plan(

@@ -17,6 +17,12 @@ def register(sub) -> None:
                    help="prompt length in tokens of your workload (default: the profile's prompt_tokens, the calibration prompts' length); prefill grows with it, per branch on vLLM when the prompt is short")
     p.add_argument("--csv", metavar="FILE", help="write the front as CSV (atomically)")
     p.add_argument("--plot", metavar="FILE.png", help="write a PNG: all configs, the front, greedy path, plan")
+    p.add_argument("--compare", metavar="sequential,parallel",
+                   help="instead: accuracy vs latency for longer chains (N=1, budget grows) vs more branches "
+                        "(largest budget, N grows) vs both (the front over budget x N), no speculation")
+    p.add_argument("--budgets", metavar="T1,T2,...",
+                   help="answer budgets (max_tokens) for --compare, e.g. 256,512,1024,2048 (default: the "
+                        "profile's length quantiles 25/50/75/90 %% and its max_tokens)")
     p.set_defaults(func=run)
 
 
@@ -39,6 +45,8 @@ def run(args) -> int:
     from planner.api import with_prompt_tokens
 
     prof = with_prompt_tokens(load_profile(args.profile), args.prompt_tokens)
+    if args.compare is not None or args.budgets is not None:
+        return _compare(args, prof, deadline)
     ev = evaluate(prof, deadline, args.quantile)
     front = pareto_front(ev, max_lat)
     if not front:
@@ -68,5 +76,43 @@ def run(args) -> int:
 
         chosen = exhaustive.best_index(ev) if deadline else None
         plot_front(ev, front, greedy_path(ev, 0) if deadline else [], chosen, args.plot)
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def _compare(args, prof, deadline) -> int:
+    """`--compare sequential,parallel`: the seed paper's sequential-vs-parallel comparison as three tables."""
+    from planner.errors import PlannerError
+    from planner.io import atomic_write_text
+    from planner.optimize.budget import compare, parse_budgets
+    from planner.report import table
+
+    want = {x.strip() for x in (args.compare or "").split(",")}
+    if args.compare is None:
+        raise PlannerError("--budgets goes with --compare sequential,parallel (recommend takes --budgets too)")
+    if want != {"sequential", "parallel"}:
+        raise PlannerError(f"--compare takes sequential,parallel, got {args.compare!r}")
+    cmp = compare(prof, deadline, args.quantile, parse_budgets(args.budgets) if args.budgets else None)
+    q = f"p{args.quantile * 100:g} s"
+    print(f"Sequential vs parallel scaling for {prof.id} ({cmp['method']}, no speculation; budgets "
+          f"{', '.join(map(str, cmp['budgets']))} tokens; latency at p{args.quantile * 100:g}"
+          f"{'; with deadline cuts at ' + format(deadline, 'g') + ' s' if deadline else ''})")
+    csv = ["series,budget,branches,latency_q_s,accuracy,accuracy_stderr"]
+    for name, title in (("sequential", "longer chains: N=1, budget grows"),
+                        ("parallel", f"more branches: budget {cmp['budgets'][-1]}, N grows"),
+                        ("both", "both: the front over budget x N")):
+        rows = [[str(c["budget"]), str(c["N"]), f"{c['latency_q_s']:.3f}",
+                 f"{c['accuracy'] * 100:.2f}" + ("" if c.get("feasible", True) else " (misses)")]
+                for c in cmp[name]]
+        csv += [f"{name},{c['budget']},{c['N']},{c['latency_q_s']:.5f},{c['accuracy']:.6f},{c['accuracy_stderr']:.6f}"
+                for c in cmp[name]]
+        print(f"\n{title}")
+        print(table(rows, ["budget", "N", q, "accuracy %"]))
+    if args.csv:
+        atomic_write_text(args.csv, "\n".join(csv) + "\n")
+    if args.plot:
+        from planner.plot_compare import plot_compare
+
+        plot_compare(cmp, prof.id, args.quantile, args.plot)
         print(f"wrote {args.plot}")
     return 0

@@ -40,6 +40,9 @@ def register(sub) -> None:
                         "the larger of this and 1 SE of the difference)")
     p.add_argument("--prompt-tokens", type=T.prompt_tokens(), metavar="N",
                    help="prompt length in tokens of your workload (default: the profile's prompt_tokens, the calibration prompts' length); prefill grows with it, per branch on vLLM when the prompt is short")
+    p.add_argument("--budgets", metavar="T1,T2,...",
+                   help="also search the answer budget (max_tokens per branch), e.g. 512,1024,2048,4096: sequential "
+                        "scaling next to N and K; a branch over its budget stops without an answer")
     p.add_argument("--trials", type=T.trials(), default=300, help="optuna trials (default 300)")
     p.add_argument("--seed", type=T.count("--seed", 0), default=0, help="optuna seed (default 0)")
     p.add_argument("--engine", type=T.choice("--engine", ("vllm", "sglang", "trtllm")),
@@ -60,13 +63,18 @@ def run(args) -> int:
     if args.deadline is None and args.target_accuracy is None:
         raise PlannerError("give --deadline (e.g. --deadline 60s) or --target-accuracy")
     _refuse_contradictions(args)
+    budgets = None
+    if args.budgets is not None:
+        from planner.optimize.budget import parse_budgets
+
+        budgets = parse_budgets(args.budgets)
     profiles = [api.load_profile(name) for name in (args.profile or ([] if args.model_config else [None]))]
     if model_flags.given(args):
         profiles.append(model_flags.profile(args))
     plan = api.recommend(profiles, args.deadline, args.quantile, args.method, args.target_accuracy,
                          max_branches=args.max_branches, max_draft_len=args.max_draft_len, strategy=args.strategy,
                          trials=args.trials, seed=args.seed, engine=args.engine, objective=args.objective,
-                         tolerance=args.tolerance, prompt_tokens=args.prompt_tokens)
+                         tolerance=args.tolerance, prompt_tokens=args.prompt_tokens, budgets=budgets)
     if args.output:
         save_plan(plan, args.output)
     print(json.dumps(plan.to_dict(), indent=2) if args.json else render_plan(plan))
