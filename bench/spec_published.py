@@ -13,6 +13,7 @@ the source gives it; otherwise it is solved from the series' batch-1 point (trai
 construction and the batch trend is what is tested.
 
     python bench/spec_published.py            # per-point table, medians, sign of speed-up vs batch, best K
+    python bench/spec_published.py --rounds   # round time / plain step, published (tau / speed-up) vs model
     python bench/spec_published.py --fit      # grid search of the three coefficients on the train split
 """
 
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from planner.model import drafts
 from planner.model.latency import round_time, tokens_per_round
 from planner.profile import presets as P
 from planner.profile.derive import derive_profile
@@ -159,6 +161,24 @@ def best_k(rows, pred):
     return out
 
 
+def rounds(rows):
+    """Per series with published acceptance lengths: round time in plain decode steps, published (tau / speed-up,
+    i.e. TPOT x AL / vanilla TPOT) against the model's round_time(K) / round_time(0), and the bytes a draft step of
+    the head reads (planner/model/drafts.py). Separates the round's cost from the acceptance input."""
+    out = []
+    for s in dict.fromkeys(r["series"] for r in rows):
+        rs = [r for r in rows if r["series"] == s and r["tau"] is not None]
+        if not rs:
+            continue
+        p = profile_for(rs)
+        head = drafts.draft_arch(p.model, p.draft)
+        for r in rs:
+            L = r["context_tokens"]
+            model = float(round_time(p, r["K"], r["batch"], L) / round_time(p, 0, r["batch"], L))
+            out.append((s, r["K"], r["tau"] / r["speedup"], model, head.params * head.dtype_bytes / 1e9))
+    return out
+
+
 def fit(rows):
     """Grid search of (roofline_p, verify_s, draft_t0_s) on the train split: smallest median |error|."""
     train = [r for r in rows if r["split"] == "train"]
@@ -182,6 +202,7 @@ def fit(rows):
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fit", action="store_true", help="grid-search the coefficients on the train split")
+    ap.add_argument("--rounds", action="store_true", help="round time in plain steps, published vs model")
     ap.add_argument("--hard-roofline", action="store_true", help="compare: the old model (max, no round overhead)")
     args = ap.parse_args(argv)
     rows = load()
@@ -189,6 +210,11 @@ def main(argv=None) -> None:
         c, e = fit(rows)
         print(f"train-split fit: {c}  median |error| {100 * e:.1f} % (presets.SPECULATION holds "
               f"{ {k: v['value'] for k, v in P.SPECULATION.items()} })")
+        return
+    if args.rounds:
+        print(f"{'series':24} {'K':>2} {'published':>9} {'model':>6} {'error':>7}  (round / plain step; head GB/step)")
+        for s, K, pub, mod, gb in rounds(rows):
+            print(f"{s:24} {K:>2} {pub:>9.3f} {mod:>6.3f} {100 * (mod / pub - 1):+6.1f}%  {gb:.2f}")
         return
     coeffs = {"roofline_p": None, "verify_s": 0.0, "draft_t0_s": P.EFFICIENCY["t0_s"]["cuda_graphs"]} \
         if args.hard_roofline else None
