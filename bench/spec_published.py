@@ -55,6 +55,13 @@ ARCHS = {
     "qwen3-0.6b": ModelArch("Qwen3-0.6B", _qwen3(28, 1024, 3072, 16, 8, 151936, True), 28, 1024, 16, 8, 128, 151936),
     "llama3.1-8b": ModelArch("Llama-3.1-8B", 32 * _llama_layer() + 4096 + 2 * 128256 * 4096, 32, 4096, 32, 8, 128,
                              128256),
+    # The heads written out by hand from their config.json (one Llama layer, the fc of 2 or 3 h x h, the LM head a
+    # draft step runs: the target's 128k rows for EAGLE-1, its own 32k for EAGLE-3): not used to price, an
+    # independent count that planner/model/drafts.py's generic rule must agree with (tests/unit/test_drafts.py).
+    "eagle1-head": ModelArch("EAGLE-1 head", _llama_layer() + 2 * 4096 * 4096 + 128256 * 4096, 1, 4096, 32, 8, 128,
+                             128256),
+    "eagle3-head": ModelArch("EAGLE-3 head", _llama_layer() + 3 * 4096 * 4096 + 32000 * 4096, 1, 4096, 32, 8, 128,
+                             32000),
 }
 # Draft heads as the profile schema spells them (draft.kind, draft.head): one decoder layer each; EAGLE-3's
 # LM head is its 32k draft vocabulary (config.json draft_vocab_size of yuhuili/EAGLE3-LLaMA3.1-Instruct-8B).
