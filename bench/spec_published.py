@@ -7,10 +7,12 @@ split fixed the speculation coefficients in planner/profile/presets.py (SPECULAT
 search), the test split is only ever predicted.
 
 Each series is derived exactly like a shipped profile (`derive_profile` on the GPU preset with the series'
-architectures), so what is checked is the shipped derivation. Speed-up = decode step time / (round time / tau),
-the tokens-per-second ratio at one batch size and context. tau comes from the published acceptance length when
-the source gives it; otherwise it is solved from the series' batch-1 point (train), so that point has no error by
-construction and the batch trend is what is tested.
+architectures), so what is checked is the shipped derivation; an EAGLE head is the planner's own draft kind
+(`draft.kind` eagle / eagle3, priced by planner/model/drafts.py) with the published acceptance lengths as
+`acceptance.length` (planner/profile/accept_length.py). Speed-up = decode step time / (round time / tau), the
+tokens-per-second ratio at one batch size and context. tau comes from the published acceptance lengths (through
+the profile's acceptance, which reproduces each one) when the source gives them; otherwise it is solved from the
+series' batch-1 point (train), so that point has no error by construction and the batch trend is what is tested.
 
     python bench/spec_published.py            # per-point table, medians, sign of speed-up vs batch, best K
     python bench/spec_published.py --rounds   # round time / plain step, published (tau / speed-up) vs model
