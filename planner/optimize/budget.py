@@ -68,14 +68,15 @@ def _bank_under_budget(ev: Evaluation, budget: int) -> None:
     The latency model's finish share (of the capped length model) is rescaled to the bank's own share under the
     budget, so a deadline that does not bind keeps exactly the samples within the budget."""
     from planner.accuracy import estimators as est
-    from planner.model.lengths import LengthDist
 
     am = accuracy_model(ev.profile)
     bank = am.bank
     share = float(np.mean(bank.num_tokens <= budget))
-    answer_share = LengthDist(ev.profile.lengths, cap=budget).answer_share
-    f = np.where(ev.finish >= answer_share - 1e-12, share,
-                 np.minimum(share, ev.finish * share / max(answer_share, 1e-300)))
+    # the share answered with no deadline (the latency model's own node mix, so a non-binding deadline maps to 1)
+    free = evaluate(ev.profile, None, ev.quantile, ev.methods[:1], n_values=[1], k_values_=[int(ev.K[0])],
+                    max_tokens=budget).finish[0, 0] if ev.deadline is not None else None
+    rel = np.ones_like(ev.finish) if free is None else np.clip(ev.finish / max(free, 1e-300), 0.0, 1.0)
+    f = np.where(rel >= 1.0 - 1e-9, share, rel * share)
     from planner.optimize.evaluate import F_GRID
 
     grid = np.unique(np.concatenate([F_GRID[F_GRID < share], [share]]))
