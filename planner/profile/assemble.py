@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import platform
+from importlib import metadata as _metadata
 import sys
 from dataclasses import dataclass, field, fields
 
@@ -88,14 +89,15 @@ def now_iso() -> str:
 
 def versions() -> dict:
     out = {"python": platform.python_version()}
-    for mod in ("torch", "transformers", "numpy", "scipy"):
+    for mod in ("torch", "transformers", "numpy", "scipy"):   # versions of the loaded module, else installed
         m = sys.modules.get(mod)
-        if m is None:
-            try:
-                m = __import__(mod)
-            except ImportError:
-                continue
-        out[mod] = getattr(m, "__version__", "?")
+        if m is not None:
+            out[mod] = getattr(m, "__version__", "?")
+            continue
+        try:                                     # package metadata: no 2-second `import torch` to read a string
+            out[mod] = _metadata.version(mod)
+        except _metadata.PackageNotFoundError:
+            continue
     try:
         from planner import __version__
 
