@@ -12,7 +12,8 @@ from planner.plan import METHODS
 
 def register(sub) -> None:
     p = sub.add_parser("recommend", help="best test-time-scaling plan under a deadline",
-                       description="Search method x branches (1..256) x draft length (0..8); among plans whose "
+                       description="Search method x branches (1..256) x draft length (0..8) (x answer budget with "
+                                   "--budgets); among plans whose "
                                    "latency quantile meets the deadline, print the cheapest whose accuracy is "
                                    "within the tolerance of the best (--objective accuracy: the most accurate).")
     p.add_argument("--deadline", "-d", type=T.duration(),
