@@ -55,14 +55,17 @@ def recommend(profiles: ProfileLike | Iterable[ProfileLike] = None, deadline: fl
               *, max_branches: int = 256, max_draft_len: int = 8, strategy: str = "exhaustive",
               trials: int = 300, seed: int = 0, engine: str | None = None, objective: str = "cost",
               tolerance: float | None = None, z: float = 1.0, prompt_tokens: int | None = None,
-              budgets: Iterable[int] | None = None) -> Plan:
+              budgets: Iterable[int] | None = None, arrival_rate: float | None = None,
+              concurrency: int | None = None) -> Plan:
     """The plan for `deadline` (seconds or "60s") across one or more profiles: among configurations whose
     latency quantile meets it, the cheapest (device-seconds per request) whose accuracy is within
     max(tolerance, z * SE of the difference) of the best (`objective="accuracy"`: the most accurate);
     `tolerance` is a fraction (None: 0.005 = 0.5 points). With `target_accuracy` instead: the fastest plan reaching it.
     `engine` (vllm, sglang, trtllm) restricts the search to what that engine can run. `budgets` (tokens per
     branch, e.g. [512, 1024, 2048]) adds the answer budget as a search axis (planner/optimize/budget.py); None
-    keeps today's search at the profile's max_tokens. Returns the `tts-plan/1` Plan (`plan.to_dict()`)."""
+    keeps today's search at the profile's max_tokens. `arrival_rate` (Poisson, requests/s) or `concurrency`
+    (closed-loop clients): the deadline must hold at that load (queueing + service, planner/model/load.py).
+    Returns the `tts-plan/1` Plan (`plan.to_dict()`)."""
     from planner.choice import build_plan, choose, engine_k_max
     from planner.optimize.evaluate import evaluate
     from planner.optimize.select import DEFAULT_TOLERANCE, Rule
@@ -81,6 +84,9 @@ def recommend(profiles: ProfileLike | Iterable[ProfileLike] = None, deadline: fl
     get_strategy(strategy)
     rule = Rule(objective, DEFAULT_TOLERANCE if tolerance is None else tolerance, z)
     settings = SearchSettings(trials=trials, seed=seed, rule=rule)
+    load = _load(arrival_rate, concurrency)
+    if load is not None and budgets is not None:
+        raise PlannerError("--budgets and a load (--arrival-rate/--concurrency) cannot be combined yet; drop one")
     evs, notes = [], []
     if budgets is not None:
         choice, evs, notes = _budget_choice(profs, budgets, d, quantile, meths, target_accuracy, max_branches,
@@ -88,7 +94,9 @@ def recommend(profiles: ProfileLike | Iterable[ProfileLike] = None, deadline: fl
     for p in profs if budgets is None else ():
         k, why = engine_k_max(p, engine, max_draft_len)
         notes += [why] if why else []
-        evs.append(evaluate(p, d, quantile, _methods_for(p, meths), n_max=max_branches, k_max=k))
+        evs.append(evaluate(p, d, quantile, _methods_for(p, meths), n_max=max_branches, k_max=k, load=load))
+    if load is not None:
+        notes.append(_refuse_beyond_capacity(evs, load))
     if budgets is None:
         choice = choose(evs, target_accuracy, strategy, settings)
     plan = build_plan(choice, evs, strategy=strategy, rule=rule, extra_notes=notes,
@@ -98,6 +106,11 @@ def recommend(profiles: ProfileLike | Iterable[ProfileLike] = None, deadline: fl
     plan.engines = engine_sections(plan)
     chosen = next((p for p in profs if p.id == plan.profile.get("id")), profs[0])
     plan.predicted["prompt_tokens"] = chosen.prompt_tokens  # what the prediction assumed (run/validate compare)
+    if load is not None:
+        plan.predicted["load"] = _load_summary(chosen, plan, load, d, quantile)
+        if plan.predicted["load"].get("goodput_rps") is not None:
+            plan.notes.append(f"goodput: this plan meets its deadline at p{round(quantile * 100)} up to "
+                              f"{plan.predicted['load']['goodput_rps']:.3g} requests/s (Poisson)")
     return plan
 
 
@@ -124,8 +137,10 @@ def _budget_choice(profs, budgets, d, quantile, meths, target_accuracy, max_bran
 
 
 def predict(profile: ProfileLike = None, branches: int = 1, draft_len: int = 0, method: str = "majority",
-            deadline: float | str | None = None, quantile: float = 0.9, prompt_tokens: int | None = None) -> Prediction:
-    """Latency distribution and accuracy of one configuration (N branches, draft length K, voting method)."""
+            deadline: float | str | None = None, quantile: float = 0.9, prompt_tokens: int | None = None,
+            arrival_rate: float | None = None, concurrency: int | None = None) -> Prediction:
+    """Latency distribution and accuracy of one configuration (N branches, draft length K, voting method);
+    with `arrival_rate` or `concurrency`, at that load (queueing + service)."""
     from planner.optimize.cost import with_cost
     from planner.optimize.evaluate import evaluate
 
@@ -134,7 +149,16 @@ def predict(profile: ProfileLike = None, branches: int = 1, draft_len: int = 0, 
     _methods([method])
     if draft_len > 0 and prof.draft.kind == "none":
         raise PlannerError(f"profile {prof.id} has no draft (draft.kind is none): use draft_len 0 (--draft-len 0)")
-    ev = evaluate(prof, _deadline(deadline), quantile, (method,), n_values=[branches], k_values_=[draft_len])
+    load = _load(arrival_rate, concurrency)
+    ev = evaluate(prof, _deadline(deadline), quantile, (method,), n_values=[branches], k_values_=[draft_len],
+                  load=load)
+    if load is not None and ev.capacity is not None and not load.arrival_rate < ev.capacity[0, 0]:
+        raise PlannerError(f"arrival rate {load.arrival_rate:g} requests/s is beyond the capacity of N={branches} "
+                           f"K={draft_len} on {prof.id}: {ev.capacity[0, 0]:.3g} requests/s (lower --arrival-rate "
+                           "or --branches)")
+    if load is not None and not ev.latency["mean"][0, 0] < float("inf"):
+        raise PlannerError(f"{load.describe()} is beyond what N={branches} K={draft_len} on {prof.id} can serve "
+                           "(the queue grows without bound): lower the load or --branches")
     return Prediction(profile=prof.id, **with_cost(ev, (0, 0, 0)), fits_memory=bool(ev.fits_memory[0]))
 
 
@@ -165,6 +189,48 @@ def grid(profile: ProfileLike = None, deadline: float | str | None = None, quant
         "latency_q_s": lat["q"][k, n], "accuracy": ev.acc[m, k, n], "accuracy_stderr": ev.acc_se[m, k, n],
         "p_meet_deadline": ev.p_meet[k, n] if ev.deadline else np.nan, "finished_share": ev.finish[k, n],
         "tokens_per_request": tokens[k, n], "device_s_per_request": dev[k, n], "fits_memory": ev.fits_memory[n], "feasible": ev.feasible()[m, k, n]})
+
+
+def _load(arrival_rate, concurrency):
+    """The offered load, or None (a request alone: today's model exactly)."""
+    if arrival_rate is None and concurrency is None:
+        return None
+    from planner.model.load import Load
+
+    return Load(arrival_rate, concurrency)
+
+
+def _refuse_beyond_capacity(evs, load) -> str:
+    """A Poisson rate no configuration can sustain is refused, stating the capacity; else a note on the load."""
+    import numpy as np
+
+    caps = [float(np.max(np.where(ev.fits_memory[None, :], ev.capacity, 0.0), initial=0.0))
+            for ev in evs if ev.capacity is not None]
+    if caps and not load.arrival_rate < max(caps):
+        raise PlannerError(f"arrival rate {load.arrival_rate:g} requests/s is beyond capacity: the deployment "
+                           f"serves at most {max(caps):.3g} requests/s (its best configuration, KV budget full); lower --arrival-rate")
+    return f"load: {load.describe()}; latency is queueing + service at that load (planner/model/load.py)"
+
+
+def _load_summary(prof: Profile, plan: Plan, load, deadline: float | None, quantile: float) -> dict:
+    """The load the plan was chosen at, its capacity and goodput: the highest Poisson rate at which its latency
+    quantile still meets the deadline (bisection on the rate)."""
+    from planner.model.load import Load
+    from planner.optimize.evaluate import evaluate
+
+    one = dict(n_values=[plan.branches], k_values_=[plan.draft_len])
+    ev = evaluate(prof, deadline, quantile, (plan.method,), load=Load(arrival_rate=1e-9), **one)
+    out = {"arrival_rate": load.arrival_rate, "concurrency": load.concurrency,
+           "capacity_rps": float(ev.capacity[0, 0]), "goodput_rps": None}
+    if deadline is None or ev.latency["q"][0, 0] > deadline:
+        return out
+    lo, hi = 0.0, float(ev.capacity[0, 0])
+    for _ in range(12):
+        mid = 0.5 * (lo + hi)
+        e = evaluate(prof, deadline, quantile, (plan.method,), load=Load(arrival_rate=mid), **one)
+        lo, hi = (mid, hi) if e.latency["q"][0, 0] <= deadline else (lo, mid)
+    out["goodput_rps"] = lo
+    return out
 
 
 def _profiles(profiles) -> list[Profile]:

@@ -27,6 +27,11 @@ def register(sub) -> None:
                         "against an engine benchmark")
     p.add_argument("--context", type=T.prompt_tokens(), metavar="TOKENS",
                    help="--tpot: cached tokens per sequence (default: prompt + half the median generation)")
+    p.add_argument("--arrival-rate", type=T.flag_number("--arrival-rate", lo=0.0, lo_open=True), metavar="R",
+                   help="requests/s arriving (Poisson) that share the deployment: latency is queueing + service "
+                        "at that load (default: a request alone)")
+    p.add_argument("--concurrency", type=T.count("--concurrency", 1), metavar="C",
+                   help="instead: C closed-loop clients, each sending its next request when the last returns")
     model_flags.add(p)
     p.set_defaults(func=run)
 
@@ -45,7 +50,8 @@ def run(args) -> int:
     if args.branches is None:
         raise PlannerError("--branches is required (e.g. --branches 8), or --tpot for the step-time view")
     pred = api.predict(derived or args.profile, args.branches, args.draft_len, args.method, args.deadline,
-                       args.quantile, prompt_tokens=args.prompt_tokens)
+                       args.quantile, prompt_tokens=args.prompt_tokens,
+                       arrival_rate=args.arrival_rate, concurrency=args.concurrency)
     cfg = pred.to_dict()
     if args.json:
         print(json.dumps(cfg, indent=2))

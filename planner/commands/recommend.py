@@ -51,6 +51,11 @@ def register(sub) -> None:
                         "target vocabularies to match)")
     p.add_argument("--json", action="store_true", help="print the plan as JSON (tts-plan/1)")
     p.add_argument("-o", "--output", metavar="FILE", help="also write the plan JSON to FILE (atomically)")
+    p.add_argument("--arrival-rate", type=T.flag_number("--arrival-rate", lo=0.0, lo_open=True), metavar="R",
+                   help="requests/s arriving (Poisson) that share the deployment: latency is queueing + service "
+                        "at that load (default: a request alone)")
+    p.add_argument("--concurrency", type=T.count("--concurrency", 1), metavar="C",
+                   help="instead: C closed-loop clients, each sending its next request when the last returns")
     model_flags.add(p)
     p.set_defaults(func=run)
 
@@ -75,7 +80,8 @@ def run(args) -> int:
     plan = api.recommend(profiles, args.deadline, args.quantile, args.method, args.target_accuracy,
                          max_branches=args.max_branches, max_draft_len=args.max_draft_len, strategy=args.strategy,
                          trials=args.trials, seed=args.seed, engine=args.engine, objective=args.objective,
-                         tolerance=args.tolerance, prompt_tokens=args.prompt_tokens, budgets=budgets)
+                         tolerance=args.tolerance, prompt_tokens=args.prompt_tokens, budgets=budgets,
+                         arrival_rate=args.arrival_rate, concurrency=args.concurrency)
     if args.output:
         save_plan(plan, args.output)
     print(json.dumps(plan.to_dict(), indent=2) if args.json else render_plan(plan))
