@@ -84,6 +84,7 @@ def test_no_link_no_problem_effect_is_binomial_thinning():
     assert np.abs(got - exact).max() < 1.5e-3
 
 
+@pytest.mark.slow
 def test_cut_matches_brute_force_on_a_bank_drawn_from_the_model(synthetic):
     model = ParametricAccuracyModel(A, B, OMEGA, between_share=RHO, link=Link(LAM, DELTA))
     acc, _ = model.table("majority", 8, SHARES)
@@ -103,6 +104,7 @@ def skewed_bank():
     return model_bank(seed=11, shape=0.5)
 
 
+@pytest.mark.slow
 def test_skewed_shape_cut_matches_brute_force_and_is_recovered(skewed_bank):
     """A bank whose branches spread with the skewed shape: the model with that shape agrees with brute force at
     every share (maj@8 and "no branch finished"); the normal shape misses "no branch finished" at the tight cut;
@@ -125,6 +127,7 @@ def test_skewed_shape_cut_matches_brute_force_and_is_recovered(skewed_bank):
     assert none - (1 - normal[0]) > 0.04          # the normal shape puts the shortest branch too far down
 
 
+@pytest.mark.slow
 def test_fit_link_recovers_the_generating_link(synthetic):
     link, info = fit_link(synthetic, RHO, A, B)
     assert link.lam == pytest.approx(LAM, abs=0.1)
@@ -151,6 +154,7 @@ def test_more_branches_never_help_when_nothing_finishes():
 
 
 @pytest.mark.skipif(not SHARED.is_file(), reason="shared sample bank not present")
+@pytest.mark.slow
 def test_real_bank_fitted_path_against_brute_force():
     """The issue's target: the parametric path fitted to the shared bank within 2 points of brute force at
     25/50/75/90 %. Reached at 50/75/90 %; at 25 % the bank's own curve dips ~3 points below any smooth curve

@@ -65,6 +65,7 @@ def brute(method, bank, n, finished, replace=False):
 
 @pytest.mark.parametrize("m", [1, 2, 3, 5, 8])
 @pytest.mark.parametrize("method", est.METHODS)
+@pytest.mark.slow
 def test_exact_estimators_equal_subset_enumeration(m, method):
     rng = np.random.default_rng(100 + m)
     for _ in range(4):
@@ -170,6 +171,7 @@ def test_weights_and_scores_required():
         est.best_of_n(bank, 1)
 
 
+@pytest.mark.slow
 def test_weighted_subsampling_for_large_f_is_close_and_seeded():
     """F > 16 with huge C(F, v) subsamples 4000 v-subsets (fixed seed): compare with the exact majority DP
     by giving every vote weight 1 (weighted majority == majority)."""

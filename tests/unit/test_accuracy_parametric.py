@@ -28,6 +28,7 @@ def maj_given_p(p, rho, v):
 
 @pytest.mark.parametrize("a, b, rho", [(2.0, 1.0, 0.5), (0.7, 0.4, 0.3), (1.5, 3.0, 0.9), (0.5, 0.5, 0.0),
                                        (3.0, 2.0, 1.0)])
+@pytest.mark.slow
 def test_majority_equals_enumeration_over_prior(a, b, rho):
     curve = par.majority_curve(a, b, rho, 6)
     assert curve[0] == 0.0

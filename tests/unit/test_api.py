@@ -38,6 +38,7 @@ def cli_json(*args):
     (dict(profiles="a100-80gb-qwen2.5-7b", target_accuracy=0.8), ["recommend", "-p", "a100-80gb-qwen2.5-7b",
                                                                    "--target-accuracy", "0.8"]),
 ])
+@pytest.mark.slow
 def test_recommend_equals_cli_json(api_args, cli_args):
     plan = planner.recommend(**api_args)
     assert isinstance(plan, planner.Plan)
@@ -45,6 +46,7 @@ def test_recommend_equals_cli_json(api_args, cli_args):
     assert json.loads(json.dumps(plan.to_dict())) == cli_json(*cli_args)
 
 
+@pytest.mark.slow
 def test_grid_rows_equal_predict_cells():
     prof, deadline = "h100-sxm-qwen2.5-7b", 3.0   # tight: some configurations miss it and some branches are cut
     df = planner.grid(prof, deadline, quantile=0.9, max_branches=128, max_draft_len=4)
@@ -68,6 +70,7 @@ def test_grid_rows_equal_predict_cells():
         assert bool(row["feasible"]) == feasible
 
 
+@pytest.mark.slow
 def test_predict_returns_typed_prediction_equal_to_cli():
     pred = planner.predict("h200-qwen2.5-14b", branches=12, draft_len=3, deadline="8s")
     assert isinstance(pred, planner.Prediction) and pred.branches == 12 and pred.draft_len == 3
@@ -75,6 +78,7 @@ def test_predict_returns_typed_prediction_equal_to_cli():
                                                                "3", "-d", "8s")
 
 
+@pytest.mark.slow
 def test_grid_agrees_with_recommend_choice():
     """The plan is the cheapest feasible grid row within max(0.5 point, |SE difference|) of the most accurate
     one (the selection rule, brute force on the DataFrame); objective accuracy gives the most accurate row."""
@@ -95,6 +99,7 @@ def test_grid_agrees_with_recommend_choice():
 @pytest.mark.parametrize("profile,deadline,strategy", [
     (None, "60s", "exhaustive"), ("h100-sxm-qwen2.5-3b", "5s", "greedy"), ("l40s-qwen2.5-7b", "20s", "exhaustive"),
     ("h200-qwen2.5-32b", "30s", "optuna"), ("a100-80gb-qwen2.5-14b", "8s", "exhaustive")])
+@pytest.mark.slow
 def test_no_faster_runner_up_without_a_printed_reason(profile, deadline, strategy):
     plan = planner.recommend(profile, deadline, strategy=strategy, trials=80)
     pr = plan.predicted
@@ -125,6 +130,7 @@ def test_api_bad_input_raises_planner_error(call, needle):
         call()
 
 
+@pytest.mark.slow
 def test_import_rule_recommend_numpy_only_pandas_only_in_grid():
     code = ("import sys\nimport planner\nassert 'numpy' not in sys.modules, 'import planner pulls numpy'\n"
             "import planner.cli as c\nassert c.main(['recommend', '--deadline', '60s']) == 0\n"
@@ -135,6 +141,7 @@ def test_import_rule_recommend_numpy_only_pandas_only_in_grid():
     assert r.returncode == 0, r.stderr
 
 
+@pytest.mark.slow
 def test_strategy_registry_one_return_type():
     from planner.optimize.evaluate import evaluate
     from planner.optimize.strategies import STRATEGIES, Pick, SearchSettings, pick
@@ -183,6 +190,7 @@ def render_plan_example() -> str:
             "`tests/golden/export/plans/`.\n")
 
 
+@pytest.mark.slow
 def test_plan_doc_example_is_rendered_from_code():
     doc = ROOT / "docs" / "plan.md"
     text = doc.read_text()
@@ -198,6 +206,7 @@ def test_plan_doc_example_is_rendered_from_code():
     assert rendered["engines"] and set(rendered["engines"]) == {"vllm", "sglang", "trtllm"}
 
 
+@pytest.mark.slow
 def test_api_doc_example_runs():
     """docs/api.md's code block runs as written (it is the page's promise)."""
     text = (ROOT / "docs" / "api.md").read_text()

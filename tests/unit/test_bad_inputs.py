@@ -220,6 +220,7 @@ def plan_text(tmp_path_factory):
     (lambda t: t[: len(t) // 2], "not valid JSON"),
     (lambda t: t.replace("{", '{"schema": 1, ', 1), "duplicate key 'schema'"),
     (lambda t: "", "is empty")])
+@pytest.mark.slow
 def test_bad_plan_file(capsys, tmp_path, plan_text, edit, needle):
     f = tmp_path / "plan.json"
     f.write_text(edit(plan_text))
@@ -432,6 +433,7 @@ RESULTS_CASES = ["run-resume-without-out", "run-out-empty", "run-out-directory",
 
 
 @pytest.mark.parametrize("case", RESULTS_CASES)
+@pytest.mark.slow
 def test_bad_results_file_or_network_flag(capsys, tmp_path, plan_text, case):
     (tmp_path / "plan.json").write_text(plan_text)
     argv, needle = _results_case(tmp_path, case)

@@ -214,6 +214,7 @@ def test_bad_bank_line(capsys, tmp_path, line, needle):
     assert needle in err and _names(tmp_path) == ["bank.jsonl", "prof.json"]
 
 
+@pytest.mark.slow
 def test_valid_bank_recommends(capsys, tmp_path):
     bank = tmp_path / "bank.jsonl"
     bank.write_text("".join(json.dumps({**GOOD_PROBLEM, "problem_id": f"p{i}"}) + "\n" for i in range(5)))
@@ -291,6 +292,7 @@ def test_bad_points_csv(capsys, tmp_path, content, needle):
     assert needle in err and _names(tmp_path) == ["points.csv"]
 
 
+@pytest.mark.slow
 def test_points_with_two_batch_sizes_fit(capsys, tmp_path):
     """The one-batch-size refusal is about the spread, not the rows: a BOM-headed file of the same kind of rows
     at two batch sizes is fitted and written."""
@@ -457,6 +459,7 @@ def test_bad_limit(capsys, tmp_path, cmd, limit):
 
 # ---- grading without math-verify: said once, never silently wrong ----------------------------------------------
 
+@pytest.mark.slow
 def test_missing_math_verify_is_said_once(capsys, monkeypatch):
     from planner.executor import answers
 

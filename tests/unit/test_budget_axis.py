@@ -65,6 +65,7 @@ def _brute_choice(brute, rule):
     return keys[i]
 
 
+@pytest.mark.slow
 def test_grid_cells_equal_configurations_predicted_alone(grid, brute):
     for (b, m, k, n), (cfg, ok) in brute.items():
         ev = grid[b]
@@ -83,6 +84,7 @@ def test_exhaustive_over_budget_equals_brute_force(grid, brute, rule):
     assert got == _brute_choice(brute, rule)
 
 
+@pytest.mark.slow
 def test_greedy_and_optuna_search_the_budget_axis(grid, brute):
     best = B.exhaustive_index(grid, Rule("accuracy"))
     for m in range(len(grid[0].methods)):

@@ -102,6 +102,7 @@ def test_length_section_stores_between_share_with_groups():
     assert LengthSpec.read(_Reader(sec, "lengths", "x")).between_share == sec["between_share"]
 
 
+@pytest.mark.slow
 def test_length_section_fits_the_within_problem_shape_with_enough_prompts():
     """Branches drawn with the skewed within-problem shape s (planner/model/lengths.py): the calibrated section
     carries s within 0.15 (fitted from lengths alone); normal draws give no field (or a small s); fewer than

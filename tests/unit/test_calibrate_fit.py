@@ -91,6 +91,7 @@ def test_robust_median_drops_slow_outliers_only():
         robust_median([1.0, -0.1])
 
 
+@pytest.mark.slow
 def test_verify_overhead_is_fitted_from_whole_rounds():
     """Engine rounds: a verify step (q > 1) pays a fixed extra cost no forward sweep shows."""
     from dataclasses import replace
@@ -161,6 +162,7 @@ def test_overheads_from_measured_forwards_ignore_a_drifted_step_model():
     assert loop_overhead(rounds, TRUE, SMOL, 1)[0] > 0.005    # the old way: drift became overhead
 
 
+@pytest.mark.slow
 def test_weights_make_the_fit_match_where_the_time_is_spent():
     """Pooled engine rounds: a point standing for 100 rounds outweighs one standing for 1 round."""
     pts = synth(TRUE, 0.0, batches=(1, 4, 16), queries=(1, 3), contexts=(64,))

@@ -31,6 +31,7 @@ def rounds(noise=0.0, seed=0):
     return out
 
 
+@pytest.mark.slow
 def test_joint_fit_prices_every_draft_length():
     pts = rounds()
     # start where the separate fits would: the target without the per-round cost, the draft with it divided

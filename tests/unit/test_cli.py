@@ -24,6 +24,7 @@ def assert_one_line_error(rc, err, needle):
     assert needle in lines[0], lines[0]
 
 
+@pytest.mark.slow
 def test_recommend_default_profile_human_output():
     rc, out, err = planner("recommend", "--deadline", "60s")
     assert rc == 0, err
@@ -31,6 +32,7 @@ def test_recommend_default_profile_human_output():
     assert "alt 1" in out and "derived" in out
 
 
+@pytest.mark.slow
 def test_recommend_json_schema_and_constraint():
     rc, out, err = planner("recommend", "--deadline", "5s", "--profile", "h100-sxm-qwen2.5-3b", "--json")
     assert rc == 0, err
@@ -48,6 +50,7 @@ def test_recommend_json_schema_and_constraint():
         assert r["latency_s"]["p90"] <= 5.0 and r["accuracy"] <= plan["predicted"]["accuracy"] + 1e-4
 
 
+@pytest.mark.slow
 def test_predict_agrees_with_recommend():
     rc, out, _ = planner("recommend", "-d", "10s", "-p", "a100-80gb-qwen2.5-7b", "--json")
     plan = json.loads(out)
@@ -81,11 +84,13 @@ def test_predict_agrees_with_recommend():
     (["recommend", "-d", "60s", "--tolerance", "nan"], "--tolerance: must be a finite number"),
     (["recommend", "-d", "60s", "--objective", "speed"], "--objective: unknown value 'speed'"),
 ])
+@pytest.mark.slow
 def test_bad_input_one_line_exit_2(args, needle):
     rc, out, err = planner(*args)
     assert_one_line_error(rc, err, needle)
 
 
+@pytest.mark.slow
 def test_malformed_profile_json(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('{"schema": "tts-profile/1", ')
@@ -98,6 +103,7 @@ def test_malformed_profile_json(tmp_path):
     assert_one_line_error(rc, err, "hardware.memory_GB must be a finite number")
 
 
+@pytest.mark.slow
 def test_output_file_written_and_not_clobbered_on_error(tmp_path):
     out = tmp_path / "plan.json"
     rc, _, err = planner("recommend", "-d", "30s", "-o", str(out))
@@ -109,6 +115,7 @@ def test_output_file_written_and_not_clobbered_on_error(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["plan.json"]  # no temp files left behind
 
 
+@pytest.mark.slow
 def test_target_accuracy_picks_fastest(tmp_path):
     rc, out, err = planner("recommend", "--target-accuracy", "0.8", "-p", "h100-sxm-qwen2.5-7b", "--json")
     assert rc == 0, err
@@ -116,6 +123,7 @@ def test_target_accuracy_picks_fastest(tmp_path):
     assert plan["objective"] == "min_latency" and plan["predicted"]["accuracy"] >= 0.8
 
 
+@pytest.mark.slow
 def test_strategies_and_model_choice():
     res = {}
     for s, obj in (("exhaustive", "accuracy"), ("exhaustive", "cost"), ("greedy", "cost"), ("optuna", "cost")):
@@ -139,6 +147,7 @@ def test_strategies_and_model_choice():
     assert any("h100-sxm-qwen2.5-3b" in n for n in plan["notes"])
 
 
+@pytest.mark.slow
 def test_profiles_list_and_show():
     rc, out, err = planner("profiles")
     assert rc == 0, err
@@ -152,6 +161,7 @@ def test_profiles_list_and_show():
     assert json.loads(out)["schema"] == "tts-profile/1"
 
 
+@pytest.mark.slow
 def test_hf_config_profile():
     cfg = str(DATA / "qwen2.5-7b-config.json")
     rc, out, err = planner("recommend", "-d", "10s", "--model-config", cfg, "--gpu", "l40s", "--json")
@@ -162,6 +172,7 @@ def test_hf_config_profile():
     assert json.loads(out)["model"]["name"] == "qwen2.5-7b-config"
 
 
+@pytest.mark.slow
 def test_pareto_table_csv_and_plot(tmp_path):
     csv, png = tmp_path / "front.csv", tmp_path / "front.png"
     rc, out, err = planner("pareto", "-p", "h100-sxm-qwen2.5-3b", "--max-latency", "10s", "--csv", str(csv),
@@ -178,6 +189,7 @@ def test_pareto_table_csv_and_plot(tmp_path):
     assert_one_line_error(rc, err, "--plot must name a .png file")
 
 
+@pytest.mark.slow
 def test_engine_restriction_and_engine_sections(tmp_path):
     rc, out, err = planner("recommend", "-d", "60s", "--engine", "vllm", "--json")
     assert rc == 0, err
@@ -191,6 +203,7 @@ def test_engine_restriction_and_engine_sections(tmp_path):
     assert "error" in plan["engines"]["vllm"] and "command" in plan["engines"]["sglang"]
 
 
+@pytest.mark.slow
 def test_placeholder_accuracy_is_said_in_the_plan(tmp_path):
     from planner.profile import load_profile
 

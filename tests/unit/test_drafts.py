@@ -187,6 +187,7 @@ def _one_line_error(r, *needles):
     assert all(n in lines[0] for n in needles), lines[0]
 
 
+@pytest.mark.slow
 def test_cli_tree_plan_for_sglang_and_refusals(tmp_path):
     """recommend plans a tree and SGLang gets its numbers; an engine that drafts chains refuses it (exit 2, one
     line, nothing written), as do an unknown draft kind and alpha outside [0, 1]."""

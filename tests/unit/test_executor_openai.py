@@ -112,6 +112,7 @@ def test_best_of_n_with_server_logprobs(server):
     assert rec["branches"][2]["score"] == pytest.approx(2.718281828 ** -0.1)
 
 
+@pytest.mark.slow
 def test_deadline_cuts_the_slow_branch_and_cancels_it(server):
     be = OpenAIBackend(server.url, "m", mode="n", timeout_s=10)
     t0 = time.perf_counter()
@@ -135,6 +136,7 @@ def test_early_stop_when_vote_is_decided(server):
     assert rec["answer"] == "12" and rec["branches"][4]["finish_reason"] == "cancelled"
 
 
+@pytest.mark.slow
 def test_server_errors_are_one_line():
     bad = FakeServer(status=404)
     try:

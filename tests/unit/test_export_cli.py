@@ -56,6 +56,7 @@ def test_json_format_and_version_choice():
     assert d["request"]["body"]["sampling_params"]["n"] == 64
 
 
+@pytest.mark.slow
 def test_yaml_format(tmp_path):
     r = cli(PLANS / "tp2.json", "--engine", "trtllm", "--format", "yaml", "--engine-version", "1.0")
     assert r.returncode == 0, r.stderr

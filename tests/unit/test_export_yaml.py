@@ -49,5 +49,6 @@ trees = st.recursive(st.dictionaries(keys, st.one_of(scalars, st.lists(scalars, 
 
 @settings(max_examples=200, deadline=None)
 @given(trees)
+@pytest.mark.slow
 def test_round_trip(tree):
     assert yaml.safe_load(dump(tree)) == (tree or None)

@@ -5,6 +5,8 @@ clashes so they can fail."""
 
 from __future__ import annotations
 
+import pytest
+
 import ast
 from collections import defaultdict
 from pathlib import Path
@@ -39,6 +41,7 @@ def test_no_class_name_is_defined_twice_in_planner():
     assert class_clashes(PKG) == {}
 
 
+@pytest.mark.slow
 def test_no_function_is_named_like_a_planner_package_and_command():
     assert (PKG / "calibrate" / "__init__.py").is_file() and (PKG / "commands" / "calibrate.py").is_file()
     assert functions_named_like_packages(PKG) == []

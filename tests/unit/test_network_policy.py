@@ -45,6 +45,7 @@ def timed(fn):
 # ---- planner.http.Endpoint (endpoint calibration's client) -----------------------------------------------------
 
 @pytest.mark.parametrize("mode", ["never", "trickle", "trickle_bytes"])
+@pytest.mark.slow
 def test_stream_has_a_total_deadline(fake, mode):
     fake.mode = mode
     ep = Endpoint(fake.url, timeout_s=1.0)
@@ -53,12 +54,14 @@ def test_stream_has_a_total_deadline(fake, mode):
     assert f"endpoint http://127.0.0.1:{fake.port}: no answer to /v1/completions within 1 s" in msg
 
 
+@pytest.mark.slow
 def test_post_json_has_a_total_deadline(fake):
     fake.mode = "trickle"
     msg, took = timed(lambda: Endpoint(fake.url, 0.8).post_json("/v1/completions", {"prompt": "Problem 1"}))
     assert took < 2.0 and "no answer to /v1/completions within 0.8 s" in msg and str(fake.port) in msg
 
 
+@pytest.mark.slow
 def test_probe_gets_seconds_not_the_generation_timeout(fake):
     fake.get_mode = "never"
     import planner.http as H
@@ -72,6 +75,7 @@ def test_probe_gets_seconds_not_the_generation_timeout(fake):
     assert took < 1.5 and "no answer to /v1/models within 0.5 s" in msg
 
 
+@pytest.mark.slow
 def test_get_is_retried_post_is_not(fake):
     fake.get_mode = "flaky"                        # 503 once, then fine
     assert Endpoint(fake.url, 5).get_json("/v1/models")["data"][0]["id"] == "m"
@@ -98,6 +102,7 @@ def test_endpoint_timeout_must_be_positive_seconds(bad):
 
 # ---- the openai backend (planner run / eval / validate) -------------------------------------------------------
 
+@pytest.mark.slow
 def test_backend_never_answering_is_an_error_not_a_silent_none(fake):
     fake.mode = "never"
     be = OpenAIBackend(fake.url, "m", timeout_s=1)
@@ -109,6 +114,7 @@ def test_backend_never_answering_is_an_error_not_a_silent_none(fake):
 
 
 @pytest.mark.parametrize("mode", ["trickle", "trickle_bytes"])
+@pytest.mark.slow
 def test_backend_trickle_is_bounded(fake, mode):
     fake.mode = mode
     be = OpenAIBackend(fake.url, "m", timeout_s=1)
@@ -167,12 +173,14 @@ def test_empty_endpoint_is_an_error_not_on_device_calibration(capsys, tmp_path, 
 @pytest.mark.parametrize("url,needle", [("", "--endpoint/--url is empty"), ("ftp://x", "bad server URL"),
                                         ("http://127.0.0.1:99999/v1", "bad server URL"),
                                         ("http://127.0.0.1:9/v1", "is not answering")])
+@pytest.mark.slow
 def test_bad_or_dead_url_fails_before_any_problem(capsys, tmp_path, url, needle):
     rc, _, err = main(capsys, *run_cmd(url, dataset(tmp_path / "d.jsonl", 1)))
     assert rc == 2 and needle in error_line(err)
 
 
 @pytest.mark.parametrize("mode", ["never", "trickle", "trickle_bytes", "garbage_json", "die_mid_stream"])
+@pytest.mark.slow
 def test_run_against_a_broken_server_is_one_line(capsys, tmp_path, fake, mode):
     fake.mode = mode
     t = time.monotonic()
@@ -180,6 +188,7 @@ def test_run_against_a_broken_server_is_one_line(capsys, tmp_path, fake, mode):
     assert rc == 2 and fake.url in error_line(err) and time.monotonic() - t < 5
 
 
+@pytest.mark.slow
 def test_run_under_a_deadline_against_a_silent_server(capsys, tmp_path, fake):
     fake.mode = "never"
     rc, out, err = main(capsys, *run_cmd(fake.url, dataset(tmp_path / "d.jsonl", 1), "--deadline", "0.5s"))
@@ -187,6 +196,7 @@ def test_run_under_a_deadline_against_a_silent_server(capsys, tmp_path, fake):
     assert "answer: None" not in out
 
 
+@pytest.mark.slow
 def test_liveness_probe_hanging(capsys, tmp_path, fake, monkeypatch):
     import planner.executor.backends.openai as O
 

@@ -87,6 +87,7 @@ def test_greedy_path_is_monotone_and_never_beats_exhaustive(prof):
         assert ev.latency["q"][g[1:]] <= d
 
 
+@pytest.mark.slow
 def test_optuna_within_one_point_of_exhaustive(prof):
     ev = evmod.evaluate(prof, 4.0, 0.9, n_max=256)
     o, e = optuna_index(ev, trials=300, seed=0), exhaustive.most_accurate_index(ev)
@@ -120,6 +121,7 @@ def test_memory_limit_excludes_large_batches(prof):
     assert ev.fits_memory.sum() == expect
 
 
+@pytest.mark.slow
 def test_optuna_cap_returns_feasible_capped_config(prof):
     from planner.optimize.optuna_search import optuna_with_cap
 
@@ -153,6 +155,7 @@ def _with(prof, acc_model, monkeypatch):
     return p
 
 
+@pytest.mark.slow
 def test_plateau_picks_the_cheapest(prof, monkeypatch):
     """Accuracy saturates by N ~ 8 and creeps up 0.4 point more by N = 64: the rule takes the cheapest plan
     within 0.5 point of the best; the old rule (objective accuracy) buys the most branches for the creep."""

@@ -65,6 +65,7 @@ def _simulate(P: int, b: int, caching: bool, N: int) -> int:
 
 @pytest.mark.parametrize("P,b,caching", list(itertools.product((1, 15, 16, 17, 45, 118, 127, 128, 129, 300, 1353),
                                                                  (1, 16, 128), (True, False))))
+@pytest.mark.slow
 def test_rule_equals_simulated_prefix_cache(P, b, caching):
     sharing = PrefillSharing("blocks" if caching else "none", b, caching)
     Ns = np.array([1, 2, 4, 7, 16])
@@ -159,6 +160,7 @@ def test_ttft_points_are_checked_against_the_rule():
     ([], "serves no model"),
     ([{"id": "a"}, {"id": "b"}], "serves 2 models (a, b): pass --model NAME"),
 ])
+@pytest.mark.slow
 def test_none_or_several_served_models_ask_which(data, msg, tmp_path, capsys):
     import json as _json
     import threading

@@ -152,6 +152,7 @@ def calibrate_endpoint(run: EndpointRun) -> dict:
     return assemble(measure_endpoint(run).parts)
 
 
+@pytest.mark.slow
 def test_calibrates_profile_with_measured_acceptance(fake_server, tmp_path):
     fake, url = fake_server
     prof = calibrate_endpoint(args(url, tmp_path))
@@ -175,6 +176,7 @@ def test_calibrates_profile_with_measured_acceptance(fake_server, tmp_path):
     assert prof["prompt_tokens"] == 20
 
 
+@pytest.mark.slow
 def test_no_metrics_calibrates_rest_and_says_acceptance_unmeasured(fake_server, tmp_path):
     fake, url = fake_server
     fake.metrics = False
@@ -184,6 +186,7 @@ def test_no_metrics_calibrates_rest_and_says_acceptance_unmeasured(fake_server, 
     Profile.from_dict(prof)
 
 
+@pytest.mark.slow
 def test_rare_drafts_are_kept_as_a_measured_draft_rate(fake_server, tmp_path):
     fake, url = fake_server
     fake.draft_scale, fake.base_len = 0.05, 400     # 0.5 drafts per branch in ~400-token branches
@@ -196,6 +199,7 @@ def test_rare_drafts_are_kept_as_a_measured_draft_rate(fake_server, tmp_path):
     assert any("modelled as that draft rate" in n for n in prof["provenance"]["notes"])
 
 
+@pytest.mark.slow
 def test_sglang_mean_accept_length_gives_equal_alphas(fake_server, tmp_path):
     from planner.model.latency import alphas, tau
 
@@ -215,12 +219,14 @@ def test_sglang_mean_accept_length_gives_equal_alphas(fake_server, tmp_path):
     assert "acceptance" not in prof and any("--speculative-num-steps" in n for n in prof["provenance"]["notes"])
 
 
+@pytest.mark.slow
 def test_model_not_served_is_one_line(fake_server, tmp_path):
     _, url = fake_server
     with pytest.raises(PlannerError, match=r"model 'other' is not served by .*; it serves: m"):
         calibrate_endpoint(args(url, tmp_path, model="other"))
 
 
+@pytest.mark.slow
 def test_not_openai_compatible(fake_server, tmp_path):
     fake, url = fake_server
     fake.openai = False
@@ -228,11 +234,13 @@ def test_not_openai_compatible(fake_server, tmp_path):
         calibrate_endpoint(args(url, tmp_path))
 
 
+@pytest.mark.slow
 def test_unreachable_endpoint(tmp_path):
     with pytest.raises(PlannerError, match="unreachable"):
         calibrate_endpoint(args(f"http://127.0.0.1:{free_port()}", tmp_path))
 
 
+@pytest.mark.slow
 def test_hanging_server_times_out(fake_server, tmp_path):
     fake, url = fake_server
     fake.hang_s = 3.0
@@ -253,6 +261,7 @@ def test_server_dying_mid_run_saves_partial(fake_server, tmp_path):
     assert not (tmp_path / "prof.json").exists()
 
 
+@pytest.mark.slow
 def test_bad_inputs_fail_before_measuring(fake_server, tmp_path):
     fake, url = fake_server
     with pytest.raises(PlannerError, match="--speculative-config is not JSON"):

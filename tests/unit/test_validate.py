@@ -66,6 +66,7 @@ def test_grid_has_k_only_with_a_drafter():
                                                         else [(1, 0), (4, 0)])
 
 
+@pytest.mark.slow
 def test_predictions_are_the_cells_recommend_chose_from():
     from planner.optimize.evaluate import evaluate
     from planner.api import recommend
