@@ -79,10 +79,17 @@ def choose(evs: list[Evaluation], target_accuracy: float | None = None, strategy
             got = None if idx is None else Pick(ev, idx, ev)
         if got is not None:
             picks.append(got)
+    return settle(picks, evs, target_accuracy, settings)
+
+
+def settle(picks: list[Pick], evs: list[Evaluation], target_accuracy: float | None, settings: SearchSettings,
+           what: str = "configuration") -> Pick:
+    """The one plan among per-profile (or per-budget) picks: the fastest reaching `target_accuracy`, else the
+    selection rule across them; no pick at all is an infeasible deadline or an unreachable target."""
     if not picks:
         if target_accuracy is not None:
-            top = max(float(ev.acc[ev.feasible(deadline=None)].max()) for ev in evs)
-            raise PlannerError(f"target accuracy {target_accuracy:.1%} is above what any configuration reaches "
+            top = max(float(ev.acc[ev.feasible(deadline=None)].max(initial=0.0)) for ev in evs)
+            raise PlannerError(f"target accuracy {target_accuracy:.1%} is above what any {what} reaches "
                                f"(best reachable: {top:.1%})")
         raise _infeasible(evs, evs[0].deadline, evs[0].quantile)
     rows = [_row(c) for c in picks]

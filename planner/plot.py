@@ -46,10 +46,20 @@ def plot_front(ev, front, greedy, chosen, path: str) -> None:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="lower right", fontsize=9)
     fig.tight_layout()
+    save_png(fig, path, plt)
+
+
+def png_dir(path: str) -> str:
+    """The folder a PNG will be written to; refuses a missing one before any drawing."""
     d = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(d):
         raise PlannerError(f"cannot write {path}: directory {d} does not exist")
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=d)
+    return d
+
+
+def save_png(fig, path: str, plt) -> None:
+    """Write the figure atomically (a temp file in the same folder, then rename) and close it."""
+    fd, tmp = tempfile.mkstemp(suffix=".png", dir=png_dir(path))
     os.close(fd)
     try:
         fig.savefig(tmp)

@@ -3,10 +3,7 @@ budget grows), more branches (budget fixed, N grows) and both (the front over ev
 
 from __future__ import annotations
 
-import os
-import tempfile
-
-from planner.errors import PlannerError
+from planner.plot import png_dir, save_png
 
 STYLES = {"sequential": ("o-", "#2ca02c", "longer chains (N=1, budget grows)"),
           "parallel": ("s-", "#1f77b4", "more branches (budget fixed, N grows)"),
@@ -22,9 +19,7 @@ def plot_compare(cmp: dict, profile_id: str, quantile: float, path: str) -> None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    d = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(d):
-        raise PlannerError(f"cannot write {path}: directory {d} does not exist")
+    png_dir(path)
     fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
     for name in ("both", "sequential", "parallel"):
         pts = cmp[name]
@@ -51,12 +46,4 @@ def plot_compare(cmp: dict, profile_id: str, quantile: float, path: str) -> None
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="lower right", fontsize=9)
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=d)
-    os.close(fd)
-    try:
-        fig.savefig(tmp)
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    save_png(fig, path, plt)

@@ -104,7 +104,7 @@ Index4 = tuple[int, int, int, int]   # (budget, method, K, N) indices
 
 def exhaustive_index(evs: list[Evaluation], rule: Rule | None = None, masks=None) -> Index4 | None:
     """The selection rule over the union of every budget's feasible (or masked) configurations."""
-    idx, cols, src = [], [], []
+    idx, cols = [], []
     for b, ev in enumerate(evs):
         ok = ev.feasible() if masks is None else masks[b]
         i, c = exhaustive.candidates(ev, ok)
@@ -223,21 +223,12 @@ def min_latency_pick(evs: list[Evaluation], target_accuracy: float) -> Pick | No
 def choose(per_profile: list[list[Evaluation]], target_accuracy: float | None, strategy: str,
            settings: SearchSettings) -> Pick:
     """choice.choose with a budget axis: each profile's pick over its budgets, then the same rule across them."""
-    from planner.choice import _infeasible, _row
+    from planner.choice import settle
 
     picks = [p for p in ((pick(strategy, evs, settings) if target_accuracy is None
                           else min_latency_pick(evs, target_accuracy)) for evs in per_profile) if p is not None]
     flat = [ev for evs in per_profile for ev in evs]
-    if not picks:
-        if target_accuracy is not None:
-            top = max(float(ev.acc[ev.feasible(deadline=None)].max(initial=0.0)) for ev in flat)
-            raise PlannerError(f"target accuracy {target_accuracy:.1%} is above what any configuration and budget "
-                               f"reaches (best reachable: {top:.1%})")
-        raise _infeasible(flat, flat[0].deadline, flat[0].quantile)
-    rows = [_row(c) for c in picks]
-    if target_accuracy is not None:
-        return min(zip(rows, picks), key=lambda rp: (rp[0][4], -rp[0][0]))[1]
-    return picks[select(*np.array(rows).T, settings.rule, source=np.arange(len(picks)))]
+    return settle(picks, flat, target_accuracy, settings, what="configuration and budget")
 
 
 def parse_budgets(text: str, flag: str = "--budgets") -> tuple[int, ...]:
