@@ -13,12 +13,11 @@ Choices that a reader of the profile should know (also written into `calibration
 from __future__ import annotations
 
 import math
-import shlex
 import statistics
 from dataclasses import replace
 
 from planner.calibrate.endpoint.metrics import SpecCounters, conditional_acceptance
-from planner.calibrate.endpoint.sharing import check_ttft, prefill_sharing
+from planner.calibrate.endpoint.sharing import check_ttft, launch_arg, prefill_sharing
 from planner.calibrate.endpoint.probe import (SGLANG_ACCEPT, local_config, sglang_draft_steps, speculative_from_args,
                                               tensor_parallel_from_args)
 from planner.calibrate.fit import fit_prefill_pooled, fit_step_pooled, step_predictions
@@ -29,17 +28,6 @@ from planner.profile.hf_config import arch_from_hf_config
 
 
 MIN_DRAFTS = 20  # below this the per-position rates are mostly noise (Wilson interval wider than ~0.4)
-
-
-def _arg(launch, name: str) -> str | None:
-    """The value of one `--name value` / `--name=value` launch argument."""
-    argv = shlex.split(launch) if isinstance(launch, str) else list(launch or [])
-    for i, a in enumerate(argv):
-        if a == name and i + 1 < len(argv):
-            return argv[i + 1]
-        if a.startswith(name + "="):
-            return a.split("=", 1)[1]
-    return None
 
 
 def _lengths(raw: dict) -> dict:
@@ -147,7 +135,7 @@ def endpoint_parts(run: EndpointRun, info, raw: dict, grid, host: str) -> Profil
         notes.append("speculative method unknown (pass --launch-args with the server's command line)")
     draft = {"kind": "none"}
     if acceptance is not None:
-        method = (spec_cfg or {}).get("method") or _arg(launch, "--speculative-algorithm") or "unknown"
+        method = (spec_cfg or {}).get("method") or launch_arg(launch, "--speculative-algorithm") or "unknown"
         k = info.spec_positions or len(acceptance["alpha"])
         draft = {"kind": "ngram", "name": f"server-side {method} (K={k})"}
         if method != "ngram":

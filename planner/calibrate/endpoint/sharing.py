@@ -20,6 +20,11 @@ def _argv(launch) -> list[str]:
     return shlex.split(launch) if isinstance(launch, str) else list(launch or [])
 
 
+def launch_arg(launch, name: str) -> str | None:
+    """The value of one `--name value` / `--name=value` launch argument (a string or an argv list)."""
+    return _value(_argv(launch), name)
+
+
 def _value(argv: list[str], name: str) -> str | None:
     for i, a in enumerate(argv):
         if a == name and i + 1 < len(argv):
