@@ -50,6 +50,7 @@ def simulate(p: Profile, N: int, K: int, arrival_rate: float | None = None, conc
         arrivals.extend([0.0] * concurrency)
     born = np.full(n_requests, np.nan)
     done = np.full(n_requests, np.nan)
+    step: dict = {}               # round time by (batch, context rounded to a token): the sim's hot path
     queue: deque = deque()        # request ids waiting for admission
     active_req, active_left, active_pos = [], [], []   # per admitted branch: request id, tokens left, position
     left_per_req = {}
@@ -73,8 +74,10 @@ def simulate(p: Profile, N: int, K: int, arrival_rate: float | None = None, conc
             t = max(t, arrivals[0])
             continue
         B = len(active_req)
-        L = p.prompt_tokens + float(np.mean(active_pos))
-        t += float(round_time(p, np.array([K]), np.array([B]), np.array([L]))[0])
+        L = p.prompt_tokens + round(sum(active_pos) / B)
+        if (B, L) not in step:
+            step[B, L] = float(round_time(p, np.array([K]), np.array([B]), np.array([L]))[0])
+        t += step[B, L]
         active_left = [x - tau for x in active_left]
         active_pos = [x + tau for x in active_pos]
         _retire(active_req, active_left, active_pos, left_per_req, done, t, arrivals, arrival_rate)

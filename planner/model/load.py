@@ -118,7 +118,10 @@ class EngineLoad:
             mid = 0.5 * (lo + hi)
             up = R * self._work(K, N, mid) * stretch > mid
             lo, hi = np.where(up, mid, lo), np.where(up, hi, mid)
-        return np.where(stable, 0.5 * (lo + hi), hi), np.where(stable, stretch, np.inf), stable
+        B = np.where(stable, 0.5 * (lo + hi), hi)
+        # N beyond the KV budget never fits (evaluate's memory check drops it): priced as alone, not as unstable
+        none = np.broadcast_to(self.slots(N)[None, :] == 0, R.shape)
+        return np.where(none, 0.0, B), np.where(none, 1.0, np.where(stable, stretch, np.inf)), stable | none
 
     def step_terms(self, K, N):
         B, stretch, stable = self.background(K, N)
@@ -136,7 +139,8 @@ class EngineLoad:
         with np.errstate(divide="ignore", invalid="ignore"):
             c = np.where(a < S, S * erl_b / (S - a * (1.0 - erl_b)), 1.0)
             rate = np.where(a < S, S / mean_service - R, 0.0)
-        return np.clip(np.nan_to_num(c, nan=1.0), 0.0, 1.0), rate
+        c = np.where(S == 0, 0.0, np.clip(np.nan_to_num(c, nan=1.0), 0.0, 1.0))   # S = 0: never fits, as above
+        return c, rate
 
 
 def loaded_cdf(grid, t, wait_p, wait_rate) -> np.ndarray:
@@ -154,8 +158,8 @@ def loaded_cdf(grid, t, wait_p, wait_rate) -> np.ndarray:
 def loaded_quantile(grid, q: float, wait_p, wait_rate) -> np.ndarray:
     """Latency quantile q of wait + service (on the grid's N subgrid), by bisection of loaded_cdf."""
     lo = np.zeros_like(wait_p)
-    hi = grid._T.max(axis=(0, -1)) + np.where(wait_rate > 0, -np.log(1e-4) / np.maximum(wait_rate, 1e-300),
-                                              np.inf)
+    tail = np.where(wait_rate > 0, -np.log(1e-4) / np.maximum(wait_rate, 1e-300), np.inf)
+    hi = grid._T.max(axis=(0, -1)) + np.where(wait_p > 0, tail, 0.0)
     hi = np.where(np.isfinite(hi), hi, np.inf)
     fin = np.isfinite(hi)
     h = np.where(fin, hi, 1.0)
@@ -194,6 +198,7 @@ def loaded_latency(p: Profile, N, K, dist: LengthDist, load: Load, k_max: int, q
     _, _, stable = el.background(K, Ns)
     mean_s = sub_mean(grid)
     wp, wr = el.wait(K, Ns, mean_s)
+    wp = np.where(wp < 1e-12, 0.0, wp)       # a wait this unlikely moves no quantile
     stable &= wp < 1.0
     bad = ex((~stable).astype(float)) > 0     # an unstable config on either side of an interpolated N
 
@@ -202,6 +207,10 @@ def loaded_latency(p: Profile, N, K, dist: LengthDist, load: Load, k_max: int, q
 
     with np.errstate(divide="ignore", invalid="ignore"):
         mean_wait = np.where(wr > 0, wp / wr, np.where(wp > 0, np.inf, 0.0))
+    if stable.all() and not np.any(wp > 0):   # no admission wait: the grid's own statistics, as for one request
+        lat = {"mean": grid.mean, **{f"p{round(q * 100)}": v for q, v in grid.q.items()}, "q": grid.quantile(quantile)}
+        return grid, lat, (None if deadline is None else grid.p_meet(deadline)), \
+            (el.capacity(K, N) if load.arrival_rate is not None else None)
     lat = {"mean": out(mean_s + mean_wait)}
     for key, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("q", quantile)):
         lat[key] = lat[{0.5: "p50", 0.9: "p90", 0.99: "p99"}[q]] if key == "q" and q in (0.5, 0.9, 0.99) else \
