@@ -137,7 +137,7 @@ def main() -> int:
     import torch
 
     from planner.calibrate import hardware
-    from planner.calibrate.device import loop_overhead, verify_overhead
+    from planner.calibrate.overheads import loop_overhead, verify_overhead
     from planner.calibrate.engine_timer import EngineTimer
     from planner.calibrate.fit import fit_prefill, fit_step, predict
     from planner.calibrate.generation import run_generations

@@ -128,7 +128,7 @@ def test_loop_verify_and_draft_overheads_are_read_off_engine_rounds():
     verify step (verify_s) on top of it, draft forwards their own extra (into the draft's t0)."""
     from dataclasses import replace
 
-    from planner.calibrate.device import draft_overhead, loop_overhead, verify_overhead
+    from planner.calibrate.overheads import draft_overhead, loop_overhead, verify_overhead
 
     rng = np.random.default_rng(0)
     plain, spec = _rounds(rng, 30, 1, 0.002), _rounds(rng, 30, 4, 0.002 + 0.0015, draft=TRUE, draft_extra_s=0.0007)
@@ -147,7 +147,7 @@ def test_loop_verify_and_draft_overheads_are_read_off_engine_rounds():
 def test_overheads_from_measured_forwards_ignore_a_drifted_step_model():
     """Rounds that carry their own forward time: overhead = round - forward - draft, whatever the coefficients
     say (a machine 30 % slower than at the sweep no longer reads as 30 % 'overhead')."""
-    from planner.calibrate.device import loop_overhead, verify_overhead
+    from planner.calibrate.overheads import loop_overhead, verify_overhead
 
     rng = np.random.default_rng(1)
     rounds = _rounds(rng, 20, 1, 0.002) + _rounds(rng, 20, 3, 0.003)
