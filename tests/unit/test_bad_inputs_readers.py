@@ -7,32 +7,17 @@ import copy
 import importlib.util
 import json
 import sys
-from pathlib import Path
 
 import pytest
 
 from planner import cli
+from test_bad_inputs import DATA, assert_contract, run  # the corpus's one contract check
 
-DATA = next(p / "data" for p in Path(__file__).resolve().parents if (p / "data" / "profile_test.json").is_file())
 # dataset rows are read after the local engine's libraries are checked (run/eval/validate say a missing extra first)
 needs_engine = pytest.mark.skipif(not all(importlib.util.find_spec(m) for m in ("torch", "transformers", "gguf")),
                                   reason="needs the engine extra (pip install -e .[engine])")
 BASE = "h100-sxm-qwen2.5-7b"
 GONE = object()  # "delete this field"
-
-
-def run(capsys, *args):
-    rc = cli.main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def assert_contract(rc, err, needle, code=2):
-    """The error contract: exit code, exactly one `planner: error:` line holding `needle`, no traceback."""
-    lines = err.strip().splitlines()
-    assert rc == code, err
-    assert len(lines) == 1 and lines[0].startswith("planner: error: "), err
-    assert "Traceback" not in err and needle in lines[0], lines[0]
 
 
 def _edited(d: dict, path: str, value):
