@@ -1,4 +1,5 @@
-"""Write a profile: validated first, then atomically, bank beside it; and the output check done before measuring.
+"""Write a profile: validated first, then with its bank as one atomic unit; and the output check done before
+measuring.
 
 Written only after `Profile.from_dict` accepted it, so a failed or interrupted calibration never leaves a
 half-written or invalid profile. The output location is checked before any measuring starts
@@ -12,7 +13,8 @@ import os
 from pathlib import Path
 
 from planner.errors import PlannerError
-from planner.io import atomic_write_json, atomic_write_text
+from planner.checks import dumps_json
+from planner.io import atomic_write_bundle, content_name
 from planner.profile.schema import SCHEMA, Profile
 
 
@@ -30,28 +32,38 @@ def check_writable(path: str | os.PathLike) -> Path:
 
 def write_profile(data: dict, path: str | os.PathLike, bank_lines: list[dict] | None = None,
                   sidecars: dict[str, str] | None = None) -> Profile:
-    """Validate, then write the bank (if any; `PROFILE.bank.jsonl`, referenced relative to the profile), any
-    sidecar files (name in the profile's folder -> text, e.g. the raw rounds of a closed-loop calibration) and the
-    profile, each atomically; the profile last, so it never points at a bank that is not there yet."""
+    """Validate, then write profile, bank and sidecar files (name in the profile's folder -> text, e.g. the raw
+    rounds of a closed-loop calibration) as one unit (`planner.io.atomic_write_bundle`): the bank under a
+    content-addressed name `PROFILE.bank.<sha>.jsonl` first, the profile that names it last, then the bank the
+    old profile named is removed. A crash at any point leaves the old pair or the new pair, never a mix."""
     path = Path(path)
     if data.get("schema") != SCHEMA:
         data = {"schema": SCHEMA, **data}
-    bank_name = None
+    parts = dict(sidecars or {})
     if bank_lines:
-        data["accuracy"] = bank_accuracy(data.get("accuracy", {}), path)
-        bank_name = data["accuracy"]["path"]
+        bank_text = "".join(dumps_json(x, f"bank line {i + 1}") + "\n" for i, x in enumerate(bank_lines))
+        bank_name = content_name(f"{path.stem}.bank", bank_text, ".jsonl")
+        data["accuracy"] = bank_accuracy(data.get("accuracy", {}), bank_name)
+        parts[bank_name] = bank_text
     prof = Profile.from_dict(json.loads(json.dumps(data)), origin=str(path))  # also proves it is JSON-able
-    if bank_name:
-        atomic_write_text(path.parent / bank_name, "".join(json.dumps(x) + "\n" for x in bank_lines))
-    for name, text in (sidecars or {}).items():
-        atomic_write_text(path.parent / name, text)
-    atomic_write_json(path, data)
+    atomic_write_bundle(path, dumps_json(data, str(path), indent=2, sort_keys=False) + "\n", parts,
+                        stale=_old_bank(path))
     return prof
 
 
-def bank_accuracy(accuracy: dict, path: str | os.PathLike) -> dict:
-    """The accuracy section of a profile whose sample bank is written next to it as `PROFILE.bank.jsonl`."""
-    out = {**accuracy, "kind": "bank", "path": f"{Path(path).stem}.bank.jsonl", "format": "tts-bank"}
+def _old_bank(path: Path) -> list[str]:
+    """The bank file the profile now at `path` names (to remove once the new pair is in place)."""
+    try:
+        acc = json.loads(path.read_text(encoding="utf-8")).get("accuracy") or {}
+    except (OSError, ValueError, AttributeError):
+        return []
+    name = acc.get("path") if isinstance(acc, dict) else None
+    return [name] if isinstance(name, str) and Path(name).name == name and ".bank" in name else []
+
+
+def bank_accuracy(accuracy: dict, bank_name: str) -> dict:
+    """The accuracy section of a profile whose sample bank `bank_name` is written next to it."""
+    out = {**accuracy, "kind": "bank", "path": bank_name, "format": "tts-bank"}
     for k in ("beta_a", "beta_b", "wrong_mode_share"):
         out.pop(k, None)
     return out

@@ -241,3 +241,25 @@ def test_read_jsonl_errors(tmp_path):
         list(iter_jsonl(tmp_path))
     bad.write_text('{"a": 1}\n\n{"b": 2}')
     assert list(iter_jsonl(bad)) == [{"a": 1}, {"b": 2}]
+
+
+def test_write_profile_writes_profile_and_bank_as_one_unit(tmp_path):
+    """Every profile writer goes through write_profile: the bank under a content-addressed name, the profile
+    naming it, and a rewrite removes the bank the old profile named (sidecars stay)."""
+    from planner.profile import load_profile
+    from planner.profile.writer import write_profile
+
+    from pathlib import Path
+
+    base = json.loads((Path(__file__).parents[2] / "profiles" / "h100-sxm-qwen2.5-7b.json").read_text())
+    b1 = [{"problem_id": "a", "samples": [{"answer": "1", "correct": True, "num_tokens": 10}]}]
+    b2 = [{"problem_id": "b", "samples": [{"answer": "2", "correct": False, "num_tokens": 12}]}]
+    write_profile(dict(base), tmp_path / "p.json", b1, {"rounds.jsonl": "r\n"})
+    first = json.loads((tmp_path / "p.json").read_text())["accuracy"]["path"]
+    assert first.startswith("p.bank.") and (tmp_path / first).is_file()
+    write_profile(dict(base), tmp_path / "p.json", b2)
+    second = json.loads((tmp_path / "p.json").read_text())["accuracy"]["path"]
+    assert second != first and not (tmp_path / first).exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["p.json", second, "rounds.jsonl"])
+    assert json.loads((tmp_path / second).read_text())["problem_id"] == "b"
+    assert load_profile(str(tmp_path / "p.json")).accuracy.bank_path == second
