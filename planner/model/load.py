@@ -8,8 +8,9 @@ together at the total batch.
 
 Mean field: the time-average number of admitted branches B solves Little's law
     B = R * N * (E[len] / tau) * t_round(K, B, L) / (1 - R * prefill(N)),
-a tagged request sees those B other branches in each of its rounds (Poisson arrivals see time averages), and
-the others' prefills stretch its decode time by 1 / (1 - R * prefill(N)). The KV budget holds S = floor(kv / N)
+a tagged request sees B (1 + e) other branches in each of its rounds (e the step time's batch elasticity: a
+request lives longer in crowded periods, see step_terms), and the others' prefills stretch its decode time by
+1 / (1 - R * prefill(N)). The KV budget holds S = floor(kv / N)
 requests; admission waits as in an M/M/S queue (Erlang C) with the service time the loaded model's mean latency.
 Capacity: the rate at which the budget is full, B = S * N. With R -> 0 every term vanishes: the single-request
 model exactly."""
