@@ -27,11 +27,7 @@ def register(sub) -> None:
                         "against an engine benchmark")
     p.add_argument("--context", type=T.prompt_tokens(), metavar="TOKENS",
                    help="--tpot: cached tokens per sequence (default: prompt + half the median generation)")
-    p.add_argument("--arrival-rate", type=T.flag_number("--arrival-rate", lo=0.0, lo_open=True), metavar="R",
-                   help="requests/s arriving (Poisson) that share the deployment: latency is queueing + service "
-                        "at that load (default: a request alone)")
-    p.add_argument("--concurrency", type=T.count("--concurrency", 1), metavar="C",
-                   help="instead: C closed-loop clients, each sending its next request when the last returns")
+    T.add_load_flags(p)
     model_flags.add(p)
     p.set_defaults(func=run)
 

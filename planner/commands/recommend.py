@@ -51,11 +51,7 @@ def register(sub) -> None:
                         "target vocabularies to match)")
     p.add_argument("--json", action="store_true", help="print the plan as JSON (tts-plan/1)")
     p.add_argument("-o", "--output", metavar="FILE", help="also write the plan JSON to FILE (atomically)")
-    p.add_argument("--arrival-rate", type=T.flag_number("--arrival-rate", lo=0.0, lo_open=True), metavar="R",
-                   help="requests/s arriving (Poisson) that share the deployment: latency is queueing + service "
-                        "at that load (default: a request alone)")
-    p.add_argument("--concurrency", type=T.count("--concurrency", 1), metavar="C",
-                   help="instead: C closed-loop clients, each sending its next request when the last returns")
+    T.add_load_flags(p)
     model_flags.add(p)
     p.set_defaults(func=run)
 

@@ -78,3 +78,12 @@ def choice(flag: str, names: tuple[str, ...]) -> Callable[[str], str]:
 
     parse.__name__ = "choice"
     return parse
+
+
+def add_load_flags(p) -> None:
+    """--arrival-rate / --concurrency (recommend, predict): latency under other requests' load."""
+    p.add_argument("--arrival-rate", type=flag_number("--arrival-rate", lo=0.0, lo_open=True), metavar="R",
+                   help="requests/s arriving (Poisson) that share the deployment: latency is queueing + service "
+                        "at that load (default: a request alone)")
+    p.add_argument("--concurrency", type=count("--concurrency", 1), metavar="C",
+                   help="instead: C closed-loop clients, each sending its next request when the last returns")
