@@ -96,7 +96,8 @@ def _loop(args, CL, world, out, deadline) -> int:
     if deadline is None:
         p90 = V.predict(profile, None, args.quantile, V.Config("majority", min(8, args.samples), 0))["latency_s"]["p90"]
         deadline = float(f"{p90:.3g}")
-    _step(2, f"recommend: the most accurate plan whose p{args.quantile * 100:g} latency meets {deadline:g} s")
+    _step(2, f"recommend: the cheapest plan as accurate as the best (within its error) whose "
+          f"p{args.quantile * 100:g} latency meets {deadline:g} s")
     plan = recommend([profile], deadline, args.quantile, ("majority",), max_branches=args.samples,
                      max_draft_len=4)
     save_plan(plan, str(out / "plan.json"))

@@ -128,5 +128,7 @@ def prefill_dict(c: PrefillCoeffs) -> dict:
 
 
 def placeholder_accuracy() -> dict:
-    return {"kind": "parametric", "beta_a": 1.0, "beta_b": 1.0, "wrong_mode_share": 0.5,
+    """A flat prior that says "unknown": sample_size 1 makes its standard error +-50 points, so the plan prints
+    that it knows nothing and every plan meeting the deadline ties (the cheapest is taken)."""
+    return {"kind": "parametric", "beta_a": 1.0, "beta_b": 1.0, "wrong_mode_share": 0.5, "sample_size": 1,
             "source": "placeholder: accuracy not measured by this calibration (run with --accuracy for a bank)"}
