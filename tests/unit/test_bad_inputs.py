@@ -95,17 +95,25 @@ def test_bad_flag(capsys, args, needle):
 
 # ---- profile files -------------------------------------------------------------------------------------------
 
-def _mutated(path: str, value):
-    d = copy.deepcopy(PROFILE)
+GONE = KeyError  # as a value: "delete this field"
+
+
+def edited(d: dict, path: str, value) -> dict:
+    """A deep copy of `d` with the dotted `path` set to `value` (or deleted, for GONE)."""
+    d = copy.deepcopy(d)
     *parents, last = path.split(".")
     node = d
     for k in parents:
         node = node[k]
-    if value is KeyError:
+    if value is GONE:
         del node[last]
     else:
         node[last] = value
-    return json.dumps(d)
+    return d
+
+
+def _mutated(path: str, value):
+    return json.dumps(edited(PROFILE, path, value))
 
 
 PROFILE_FIELDS = [

@@ -11,26 +11,12 @@ import sys
 import pytest
 
 from planner import cli
-from test_bad_inputs import DATA, assert_contract, run  # the corpus's one contract check
+from test_bad_inputs import DATA, GONE, assert_contract, edited as _edited, run  # the corpus's helpers
 
 # dataset rows are read after the local engine's libraries are checked (run/eval/validate say a missing extra first)
 needs_engine = pytest.mark.skipif(not all(importlib.util.find_spec(m) for m in ("torch", "transformers", "gguf")),
                                   reason="needs the engine extra (pip install -e .[engine])")
 BASE = "h100-sxm-qwen2.5-7b"
-GONE = object()  # "delete this field"
-
-
-def _edited(d: dict, path: str, value):
-    d = copy.deepcopy(d)
-    *parents, last = path.split(".")
-    node = d
-    for k in parents:
-        node = node[k]
-    if value is GONE:
-        del node[last]
-    else:
-        node[last] = value
-    return d
 
 
 def _names(folder) -> list[str]:
