@@ -25,7 +25,7 @@ def register(sub) -> None:
     p.add_argument("--tpot", action="store_true",
                    help="instead: step time and time per output token by batch (and draft length 0..K), to hold "
                         "against an engine benchmark")
-    p.add_argument("--context", type=T.prompt_tokens(), metavar="TOKENS",
+    p.add_argument("--context", type=T.prompt_tokens("--context"), metavar="TOKENS",
                    help="--tpot: cached tokens per sequence (default: prompt + half the median generation)")
     T.add_load_flags(p)
     model_flags.add(p)

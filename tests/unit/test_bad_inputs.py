@@ -449,3 +449,13 @@ def test_bad_results_file_or_network_flag(capsys, tmp_path, plan_text, case):
     rc, _, err = run(capsys, *argv)
     assert_contract(rc, err, needle)
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before  # nothing written or lost
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["predict", "--tpot", "--context", "-1"], "--context: must be an integer in [1, "),
+    (["predict", "--tpot", "--context", "nan"], "--context: expected an integer"),
+    (["recommend", "-d", "60s", "--prompt-tokens", "0"], "--prompt-tokens: must be an integer in [1, "),
+])
+def test_prompt_and_context_flags_name_themselves(capsys, argv, needle):
+    rc, _, err = run(capsys, *argv)
+    assert_contract(rc, err, needle)
