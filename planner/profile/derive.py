@@ -13,11 +13,13 @@ from planner.profile import deploy as D
 from planner.profile import presets as P
 from planner.profile import quant
 from planner.profile.assemble import ProfileParts, assemble
+from planner.profile.drafter import choose as choose_drafter
 from planner.profile.schema import ModelArch
 from planner.profile.writer import write_profile
 
 DEFAULT_MODELS = ("qwen2.5-1.5b", "qwen2.5-3b", "qwen2.5-7b", "qwen2.5-14b", "qwen2.5-32b")
 SHIPPED_GPUS = ("h100-sxm", "h200", "h800", "a100-80gb", "l40s", "rtx4090")  # profiles/ holds these x DEFAULT_MODELS
+TEMPERATURE = 0.7  # the derived profiles' sampling temperature (their acceptance is stated at it)
 ALLREDUCE_S = {"nvlink": 5e-6, "pcie": 15e-6}  # per-layer all-reduce latency (assumption; Infinity Fabric: nvlink)
 
 
@@ -40,12 +42,15 @@ def _spec(key: str) -> float:
 
 def derive_profile(gpu_key: str, model: str | ModelArch, *, tp: int | None = None, weight_dtype: str | None = None,
                    kv_dtype: str | None = None, accuracy: str | None = None, bank: str | None = None,
-                   draft_like: str | None = None) -> dict:
+                   draft_like: str | None = None, draft: str | None = None, draft_config: str | None = None,
+                   acceptance: str | None = None, target_raw: dict | None = None) -> dict:
     """Profile JSON for `model` (preset key or an architecture) on GPU preset `gpu_key`. `tp` None picks the
     smallest degree that fits; formats override the preset's / config's; the accuracy is the user's
     (`accuracy` 'pass1=P,maj=A@N' or a `bank` file), else the model's own published figures, else none
     (latency-only): a model is never given another model's numbers (planner/profile/deploy.py). `draft_like`
-    borrows a preset's drafter and acceptance for latency studies that replace them (bench/spec_published.py)."""
+    borrows a preset's drafter and acceptance for latency studies that replace them (bench/spec_published.py).
+    `draft` / `draft_config` / `acceptance` are the --draft, --draft-config and --acceptance flags
+    (planner/profile/drafter.py); `target_raw` the target's config.json (token ids, MTP layers)."""
     gpu = D.gpu_preset(gpu_key)
     if isinstance(model, str):
         if model not in P.MODELS:
@@ -57,9 +62,9 @@ def derive_profile(gpu_key: str, model: str | ModelArch, *, tp: int | None = Non
     path = D.compute_path(arch)
     quant.peak_tflops(gpu, path, f"--weight-dtype {arch.weight_dtype}")  # refuse fp8 on A100 before anything else
     tp = D.auto_tp(arch, gpu) if tp is None else D.check_tp(arch, tp, gpu)
-    akey = draft_like or key
-    accept = P.ACCEPTANCE.get(akey)  # a draft only where its acceptance on this target is known (Qwen2.5 family)
-    draft = ModelArch(**P.model_arch_fields(P.DRAFT_FOR[akey])) if accept else None
+    # a draft only where its acceptance on this target is known: the flags', else the preset's (Qwen2.5 family)
+    dc = choose_drafter(key, arch, TEMPERATURE, draft=draft, draft_config=draft_config, acceptance=acceptance,
+                        target_raw=target_raw, draft_like=draft_like)
     acc = D.accuracy_section(key, accuracy, bank, D.MAJ_N_ASSUMED)
     lengths_key = key if key in P.LENGTHS else "qwen2.5-7b"
     lengths = {k: v for k, v in P.LENGTHS[lengths_key].items() if k in ("kind", "median_tokens", "sigma",
@@ -82,9 +87,11 @@ def derive_profile(gpu_key: str, model: str | ModelArch, *, tp: int | None = Non
                         "source": pa["sources"][0]},
                        {"what": "Beta fit of per-problem accuracy", "value": _fit_text(pa),
                         "source": "planner fit_beta"}]
-    if accept:
-        sources.append({"what": f"acceptance of {P.DRAFT_FOR[akey]} draft per position", "value": str(accept["alpha"]),
-                        "source": "assumption: " + accept["reason"][:160]})
+    if dc.preset:
+        accept = P.ACCEPTANCE[dc.preset]
+        sources.append({"what": f"acceptance of {P.DRAFT_FOR[dc.preset]} draft per position",
+                        "value": str(accept["alpha"]), "source": "assumption: " + accept["reason"][:160]})
+    sources += dc.sources
     sources.append({"what": "generation length (log-normal)", "value":
                     f"median {lengths['median_tokens']} tokens, sigma {lengths['sigma']}, between-problem share "
                     f"{lengths['between_share']}", "source": "assumption: " + P.LENGTHS[lengths_key]["reason"][:160]})
@@ -92,9 +99,7 @@ def derive_profile(gpu_key: str, model: str | ModelArch, *, tp: int | None = Non
     if path != "bf16" or arch.weight_dtype or arch.kv_dtype:
         notes.append(f"weights {arch.weight_dtype or 'bf16'} ({arch.weight_bytes / 1e9:.2f} GB), KV cache "
                      f"{arch.kv_dtype or 'bf16'}, GEMMs on the {path} tensor-core path")
-    if not accept:
-        notes.append("no draft: no acceptance is known for a drafter of this model (plans are without "
-                     "speculation)")
+    notes += dc.notes
     if key not in P.LENGTHS:
         notes.append("generation lengths: the Qwen2.5 MATH CoT assumption; reasoning models (R1 distills, Qwen3 "
                      "thinking) write far longer answers: calibrate")
@@ -104,9 +109,10 @@ def derive_profile(gpu_key: str, model: str | ModelArch, *, tp: int | None = Non
     pid = f"{gpu_key}-{key}" if isinstance(model, str) else f"{gpu_key}-{arch.name.split('/')[-1].lower()}"
     if tp != D.auto_tp_or_none(arch, gpu):
         pid += f"-tp{tp}"
-    draft_text = f"{draft.name} draft" if draft else "no draft"
+    if (draft or draft_config or acceptance) and not dc.preset:  # another drafter than the preset's: another id
+        pid += "-" + {"model": "draft", "none": "nodraft"}.get(dc.draft["kind"], dc.draft["kind"])
     parts = ProfileParts(
-        id=pid, description=f"{arch.name} on {tp}x {gpu['name']} (TP {tp}), {draft_text}. Derived from "
+        id=pid, description=f"{arch.name} on {tp}x {gpu['name']} (TP {tp}), {dc.label}. Derived from "
                             "datasheet and published numbers, not measured.",
         provenance={"kind": "derived", "sources": sources, "notes": "; ".join(notes)},
         hardware=D.hardware_section(gpu, tp, path),
@@ -114,11 +120,11 @@ def derive_profile(gpu_key: str, model: str | ModelArch, *, tp: int | None = Non
         # derived coefficients are written unrounded (dict sections pass through the assembler as given)
         target={**_step(gpu, tp, path), "verify_s": _spec("verify_s")},
         prefill={"t0_s": P.EFFICIENCY["prefill_t0_s"]["value"], "s_per_token": 2 * arch.params / prefill_flops},
-        lengths=lengths, accuracy=acc, prompt_tokens=200, temperature=0.7, top_p=1.0)
-    if draft:
+        lengths=lengths, accuracy=acc, prompt_tokens=200, temperature=TEMPERATURE, top_p=1.0)
+    parts.draft, parts.acceptance = dc.draft, dc.acceptance
+    if dc.arch is not None:  # a draft model: its own weights on the bf16 path (heads: the target's coefficients)
         parts.draft_step = {**_step(gpu, tp), "t0_s": _spec("draft_t0_s")}
-        parts.draft, parts.draft_arch = {"kind": "model", "name": draft.name}, draft
-        parts.acceptance = {"temperature": accept["temperature"], "alpha": accept["alpha"]}
+        parts.draft_arch = dc.arch
     return assemble(parts, origin=pid)
 
 
