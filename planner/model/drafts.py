@@ -52,7 +52,10 @@ def head_arch(target: ModelArch, draft: DraftSpec) -> ModelArch:
 
 
 def draft_arch(target: ModelArch, draft: DraftSpec) -> ModelArch | None:
-    """What a draft step runs: the draft model, a head, or nothing (n-gram lookup, no draft)."""
+    """What a draft step runs: the draft model, a head, or nothing (n-gram lookup, no draft, or a drafter whose
+    cost is measured inside the target's fitted step: draft.cost in_step)."""
+    if draft.cost == "in_step":
+        return None
     if draft.kind == "model":
         return draft.arch
     if draft.kind in HEAD_KINDS:
@@ -60,11 +63,14 @@ def draft_arch(target: ModelArch, draft: DraftSpec) -> ModelArch | None:
     return None
 
 
-def head_coeffs(target: StepCoeffs) -> StepCoeffs:
+def head_coeffs(target: StepCoeffs, kind: str = "eagle") -> StepCoeffs:
     """Step coefficients of a head the profile gives none for: the target's (same device and kernels), with the
     per-step launch cost of a draft step run inside the engine step (presets.SPECULATION draft_t0_s, fitted on
-    vLLM's EAGLE TPOT table, docs/sources.md) instead of a whole engine step's t0, and no verify overhead."""
-    return replace(target, t0_s=SPECULATION["draft_t0_s"]["value"], verify_s=None)
+    vLLM's EAGLE TPOT table, docs/sources.md) instead of a whole engine step's t0, and no verify overhead. An
+    EAGLE-3 step adds SPECULATION eagle3_step_s: published EAGLE-3 rounds cost more than their weights explain
+    (fitted on the train split's EAGLE-3 point, docs/validation.md "Speculation x batch")."""
+    t0 = SPECULATION["draft_t0_s"]["value"] + (SPECULATION["eagle3_step_s"]["value"] if kind == "eagle3" else 0.0)
+    return replace(target, t0_s=t0, verify_s=None)
 
 
 def _branching(topk, depth: int) -> list[int]:

@@ -69,7 +69,7 @@ def draft_step(p: Profile) -> StepModel | None:
     arch = drafts.draft_arch(p.model, p.draft)
     if arch is None:
         return None
-    return StepModel(p.draft.step or drafts.head_coeffs(p.step), arch, p.hardware.tensor_parallel,
+    return StepModel(p.draft.step or drafts.head_coeffs(p.step, p.draft.kind), arch, p.hardware.tensor_parallel,
                      p.hardware.interconnect_GBps)
 
 

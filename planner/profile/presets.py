@@ -191,11 +191,14 @@ LENGTHS = {
 # cost (draft launch, rejection sampling, bookkeeping). Published H100 vLLM measurements pin both: the
 # SpecDecode-Bench step-time fit (Llama-3.1-8B, H100: 5.89 ms + 21.0 us per batched token + 39.3 ns per cached
 # token, plus 1.21 ms per engine step) and the end-to-end speed-ups in bench/published/spec_points.csv, of which
-# the train split fixed roofline_p, verify_s and draft_t0_s below (`python bench/spec_published.py --fit`).
+# the train split fixed roofline_p, verify_s, draft_t0_s and eagle3_step_s below (`python bench/spec_published.py
+# --fit`).
 SPEC_BENCH_SIM = ("https://github.com/SpecDecode-Bench/simulator (predictor.py, class Llama8BH100; "
                   "paper arXiv 2601.11580, 'Speculative Decoding: Performance or Illusion?')")
 SPEC_BENCH_FIG = "https://specdecode-bench.github.io (Figure 1; arXiv 2601.11580)"
 VLLM_20780 = "https://github.com/vllm-project/vllm/issues/20780 (EAGLE-1/EAGLE-3 TPOT and acceptance length, K=2..7)"
+SGLANG_4716 = ("https://github.com/sgl-project/sglang/pull/4716 (Llama-3.3-70B + EAGLE-3 tree 8 steps x top-8, 64 tokens, "
+               "8x H100 TP8, batch 1: 88.61 -> 234.54 tok/s at acceptance length 5.88)")
 SPECULATION = {
     "roofline_p": {"value": 3.0, "fitted": True, "sources": [SPEC_BENCH_FIG, VLLM_20780, SPEC_BENCH_SIM],
                    "reason": "p-norm joining memory and compute time of a step, fitted on the train split of "
@@ -209,6 +212,12 @@ SPECULATION = {
                    "reason": "Per draft-step launch cost: draft steps run inside one engine step (one CUDA graph "
                              "replay each, no scheduler pass), so far below the target's per-step t0; slope of round "
                              "time vs K in vllm#20780 minus the head's weight read (train split)."},
+    "eagle3_step_s": {"value": 0.0008, "fitted": True, "sources": [SGLANG_4716],
+                      "reason": "Extra fixed time of each EAGLE-3 draft step over an EAGLE-1 one (its architecture "
+                                "reads fewer bytes, yet published EAGLE-3 rounds are longer): fitted after the three "
+                                "above on the split's only EAGLE-3 train point, an SGLang tree at TP8, whose own "
+                                "plain step the model puts 24 % short (all-reduce latency), so part of that gap may "
+                                "sit here; held out: vllm#20780's EAGLE-3 K sweep (docs/validation.md)."},
 }
 
 # --- Efficiencies for a datasheet-only profile ------------------------------------------------------------------

@@ -121,8 +121,10 @@ def test_head_step_cost_from_its_architecture():
     # (bandwidth, FLOP/s, roofline join), with a draft step's launch cost and no verify overhead
     assert (ds.coeffs.weight_bw_GBps, ds.coeffs.tflops, ds.coeffs.roofline_p) == (
         p.step.weight_bw_GBps, p.step.tflops, p.step.roofline_p)
-    t0 = SPECULATION["draft_t0_s"]["value"]
+    # an EAGLE-3 step pays the fitted EAGLE-3 step cost on top of the draft launch cost; an EAGLE-1 step does not
+    t0 = SPECULATION["draft_t0_s"]["value"] + SPECULATION["eagle3_step_s"]["value"]
     assert ds.coeffs.t0_s == t0 and ds.verify_s == 0.0
+    assert draft_step(_eagle_profile("eagle")).coeffs.t0_s == SPECULATION["draft_t0_s"]["value"]
     mem_head = arch.weight_bytes / (p.step.weight_bw_GBps * 1e9)
     comp_head = 2 * arch.params / (p.step.tflops * 1e12)
     assert float(ds.time(1, 1, 0)) == pytest.approx(t0 + float(join(mem_head, comp_head, p.step.roofline_p)),
