@@ -56,7 +56,7 @@ def recommend(profiles: ProfileLike | Iterable[ProfileLike] = None, deadline: fl
               trials: int = 300, seed: int = 0, engine: str | None = None, objective: str = "cost",
               tolerance: float | None = None, z: float = 1.0, prompt_tokens: int | None = None,
               budgets: Iterable[int] | None = None, arrival_rate: float | None = None,
-              concurrency: int | None = None) -> Plan:
+              concurrency: int | None = None, gpus: int | None = None, nodes: int | None = None) -> Plan:
     """The plan for `deadline` (seconds or "60s") across one or more profiles: among configurations whose
     latency quantile meets it, the cheapest (device-seconds per request) whose accuracy is within
     max(tolerance, z * SE of the difference) of the best (`objective="accuracy"`: the most accurate);
@@ -65,6 +65,8 @@ def recommend(profiles: ProfileLike | Iterable[ProfileLike] = None, deadline: fl
     branch, e.g. [512, 1024, 2048]) adds the answer budget as a search axis (planner/optimize/budget.py); None
     keeps today's search at the profile's max_tokens. `arrival_rate` (Poisson, requests/s) or `concurrency`
     (closed-loop clients): the deadline must hold at that load (queueing + service, planner/model/load.py).
+    `gpus` (and `nodes`, GPUs per node = gpus / nodes) also searches the layout: tensor-parallel degree x
+    replicas (planner/optimize/layout.py); None keeps the profile's own deployment, exactly as before.
     Returns the `tts-plan/1` Plan (`plan.to_dict()`)."""
     from planner.choice import build_plan, choose, engine_k_max
     from planner.optimize.evaluate import evaluate
@@ -87,6 +89,9 @@ def recommend(profiles: ProfileLike | Iterable[ProfileLike] = None, deadline: fl
     load = _load(arrival_rate, concurrency)
     if load is not None and budgets is not None:
         raise PlannerError("--budgets and a load (--arrival-rate/--concurrency) cannot be combined yet; drop one")
+    if gpus is not None or nodes is not None:
+        return _layout_plan(profs, d, quantile, meths, target_accuracy, max_branches, max_draft_len, engine,
+                            strategy, rule, load, budgets, gpus, nodes)
     evs, notes = [], []
     if budgets is not None:
         choice, evs, notes = _budget_choice(profs, budgets, d, quantile, meths, target_accuracy, max_branches,
@@ -111,6 +116,57 @@ def recommend(profiles: ProfileLike | Iterable[ProfileLike] = None, deadline: fl
         if plan.predicted["load"].get("goodput_rps") is not None:
             plan.notes.append(f"goodput: this plan meets its deadline at p{round(quantile * 100)} up to "
                               f"{plan.predicted['load']['goodput_rps']:.3g} requests/s (Poisson)")
+    return plan
+
+
+def _layout_plan(profs, d, quantile, meths, target_accuracy, max_branches, max_draft_len, engine, strategy, rule,
+                 load, budgets, gpus, nodes) -> Plan:
+    """recommend over GPU layouts (`--gpus`): every profile's (T, D) layouts, one rule over all of them."""
+    from planner.choice import build_plan, engine_k_max
+    from planner.export import engine_sections
+    from planner.optimize import layout as LO
+
+    if gpus is None:
+        raise PlannerError("--nodes needs --gpus (the total GPU count, e.g. --gpus 16 --nodes 2)")
+    nodes = LO.check_gpus(gpus, nodes)
+    if budgets is not None or strategy != "exhaustive":
+        raise PlannerError("--gpus searches layouts exhaustively: drop " +
+                           ("--budgets" if budgets is not None else f"--strategy {strategy}"))
+    evs, notes, source = [], [], []
+    for i, p in enumerate(profs):
+        k, why = engine_k_max(p, engine, max_draft_len)
+        notes += [why] if why else []
+        got = LO.evaluate_layouts(p, d, quantile, _methods_for(p, meths), max_branches, k, gpus, nodes, load)
+        evs += got
+        source += [i] * len(got)
+    if load is not None:
+        import numpy as np
+
+        cap = max(float(np.max(np.where(ev.fits_memory[None, :], ev.capacity, 0.0), initial=0.0)) *
+                  ev.layout.replicas for ev in evs)
+        if not load.arrival_rate < cap:
+            raise PlannerError(f"arrival rate {load.arrival_rate:g} requests/s is beyond capacity: {gpus} GPUs "
+                               f"serve at most {cap:.3g} requests/s (best layout and configuration, KV budgets "
+                               "full); lower --arrival-rate or add --gpus")
+        notes.append(f"load: {load.describe()}; each replica serves its share R / replicas of whole requests "
+                     "(latency is queueing + service, planner/model/load.py)")
+    choice = LO.choose(evs, rule, target_accuracy, source)
+    ev, L = choice.ev, choice.ev.layout
+    notes += LO.layout_notes(evs, ev, rule)
+    plan = build_plan(choice, [ev], strategy=strategy, rule=rule, extra_notes=notes,
+                      objective=None if target_accuracy is None else "min_latency")
+    plan.layout = L.to_dict(plan.branches)
+    plan.hardware["gpus"] = L.held
+    plan.engines = engine_sections(plan)
+    plan.predicted["prompt_tokens"] = ev.profile.prompt_tokens
+    if load is not None:
+        from planner.model.load import Load
+
+        per = Load(arrival_rate=load.arrival_rate / L.replicas)
+        summary = _load_summary(ev.profile, plan, per, d, quantile)
+        for key in ("capacity_rps", "goodput_rps"):   # the layout's: every replica at its R / D
+            summary[key] = None if summary[key] is None else summary[key] * L.replicas
+        plan.predicted["load"] = {**summary, "arrival_rate": load.arrival_rate}
     return plan
 
 

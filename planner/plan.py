@@ -41,9 +41,16 @@ class Plan:
     runners_up: list = field(default_factory=list)
     notes: list = field(default_factory=list)
     engines: dict = field(default_factory=dict)  # per-engine sections, filled by exporters
+    # GPU layout of `recommend --gpus` (planner/model/replicas.py): {"gpus", "nodes", "tensor_parallel",
+    # "replicas", "gpus_used", "routing", "branches_per_replica", "link_GBps"?}; empty: the profile's own
+    # deployment (and then absent from the JSON, so plans without --gpus are unchanged)
+    layout: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"schema": SCHEMA, **asdict(self)}
+        d = {"schema": SCHEMA, **asdict(self)}
+        if not d["layout"]:
+            del d["layout"]
+        return d
 
     @property
     def draft_len(self) -> int:
@@ -111,7 +118,8 @@ def _read(d: dict, origin: str) -> Plan:
         hardware=_hardware(_obj(d.get("hardware"), at("hardware"), required=False), at("hardware")),
         runners_up=_runners(d.get("runners_up"), at("runners_up")),
         notes=_notes(d.get("notes"), at("notes")),
-        engines=_obj(d.get("engines"), at("engines"), required=False))
+        engines=_obj(d.get("engines"), at("engines"), required=False),
+        layout=_layout(_obj(d.get("layout"), at("layout"), required=False), at("layout")))
 
 
 def _method(v: Any, path: str) -> str:
@@ -180,6 +188,27 @@ def _hardware(r: dict, p: str) -> dict:
         _str(r, key, p, max_len=256)
     _int(r, "gpus", p, 1, MAX_DEVICES)
     _int(r, "threads", p, 1, 1_000_000)
+    return r
+
+
+ROUTINGS = ("split", "requests")   # branches of a request over the replicas / whole requests to one replica
+
+
+def _layout(r: dict, p: str) -> dict:
+    if not r:
+        return r
+    for key in ("gpus", "nodes", "tensor_parallel", "replicas", "gpus_used"):
+        r[key] = checks.integer(r.get(key), f"{p}.{key}", lo=1, hi=MAX_DEVICES)
+    if r["tensor_parallel"] * r["replicas"] > r["gpus"] or r["gpus"] % r["nodes"]:
+        checks.fail(p, f"tensor_parallel x replicas ({r['tensor_parallel']} x {r['replicas']}) must fit gpus "
+                       f"({r['gpus']}) and nodes ({r['nodes']}) must divide it")
+    checks.string(r.get("routing", "split"), f"{p}.routing", choices=ROUTINGS)
+    per = r.get("branches_per_replica")
+    if per is not None and (not isinstance(per, list) or len(per) > MAX_DEVICES):
+        checks.fail(f"{p}.branches_per_replica", "must be a list of branch counts, one per replica")
+    for i, n in enumerate(per or []):
+        checks.integer(n, f"{p}.branches_per_replica[{i}]", lo=0, hi=MAX_BRANCHES)
+    _num(r, "link_GBps", p, lo=0.0, lo_open=True)
     return r
 
 

@@ -49,6 +49,12 @@ def register(sub) -> None:
     p.add_argument("--engine", type=T.choice("--engine", ("vllm", "sglang", "trtllm")),
                    help="only plans this serving engine can run (vllm, sglang, trtllm; e.g. vLLM needs draft and "
                         "target vocabularies to match)")
+    p.add_argument("--gpus", type=T.count("--gpus", 1), metavar="G",
+                   help="GPUs to deploy on: also search the layout, tensor-parallel degree x replicas (a request's "
+                        "branches split over the replicas; cost counts every GPU the layout holds)")
+    p.add_argument("--nodes", type=T.count("--nodes", 1), metavar="M",
+                   help="with --gpus: the GPUs sit in M nodes of G/M each (TP stays within a node unless the "
+                        "GPU's inter-node network is known)")
     p.add_argument("--json", action="store_true", help="print the plan as JSON (tts-plan/1)")
     p.add_argument("-o", "--output", metavar="FILE", help="also write the plan JSON to FILE (atomically)")
     T.add_load_flags(p)
@@ -77,7 +83,8 @@ def run(args) -> int:
                          max_branches=args.max_branches, max_draft_len=args.max_draft_len, strategy=args.strategy,
                          trials=args.trials, seed=args.seed, engine=args.engine, objective=args.objective,
                          tolerance=args.tolerance, prompt_tokens=args.prompt_tokens, budgets=budgets,
-                         arrival_rate=args.arrival_rate, concurrency=args.concurrency)
+                         arrival_rate=args.arrival_rate, concurrency=args.concurrency, gpus=args.gpus,
+                         nodes=args.nodes)
     if args.output:
         save_plan(plan, args.output)
     print(json.dumps(plan.to_dict(), indent=2) if args.json else render_plan(plan))

@@ -6,7 +6,9 @@
   tokens only: drafted tokens that were rejected are device time, not output.
 - device-seconds per request = min(mean latency, deadline) * tensor-parallel degree: the request holds the
   devices its model is split over for its whole latency (the executor stops it at the deadline). On a CPU
-  profile that is seconds of the machine."""
+  profile that is seconds of the machine. Over a GPU layout (`recommend --gpus`, planner/model/replicas.py) the
+  multiplier is every GPU the layout holds, TP x replicas: a replica that finished its share early (or, under
+  load, serves other requests) is still paid for, so more GPUs must buy accuracy or the deadline to be chosen."""
 
 from __future__ import annotations
 
@@ -30,7 +32,12 @@ def cost(ev: Evaluation) -> tuple[np.ndarray, np.ndarray]:
     tokens = per_branch * ev.N[None, :]
     mean = ev.latency["mean"]
     held = np.minimum(mean, ev.deadline) if ev.deadline is not None else mean
-    return tokens, held * ev.profile.hardware.tensor_parallel
+    return tokens, held * gpus_held(ev)
+
+
+def gpus_held(ev: Evaluation) -> int:
+    """Devices a request is charged for: the layout's TP x replicas (`--gpus`), else the profile's TP degree."""
+    return ev.layout.held if getattr(ev, "layout", None) is not None else ev.profile.hardware.tensor_parallel
 
 
 def with_cost(ev: Evaluation, idx, arrays: tuple[np.ndarray, np.ndarray] | None = None) -> dict:

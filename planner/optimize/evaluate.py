@@ -38,6 +38,7 @@ class Evaluation:
     max_tokens: float | None = None  # generation cap, when one was applied
     load: object = None              # planner.model.load.Load the latency was predicted at (None: alone)
     capacity: np.ndarray | None = None  # (K, N) arrival rate at which the KV budget is full (Poisson load)
+    layout: object = None            # planner.model.replicas.Layout over several GPUs (None: the profile's own)
 
     def feasible(self, deadline: float | None = None) -> np.ndarray:
         d = self.deadline if deadline is None else deadline
@@ -93,9 +94,10 @@ def k_values(p: Profile, k_max: int) -> np.ndarray:
 
 def evaluate(p: Profile, deadline: float | None, quantile: float = 0.9, methods: tuple[str, ...] | None = None,
              n_max: int = 256, k_max: int = 8, n_values=None, k_values_=None,
-             max_tokens: float | None = None, load=None) -> Evaluation:
+             max_tokens: float | None = None, load=None, layout=None) -> Evaluation:
     """Every (method, K, N) of one profile. `max_tokens` caps generation below the profile's maximum: capped
-    branches stop early and do not vote."""
+    branches stop early and do not vote. `layout` (planner/model/replicas.py; p already at its TP degree): a
+    request's branches split over its replicas (no load) and the cost counts all its GPUs."""
     if not 0.0 < quantile < 1.0:
         raise PlannerError(f"quantile must be in (0, 1), got {quantile}")
     am = accuracy_model(p)
@@ -109,8 +111,14 @@ def evaluate(p: Profile, deadline: float | None, quantile: float = 0.9, methods:
     if max_tokens is not None and max_tokens < 1:
         raise PlannerError(f"max_tokens must be at least 1, got {max_tokens}")
     dist = LengthDist(p.lengths, cap=max_tokens)
+    split = layout is not None and layout.routing == "split" and layout.replicas > 1
     if load is None:
-        lg = latency_grid(p, N, K, dist)
+        if split:
+            from planner.model.replicas import split_grid
+
+            lg = split_grid(p, N, K, dist, layout.replicas)
+        else:
+            lg = latency_grid(p, N, K, dist)
         lat = {"mean": lg.mean, **{f"p{round(q * 100)}": v for q, v in lg.q.items()}, "q": lg.quantile(quantile)}
         loaded = None
     else:  # other requests share the engine (planner/model/load.py): queueing + service

@@ -111,3 +111,27 @@ GPU_NOTES = ("fp8_tflops / int8_tops: dense tensor-core peaks (None: the part ha
              "that needs it is refused). H100/H200/H800: FP8 and INT8 1,978.9 dense (3,957.8 with sparsity; "
              "glennklockwood H100 table). A100: INT8 624 dense, no FP8. L40S: FP8/INT8 733 dense (1,466 sparse). "
              "RTX 4090: FP8 330.3 dense with FP32 accumulate, INT8 660.6 dense (Ada whitepaper via waredb).")
+
+# --- the network between nodes: what a tensor-parallel group spanning nodes all-reduces over (issue 20) ---------
+# Per GPU, per direction. Only parts whose reference node (NVIDIA DGX/HGX) pairs each GPU with its own NIC are
+# listed; for any other GPU a TP group stays within a node unless the profile's interconnect says otherwise.
+NETWORK = {
+    "h100-sxm": {"network_GBps": 50, "network": "one ConnectX-7 400 Gb/s InfiniBand NDR port per GPU (DGX H100)",
+                 "sources": ["https://www.easymanua.ls/nvidia/dgx-h100/manual?p=19 (DGX H100 User Guide 1.2.3: "
+                             "one ConnectX-7 port per GPU)",
+                             "https://magicalbits.net/?p=230748 (4,088 H100s, each GPU its own 400 Gb/s ConnectX-7)"]},
+    "h200": {"network_GBps": 50, "network": "one ConnectX-7 400 Gb/s port per GPU (DGX H200, as DGX H100)",
+             "sources": ["https://www.supercluster.blog/p/4-nvidia-dgx-h100-hardware (the DGX H100 network "
+                         "architecture carries over to DGX H200 and B200)"]},
+    "b200": {"network_GBps": 50, "network": "one ConnectX-7 400 Gb/s port per GPU (DGX B200)",
+             "sources": ["https://www.supercluster.blog/p/4-nvidia-dgx-h100-hardware (the DGX H100 network "
+                         "architecture carries over to DGX H200 and B200)"]},
+}
+
+
+def network_GBps(hardware_name: str) -> float | None:
+    """The inter-node link of the GPU preset whose datasheet name the profile's hardware carries, or None."""
+    for key, net in NETWORK.items():
+        if GPUS[key]["name"] == hardware_name:
+            return float(net["network_GBps"])
+    return None
