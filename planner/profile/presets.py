@@ -197,8 +197,8 @@ SPEC_BENCH_SIM = ("https://github.com/SpecDecode-Bench/simulator (predictor.py, 
                   "paper arXiv 2601.11580, 'Speculative Decoding: Performance or Illusion?')")
 SPEC_BENCH_FIG = "https://specdecode-bench.github.io (Figure 1; arXiv 2601.11580)"
 VLLM_20780 = "https://github.com/vllm-project/vllm/issues/20780 (EAGLE-1/EAGLE-3 TPOT and acceptance length, K=2..7)"
-SGLANG_4716 = ("https://github.com/sgl-project/sglang/pull/4716 (Llama-3.3-70B + EAGLE-3 tree 8 steps x top-8, 64 tokens, "
-               "8x H100 TP8, batch 1: 88.61 -> 234.54 tok/s at acceptance length 5.88)")
+SGLANG_4716 = ("https://github.com/sgl-project/sglang/pull/4716 (Llama-3.3-70B + EAGLE-3 tree 8 steps x top-8, "
+               "64 tokens, 8x H100 TP8, batch 1: 88.61 -> 234.54 tok/s at acceptance length 5.88)")
 SPECULATION = {
     "roofline_p": {"value": 3.0, "fitted": True, "sources": [SPEC_BENCH_FIG, VLLM_20780, SPEC_BENCH_SIM],
                    "reason": "p-norm joining memory and compute time of a step, fitted on the train split of "
