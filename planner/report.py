@@ -33,6 +33,16 @@ def _acc(a: float, se: float) -> str:
     return f"{a * 100:.1f} ± {se * 100:.1f}"
 
 
+def layout_text(L: dict) -> str:
+    """`recommend --gpus`: replicas x TP of the GPUs given, and where a request's branches go."""
+    where = f" in {L['nodes']} nodes" if L.get("nodes", 1) > 1 else ""
+    per = L.get("branches_per_replica") or []
+    route = (f"each request's branches split {'/'.join(map(str, per))} over the replicas"
+             if L.get("routing", "split") == "split" else "each request runs whole on one replica (R / replicas each)")
+    return (f"{L['replicas']} replica{'s' if L['replicas'] > 1 else ''} x TP {L['tensor_parallel']} = "
+            f"{L['gpus_used']} of {L['gpus']} GPUs{where}; {route}")
+
+
 def render_plan(plan: Plan) -> str:
     pr = plan.predicted
     spec = plan.speculative
@@ -47,8 +57,10 @@ def render_plan(plan: Plan) -> str:
     head.append(f"=> {plan.method} over N={plan.branches} branches, {spec_txt}: accuracy "
                 f"{_acc(pr['accuracy'], pr['accuracy_stderr'])} %, latency mean "
                 f"{pr['latency_s']['mean']:.2f} s / p90 {pr['latency_s']['p90']:.2f} s")
+    if plan.layout:
+        head.append(f"   layout: {layout_text(plan.layout)}")
     if "device_s_per_request" in pr:
-        gpus = plan.model.get("tensor_parallel") or 1
+        gpus = (plan.layout or {}).get("gpus_used") or plan.model.get("tensor_parallel") or 1
         head.append(f"   cost per request: {pr['tokens_per_request']:.0f} generated tokens, "
                     f"{pr['device_s_per_request']:.2f} device-seconds ({gpus} device{'s' if gpus > 1 else ''})")
     chosen = {"profile": plan.profile["id"], "method": plan.method, "branches": plan.branches,
