@@ -18,7 +18,7 @@ def plot_front(ev, front, greedy, chosen, path: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    lat = np.broadcast_to(ev.latency["q"], ev.acc.shape)
+    lat = ev.lat("q")
     ok = ev.fits_memory[None, None, :] & np.ones_like(ev.acc, dtype=bool)
     fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
     ax.scatter(lat[ok], ev.acc[ok] * 100, s=4, c="#c8c8c8", label="all configurations", zorder=1)

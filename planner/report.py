@@ -59,6 +59,8 @@ def render_plan(plan: Plan) -> str:
                 f"{pr['latency_s']['mean']:.2f} s / p90 {pr['latency_s']['p90']:.2f} s")
     if plan.layout:
         head.append(f"   layout: {layout_text(plan.layout)}")
+    if pr.get("scoring_s"):  # a reward model's prefill over the N answers (planner/model/scoring.py)
+        head.append(f"   latency includes {pr['scoring_s']:.3f} s of reward-model scoring after generation")
     if "device_s_per_request" in pr:
         gpus = (plan.layout or {}).get("gpus_used") or plan.model.get("tensor_parallel") or 1
         head.append(f"   cost per request: {pr['tokens_per_request']:.0f} generated tokens, "

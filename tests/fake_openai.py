@@ -18,9 +18,19 @@ MODES = ("ok", "die_mid_stream", "refuse", "never", "trickle", "trickle_bytes", 
 
 
 class FakeOpenAI:
-    def __init__(self, mode: str = "ok", delay_s: float = 0.0, lifetime_s: float = 60.0, get_mode: str = "ok"):
+    def __init__(self, mode: str = "ok", delay_s: float = 0.0, lifetime_s: float = 60.0, get_mode: str = "ok",
+                 model_id: str = "m", answers: list[str] | None = None, branch_delay_s: float = 0.0,
+                 die_after: int | None = None, usage: bool = False):
+        """Fan-out extras (all off by default): `model_id` is what /v1/models lists; `answers[g % len]` is branch
+        g's answer, g = the request's seed + choice index (the fan-out sends seed0 + the replica's first
+        branch), instead of the problem number; choice i finishes at (i + 1) * `branch_delay_s`; the stream
+        breaks off after `die_after` finished choices; `usage` ends the stream with a usage chunk
+        (prompt_tokens 10, completion_tokens 5 per choice)."""
         assert mode in MODES
         self.mode, self.get_mode, self.delay_s = mode, get_mode, delay_s
+        self.model_id, self.answers, self.branch_delay_s = model_id, answers, branch_delay_s
+        self.die_after, self.usage = die_after, usage
+        self.bodies: list[dict] = []           # every completions request body, in arrival order
         self.posts: Counter = Counter()        # question number -> POSTs received
         self.gets = 0
         self.ok_after: int | None = None       # with a failure mode: answer normally the first N POSTs
@@ -51,7 +61,7 @@ class FakeOpenAI:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                body = json.dumps({"object": "list", "data": [{"id": "m", "object": "model"}]}).encode()
+                body = json.dumps({"object": "list", "data": [{"id": outer.model_id, "object": "model"}]}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -69,6 +79,7 @@ class FakeOpenAI:
                 m = re.search(r"Problem (\d+)", text)
                 q = int(m.group(1)) if m else -1
                 outer.posts[q] += 1
+                outer.bodies.append(body)
                 mode = outer.mode
                 if outer.ok_after is not None and sum(outer.posts.values()) <= outer.ok_after:
                     mode = "ok"
@@ -105,7 +116,15 @@ class FakeOpenAI:
                 n = int(body.get("n", 1))
                 try:
                     for i in range(n):
-                        ch = {"index": i, "delta": {"content": f"So the answer is \\boxed{{{q}}}."},
+                        if outer.branch_delay_s and outer.stop.wait(outer.branch_delay_s):
+                            return
+                        if outer.die_after is not None and i >= outer.die_after:
+                            self.wfile.flush()
+                            self.close_connection = True
+                            return
+                        a = q if outer.answers is None else outer.answers[(int(body.get("seed", 0)) + i)
+                                                                          % len(outer.answers)]
+                        ch = {"index": i, "delta": {"content": f"So the answer is \\boxed{{{a}}}."},
                               "finish_reason": None}
                         self.wfile.write(f"data: {json.dumps({'choices': [ch]})}\n\n".encode())
                         if mode == "die_mid_stream":
@@ -114,6 +133,10 @@ class FakeOpenAI:
                             return
                         done = {"index": i, "delta": {}, "finish_reason": "stop"}
                         self.wfile.write(f"data: {json.dumps({'choices': [done]})}\n\n".encode())
+                        self.wfile.flush()
+                    if outer.usage:
+                        use = {"prompt_tokens": 10, "completion_tokens": 5 * n}
+                        self.wfile.write(f"data: {json.dumps({'choices': [], 'usage': use})}\n\n".encode())
                     self.wfile.write(b"data: [DONE]\n\n")
                     self.wfile.flush()
                 except OSError:

@@ -22,8 +22,11 @@ def add_backend_args(p) -> None:
                    help="torch CPU threads (default: the plan's calibration threads on a "
                         "CPU, else torch's)")
     g.add_argument("--backend", default="local", choices=("local", "openai"))
-    g.add_argument("--url", "--endpoint", dest="url", default="http://localhost:8000/v1",
-                   help="OpenAI-compatible server (openai backend)")
+    g.add_argument("--url", "--endpoint", dest="url", action="append", metavar="URL[,URL...]",
+                   help="OpenAI-compatible server (openai backend; default http://localhost:8000/v1). Several "
+                        "(comma-separated or repeated) are data-parallel replicas of one model: each gets its "
+                        "share of the branches, all under the one deadline, and the vote is over all of them "
+                        "(docs/serving.md, fan-out)")
     g.add_argument("--server-model", help="model name the server expects (default: --model)")
     g.add_argument("--openai-mode", default="n", choices=("n", "parallel"),
                    help="one request with n choices, or n parallel requests")
@@ -76,11 +79,17 @@ def make_backend(args, draft_spec: str | None, draft_len: int, temperature: floa
         name = args.server_model or args.model
         if not name:
             raise PlannerError("the openai backend needs --server-model (or --model): the name the server serves")
-        if not str(args.url or "").strip():
-            raise PlannerError("--endpoint/--url is empty: give the server's URL, e.g. http://localhost:8000/v1")
-        be = OpenAIBackend(args.url, name, args.openai_mode, temperature, top_p, max_tokens,
-                           timeout_s=args.request_timeout, logprobs=need_logprobs,
-                           send_seed=getattr(args, "server_seed", False))
+        from planner.executor.backends.fanout import FanOut, parse_endpoints
+
+        urls = parse_endpoints(args.url)  # one line for an empty entry or a server listed twice
+        opts = dict(timeout_s=args.request_timeout, logprobs=need_logprobs,
+                    send_seed=getattr(args, "server_seed", False))
+        if len(urls) > 1:  # replicas: the branches are split over them (planner.executor.backends.fanout)
+            be = FanOut(urls, name, mode=args.openai_mode, temperature=temperature, top_p=top_p,
+                        max_tokens=max_tokens, log=lambda m: log(f"planner {getattr(args, 'command', 'run')}: "
+                                                                 f"note: {m}"), **opts)
+        else:
+            be = OpenAIBackend(urls[0], name, args.openai_mode, temperature, top_p, max_tokens, **opts)
         be.check()  # a dead or silent server fails here, in seconds, before any problem runs
         return be, be.describe()
     if not args.model:

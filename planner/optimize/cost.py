@@ -8,7 +8,8 @@
   devices its model is split over for its whole latency (the executor stops it at the deadline). On a CPU
   profile that is seconds of the machine. Over a GPU layout (`recommend --gpus`, planner/model/replicas.py) the
   multiplier is every GPU the layout holds, TP x replicas: a replica that finished its share early (or, under
-  load, serves other requests) is still paid for, so more GPUs must buy accuracy or the deadline to be chosen."""
+  load, serves other requests) is still paid for, so more GPUs must buy accuracy or the deadline to be chosen. A reward model's scoring (planner/model/scoring.py) adds its time to
+  the scored methods' latency (`method_device_s`)."""
 
 from __future__ import annotations
 
@@ -40,9 +41,19 @@ def gpus_held(ev: Evaluation) -> int:
     return ev.layout.held if getattr(ev, "layout", None) is not None else ev.profile.hardware.tensor_parallel
 
 
+def method_device_s(ev: Evaluation, dev: np.ndarray) -> np.ndarray:
+    """(M, K, N) device-seconds per request: `dev` of cost(ev), plus each method's scoring time (the request
+    holds the devices while the reward model scores its answers), still capped at the deadline."""
+    if ev.scoring is None:
+        return np.broadcast_to(dev, ev.acc.shape)
+    mean = ev.latency["mean"][None] + ev.scoring[:, None, :]
+    held = np.minimum(mean, ev.deadline) if ev.deadline is not None else mean
+    return held * gpus_held(ev)
+
+
 def with_cost(ev: Evaluation, idx, arrays: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
     """ev.config(*idx) plus its cost (pass `arrays = cost(ev)` when describing many configurations)."""
     tokens, dev = arrays if arrays is not None else cost(ev)
     m, k, n = idx
     return {**ev.config(m, k, n), "tokens_per_request": float(tokens[k, n]),
-            "device_s_per_request": float(dev[k, n])}
+            "device_s_per_request": float(method_device_s(ev, dev)[m, k, n])}

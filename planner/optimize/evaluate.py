@@ -15,6 +15,7 @@ from planner.errors import PlannerError
 from planner.model import drafts
 from planner.model.latency import latency_grid
 from planner.model.lengths import LengthDist
+from planner.model.scoring import method_scoring, shifted
 from planner.profile.schema import Profile
 
 F_GRID = np.linspace(0.0, 1.0, 41)   # finish-fraction grid of the accuracy tables
@@ -39,22 +40,35 @@ class Evaluation:
     load: object = None              # planner.model.load.Load the latency was predicted at (None: alone)
     capacity: np.ndarray | None = None  # (K, N) arrival rate at which the KV budget is full (Poisson load)
     layout: object = None            # planner.model.replicas.Layout over several GPUs (None: the profile's own)
+    # A reward model's scoring (planner/model/scoring.py): (M, N) seconds after generation, and for the scored
+    # methods the finished share and P(meet) of a generation that must end that much before the deadline.
+    scoring: np.ndarray | None = None
+    scored_finish: np.ndarray | None = None   # (K, N)
+    scored_p_meet: np.ndarray | None = None   # (K, N)
+
+    def lat(self, key: str = "q") -> np.ndarray:
+        """Latency statistic `key` per (method, K, N): generation plus the method's scoring time."""
+        base = self.latency[key][None]
+        return np.broadcast_to(base if self.scoring is None else base + self.scoring[:, None, :], self.acc.shape)
 
     def feasible(self, deadline: float | None = None) -> np.ndarray:
         d = self.deadline if deadline is None else deadline
         ok = self.fits_memory[None, None, :] & np.ones_like(self.acc, dtype=bool)
         if d is not None:
-            ok &= (self.latency["q"] <= d)[None]
+            ok &= self.lat("q") <= d
         return ok
 
     def config(self, m: int, k: int, n: int) -> dict:
         """One configuration as plain data (indices into methods, K, N)."""
-        lat = {key: float(self.latency[key][k, n]) for key in ("mean", "p50", "p90", "p99")}
+        s = float(self.scoring[m, n]) if self.scoring is not None else 0.0
+        lat = {key: float(self.latency[key][k, n]) + s for key in ("mean", "p50", "p90", "p99")}
+        scored = s > 0 and self.scored_finish is not None
+        p_meet, finish = (self.scored_p_meet, self.scored_finish) if scored else (self.p_meet, self.finish)
         return {"method": self.methods[m], "branches": int(self.N[n]), "draft_len": int(self.K[k]),
-                "latency_s": lat, "latency_q_s": float(self.latency["q"][k, n]),
+                "latency_s": lat, "latency_q_s": float(self.latency["q"][k, n]) + s,
                 "accuracy": float(self.acc[m, k, n]), "accuracy_stderr": float(self.acc_se[m, k, n]),
-                "p_meet_deadline": float(self.p_meet[k, n]) if self.deadline else None,
-                "finished_share": float(self.finish[k, n])}
+                "p_meet_deadline": float(p_meet[k, n]) if self.deadline else None,
+                "finished_share": float(finish[k, n]), **({"scoring_s": s} if s > 0 else {})}
 
 
 def memory_ok(p: Profile, N: np.ndarray, k_max: int) -> np.ndarray:
@@ -128,32 +142,43 @@ def evaluate(p: Profile, deadline: float | None, quantile: float = 0.9, methods:
         loaded = (load, p_meet_l, cap)
     node_w, node_z, node_f = lg.node_finish(deadline)
     finish = np.tensordot(node_w, node_f, axes=1)
+    scoring = method_scoring(p, methods, N, dist) if p.scorer is not None else None
+    scored = None  # a scored method's generation ends its scoring time before the deadline
+    if scoring is not None and deadline is not None and scoring.any():
+        node_fs, p_meet_s = shifted(lg, deadline, scoring.max(0))
+        scored = (node_fs, np.tensordot(node_w, node_fs, axes=1), p_meet_s)
     acc = np.empty((len(methods), len(K), len(N)))
     se = np.empty_like(acc)
     if hasattr(am, "node_accuracy"):
         # Parametric: each problem node's own finished share, its own cut (hard problems' branches are all long).
         for i, m in enumerate(methods):
-            acc[i], se[i] = am.node_accuracy(m, N, node_w, node_z, node_f)
-        return _evaluation(p, methods, N, K, deadline, quantile, lat, lg, finish, acc, se, max_tokens, loaded)
+            nf = scored[0] if scored is not None and scoring[i].any() else node_f
+            acc[i], se[i] = am.node_accuracy(m, N, node_w, node_z, nf)
+        return _evaluation(p, methods, N, K, deadline, quantile, lat, lg, finish, acc, se, max_tokens, loaded,
+                           scoring, scored)
     # Bank: tables on the finish-fraction grid (a cut at the bank's own length quantile), interpolated at each
     # config's mixed finish share.
-    j = np.clip(np.searchsorted(F_GRID, finish) , 1, len(F_GRID) - 1)
-    w = (finish - F_GRID[j - 1]) / (F_GRID[j] - F_GRID[j - 1])
     cols = N - 1
     for i, m in enumerate(methods):
+        f = scored[1] if scored is not None and scoring[i].any() else finish
+        j = np.clip(np.searchsorted(F_GRID, f), 1, len(F_GRID) - 1)
+        w = (f - F_GRID[j - 1]) / (F_GRID[j] - F_GRID[j - 1])
         table, table_se = am.table(m, int(N.max()), F_GRID)
         lo, hi = table[j - 1, cols[None, :]], table[j, cols[None, :]]
         acc[i] = lo + w * (hi - lo)
         se[i] = table_se[j - 1, cols[None, :]] + w * (table_se[j, cols[None, :]] - table_se[j - 1, cols[None, :]])
-    return _evaluation(p, methods, N, K, deadline, quantile, lat, lg, finish, acc, se, max_tokens, loaded)
+    return _evaluation(p, methods, N, K, deadline, quantile, lat, lg, finish, acc, se, max_tokens, loaded,
+                       scoring, scored)
 
 
 def _evaluation(p, methods, N, K, deadline, quantile, lat, lg, finish, acc, se, max_tokens,
-                loaded=None) -> Evaluation:
+                loaded=None, scoring=None, scored=None) -> Evaluation:
     p_meet = lg.p_meet(deadline) if deadline is not None else np.ones_like(finish)
+    extra = dict(scoring=scoring, scored_finish=scored[1] if scored else None,
+                 scored_p_meet=scored[2] if scored else None)
     if loaded is None:
         return Evaluation(p, methods, N, K, deadline, quantile, lat, p_meet, finish,
-                          memory_ok(p, N, int(K.max())), acc, se, max_tokens)
+                          memory_ok(p, N, int(K.max())), acc, se, max_tokens, **extra)
     load, p_meet_l, cap = loaded
     return Evaluation(p, methods, N, K, deadline, quantile, lat, p_meet if p_meet_l is None else p_meet_l, finish,
-                      memory_ok(p, N, int(K.max())), acc, se, max_tokens, load, cap)
+                      memory_ok(p, N, int(K.max())), acc, se, max_tokens, load, cap, **extra)

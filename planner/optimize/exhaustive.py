@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from planner.optimize.cost import cost
+from planner.optimize.cost import cost, method_device_s
 from planner.optimize.evaluate import Evaluation
 from planner.optimize.select import TIE, Rule, select
 
@@ -18,7 +18,8 @@ def candidates(ev: Evaluation, mask: np.ndarray, arrays=None) -> tuple[np.ndarra
     tokens, dev = arrays if arrays is not None else cost(ev)
     idx = np.argwhere(mask)
     m, k, n = idx.T if len(idx) else (np.array([], int),) * 3
-    return idx, (ev.acc[m, k, n], ev.acc_se[m, k, n], dev[k, n], tokens[k, n], ev.latency["q"][k, n])
+    return idx, (ev.acc[m, k, n], ev.acc_se[m, k, n], method_device_s(ev, dev)[m, k, n], tokens[k, n],
+                 ev.lat("q")[m, k, n])
 
 
 def best_index(ev: Evaluation, mask: np.ndarray | None = None, rule: Rule | None = None,
@@ -42,7 +43,7 @@ def min_latency_index(ev: Evaluation, target_accuracy: float) -> tuple[int, int,
     ok = ev.feasible(deadline=None) & (ev.acc >= target_accuracy)
     if not ok.any():
         return None
-    lat = np.where(ok, np.broadcast_to(ev.latency["q"], ev.acc.shape), np.inf)
+    lat = np.where(ok, ev.lat("q"), np.inf)
     return tuple(int(i) for i in np.unravel_index(np.argmin(lat), lat.shape))
 
 
@@ -60,7 +61,7 @@ def runners_up(ev: Evaluation, chosen: tuple[int, int, int], limit: int = 5,
             mask = np.zeros_like(ok)
             mask[m, k] = ok[m, k]
             out.append(best_index(ev, mask, rule, arrays))
-    out.sort(key=lambda i: (-ev.acc[i], ev.latency["q"][i[1:]]))
+    out.sort(key=lambda i: (-ev.acc[i], ev.lat("q")[i]))
     no_spec = [i for i in out if ev.K[i[1]] == 0]
     top = out[:limit]
     if no_spec and no_spec[0] not in top:

@@ -15,7 +15,7 @@ from planner.optimize.select import Rule
 
 def greedy_path(ev: Evaluation, method: int = 0) -> list[tuple[int, int, int]]:
     """Visited (method, K, N) indices, first = (method, 0, 0); the last is greedy's answer."""
-    acc, lat = ev.acc[method], ev.latency["q"]
+    acc, lat = ev.acc[method], ev.lat("q")[method]
     ok = ev.feasible()[method]
     k, n = 0, 0
     path = [(method, k, n)]

@@ -13,7 +13,7 @@ def pareto_front(ev: Evaluation, max_latency: float | None = None) -> list[tuple
     """Configurations not beaten on both accuracy (higher) and latency quantile (lower), by latency. A point
     must add at least ACC_STEP of accuracy to enter: below that the gain is numerical noise of the accuracy
     tables (and invisible in the 6-decimal CSV), not a reason to wait longer."""
-    lat = np.broadcast_to(ev.latency["q"], ev.acc.shape)
+    lat = ev.lat("q")
     ok = ev.fits_memory[None, None, :] & np.ones_like(ev.acc, dtype=bool)
     if max_latency is not None:
         ok &= lat <= max_latency

@@ -10,14 +10,14 @@ from typing import Any
 
 from planner.profile.draft_spec import Acceptance, DraftSpec, HeadSpec
 from planner.profile.reader import _Reader
-from planner.profile.sections import Hardware, ModelArch, PrefillCoeffs, PrefillSharing, StepCoeffs
+from planner.profile.sections import Hardware, ModelArch, PrefillCoeffs, PrefillSharing, ScorerSpec, StepCoeffs
 
 SCHEMA = "tts-profile/1"
 LENGTH_KINDS = ("lognormal", "empirical")
 ACCURACY_KINDS = ("parametric", "bank", "none")  # none: latency-only (no accuracy source)
 # The sections live in sections.py and draft_spec.py; importers use this module as the schema's one entry point.
 __all__ = ["SCHEMA", "Profile", "Hardware", "ModelArch", "StepCoeffs", "PrefillCoeffs", "PrefillSharing",
-           "DraftSpec", "HeadSpec", "Acceptance", "LengthSpec", "AccuracySpec"]
+           "DraftSpec", "HeadSpec", "Acceptance", "LengthSpec", "AccuracySpec", "ScorerSpec"]
 
 
 @dataclass(frozen=True)
@@ -107,6 +107,7 @@ class Profile:
     temperature: float = 0.7
     top_p: float = 1.0
     prefill_sharing: PrefillSharing = PrefillSharing()  # `serving.prefill_sharing` in the JSON
+    scorer: ScorerSpec | None = None    # reward model scoring best-of-N answers (absent: scoring is free)
     origin: str = field(default="<memory>", compare=False)  # where it was loaded from (file path or name)
     raw: dict = field(default_factory=dict, compare=False, repr=False)  # the JSON as read (extra keys kept)
 
@@ -140,7 +141,8 @@ class Profile:
             draft=draft, acceptance=acc, lengths=LengthSpec.read(r.sub("lengths")),
             accuracy=AccuracySpec.read(r.sub("accuracy")), prompt_tokens=r.int_("prompt_tokens", 200),
             temperature=r.num("temperature", 0.7, nonneg=True), top_p=r.num("top_p", 1.0, lo=0.0, hi=1.0),
-            prefill_sharing=_sharing(r), origin=origin, raw=dict(data))
+            prefill_sharing=_sharing(r), scorer=ScorerSpec.read(r.sub("scorer", optional=True)), origin=origin,
+            raw=dict(data))
 
 
 def _sharing(r: _Reader) -> PrefillSharing:
@@ -173,4 +175,6 @@ def _dump(p: Profile) -> dict:
             "draft": draft, "acceptance": clean(p.acceptance), "lengths": clean(p.lengths), "accuracy": acc,
             "prompt_tokens": p.prompt_tokens, "temperature": p.temperature, "top_p": p.top_p,
             **({"serving": {"prefill_sharing": clean(p.prefill_sharing)}}
-               if p.prefill_sharing != PrefillSharing() else {})}
+               if p.prefill_sharing != PrefillSharing() else {}),
+            **({"scorer": {k: clean(v) if hasattr(v, "__dataclass_fields__") else v
+                           for k, v in vars(p.scorer).items() if v is not None}} if p.scorer else {})}

@@ -160,3 +160,29 @@ class PrefillSharing:
             r.fail("mode", "is 'blocks' but prefix_caching is false: without the cache every branch prefills "
                            "the whole prompt (use mode 'none')")
         return PrefillSharing(mode, block, caching, r.str_("source", None))
+
+
+@dataclass(frozen=True)
+class ScorerSpec:
+    """A reward model that scores the N answers of best-of-N / weighted voting after the branches finish: one
+    prefill over prompt + answer tokens at batch N (planner/model/scoring.py). `prefill` (measured by `planner
+    calibrate --scorer-model`): t = t0_s + s_per_token * the batch's tokens. Else the step roofline of `arch` on
+    `step` (absent: the target's coefficients, the same device). Absent section: scoring is free (as before)."""
+
+    name: str
+    arch: ModelArch | None = None
+    step: StepCoeffs | None = None
+    prefill: PrefillCoeffs | None = None
+    model_id: str | None = None   # where the weights live (HF id or local directory), for the record
+
+    @staticmethod
+    def read(r: _Reader | None) -> "ScorerSpec | None":
+        if r is None:
+            return None
+        arch, step, pre = (r.sub(k, optional=True) for k in ("arch", "step", "prefill"))
+        if arch is None and pre is None:
+            r.fail("arch", "is missing (give the reward model's architecture, or measured prefill coefficients "
+                           "from `planner calibrate --scorer-model DIR`)")
+        return ScorerSpec(r.str_("name"), ModelArch.read(arch) if arch else None,
+                          StepCoeffs.read(step) if step else None, PrefillCoeffs.read(pre) if pre else None,
+                          r.str_("model_id", None))

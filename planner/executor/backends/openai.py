@@ -66,16 +66,17 @@ class OpenAIBackend(Backend):
     def url(self) -> str:
         return f"{self.scheme}://{self.host}{f':{self.port}' if self.port else ''}{self.path}"
 
-    def check(self) -> None:
-        """A quick liveness probe before any work (GET .../models, PROBE_TIMEOUT_S, retried): any HTTP answer
-        will do; refused, unresolvable or silent is one error naming the URL."""
+    def check(self, timeout_s: float | None = None) -> str | None:
+        """A quick liveness probe before any work (GET .../models under a total deadline of `timeout_s`, default
+        PROBE_TIMEOUT_S, retried within it): any HTTP answer will do; refused, unresolvable or silent is one
+        error naming the URL. Returns the /models listing's text (None on an HTTP error: some servers have none)."""
         from planner.http import Endpoint, HttpError
 
         base = f"{self.scheme}://{self.host}{f':{self.port}' if self.port else ''}"
         try:
-            Endpoint(base, PROBE_TIMEOUT_S, "--request-timeout").get_text(self.root + "/models")
+            return Endpoint(base, timeout_s or PROBE_TIMEOUT_S, "--request-timeout").get_text(self.root + "/models")
         except HttpError:
-            pass  # it answered: alive (some servers have no /models)
+            return None  # it answered: alive
         except PlannerError as e:
             raise PlannerError(f"server {self.url} is not answering: {e}") from None
 
@@ -215,6 +216,16 @@ class OpenAIBackend(Backend):
 
     def generate(self, prompt: str, n: int, deadline: Deadline, on_finish: OnFinish | None = None,
                  seed: int = 0) -> BackendResult:
+        res, error = self.generate_partial(prompt, n, deadline, on_finish, seed)
+        if error:
+            raise PlannerError(error)
+        return res
+
+    def generate_partial(self, prompt: str, n: int, deadline: Deadline, on_finish: OnFinish | None = None,
+                         seed: int = 0, stop: threading.Event | None = None) -> tuple[BackendResult, str | None]:
+        """`generate` that keeps what finished when the server fails: (result, error line or None); the
+        branches the failure lost are marked "error". `stop` set by another thread ends the request early
+        (stopped_by "callback"), as a decided vote does: the fan-out over replicas uses both."""
         t0 = deadline.start
         timeout = self.request_timeout(deadline)
         plan = [(0, n)] if self.mode == "n" else [(i, 1) for i in range(n)]
@@ -222,8 +233,8 @@ class OpenAIBackend(Backend):
         socks, threads, pending, cancel = [], [], list(plan), threading.Event()
         result: dict[int, BranchOutput] = {}
         open_requests, stopped_by, error, answered = 0, None, None, False
-        per_request_n = {base: k for base, k in plan}
         usage_tokens: dict[int, int] = {}
+        usage = {"prompt_tokens": 0, "completion_tokens": 0}
 
         def launch():
             nonlocal open_requests
@@ -242,6 +253,9 @@ class OpenAIBackend(Backend):
             if left is not None and left <= 0:
                 stopped_by = "deadline"
                 break
+            if stop is not None and stop.is_set():
+                stopped_by = "callback"
+                break
             try:
                 kind, idx, payload, err = events.get(timeout=0.05 if left is None else max(0.001, min(left, 0.05)))
             except queue.Empty:
@@ -258,7 +272,9 @@ class OpenAIBackend(Backend):
                 if err and len(result) < n:  # an error after every branch finished loses nothing
                     error = err
                     break
-                if payload and per_request_n.get(idx) == 1 and idx in result:
+                for key in usage if isinstance(payload, dict) else ():
+                    usage[key] += int(payload.get(key) or 0)
+                if payload and len(plan) == n and idx in result:  # one branch per request: its usage is exact
                     usage_tokens[idx] = int(payload.get("completion_tokens") or 0)
                 launch()
         cancel.set()
@@ -268,16 +284,17 @@ class OpenAIBackend(Backend):
             except OSError:
                 pass
         if error:
-            raise PlannerError(f"server {self.url}: {error}")
-        if stopped_by == "deadline" and not answered and not result:
-            raise PlannerError(f"server {self.url} sent no response within the {deadline.seconds:g} s deadline "
-                               "(it accepted the connection): is it hung or overloaded?")
+            error = f"server {self.url}: {error}"
+        elif stopped_by == "deadline" and not answered and not result:
+            error = (f"server {self.url} sent no response within the {deadline.seconds:g} s deadline "
+                     "(it accepted the connection): is it hung or overloaded?")
         now = deadline.elapsed()
-        cut = "deadline" if stopped_by == "deadline" else "cancelled"
+        cut = "error" if error else "deadline" if stopped_by == "deadline" else "cancelled"
         branches = []
         for i in range(n):
             b = result.get(i) or BranchOutput(i, None, 0, cut, now)
             if i in usage_tokens and usage_tokens[i] > 0:
                 b.num_tokens, b.exact_tokens = usage_tokens[i], True
             branches.append(b)
-        return BackendResult(branches, now, None, stopped_by, info={"requests": len(plan)})
+        info = {"requests": len(plan)} | ({"usage": usage} if any(usage.values()) else {})
+        return BackendResult(branches, now, None, stopped_by, info=info), error
