@@ -216,7 +216,7 @@ SPECULATION = {
                       "reason": "Extra fixed time of each EAGLE-3 draft step over an EAGLE-1 one (its architecture "
                                 "reads fewer bytes, yet published EAGLE-3 rounds are longer): fitted after the three "
                                 "above on the split's only EAGLE-3 train point, an SGLang tree at TP8, whose own "
-                                "plain step the model puts 24 % short (all-reduce latency), so part of that gap may "
+                                "plain step the model puts 24 % short (not diagnosed), so part of that gap may "
                                 "sit here; held out: vllm#20780's EAGLE-3 K sweep (docs/validation.md)."},
 }
 
