@@ -20,11 +20,13 @@ from planner.special import bdtrc
 from planner.accuracy.bank import Bank
 from planner.accuracy.estimators import (
     Participants,
+    RankScores,
     bank_weights,
     binom_pmf,
     participants,
 )
 from planner.errors import PlannerError
+from planner.scoring import rank_matrix
 
 REPLICATES = 1000  # Monte-Carlo draw sequences per participant curve: MC std <= 0.5/sqrt(R) per problem, and
 # the bank mean's MC std is <= 0.016 * sqrt(#problems needing MC) / #problems (0.0007 for 20 of 100)
@@ -83,10 +85,18 @@ def boot_weighted_curve(cls: np.ndarray, w: np.ndarray, n_max: int, replicates: 
     if np.all(cls == 0):
         out[1:] = 1.0
         return out
+    rank = isinstance(w, RankScores)
     w = np.asarray(w, dtype=float)
     rng = np.random.default_rng([seed, zlib.crc32(np.asarray(cls).tobytes() + w.tobytes())])
     idx = rng.integers(0, len(cls), size=(n_max, replicates))
     k = int(cls.max()) + 1
+    if rank:  # mid-rank weights among the n draws so far (planner.scoring "rank"): x_i ((x @ L)_i + 1/2), x = counts
+        x = np.cumsum(idx[..., None] == np.arange(len(cls)), axis=0, dtype=np.float32)  # (n, R, F)
+        onehot = (cls[:, None] == np.arange(k)).astype(np.float32)
+        totals = np.moveaxis((x * (x @ rank_matrix(w).astype(np.float32) + 0.5)) @ onehot, -1, 0)  # (k, n, R)
+        n2 = np.arange(1, n_max + 1)[:, None] ** 2.0  # totals grow like n^2 / 2
+        out[1:] = _credit(totals, 1e-6 * n2)
+        return out
     per_class = np.zeros((k, len(cls)), dtype=np.float32)
     per_class[cls, np.arange(len(cls))] = w
     totals = np.cumsum(per_class[:, idx], axis=1)  # (k, n, R) weighted votes per class after each draw

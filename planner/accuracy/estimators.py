@@ -16,8 +16,9 @@ import zlib
 from dataclasses import dataclass
 
 import numpy as np
-from planner.special import comb, expit, gammaln, xlog1py, xlogy
+from planner.special import comb, gammaln, xlog1py, xlogy
 
+from planner import scoring
 from planner.accuracy.bank import Bank
 from planner.errors import PlannerError
 
@@ -41,19 +42,23 @@ def mean_stderr(per_problem: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return v.mean(axis=0), se
 
 
+class RankScores(np.ndarray):
+    """Raw scores whose vote weights are their mid-ranks among each voting subset (transform "rank"): the
+    weights depend on which samples vote, so the curves recompute them per subset. A subclass so the flag
+    survives the per-problem slicing in participants() and the bootstrap without new plumbing."""
+
+
 def score_weights(scores: np.ndarray, transform: str = "auto") -> np.ndarray:
-    """Vote weights for weighted majority: must be >= 0. "auto": raw scores if none is negative, else
-    sigmoid(score) (reward-model logits such as Qwen2.5-Math-RM's); "identity" / "sigmoid" force one."""
+    """Vote weights for weighted majority, by planner.scoring.transform (the executor's function too).
+    "auto": raw scores if none is negative, else sigmoid for the whole bank (reward-model logits such as
+    Qwen2.5-Math-RM's); "raw" (alias "identity"), "sigmoid" and "rank" force one (rank: see RankScores)."""
     s = np.asarray(scores, dtype=float)
     if not np.all(np.isfinite(s)):
         raise PlannerError("weighted majority and best-of-N need a score for every sample")
-    if transform == "sigmoid" or (transform == "auto" and np.any(s < 0)):
-        return expit(s)
-    if transform in ("identity", "auto"):
-        if np.any(s < 0):
-            raise PlannerError("weighted majority with identity weights needs scores >= 0")
-        return s
-    raise PlannerError(f"unknown weight transform {transform!r}")
+    kind = scoring.resolve(transform, s)
+    if kind == "rank":
+        return s.copy().view(RankScores)
+    return scoring.transform(s, kind)
 
 
 # ---------------------------------------------------------------- participant curves (exact, index v = 0..F)
@@ -128,7 +133,8 @@ def plurality_credit(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
 
 def weighted_curve(cls: np.ndarray, w: np.ndarray, seed: int = 0) -> np.ndarray:
     """Score-weighted plurality of a uniform v-subset: class totals are sums of weights. Exact enumeration of all
-    subsets when F <= 16 or C(F, v) <= MAX_ENUM, else SUBSETS random v-subsets (seeded by the data and v)."""
+    subsets when F <= 16 or C(F, v) <= MAX_ENUM, else SUBSETS random v-subsets (seeded by the data and v).
+    RankScores `w`: each subset's weights are its members' mid-ranks (planner.scoring, transform "rank")."""
     cls = np.asarray(cls)
     f = len(cls)
     out = np.zeros(f + 1)
@@ -138,22 +144,35 @@ def weighted_curve(cls: np.ndarray, w: np.ndarray, seed: int = 0) -> np.ndarray:
         out[1:] = 1.0
         return out
     onehot = (cls[:, None] == np.arange(cls.max() + 1)).astype(float)
-    weighted = onehot * np.asarray(w, dtype=float)[:, None]
+    ranks = scoring.rank_matrix(w) if isinstance(w, RankScores) else None
+    w = np.asarray(w, dtype=float)
+    weighted = onehot * w[:, None]
+
+    def totals(masks: np.ndarray) -> np.ndarray:   # (subsets, F) 0/1 -> (subsets, K) class totals
+        if ranks is None:
+            return masks @ weighted
+        return (masks * (masks @ ranks + 0.5)) @ onehot   # mid-rank within the subset (the common 1/v drops out)
+
     if f <= 16:
         masks = ((np.arange(2 ** f)[:, None] >> np.arange(f)) & 1).astype(float)
-        credit = plurality_credit(masks @ weighted, masks @ onehot)
+        credit = plurality_credit(totals(masks), masks @ onehot)
         size = masks.sum(axis=1).astype(int)
         out = np.bincount(size, credit, minlength=f + 1) / np.bincount(size, minlength=f + 1)
         out[0] = 0.0
         return out
-    base = zlib.crc32(cls.tobytes() + np.asarray(w, dtype=float).tobytes()) ^ seed
+    base = zlib.crc32(cls.tobytes() + w.tobytes() + (b"rank" if ranks is not None else b"")) ^ seed
     for v in range(1, f + 1):
         if comb(f, v) <= MAX_ENUM:
             idx = np.array(list(itertools.combinations(range(f), v)))
         else:
             rng = np.random.default_rng([base, v])
             idx = np.argsort(rng.random((SUBSETS, f)), axis=1)[:, :v]
-        out[v] = plurality_credit(weighted[idx].sum(axis=1), onehot[idx].sum(axis=1)).mean()
+        if ranks is None:
+            out[v] = plurality_credit(weighted[idx].sum(axis=1), onehot[idx].sum(axis=1)).mean()
+        else:
+            masks = np.zeros((len(idx), f))
+            np.put_along_axis(masks, idx, 1.0, axis=1)
+            out[v] = plurality_credit(totals(masks), masks @ onehot).mean()
     return out
 
 

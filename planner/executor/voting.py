@@ -8,8 +8,11 @@ group (branch indices are fixed by the engine, unlike finish times), which makes
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
+from planner import scoring
+from planner.errors import PlannerError
 from planner.executor.answers import Equivalence
 
 METHODS = ("majority", "weighted_majority", "best_of_n")
@@ -39,13 +42,19 @@ class VoteResult:
 
 
 class Ballot:
-    """Accumulates answers as branches finish; `decided(remaining)` tells if voting can stop early."""
+    """Accumulates answers as branches finish; `decided(remaining)` tells if voting can stop early.
 
-    def __init__(self, method: str = "majority", eq: Equivalence | None = None, max_score: float | None = None):
+    Weighted majority turns scores into vote weights with planner.scoring.transform (`transform`: raw, sigmoid
+    or rank), the accuracy model's own function; best-of-N picks the highest raw score (transform-free)."""
+
+    def __init__(self, method: str = "majority", eq: Equivalence | None = None, max_score: float | None = None,
+                 transform: str = "raw"):
         if method not in METHODS:
             raise ValueError(f"unknown voting method {method!r}")
         self.method, self.eq, self.max_score = method, eq or Equivalence(), max_score
+        self.transform = scoring.resolve(transform)
         self.groups: list[Group] = []
+        self.scores: list[tuple[Group, float]] = []   # (group, raw score) per voter, in arrival order
         self.voters = 0
 
     def add(self, branch: int, answer: str | None, score: float | None = None) -> None:
@@ -53,17 +62,35 @@ class Ballot:
             return
         if self.method != "majority" and score is None:
             raise ValueError(f"{self.method} needs a score for every branch")
-        if self.method == "weighted_majority" and score < 0:
-            raise ValueError("weighted_majority needs non-negative scores (use a probability-like scorer)")
+        if score is not None and not math.isfinite(score):
+            raise PlannerError(f"branch {branch} scored {score}: the scorer returned a NaN or infinite score")
+        if self.method == "weighted_majority" and self.transform != "rank":
+            scoring.transform([score], self.transform)   # raw + negative score: one line naming the fix
         self.voters += 1
         group = next((g for g in self.groups if self.eq.same(g.answer, answer)), None)
         if group is None:
             group = Group(answer)
             self.groups.append(group)
         group.members.append(branch)
-        group.weight += 1.0 if self.method == "majority" else float(score)
         if score is not None:
             group.best_score = max(group.best_score, float(score))
+            self.scores.append((group, float(score)))
+        if self.method == "majority":
+            group.weight += 1.0
+        elif self.method == "weighted_majority":
+            self._reweigh()
+
+    def _reweigh(self) -> None:
+        """Group weights = sums of the transformed scores of their voters (rank: over all voters so far)."""
+        weights = scoring.transform([s for _, s in self.scores], self.transform)
+        for g in self.groups:
+            g.weight = 0.0
+        for (g, _), w in zip(self.scores, weights):
+            g.weight += float(w)
+
+    def weights(self) -> list[float]:
+        """Each voter's vote weight, in arrival order (weighted majority)."""
+        return [float(w) for w in scoring.transform([s for _, s in self.scores], self.transform)]
 
     def ranked(self) -> list[Group]:
         if self.method == "best_of_n":
@@ -84,7 +111,9 @@ class Ballot:
         ranked = self.ranked()
         if not ranked or self.method == "best_of_n":
             return False
-        per_branch = 1.0 if self.method == "majority" else self.max_score
+        if self.method == "weighted_majority" and self.transform == "rank":
+            return False   # a later voter changes every earlier rank weight
+        per_branch = 1.0 if self.method == "majority" else scoring.max_weight(self.transform, self.max_score)
         if per_branch is None:
             return False
         second = ranked[1].weight if len(ranked) > 1 else 0.0
@@ -92,9 +121,9 @@ class Ballot:
 
 
 def vote(answers: list[str | None], method: str = "majority", scores: list[float | None] | None = None,
-         eq: Equivalence | None = None) -> VoteResult:
+         eq: Equivalence | None = None, transform: str = "raw") -> VoteResult:
     """One-shot vote over branch answers (index = branch number)."""
-    ballot = Ballot(method, eq)
+    ballot = Ballot(method, eq, transform=transform)
     for i, a in enumerate(answers):
         ballot.add(i, a, scores[i] if scores is not None else None)
     return ballot.result()

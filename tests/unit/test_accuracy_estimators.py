@@ -164,7 +164,7 @@ def test_no_finished_sample_is_wrong_and_n_range_checked():
 def test_weights_and_scores_required():
     assert est.score_weights(np.array([0.0, 2.0])).tolist() == [0.0, 2.0]
     assert est.score_weights(np.array([-1.0, 0.0]))[1] == pytest.approx(0.5)   # auto -> sigmoid
-    with pytest.raises(PlannerError, match="identity weights need"):
+    with pytest.raises(PlannerError, match="raw gives negative vote weights"):
         est.score_weights(np.array([-1.0]), "identity")
     bank = Bank.from_problems([BankProblem("x", (Sample("1", True, 3), Sample("2", False, 3)))])
     with pytest.raises(PlannerError, match="need a score for every sample"):

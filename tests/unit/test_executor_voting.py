@@ -31,8 +31,10 @@ def test_weighted_and_best_of_n():
     assert vote(answers, "best_of_n", [0.9, 0.6, 0.6, 0.1]).answer == "1"
     with pytest.raises(ValueError):
         vote(answers, "best_of_n")                                       # needs scores
-    with pytest.raises(ValueError):
-        vote(answers, "weighted_majority", [-1.0, 0.0, 0.0, 0.0])        # weights must be >= 0
+    with pytest.raises(PlannerError, match="raw gives negative vote weights"):
+        vote(answers, "weighted_majority", [-1.0, 0.0, 0.0, 0.0])        # raw weights must be >= 0
+    # sigmoid weights (reward logits): 1 gets s(3) = 0.953, 2 gets 2 s(-2) = 0.238
+    assert vote(answers, "weighted_majority", [3.0, -2.0, -2.0, 0.0], transform="sigmoid").answer == "1"
 
 
 def test_early_stop_only_when_the_leader_cannot_be_overtaken():
