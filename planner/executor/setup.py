@@ -25,8 +25,8 @@ def add_backend_args(p) -> None:
     g.add_argument("--url", "--endpoint", dest="url", action="append", metavar="URL[,URL...]",
                    help="OpenAI-compatible server (openai backend; default http://localhost:8000/v1). Several "
                         "(comma-separated or repeated) are data-parallel replicas of one model: each gets its "
-                        "share of the branches, all under the one deadline, and the vote is over all of them "
-                        "(docs/serving.md, fan-out)")
+                        "share of the branches, all under the one deadline, and the vote is over all of them; "
+                        "a replica that fails keeps the branches it finished (docs/serving.md, fan-out)")
     g.add_argument("--server-model", help="model name the server expects (default: --model)")
     g.add_argument("--openai-mode", default="n", choices=("n", "parallel"),
                    help="one request with n choices, or n parallel requests")

@@ -211,3 +211,19 @@ def test_cli_fan_out_streams_records_with_the_failure(capsys, tmp_path):
                for r in recs)
     notes = [x for x in err.splitlines() if "replicas failed" in x]
     assert len(notes) == 2 and all(x.startswith("planner run: note: 1 of 2 replicas failed") for x in notes)
+
+
+def test_validate_splits_each_configuration_over_the_replicas(capsys, tmp_path):
+    from pathlib import Path
+
+    profile = Path(__file__).parents[1] / "data" / "profile_test.json"
+    with FakeOpenAI(lifetime_s=30) as a, FakeOpenAI(lifetime_s=30) as b:
+        rc = cli.main(["validate", "--deadline", "10s", "--profile", str(profile), "--configs", "all",
+                       "--n-values", "2,5", "--k-values", "0", "--backend", "openai", "--endpoint", a.url,
+                       "--endpoint", b.url, "--server-model", "m", "--dataset", dataset(tmp_path / "d.jsonl", 2),
+                       "--json", "--quiet"])
+        out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out["backend"]["urls"] == [a.url + "/chat/completions", b.url + "/chat/completions"]
+    assert [r["measured"]["accuracy"] for r in out["rows"]] == [1.0, 1.0]
+    # N=2 -> 1 + 1, N=5 -> 3 + 2, for each of the 2 problems
+    assert [bd["n"] for bd in a.bodies] == [1, 1, 3, 3] and [bd["n"] for bd in b.bodies] == [1, 1, 2, 2]
