@@ -27,7 +27,9 @@ def speculative_section(p: Profile, k: int) -> dict:
         return {"method": "none", "num_speculative_tokens": 0, "draft_model": None}
     if p.draft.kind == "ngram":
         return {"method": "ngram", "num_speculative_tokens": k, "draft_model": None}
-    if p.draft.kind == "model":
+    if p.draft.kind == "model" and p.draft.arch is None:  # measured inside the step (endpoint): its checkpoint
+        out = {"method": "draft_model", "num_speculative_tokens": k, "draft_model": p.draft.name}
+    elif p.draft.kind == "model":
         out = {"method": "draft_model", "num_speculative_tokens": k,
                "draft_model": p.draft.arch.hf_id or p.draft.arch.name, "draft_vocab_size": p.draft.arch.vocab}
     else:  # a head: MTP layers usually ship inside the target's checkpoint (no separate model)
@@ -42,7 +44,7 @@ def speculative_section(p: Profile, k: int) -> dict:
 
 def engine_k_max(p: Profile, engine: str | None, k_max: int) -> tuple[int, str | None]:
     """Largest draft length the target engine can run for this profile, and why it is lower if it is."""
-    if engine == "vllm" and p.draft.kind == "model" and p.draft.arch.vocab != p.model.vocab:
+    if engine == "vllm" and p.draft.kind == "model" and p.draft.arch and p.draft.arch.vocab != p.model.vocab:
         return 0, (f"{p.id}: vLLM refuses draft {p.draft.name} (vocab_size {p.draft.arch.vocab} != "
                    f"{p.model.vocab}), so only plans without speculation were searched")
     wide = max(p.draft.tree.topk) if p.draft.tree is not None else 1

@@ -94,7 +94,7 @@ def _draft_spec(args, plan, profile) -> str | None:
     if profile is not None and profile.draft.kind == "ngram":
         return "ngram"
     if profile is not None and profile.draft.kind == "model":  # runners-up may speculate when the plan does not
-        return profile.draft.arch.hf_id or profile.draft.name
+        return (profile.draft.arch.hf_id if profile.draft.arch else None) or profile.draft.name
     # A plan that chose K = 0 still carries its profile's provenance: the drafter the profile was calibrated
     # with (`planner calibrate --draft ngram|layers:N|PATH`), which its runners-up with K > 0 assume.
     prov = ((plan.profile or {}).get("provenance") or {}) if plan is not None else {}

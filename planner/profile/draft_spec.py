@@ -10,6 +10,10 @@ from planner.profile.reader import _Reader
 from planner.profile.sections import ModelArch, StepCoeffs
 
 DRAFT_KINDS = ("model", "ngram", "eagle", "eagle3", "mtp", "none")
+# priced: the latency model adds the drafter's steps (its architecture on step.draft or the target's
+# coefficients); in_step: the drafter's cost is already inside the fitted target step (endpoint calibration of a
+# server that speculates on every request), so its rounds are priced as a verify step alone.
+DRAFT_COSTS = ("priced", "in_step")
 HEAD_KINDS = ("eagle", "eagle3", "mtp")  # trained heads on the target's hidden states (planner/model/drafts.py)
 
 
@@ -58,21 +62,24 @@ class DraftSpec:
     step: StepCoeffs | None = None  # step time of the draft model / head (head absent: the target's); ngram ~0
     head: HeadSpec | None = None    # eagle | eagle3 | mtp
     tree: TreeSpec | None = None    # absent: a chain of K drafts
+    cost: str = "priced"            # in_step: measured inside the target's fitted step (DRAFT_COSTS)
 
     @staticmethod
     def read(r: _Reader | None, step: _Reader) -> "DraftSpec":
         if r is None:
             return DraftSpec("none")
         kind = r.str_("kind", choices=DRAFT_KINDS)
-        arch = ModelArch.read(r.sub("arch")) if kind == "model" else None
-        coeffs = StepCoeffs.read(step.sub("draft")) if kind == "model" or (
-            kind in HEAD_KINDS and step.has("draft")) else None
+        cost = r.str_("cost", "priced", choices=DRAFT_COSTS)
+        priced = cost == "priced"  # a drafter measured inside the step needs no architecture of its own
+        arch = ModelArch.read(r.sub("arch")) if kind == "model" and (priced or r.has("arch")) else None
+        coeffs = StepCoeffs.read(step.sub("draft")) if (kind == "model" and priced) or (
+            kind in (*HEAD_KINDS, "model") and step.has("draft")) else None
         head = HeadSpec.read(r.sub("head", optional=True)) if kind in HEAD_KINDS else None
         tree = TreeSpec.read(r.sub("tree", optional=True))
         if tree is not None and kind in ("ngram", "none"):
             r.fail("tree", f"needs a drafter that scores candidates (model, eagle, eagle3, mtp), not {kind!r}")
         name = r.str_("name", arch.name if arch else (head.hf_id if head and head.hf_id else kind))
-        return DraftSpec(kind, name, arch, coeffs, head, tree)
+        return DraftSpec(kind, name, arch, coeffs, head, tree, cost)
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ class Fake:
         self.base_len = 40              # tokens of a request's first branch (the others +3, +6, ...)
         self.sglang_tau: float | None = None   # export SGLang's accept-length gauge instead of vLLM counters
         self.spec = {"drafts": 0, "draft_tokens": 0, "accepted": 0, "pos": [0, 0, 0]}
+        self.server_info: dict | None = None  # GET /server_info (SGLang; vLLM with VLLM_SERVER_DEV_MODE=1)
         self.lock = threading.Lock()
 
     def step_s(self, b: int) -> float:
@@ -77,6 +78,8 @@ def handler(fake: Fake):
                 return self._send(200, {"data": [{"id": "m", "root": fake.root, "max_model_len": 1024}]})
             if self.path == "/version":
                 return self._send(200, {"version": "0.0-fake"})
+            if self.path.split("?")[0] == "/server_info" and fake.server_info is not None:
+                return self._send(200, fake.server_info)
             if self.path == "/metrics" and fake.metrics:
                 return self._send(200, fake.metrics_text(), "text/plain")
             return self._send(404, {"detail": "Not Found"}) if fake.openai else self._send(404, "<html>nope</html>",
@@ -209,7 +212,7 @@ def test_sglang_mean_accept_length_gives_equal_alphas(fake_server, tmp_path):
     prof = calibrate_endpoint(args(url, tmp_path, launch_args=launch))
     p = Profile.from_dict(prof)
     assert prof["provenance"]["engine"]["name"] == "sglang"
-    assert p.draft.kind == "ngram" and p.draft.name == "server-side EAGLE (K=3)"
+    assert p.draft.kind == "eagle" and p.draft.name == "server-side EAGLE (K=3)" and p.draft.cost == "in_step"
     a = p.acceptance.alpha
     assert len(a) == 3 and len(set(a)) == 1
     assert float(tau(alphas(p, 3), 3)) == pytest.approx(2.2, abs=1e-3)   # the model reproduces the gauge

@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 
 from planner.errors import PlannerError
 from planner.io import atomic_write_json, iter_jsonl
-from planner.calibrate.endpoint import sweeps
+from planner.calibrate.endpoint import server_draft, sweeps
 from planner.calibrate.endpoint.parts import endpoint_parts
 from planner.http import Endpoint
 from planner.calibrate.endpoint.probe import local_config, probe, speculative_from_args, tensor_parallel_from_args
@@ -105,8 +105,11 @@ def measure_endpoint(run: EndpointRun) -> Measured:
     t_start = time.monotonic()
     info = probe(ep, run.model)
     # Everything that can be wrong with the inputs fails here, before minutes of measuring.
-    speculative_from_args(run.launch_args)
+    spec_cfg = speculative_from_args(run.launch_args)
     tensor_parallel_from_args(run.launch_args)
+    info.drafter = server_draft.from_launch(run.launch_args, spec_cfg)
+    if info.drafter is None and (info.spec_positions or info.engine == "sglang"):
+        info.drafter = server_draft.from_server(ep, info.engine, info.root)
     local_config(info, run.model_config)
     grid = _fits(grid, info.max_model_len)
     for name in ("max_tokens", "batches", "decode_tokens", "decode_repeats"):

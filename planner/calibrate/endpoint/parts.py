@@ -5,8 +5,9 @@ naming the engine, its version and launch.
 Choices that a reader of the profile should know (also written into `calibration.notes`):
 - hardware peaks are not observable through an API, so `hardware.mem_bw_GBps`/`bf16_tflops` hold the
   *effective* values fitted here;
-- the drafter's own cost is inside the measured step (server-wide speculation), so any drafter is recorded
-  as model-free (`draft.kind = ngram`, t_d = 0) with the method kept in provenance;
+- the drafter is recorded by its real kind (draft model, n-gram, EAGLE, EAGLE-3, MTP, from the launch arguments
+  or the server's /server_info: server_draft.py) with the measured acceptance; its own cost is inside the
+  measured step (server-wide speculation), so it is marked `draft.cost = in_step` and not priced again;
 - accuracy is not measured by timing runs: a neutral parametric placeholder is written unless a sample bank
   is given (`accuracy_bank`)."""
 
@@ -16,8 +17,9 @@ import math
 import statistics
 from dataclasses import replace
 
+from planner.calibrate.endpoint import server_draft
 from planner.calibrate.endpoint.metrics import SpecCounters, conditional_acceptance
-from planner.calibrate.endpoint.sharing import check_ttft, launch_arg, prefill_sharing
+from planner.calibrate.endpoint.sharing import check_ttft, prefill_sharing
 from planner.calibrate.endpoint.probe import (SGLANG_ACCEPT, local_config, sglang_draft_steps, speculative_from_args,
                                               tensor_parallel_from_args)
 from planner.calibrate.fit import fit_prefill_pooled, fit_step_pooled, step_predictions
@@ -58,7 +60,7 @@ def _sglang_acceptance(info, raw: dict, temperature: float, launch, notes: list[
     if not vals:
         return None, None
     tau = sum(vals) / len(vals)
-    k = sglang_draft_steps(launch)
+    k = sglang_draft_steps(launch) or (info.drafter or {}).get("k")  # launch args, else GET /server_info
     counts = {"mean_accept_length": round(tau, 4), "source": SGLANG_ACCEPT, "positions": k}
     if k is None or tau < 1.0:
         notes.append(f"acceptance unmeasured: SGLang reports a mean accept length of {tau:.2f} but "
@@ -131,15 +133,10 @@ def endpoint_parts(run: EndpointRun, info, raw: dict, grid, host: str) -> Profil
         arch = replace(arch, hf_id=info.root)  # what the server loaded (a folder or a hub id): loadable again
     spec_cfg = speculative_from_args(launch)
     acceptance, counts = _acceptance(info, raw, run.temperature, notes, launch)
-    if info.spec_positions and spec_cfg is None:
-        notes.append("speculative method unknown (pass --launch-args with the server's command line)")
     draft = {"kind": "none"}
     if acceptance is not None:
-        method = (spec_cfg or {}).get("method") or launch_arg(launch, "--speculative-algorithm") or "unknown"
         k = info.spec_positions or len(acceptance["alpha"])
-        draft = {"kind": "ngram", "name": f"server-side {method} (K={k})"}
-        if method != "ngram":
-            notes.append(f"drafter {method!r}: its cost is inside the measured step time; modelled as free drafts")
+        draft = server_draft.draft_section(info.drafter, k, notes)
     notes.append("hardware.mem_bw_GBps and bf16_tflops are the fitted effective weight bandwidth and FLOP/s (an "
                  "API does not expose the device): lower bounds of its peaks")
     prompt_tokens = [p for p in raw["lengths"]["prompt_tokens"] if p > 0]
@@ -157,7 +154,7 @@ def endpoint_parts(run: EndpointRun, info, raw: dict, grid, host: str) -> Profil
     engine = {"name": info.engine, "version": info.version, "endpoint": info.base, "served_model": info.model,
               "model_root": info.root, "max_model_len": info.max_model_len,
               "launch_args": launch or "not given (pass --launch-args; the API does not report them)",
-              "speculative_config": spec_cfg, "cache_config": {k: info.cache[k] for k in (
+              "speculative_config": spec_cfg, "drafter": info.drafter, "cache_config": {k: info.cache[k] for k in (
                   "block_size", "enable_prefix_caching", "kv_cache_memory_bytes", "num_gpu_blocks") if k in info.cache}}
     return ProfileParts(
         id=run.id or f"{info.model}@{info.engine}-{host}",

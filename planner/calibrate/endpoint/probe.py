@@ -28,6 +28,7 @@ class ServerInfo:
     has_metrics: bool
     spec_positions: int               # draft positions the server reports counters for (0: no speculation)
     cache: dict = field(default_factory=dict)
+    drafter: dict | None = None       # the server's drafter and where it was read (server_draft.py)
     notes: list[str] = field(default_factory=list)
 
     def scrape(self, ep: Endpoint) -> dict | None:
