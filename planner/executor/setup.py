@@ -87,7 +87,8 @@ def make_backend(args, draft_spec: str | None, draft_len: int, temperature: floa
         if len(urls) > 1:  # replicas: the branches are split over them (planner.executor.backends.fanout)
             be = FanOut(urls, name, mode=args.openai_mode, temperature=temperature, top_p=top_p,
                         max_tokens=max_tokens, log=lambda m: log(f"planner {getattr(args, 'command', 'run')}: "
-                                                                 f"note: {m}"), **opts)
+                                                                 f"note: {m}"),
+                        partial=getattr(args, "command", None) != "eval", **opts)  # a bank holds real samples
         else:
             be = OpenAIBackend(urls[0], name, args.openai_mode, temperature, top_p, max_tokens, **opts)
         be.check()  # a dead or silent server fails here, in seconds, before any problem runs

@@ -113,7 +113,7 @@ def test_slow_and_dead_replicas_give_a_partial_vote_and_lose_nothing():
 def test_all_replicas_failing_is_one_error_naming_each():
     fakes = servers(2, mode="http_500")
     try:
-        with pytest.raises(PlannerError, match="all 2 replicas failed") as e:
+        with pytest.raises(PlannerError, match="2 of 2 replicas failed") as e:
             FanOut([f.url for f in fakes], "m", timeout_s=5).generate("Problem 1", 4, Deadline(None))
     finally:
         close(fakes)
@@ -227,3 +227,20 @@ def test_validate_splits_each_configuration_over_the_replicas(capsys, tmp_path):
     assert [r["measured"]["accuracy"] for r in out["rows"]] == [1.0, 1.0]
     # N=2 -> 1 + 1, N=5 -> 3 + 2, for each of the 2 problems
     assert [bd["n"] for bd in a.bodies] == [1, 1, 3, 3] and [bd["n"] for bd in b.bodies] == [1, 1, 2, 2]
+
+
+def test_eval_refuses_a_bank_with_a_failed_replica(capsys, tmp_path):
+    with FakeOpenAI(lifetime_s=30) as a, FakeOpenAI(lifetime_s=30) as b:   # healthy: 4 samples, 2 from each
+        good = tmp_path / "good.jsonl"
+        rc = cli.main(["eval", "--backend", "openai", "--endpoint", f"{a.url},{b.url}", "--server-model", "m",
+                       "--dataset", dataset(tmp_path / "g.jsonl", 1), "-M", "4", "--out", str(good), "--quiet"])
+        assert rc == 0 and [bd["n"] for bd in a.bodies + b.bodies] == [2, 2]
+    assert [x["answer"] for x in json.loads(good.read_text())["samples"]] == ["0"] * 4
+    with FakeOpenAI(lifetime_s=30) as ok, FakeOpenAI(lifetime_s=30, die_after=1) as dead:
+        out = tmp_path / "bank.jsonl"
+        rc = cli.main(["eval", "--backend", "openai", "--endpoint", f"{ok.url},{dead.url}", "--server-model", "m",
+                       "--dataset", dataset(tmp_path / "d.jsonl", 1), "-M", "4", "--out", str(out), "--quiet"])
+        err = capsys.readouterr().err
+        assert ok.total_posts == 1 and dead.total_posts == 1
+    assert rc == 2 and dead.url in one_error(err) and "ended before [DONE]" in one_error(err)
+    assert not out.exists()                           # no bank with samples the dead replica never generated
