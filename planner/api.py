@@ -45,9 +45,13 @@ class Prediction:
     tokens_per_request: float    # generated tokens, all branches (cut ones up to the deadline)
     device_s_per_request: float  # device-seconds: min(mean latency, deadline) x tensor-parallel degree
     fits_memory: bool
+    layout: dict | None = None   # `predict --gpus/--tp`: the layout predicted (absent without those flags)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if d["layout"] is None:
+            del d["layout"]
+        return d
 
 
 def recommend(profiles: ProfileLike | Iterable[ProfileLike] = None, deadline: float | str | None = None,
@@ -194,9 +198,11 @@ def _budget_choice(profs, budgets, d, quantile, meths, target_accuracy, max_bran
 
 def predict(profile: ProfileLike = None, branches: int = 1, draft_len: int = 0, method: str = "majority",
             deadline: float | str | None = None, quantile: float = 0.9, prompt_tokens: int | None = None,
-            arrival_rate: float | None = None, concurrency: int | None = None) -> Prediction:
+            arrival_rate: float | None = None, concurrency: int | None = None, gpus: int | None = None,
+            tp: int | None = None, nodes: int | None = None) -> Prediction:
     """Latency distribution and accuracy of one configuration (N branches, draft length K, voting method);
-    with `arrival_rate` or `concurrency`, at that load (queueing + service)."""
+    with `arrival_rate` or `concurrency`, at that load (queueing + service). `gpus` G and `tp` T: G / T
+    replicas of T GPUs (planner/model/replicas.py), the branches split over them (whole requests under load)."""
     from planner.optimize.cost import with_cost
     from planner.optimize.evaluate import evaluate
 
@@ -206,8 +212,11 @@ def predict(profile: ProfileLike = None, branches: int = 1, draft_len: int = 0, 
     if draft_len > 0 and prof.draft.kind == "none":
         raise PlannerError(f"profile {prof.id} has no draft (draft.kind is none): use draft_len 0 (--draft-len 0)")
     load = _load(arrival_rate, concurrency)
+    layout = None
+    if gpus is not None or tp is not None or nodes is not None:
+        prof, layout, load = _predict_layout(prof, gpus, tp, nodes, load)
     ev = evaluate(prof, _deadline(deadline), quantile, (method,), n_values=[branches], k_values_=[draft_len],
-                  load=load)
+                  load=load, layout=layout)
     if load is not None and ev.capacity is not None and not load.arrival_rate < ev.capacity[0, 0]:
         raise PlannerError(f"arrival rate {load.arrival_rate:g} requests/s is beyond the capacity of N={branches} "
                            f"K={draft_len} on {prof.id}: {ev.capacity[0, 0]:.3g} requests/s (lower --arrival-rate "
@@ -215,7 +224,51 @@ def predict(profile: ProfileLike = None, branches: int = 1, draft_len: int = 0, 
     if load is not None and not ev.latency["mean"][0, 0] < float("inf"):
         raise PlannerError(f"{load.describe()} is beyond what N={branches} K={draft_len} on {prof.id} can serve "
                            "(the queue grows without bound): lower the load or --branches")
-    return Prediction(profile=prof.id, **with_cost(ev, (0, 0, 0)), fits_memory=bool(ev.fits_memory[0]))
+    if layout is None:
+        return Prediction(profile=prof.id, **with_cost(ev, (0, 0, 0)), fits_memory=bool(ev.fits_memory[0]))
+    import numpy as np
+
+    from planner.optimize.evaluate import memory_ok
+
+    ev.layout = layout
+    share = branches if layout.routing != "split" else -(-branches // layout.replicas)
+    fits = bool(memory_ok(prof, np.array([share]), draft_len)[0])
+    return Prediction(profile=prof.id, **with_cost(ev, (0, 0, 0)), fits_memory=fits,
+                      layout=layout.to_dict(branches))
+
+
+def _predict_layout(prof: Profile, gpus, tp, nodes, load):
+    """(profile at TP T, Layout, per-replica load) for `predict --gpus G --tp T [--nodes M]`."""
+    from dataclasses import replace
+
+    from planner.model.replicas import with_tp
+    from planner.optimize import layout as LO
+
+    if gpus is None and nodes is not None:
+        raise PlannerError("--nodes needs --gpus (the total GPU count, e.g. --gpus 16 --nodes 2)")
+    T = tp if tp is not None else prof.hardware.tensor_parallel
+    G = gpus if gpus is not None else T
+    _ints(tp=(T, 1, 4096))
+    nodes = LO.check_gpus(G, nodes)
+    if G % T:
+        raise PlannerError(f"--tp {T} does not divide --gpus {G}: the GPUs form G / T replicas of T each "
+                           f"(e.g. --gpus {T * max(G // T, 1)})")
+    from planner.profile.deploy import check_tp
+
+    check_tp(prof.model, T, {"name": prof.hardware.name, "memory_GB": prof.hardware.memory_GB})
+    found = {(L.tp, L.replicas): L for L in LO.layouts(prof, G, nodes)}
+    L = found.get((T, G // T))
+    if L is None:
+        raise PlannerError(f"--tp {T} spans nodes of {G // nodes} GPUs and no inter-node network is known for "
+                           f"{prof.hardware.name}: use --tp {G // nodes} or less")
+    if load is not None:
+        if load.concurrency is not None:
+            raise PlannerError("--gpus with --concurrency is not modelled (clients do not split evenly over "
+                               "replicas); use --arrival-rate R")
+        from planner.model.load import Load
+
+        L, load = replace(L, routing="requests"), Load(arrival_rate=load.arrival_rate / L.replicas)
+    return with_tp(prof, T, L.link_GBps), L, load
 
 
 def grid(profile: ProfileLike = None, deadline: float | str | None = None, quantile: float = 0.9,

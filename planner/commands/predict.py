@@ -27,6 +27,10 @@ def register(sub) -> None:
                         "against an engine benchmark")
     p.add_argument("--context", type=T.prompt_tokens("--context"), metavar="TOKENS",
                    help="--tpot: cached tokens per sequence (default: prompt + half the median generation)")
+    p.add_argument("--gpus", type=T.count("--gpus", 1), metavar="G",
+                   help="GPUs of the deployment: G / T replicas of the profile's tensor-parallel degree T (with "
+                        "--model-config: its --tp), a request's branches split over them")
+    p.add_argument("--nodes", type=T.count("--nodes", 1), metavar="M", help="with --gpus: nodes of G/M GPUs each")
     T.add_load_flags(p)
     model_flags.add(p)
     p.set_defaults(func=run)
@@ -47,7 +51,8 @@ def run(args) -> int:
         raise PlannerError("--branches is required (e.g. --branches 8), or --tpot for the step-time view")
     pred = api.predict(derived or args.profile, args.branches, args.draft_len, args.method, args.deadline,
                        args.quantile, prompt_tokens=args.prompt_tokens,
-                       arrival_rate=args.arrival_rate, concurrency=args.concurrency)
+                       arrival_rate=args.arrival_rate, concurrency=args.concurrency, gpus=args.gpus,
+                       nodes=args.nodes)
     cfg = pred.to_dict()
     if args.json:
         print(json.dumps(cfg, indent=2))
@@ -59,6 +64,10 @@ def run(args) -> int:
     if args.deadline:
         extra += [f"P(meet {args.deadline:g} s) = {cfg['p_meet_deadline']:.1%}",
                   f"branches finished by the deadline: {cfg['finished_share']:.1%}"]
+    if pred.layout:
+        from planner.report import layout_text
+
+        extra.append(f"layout: {layout_text(pred.layout)}")
     if not pred.fits_memory:
         extra.append("WARNING: does not fit in device memory")
     print("; ".join(extra))

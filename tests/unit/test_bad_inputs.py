@@ -84,6 +84,20 @@ FLAGS = [
     (["run", "--prompt", "hi", "--deadline", "10s", "--no-deadline"], "--deadline and --no-deadline contradict"),
     (["run", "--no-deadline", "--prompt", "hi", "-d", "1s"], "contradict"),
     (["profiles", "show", "no-such-profile"], "unknown profile 'no-such-profile'"),
+    # GPU layouts (issue 20): zero GPUs, nodes that do not divide them, TP that divides neither heads nor GPUs
+    (["recommend", "-d", "10s", "--gpus", "0"], "--gpus"),
+    (["recommend", "-d", "10s", "--gpus", "-2"], "--gpus"),
+    (["recommend", "-d", "10s", "--gpus", "8", "--nodes", "3"], "--nodes 3 does not divide --gpus 8"),
+    (["recommend", "-d", "10s", "--nodes", "2"], "--nodes needs --gpus"),
+    (["recommend", "-d", "10s", "--gpus", "4", "--concurrency", "3"], "--concurrency"),
+    (["recommend", "-d", "10s", "--gpus", "4", "--strategy", "greedy"], "--strategy greedy"),
+    (["predict", "-n", "4", "--gpus", "0"], "--gpus"),
+    (["predict", "-n", "4", "--model-config", "qwen2.5-32b", "--gpu", "h100-sxm", "--tp", "4", "--gpus", "6"],
+     "--tp 4 does not divide --gpus 6"),
+    (["predict", "-n", "4", "--model-config", "qwen2.5-32b", "--gpu", "h100-sxm", "--tp", "3", "--gpus", "6"],
+     "must divide the model's 40 attention heads"),
+    (["predict", "-n", "4", "--model-config", "qwen2.5-32b", "--gpu", "l40s", "--tp", "8", "--gpus", "16",
+      "--nodes", "4"], "no inter-node network is known"),
 ]
 
 
