@@ -58,21 +58,29 @@ class VllmServer:
     """One api_server process. Use as a context manager, or call start()/stop()."""
 
     def __init__(self, args: list[str], *, python: str | None = None, workdir: str | Path, port: int | None = None,
-                 kv_cache_gb: int = 1, startup_timeout_s: float = 300.0, env: dict | None = None):
+                 kv_cache_gb: int = 1, startup_timeout_s: float = 300.0, env: dict | None = None,
+                 cpus: str | None = None, pin_all: bool = False):
         py, why = (python, "given") if python else find_vllm_python()
         if not py:
             raise PlannerError(why)
         self.python, self.args, self.workdir = py, strip_launcher(args), Path(workdir)
         self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self.kv_cache_gb, self.startup_timeout_s, self.extra_env = kv_cache_gb, startup_timeout_s, env or {}
+        self.kv_cache_gb, self.startup_timeout_s, self.extra_env = kv_cache_gb, startup_timeout_s, dict(env or {})
         self.proc: subprocess.Popen | None = None
         self.log_path = self.workdir / f"vllm-{self.port}.log"
         self.startup_s: float | None = None
+        # cpus ("0", "1", "0-1"): the model's OMP threads bound there (VLLM_CPU_OMP_THREADS_BIND), so replicas on
+        # one small machine compute on their own cores (bench/load_engine.py); pin_all puts the whole server
+        # (front end and engine core too) under `taskset -c` as well
+        self.cpus, self.pin_all = cpus, pin_all
+        if cpus is not None:
+            self.extra_env.setdefault("VLLM_CPU_OMP_THREADS_BIND", cpus)
 
     @property
     def argv(self) -> list[str]:
-        return [self.python, "-m", API_MODULE, *self.args, "--host", "127.0.0.1", "--port", str(self.port)]
+        pin = ["taskset", "-c", self.cpus] if self.cpus is not None and self.pin_all else []   # execs: same PID
+        return [*pin, self.python, "-m", API_MODULE, *self.args, "--host", "127.0.0.1", "--port", str(self.port)]
 
     def start(self) -> "VllmServer":
         self.workdir.mkdir(parents=True, exist_ok=True)
