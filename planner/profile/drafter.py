@@ -189,7 +189,7 @@ def choose(key: str | None, target: ModelArch, temperature: float, *, draft: str
                                   "without speculation (K = 0): name one with --draft KIND[:ID] --acceptance A"])
     out = DraftChoice()
     from_preset = False
-    if kind is None or (kind == "draft_model" and not draft_config and ident == P.DRAFT_FOR.get(akey)):
+    if kind is None or (kind == "draft_model" and not draft_config and ident and ident == P.DRAFT_FOR.get(akey)):
         d = ModelArch(**P.model_arch_fields(P.DRAFT_FOR[akey]))
         out.draft, out.arch = {"kind": "model", "name": d.name}, d
         origin = "the preset's drafter" if kind is None else f"--draft draft_model:{ident} (preset)"
