@@ -98,6 +98,17 @@ FLAGS = [
      "must divide the model's 40 attention heads"),
     (["predict", "-n", "4", "--model-config", "qwen2.5-32b", "--gpu", "l40s", "--tp", "8", "--gpus", "16",
       "--nodes", "4"], "no inter-node network is known"),
+    # drafters and formats on a derived profile (issue 18; more in test_draft_flags.py)
+    (["recommend", "-d", "10s", "--model-config", "llama-3.1-8b", "--gpu", "h100-sxm", "--draft", "medusa"],
+     "--draft 'medusa': unknown draft kind"),
+    (["predict", "-n", "4", "--model-config", "llama-3.1-8b", "--gpu", "h100-sxm", "--draft", "eagle3:x",
+      "--acceptance", "0.9,1.1"], "alpha 1.1 at position 2 must lie in [0, 1]"),
+    (["predict", "--tpot", "--model-config", "llama-3.1-8b", "--gpu", "h100-sxm", "--draft", "mtp",
+      "--acceptance", "length=4.5@K3"], "acceptance length 4.5 at K=3 must lie in [1, 4]"),
+    (["recommend", "-d", "10s", "--model-config", "qwen2.5-7b", "--gpu", "a10g", "--weight-dtype", "fp8"],
+     "has no fp8 tensor cores"),
+    (["recommend", "-d", "10s", "--model-config", "qwen2.5-7b", "--gpu", "h100-sxm", "--tp", "3"],
+     "--tp 3: must divide the model's 28 attention heads"),
 ]
 
 
