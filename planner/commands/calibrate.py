@@ -3,6 +3,7 @@ server with --endpoint) and write it atomically. See docs/calibration.md."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -47,6 +48,8 @@ def register(sub) -> None:
                         "to the run's median load (for slow, large load swings; on a quiet machine the "
                         "reference's own noise makes it worse, see docs/validation.md)")
     p.add_argument("--seed", type=T.count("--seed", 0, 2**32 - 1), default=0)
+    p.add_argument("--scorer-model", metavar="DIR", help="also time this outcome reward model's scoring pass "
+                   "(best-of-N, weighted voting) on the device: the profile's `scorer` section")
     p.add_argument("--id", help="profile id (default: output file name)")
     p.add_argument("--description", help="profile description")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
@@ -157,11 +160,18 @@ def run(args) -> int:
     from planner.calibrate.settings import for_run, total_budget
 
     run_ = _device_run(args, pid, command)
+    if args.scorer_model and not os.path.isdir(args.scorer_model):
+        raise PlannerError(f"--scorer-model {args.scorer_model}: no such folder (give a reward model's folder)")
     s = for_run(args.quick, args.max_seconds)
     progress = Progress(total_budget(s) + 20, quiet=args.quiet)
     raw: dict = {}
     try:
-        prof = save(measure_device(run_, s, progress, keep=raw), out)
+        measured = measure_device(run_, s, progress, keep=raw)
+        if args.scorer_model:  # the reward model's scoring forward on the same device (planner/calibrate/scorer.py)
+            from planner.calibrate.scorer import measure_scorer
+
+            measured.parts.scorer = measure_scorer(args.scorer_model, run_.device, args.dtype)
+        prof = save(measured, out)
     except BaseException as e:  # minutes of measurements survive a failed fit, a bad profile or Ctrl-C
         from planner.calibrate.device import keep_raw
 

@@ -40,6 +40,7 @@ class ProfileParts:
     calibration: dict | None = None       # the source's raw data and fit records (free-form)
     notes: list[str] = field(default_factory=list)  # appended to provenance.notes
     serving: dict | None = None           # how the engine serves requests (prefill_sharing), when known
+    scorer: dict | None = None            # reward model's measured scoring cost (planner/calibrate/scorer.py)
 
 
 def assemble(parts: ProfileParts, origin: str = "calibration") -> dict:
@@ -64,6 +65,8 @@ def assemble(parts: ProfileParts, origin: str = "calibration") -> dict:
                 temperature=parts.temperature, top_p=parts.top_p)
     if parts.serving:
         data["serving"] = dict(parts.serving)
+    if parts.scorer:
+        data["scorer"] = dict(parts.scorer)
     if parts.calibration is not None:
         data["calibration"] = parts.calibration
     try:
