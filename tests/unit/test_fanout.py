@@ -83,25 +83,22 @@ def test_two_healthy_replicas_vote_as_one_server_with_every_branch(mode):
     assert rec["engine"]["usage"] == {"prompt_tokens": 10 * requests, "completion_tokens": 5 * 9}
 
 
-@pytest.mark.slow
 def test_slow_and_dead_replicas_give_a_partial_vote_and_lose_nothing():
     ok, = servers(1, answers=ANSWERS)
-    slow, = servers(1, answers=ANSWERS, branch_delay_s=0.45)   # choices at 0.45, 0.9, 1.35 s: the last is cut
+    slow, = servers(1, answers=ANSWERS, branch_delay_s=0.5)    # choices at 0.5, 1.0, 1.5 s: the last is cut
     dead, = servers(1, answers=ANSWERS, die_after=1)           # one choice, then the connection breaks
     notes = []
     try:
         fan = FanOut([ok.url, slow.url, dead.url], "m", timeout_s=10, send_seed=True, log=notes.append)
-        t = time.monotonic()
-        rec = solve(DatasetProblem("p", "Problem 1: what?", "12"), fan, RunSettings(9, deadline_s=1.1,
+        rec = solve(DatasetProblem("p", "Problem 1: what?", "12"), fan, RunSettings(9, deadline_s=1.25,
                                                                                   early_stop=False))
-        took = time.monotonic() - t
     finally:
         close([ok, slow, dead])
     reasons = [r["finish_reason"] for r in rec["branches"]]
     assert reasons == ["eos"] * 3 + ["eos", "eos", "deadline"] + ["eos", "error", "error"]
     arrived = [ANSWERS[g] for g in (0, 1, 2, 3, 4, 6)]         # the oracle: the branches that finished
     assert rec["votes"] == {k: float(v) for k, v in Counter(arrived).items()} and rec["voters"] == 6
-    assert rec["cut_branches"] == [5] and rec["stopped_by"] == "deadline" and 1.0 <= took < 2.5
+    assert rec["cut_branches"] == [5] and rec["stopped_by"] == "deadline" and 1.25 <= rec["latency_s"] < 2.0
     reps = rec["engine"]["replicas"]
     assert [r["finished"] for r in reps] == [3, 2, 1] and reps[0]["error"] is None and reps[1]["error"] is None
     assert dead.url in reps[2]["error"] and "ended before [DONE]" in reps[2]["error"]
