@@ -18,8 +18,13 @@ numpy only: this module is on `planner recommend`'s light path.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, unquote
+
 import numpy as np
 
+from planner import checks
 from planner.errors import PlannerError
 from planner.special import expit
 
@@ -70,3 +75,121 @@ def max_weight(kind: str, max_score: float | None) -> float | None:
     if max_score is None:
         return 1.0 if kind == "sigmoid" else None
     return float(expit(max_score)) if kind == "sigmoid" else float(max_score)
+
+
+# ---------------------------------------------------------------- the scorer spec a plan and a bank record
+
+KINDS = ("confidence", "boxed", "python", "reward-local", "reward-served")
+AGGREGATIONS = ("last", "min", "prod")   # process rewards: the last step's score, the weakest step, the product
+DEFAULT_SEPARATOR = "\n\n"               # process rewards: a step ends where this text occurs
+_OPTIONS = {"reward-local": ("step", "sep", "transform"), "reward-served": ("step", "sep", "transform", "model"),
+            "confidence": ("transform",), "boxed": ("transform",), "python": ("transform",)}
+
+
+@dataclass(frozen=True)
+class ScorerSpec:
+    """Which scorer produced (or will produce) the scores, written in plans (`scorer`) and banks (per line).
+
+    String syntax (`--scorer`, make_scorer), options after `?` as `key=value` joined by `&`, values URL-escaped:
+      confidence | boxed | python:MODULE:FUNCTION (or MODULE:FUNCTION)
+      reward:PATH_OR_HF_ID[?step=last|min|prod&sep=%0A%0A&transform=sigmoid]        local HF reward model
+      reward-served:URL[?model=NAME&step=...&sep=...&transform=...]                 vLLM pooling API
+    No `step`: an outcome reward (one score per answer); `step`: a process reward read at every `sep`.
+    Default transform: sigmoid for reward logits (raw for step=prod, a product of step probabilities), else raw."""
+
+    kind: str
+    model: str | None = None         # reward: checkpoint dir or hub id; served: base URL; python: module:function
+    aggregation: str | None = None   # None = outcome reward; last | min | prod = process reward
+    separator: str = DEFAULT_SEPARATOR
+    transform: str = "raw"
+    served_model: str | None = None  # reward-served: the name the server answers to (default: its only model)
+
+    @property
+    def is_reward(self) -> bool:
+        return self.kind in ("reward-local", "reward-served")
+
+    def to_dict(self) -> dict:
+        d = {"kind": self.kind, "model": self.model, "transform": self.transform}
+        if self.is_reward:
+            d |= {"aggregation": self.aggregation}
+            if self.aggregation:
+                d["separator"] = self.separator
+            if self.kind == "reward-served":
+                d["served_model"] = self.served_model
+        return d
+
+    def to_string(self) -> str:
+        head = {"confidence": "confidence", "boxed": "boxed", "python": f"python:{self.model}",
+                "reward-local": f"reward:{self.model}", "reward-served": f"reward-served:{self.model}"}[self.kind]
+        opts = {"model": self.served_model, "step": self.aggregation,
+                "sep": self.separator if self.aggregation and self.separator != DEFAULT_SEPARATOR else None,
+                "transform": self.transform if self.transform != default_transform(self.kind, self.aggregation)
+                else None}
+        q = "&".join(f"{k}={quote(v, safe='')}" for k, v in opts.items() if v)
+        return f"{head}?{q}" if q else head
+
+    @staticmethod
+    def from_dict(d: Any, path: str = "scorer") -> "ScorerSpec":
+        if not isinstance(d, dict):
+            checks.fail(path, f"must be a JSON object, got {type(d).__name__}")
+        unknown = [k for k in d if k not in ("kind", "model", "aggregation", "separator", "transform",
+                                             "served_model")]
+        if unknown:
+            checks.fail(f"{path}.{unknown[0]}", "unknown field (fields: kind, model, aggregation, separator, "
+                                                "transform, served_model)")
+        kind = checks.string(d.get("kind"), f"{path}.kind", choices=KINDS)
+        model = checks.string(d.get("model"), f"{path}.model", default=None, max_len=4096)
+        if kind in ("python", "reward-local", "reward-served") and not model:
+            checks.fail(f"{path}.model", f"scorer kind {kind} needs a model (a checkpoint, URL or module:function)")
+        agg = checks.string(d.get("aggregation"), f"{path}.aggregation", choices=AGGREGATIONS, default=None)
+        sep = checks.string(d.get("separator"), f"{path}.separator", default=DEFAULT_SEPARATOR, max_len=64)
+        if agg and not sep:
+            checks.fail(f"{path}.separator", "is empty: a process reward needs a step separator, e.g. \"\\n\\n\"")
+        tr = checks.string(d.get("transform"), f"{path}.transform", choices=TRANSFORMS,
+                           default=default_transform(kind, agg))
+        served = checks.string(d.get("served_model"), f"{path}.served_model", default=None, max_len=512)
+        return ScorerSpec(kind, model, agg if kind in ("reward-local", "reward-served") else None, sep, tr, served)
+
+
+def default_transform(kind: str, aggregation: str | None = None) -> str:
+    return "sigmoid" if kind in ("reward-local", "reward-served") and aggregation != "prod" else "raw"
+
+
+def parse_spec(text: str) -> ScorerSpec:
+    """The `--scorer` string (ScorerSpec's syntax) as a spec; one-line error naming the fix."""
+    hint = ("use confidence, boxed, python:MODULE:FUNCTION, reward:DIR_OR_HF_ID[?step=last|min|prod] or "
+            "reward-served:URL[?model=NAME]")
+    text = str(text).strip()
+    for prefix, kind in (("reward-served:", "reward-served"), ("reward-local:", "reward-local"),
+                         ("reward:", "reward-local"), ("python:", "python")):
+        if text.startswith(prefix):
+            body = text[len(prefix):]
+            break
+    else:
+        if text in ("confidence", "boxed"):
+            kind, body = text, ""
+        elif ":" in text and "?" not in text and "/" not in text:   # the historical module:function
+            kind, body = "python", text
+        else:
+            raise PlannerError(f"--scorer {text!r}: unknown scorer; {hint}")
+    body, _, query = body.partition("?")
+    if kind in ("confidence", "boxed") and body:
+        raise PlannerError(f"--scorer {text!r}: {kind} takes no model")
+    if kind != "confidence" and kind != "boxed" and not body:
+        raise PlannerError(f"--scorer {text!r}: give the {'URL' if kind == 'reward-served' else 'model'} after "
+                           f"'{text.partition(':')[0]}:'; {hint}")
+    opts = {}
+    for part in filter(None, query.split("&")):
+        key, eq, val = part.partition("=")
+        if not eq or key not in _OPTIONS[kind]:
+            raise PlannerError(f"--scorer {text!r}: unknown option {part!r} (options for {kind}: "
+                               f"{', '.join(_OPTIONS[kind])}=VALUE)")
+        opts[key] = unquote(val)
+    if "sep" in opts and not opts["sep"]:
+        raise PlannerError(f"--scorer {text!r}: sep is empty; give the step separator URL-escaped, e.g. sep=%0A%0A")
+    for key, choices in (("step", AGGREGATIONS), ("transform", TRANSFORMS)):
+        if key in opts and opts[key] not in choices:
+            raise PlannerError(f"--scorer {text!r}: {key}={opts[key]!r} is not one of {', '.join(choices)}")
+    d = {"kind": kind, "model": body or None, "aggregation": opts.get("step"), "transform": opts.get("transform"),
+         "served_model": opts.get("model"), "separator": opts.get("sep")}
+    return ScorerSpec.from_dict({k: v for k, v in d.items() if v is not None}, f"--scorer {text!r}")

@@ -1,9 +1,10 @@
-"""Pluggable branch scorers for best-of-N and weighted voting.
+"""Pluggable branch scorers for best-of-N and weighted voting, built from a scorer spec (planner/scoring.py).
 
 Why pluggable: the planner's accuracy model treats the scorer (a reward model, a verifier, the policy's own
 confidence) as an input; the executor only needs `score(question, text, branch) -> float`. Built-ins are
-cheap and model-free so tests and CPU runs need nothing extra; a user scorer is `module:function` taking
-(question, text) and returning a float (higher is better).
+cheap and model-free so tests and CPU runs need nothing extra; a user scorer is `python:module:function` taking
+(question, text) and returning a float (higher is better). Reward models (`reward:DIR`, `reward-served:URL`)
+live in reward_local.py / reward_served.py and score a problem's answers in one batch (`batched`).
 """
 
 from __future__ import annotations
@@ -13,15 +14,26 @@ import math
 from typing import Callable
 
 from planner.errors import PlannerError
+from planner.scoring import ScorerSpec, parse_spec
 
 
 class Scorer:
     name = "base"
     max_score: float | None = None      # known upper bound (enables early stop for weighted voting)
     needs_logprobs = False
+    batched = False                     # True: score_many once per problem, after its branches finished
+    spec: ScorerSpec = ScorerSpec("confidence")
+
+    @property
+    def transform(self) -> str:
+        return self.spec.transform
 
     def score(self, question: str, text: str | None, num_tokens: int, logprob: float | None) -> float:
         raise NotImplementedError
+
+    def score_many(self, question: str, branches: list[tuple[str | None, int, float | None]]) -> list[float]:
+        """Scores of (text, num_tokens, logprob) answers of one problem; reward models do one forward."""
+        return [self.score(question, t, n, lp) for t, n, lp in branches]
 
 
 class ConfidenceScorer(Scorer):
@@ -55,19 +67,34 @@ class CallableScorer(Scorer):
 BUILTIN = {"confidence": ConfidenceScorer, "boxed": BoxedScorer}
 
 
-def make_scorer(spec: str | None) -> Scorer | None:
-    """None/'none' → no scorer; a built-in name; or 'package.module:function'."""
-    if spec in (None, "", "none"):
+def make_scorer(spec: str | ScorerSpec | None, device: str = "cpu") -> Scorer | None:
+    """None/'none' -> no scorer; else a spec string (planner.scoring.ScorerSpec's syntax) or a ScorerSpec.
+    A scorer that cannot be loaded (missing module, not a reward model, no pooling API) raises PlannerError."""
+    if spec is None or (isinstance(spec, str) and spec.strip() in ("", "none")):
         return None
-    if spec in BUILTIN:
-        return BUILTIN[spec]()
-    if ":" not in spec:
-        raise PlannerError(f"unknown scorer {spec!r}: use {', '.join(BUILTIN)} or module:function")
-    mod, _, attr = spec.partition(":")
+    spec = parse_spec(spec) if isinstance(spec, str) else spec
+    if spec.kind in BUILTIN:
+        scorer = BUILTIN[spec.kind]()
+    elif spec.kind == "python":
+        scorer = _python_scorer(spec.model)
+    elif spec.kind == "reward-local":
+        from planner.executor.reward_local import LocalRewardScorer
+
+        scorer = LocalRewardScorer(spec, device=device)
+    else:
+        from planner.executor.reward_served import ServedRewardScorer
+
+        scorer = ServedRewardScorer(spec)
+    scorer.spec = spec
+    return scorer
+
+
+def _python_scorer(target: str) -> CallableScorer:
+    mod, _, attr = target.partition(":")
     try:
         fn = getattr(importlib.import_module(mod), attr)
-    except (ImportError, AttributeError) as e:
-        raise PlannerError(f"cannot load scorer {spec!r}: {e}") from None
+    except (ImportError, AttributeError, ValueError) as e:
+        raise PlannerError(f"cannot load scorer python:{target}: {e}") from None
     if not callable(fn):
-        raise PlannerError(f"scorer {spec!r} is not callable")
-    return CallableScorer(fn, spec)
+        raise PlannerError(f"scorer python:{target} is not callable")
+    return CallableScorer(fn, target)
