@@ -21,6 +21,16 @@ HEADS = ("eagle", "eagle3", "mtp")
 DRAFT_HELP = "draft_model:<config.json|preset>, ngram, eagle:<HF id>, eagle3:<HF id>, mtp or none"
 PAD_ROWS = 1024     # vocab sizes this close are one tokenizer with padded embedding rows (Qwen2.5: 151936/152064)
 MAX_ALPHAS = 64
+# Published heads of the model presets, with a published acceptance (docs/sources.md, "Published drafters"). Used
+# when --draft names that kind (with no id, or this id) and no --acceptance: never a default, since the published
+# acceptance was measured on chat prompts, not on the math the plans answer.
+PUBLISHED = {
+    "llama-3.1-8b": {"eagle3": {
+        "hf_id": "yuhuili/EAGLE3-LLaMA3.1-Instruct-8B", "draft_vocab": 32000,
+        "length": {2: 2.36, 3: 2.79, 4: 3.08, 5: 3.32, 6: 3.46, 7: 3.54},
+        "source": "vllm#20780 (vLLM V1, MT-Bench, batch 1, acceptance-length column at K=2..7, temperature not "
+                  "stated; chat, not math)"}},
+}
 _LEN_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*@\s*[Kk]?\s*([0-9]+)\s*$")
 
 
@@ -209,7 +219,16 @@ def choose(key: str | None, target: ModelArch, temperature: float, *, draft: str
             acc, acc_origin = ({"temperature": preset["temperature"], "alpha": preset["ngram"]["alpha"]},
                                "assumption of presets.ACCEPTANCE ngram (docs/sources.md)")
     else:
+        pub = PUBLISHED.get(key or "", {}).get(kind)
+        if pub and ident in (None, pub["hf_id"]) and not draft_config:
+            ident = pub["hf_id"]
+            if acc is None:
+                taus = ",".join(f"{t:g}@K{k}" for k, t in pub["length"].items())
+                acc, how = parse_acceptance(f"length={taus}", temperature)
+                acc_origin = f"published: {pub['source']}, {how.split(' (--acceptance), ')[1]}"
         head = _head(kind, ident, draft_config, target, target_raw)
+        if pub and ident == pub["hf_id"] and not draft_config:
+            head["draft_vocab"] = pub["draft_vocab"]
         out.draft = {"kind": kind, "name": ident or f"{kind} head", "head": head}
         shape = f"{head.get('layers', 1)} layer(s), LM head over {head.get('draft_vocab', target.vocab)} rows"
         out.notes.append(f"draft: {kind} head {ident or '(no checkpoint id: MTP layers of the target)'}, {shape} "

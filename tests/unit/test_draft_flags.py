@@ -68,6 +68,23 @@ def test_published_length_is_what_a_round_gains(capsys, tmp_path):
     assert p.id.endswith("-eagle3")
 
 
+def test_published_head_of_a_preset_only_when_named(capsys, tmp_path):
+    """--draft eagle3 on Llama-3.1-8B takes the published head and its published acceptance lengths (vllm#20780,
+    MT-Bench: 2.36 .. 3.54 at K = 2..7), reproduced by every round; without --draft the preset plans K = 0."""
+    p = derived(capsys, tmp_path, "--model-config", "llama-3.1-8b", "--draft", "eagle3")
+    assert (p.draft.head.hf_id, p.draft.head.draft_vocab) == (HEAD_ID, 32000)
+    published = [2.36, 2.79, 3.08, 3.32, 3.46, 3.54]
+    assert tokens_per_round(p, np.arange(2, 8)) == pytest.approx(published, abs=1e-9)
+    assert "acceptance: published: vllm#20780" in p.provenance["notes"]
+    assert derive_profile("h100-sxm", "llama-3.1-8b")["draft"]["kind"] == "none"
+    # the user's acceptance wins; another head id is not given the published numbers
+    p = derived(capsys, tmp_path, "--model-config", "llama-3.1-8b", "--draft", "eagle3", "--acceptance", "0.6")
+    assert p.acceptance.alpha == (0.6,)
+    rc, _, err = run(capsys, "profiles", "derive", "--gpu", "h100-sxm", "--model-config", "llama-3.1-8b",
+                     "--draft", "eagle3:someone/other-head")
+    one_line(rc, err, "the acceptance of this drafter on Llama-3.1-8B-Instruct is not known")
+
+
 def test_per_position_alphas_by_hand(capsys, tmp_path):
     p = derived(capsys, tmp_path, "--model-config", "llama-3.1-8b", "--draft", "ngram", "--acceptance",
                 "0.8,0.7,0.6")
