@@ -149,18 +149,19 @@ def run(args) -> int:
         _refuse_duplicate_ids(problems, args.resume)
     from planner.executor.answers import Equivalence
     from planner.executor.runner import RunSettings, solve
-    from planner.executor.scorers import make_scorer
+    from planner.executor.scorers import scorer_for
     from planner.executor.setup import make_backend
 
-    scorer = make_scorer(args.scorer or ("confidence" if cfg["method"] != "majority" else None))
-    if cfg["method"] != "majority" and scorer is None:
-        raise PlannerError(f"method {cfg['method']} needs --scorer")
+    scorer, scorer_notes = scorer_for(args.scorer, plan.scorer if plan else None, {cfg["method"]},
+                                      plan_path=args.plan, device=args.device, command="run")
+    notes += scorer_notes
     log = lambda m: print(m, file=sys.stderr)  # noqa: E731
     from planner.executor.setup import adopt_plan_settings
 
     notes += adopt_plan_settings(args, plan)
     backend, desc = make_backend(args, cfg["draft"], cfg["draft_len"], cfg["temperature"], cfg["top_p"],
-                                 cfg["max_tokens"], bool(scorer and scorer.needs_logprobs), log)
+                                 cfg["max_tokens"], bool(scorer and scorer.needs_logprobs), log,
+                                 layout=plan.layout if plan is not None else None)  # branches per replica
     if plan is not None:
         notes += _plan_mismatch(plan, args, desc)
     notes += _prompt_length(backend, problems, plan, log)
@@ -168,7 +169,8 @@ def run(args) -> int:
         log(f"planner run: note: {n}")
     settings = RunSettings(cfg["branches"], cfg["method"], cfg["deadline_s"], not args.no_early_stop, scorer,
                            seed=args.seed)
-    run_info = {"config": {k: v for k, v in cfg.items()}, "backend": desc, "plan": args.plan, "notes": notes}
+    run_info = {"config": {k: v for k, v in cfg.items()}, "backend": desc, "plan": args.plan, "notes": notes,
+                "scorer": scorer.spec.to_dict() if scorer is not None else None}
     eq = Equivalence()
     todo = [(i, p) for i, p in enumerate(problems) if stream is None or not stream.has(p.problem_id)]
     if stream is not None and len(todo) < len(problems):

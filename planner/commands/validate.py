@@ -191,13 +191,14 @@ def run(args) -> int:
                  for c in V.grid_configs(profile, n_grid, k_grid, args.method)]
 
     from planner.executor.datasets import load_problems
-    from planner.executor.scorers import make_scorer
+    from planner.executor.scorers import scorer_for
     from planner.executor.setup import make_backend
 
     problems = load_problems(args.dataset, args.limit)
     stream = _stream(args, problems, len(pairs))
     methods = {c.method for c, _ in pairs}
-    scorer = make_scorer(args.scorer or ("confidence" if methods != {"majority"} else None))
+    scorer, scorer_notes = scorer_for(args.scorer, plan.scorer, methods, plan_path=args.plan, device=args.device,
+                                      command="validate")
     sampling = plan.sampling or {}
     temperature = args.temperature if args.temperature is not None else float(
         sampling.get("temperature", profile.temperature if profile else 0.7))
@@ -214,10 +215,10 @@ def run(args) -> int:
     k_max = max(c.draft_len for c, _ in pairs)
     from planner.executor.setup import adopt_plan_settings
 
-    for n in adopt_plan_settings(args, plan):
+    for n in scorer_notes + adopt_plan_settings(args, plan):
         log(f"planner validate: note: {n}")
     backend, desc = make_backend(args, draft, k_max, temperature, top_p, max_tokens,
-                                 bool(scorer and scorer.needs_logprobs), log)
+                                 bool(scorer and scorer.needs_logprobs), log, layout=plan.layout)
     if args.backend == "openai" and len({c.draft_len for c, _ in pairs}) > 1:
         raise PlannerError("the openai backend's draft length is the server's: validate one K at a time "
                            "(--k-values K with --configs all)")

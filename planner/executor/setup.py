@@ -67,8 +67,9 @@ def adopt_plan_settings(args, plan) -> list[str]:
 
 
 def make_backend(args, draft_spec: str | None, draft_len: int, temperature: float, top_p: float, max_tokens: int,
-                 need_logprobs: bool, log=print):
-    """(backend, description dict) for the chosen backend; loads models for the local one."""
+                 need_logprobs: bool, log=print, layout: dict | None = None):
+    """(backend, description dict) for the chosen backend; loads models for the local one. `layout` (a plan's)
+    sets the branches per replica over several endpoints, or a note where the endpoints do not match it."""
     if max_tokens < 1:
         raise PlannerError(f"--max-tokens must be >= 1, got {max_tokens}")
     if temperature < 0 or not 0 < top_p <= 1:
@@ -79,15 +80,18 @@ def make_backend(args, draft_spec: str | None, draft_len: int, temperature: floa
         name = args.server_model or args.model
         if not name:
             raise PlannerError("the openai backend needs --server-model (or --model): the name the server serves")
-        from planner.executor.backends.fanout import FanOut, parse_endpoints
+        from planner.executor.backends.fanout import FanOut, layout_weights, parse_endpoints
 
         urls = parse_endpoints(args.url)  # one line for an empty entry or a server listed twice
         opts = dict(timeout_s=args.request_timeout, logprobs=need_logprobs,
                     send_seed=getattr(args, "server_seed", False))
+        note = lambda m: log(f"planner {getattr(args, 'command', None) or 'run'}: note: {m}")  # noqa: E731
+        weights, why = layout_weights(layout, len(urls))
+        if why:
+            note(why)
         if len(urls) > 1:  # replicas: the branches are split over them (planner.executor.backends.fanout)
             be = FanOut(urls, name, mode=args.openai_mode, temperature=temperature, top_p=top_p,
-                        max_tokens=max_tokens, log=lambda m: log(f"planner {getattr(args, 'command', 'run')}: "
-                                                                 f"note: {m}"),
+                        max_tokens=max_tokens, weights=weights, log=note,
                         partial=getattr(args, "command", None) != "eval", **opts)  # a bank holds real samples
         else:
             be = OpenAIBackend(urls[0], name, args.openai_mode, temperature, top_p, max_tokens, **opts)

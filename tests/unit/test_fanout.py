@@ -241,3 +241,43 @@ def test_eval_refuses_a_bank_with_a_failed_replica(capsys, tmp_path):
         assert ok.total_posts == 1 and dead.total_posts == 1
     assert rc == 2 and dead.url in one_error(err) and "ended before [DONE]" in one_error(err)
     assert not out.exists()                           # no bank with samples the dead replica never generated
+
+
+def _plan_with_layout(tmp_path, per, routing="split"):
+    from pathlib import Path
+
+    plan = tmp_path / "plan.json"
+    profile = Path(__file__).parents[1] / "data" / "profile_test.json"
+    assert cli.main(["recommend", "-d", "10s", "-p", str(profile), "--json", "-o", str(plan)]) == 0
+    d = json.loads(plan.read_text())
+    d["branches"] = sum(per)
+    d["layout"] = {"gpus": len(per), "nodes": 1, "tensor_parallel": 1, "replicas": len(per), "gpus_used": len(per),
+                   "routing": routing, "branches_per_replica": per}
+    plan.write_text(json.dumps(d))
+    return plan
+
+
+def test_run_splits_as_the_plans_layout_says(capsys, tmp_path):
+    plan = _plan_with_layout(tmp_path, [1, 4])          # uneven on purpose: an equal split would be 3 + 2
+    with FakeOpenAI(lifetime_s=30) as a, FakeOpenAI(lifetime_s=30) as b, FakeOpenAI(lifetime_s=30) as c:
+        rc, _, err = run_cli(capsys, [a.url, b.url], dataset(tmp_path / "d.jsonl", 1), "--plan", plan,
+                             "--no-early-stop", "-n", "5")
+        assert rc == 0, err
+        assert [bd["n"] for bd in a.bodies] == [1] and [bd["n"] for bd in b.bodies] == [4]
+        capsys.readouterr()
+        rc, _, err = run_cli(capsys, [a.url, b.url, c.url], dataset(tmp_path / "e.jsonl", 1), "--plan", plan,
+                             "--no-early-stop", "-n", "5")   # 3 endpoints for a 2-replica layout: equal split and a note
+        assert rc == 0 and [bd["n"] for bd in (a.bodies[-1], b.bodies[-1], c.bodies[-1])] == [2, 2, 1]
+    assert "the plan splits each request's branches over 2 replicas; --endpoint lists 3" in err
+    assert split_branches(4, 2, [1, 4]) == [1, 3]     # --branches 4 against that layout: 0.8 + 3.2, by hand
+
+
+def test_layout_weights_notes():
+    from planner.executor.backends.fanout import layout_weights
+
+    lay = {"replicas": 2, "routing": "split", "branches_per_replica": [3, 2]}
+    assert layout_weights(None, 2) == (None, None) and layout_weights({"replicas": 1}, 3) == (None, None)
+    assert layout_weights(lay, 2) == ([3, 2], None)
+    assert "list the 2 replicas' URLs" in layout_weights(lay, 1)[1]
+    assert layout_weights(lay | {"routing": "requests"}, 1) == (None, None)      # a router spreads the requests
+    assert "sends each request whole" in layout_weights(lay | {"routing": "requests"}, 2)[1]

@@ -50,6 +50,26 @@ def split_branches(n: int, replicas: int, weights: list[float] | None = None) ->
     return shares
 
 
+def layout_weights(layout: dict | None, endpoints: int) -> tuple[list[int] | None, str | None]:
+    """(per-replica weights, note) from a plan's `layout` (planner/model/replicas.py) for this many endpoints:
+    its `branches_per_replica` when the endpoints are its replicas; a note when they cannot be."""
+    if not layout or int(layout.get("replicas", 1)) <= 1:
+        return None, None
+    d, per = int(layout["replicas"]), layout.get("branches_per_replica")
+    if layout.get("routing", "split") != "split":
+        return None, (None if endpoints == 1 else
+                      f"the plan's layout sends each request whole to one of {d} replicas (routing "
+                      f"{layout.get('routing')}); over {endpoints} endpoints its branches are split instead, so "
+                      "its latency prediction does not apply (give one router endpoint to run it as planned)")
+    if endpoints == d:
+        return (list(per) if isinstance(per, list) and len(per) == d and sum(per) > 0 else None), None
+    if endpoints == 1:
+        return None, (f"the plan splits each request's branches over {d} replicas ({per}); with one endpoint the "
+                      f"server decides where they run (list the {d} replicas' URLs to split them as planned)")
+    return None, (f"the plan splits each request's branches over {d} replicas; --endpoint lists {endpoints}, so "
+                  "its latency prediction does not apply")
+
+
 def served_ids(listing: str | None) -> list[str] | None:
     """The model ids of a /v1/models answer (None when there is no usable listing)."""
     try:
