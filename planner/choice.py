@@ -155,6 +155,7 @@ def build_plan(choice: Pick, others: list[Evaluation], strategy: str = "exhausti
         cut = 1 - cfg["finished_share"] / answer_share
         notes.append(f"about {cut:.{0 if cut >= 0.01 else 1}%} of branches are expected to be cut at the deadline; "
                      "they do not vote")
+    scorer = _scorer(p, cfg["method"], notes)
     return Plan(
         method=cfg["method"], branches=cfg["branches"], speculative=speculative_section(p, cfg["draft_len"]),
         deadline_s=ev.deadline,
@@ -172,7 +173,23 @@ def build_plan(choice: Pick, others: list[Evaluation], strategy: str = "exhausti
         quantile=ev.quantile, objective=objective or OBJECTIVE_NAMES[rule.objective], strategy=strategy,
         hardware={"name": p.hardware.name, "gpus": p.hardware.gpus,
                   **{k: p.provenance[k] for k in ("device_type", "threads", "dtype") if p.provenance.get(k)}},
-        runners_up=runners, notes=notes)
+        runners_up=runners, notes=notes, scorer=scorer)
+
+
+def _scorer(p: Profile, method: str, notes: list) -> dict:
+    """The bank's scorer for a scored method, so `planner run` loads the model the prediction assumed; a
+    bank that recorded none gets a note (run then needs --scorer)."""
+    if method == "majority":
+        return {}
+    from planner.optimize.evaluate import accuracy_model
+
+    am = accuracy_model(p)
+    scorer = dict(getattr(am, "scorer", None) or {})
+    if not scorer:
+        notes.append(f"the sample bank records no scorer: run this plan with --scorer SPEC (the scorer that wrote "
+                     f"the bank's scores; the prediction weighed them with transform "
+                     f"{getattr(am, 'weight_transform', 'auto')})")
+    return scorer
 
 
 def _served(p: Profile) -> dict:

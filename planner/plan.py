@@ -12,6 +12,7 @@ from typing import Any
 from planner import checks
 from planner.errors import PlannerError
 from planner.io import atomic_write_json, read_json
+from planner.scoring import ScorerSpec
 from planner.units import MAX_SECONDS, MIN_SECONDS
 
 SCHEMA = "tts-plan/1"
@@ -45,11 +46,16 @@ class Plan:
     # "replicas", "gpus_used", "routing", "branches_per_replica", "link_GBps"?}; empty: the profile's own
     # deployment (and then absent from the JSON, so plans without --gpus are unchanged)
     layout: dict = field(default_factory=dict)
+    # the scorer whose scores the accuracy prediction used (planner/scoring.py ScorerSpec.to_dict(): kind, model,
+    # aggregation, transform...); `run`/`validate` load it by default. Empty (absent from the JSON): majority, or
+    # a bank that recorded no scorer
+    scorer: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         d = {"schema": SCHEMA, **asdict(self)}
-        if not d["layout"]:
-            del d["layout"]
+        for key in ("layout", "scorer"):
+            if not d[key]:
+                del d[key]
         return d
 
     @property
@@ -119,7 +125,8 @@ def _read(d: dict, origin: str) -> Plan:
         runners_up=_runners(d.get("runners_up"), at("runners_up")),
         notes=_notes(d.get("notes"), at("notes")),
         engines=_obj(d.get("engines"), at("engines"), required=False),
-        layout=_layout(_obj(d.get("layout"), at("layout"), required=False), at("layout")))
+        layout=_layout(_obj(d.get("layout"), at("layout"), required=False), at("layout")),
+        scorer=ScorerSpec.from_dict(d["scorer"], at("scorer")).to_dict() if d.get("scorer") not in (None, {}) else {})
 
 
 def _method(v: Any, path: str) -> str:

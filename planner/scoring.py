@@ -166,16 +166,14 @@ def parse_spec(text: str) -> ScorerSpec:
             body = text[len(prefix):]
             break
     else:
-        if text in ("confidence", "boxed"):
-            kind, body = text, ""
+        if text.partition("?")[0] in ("confidence", "boxed"):
+            kind, body = text.partition("?")[0], "?" + text.partition("?")[2]
         elif ":" in text and "?" not in text and "/" not in text:   # the historical module:function
             kind, body = "python", text
         else:
             raise PlannerError(f"--scorer {text!r}: unknown scorer; {hint}")
     body, _, query = body.partition("?")
-    if kind in ("confidence", "boxed") and body:
-        raise PlannerError(f"--scorer {text!r}: {kind} takes no model")
-    if kind != "confidence" and kind != "boxed" and not body:
+    if kind not in ("confidence", "boxed") and not body:
         raise PlannerError(f"--scorer {text!r}: give the {'URL' if kind == 'reward-served' else 'model'} after "
                            f"'{text.partition(':')[0]}:'; {hint}")
     opts = {}

@@ -2,7 +2,8 @@
 
 On disk: JSONL, one problem per line
   {"problem_id": str, "question": str?, "reference": str?,
-   "samples": [{"answer": str|null, "correct": bool, "num_tokens": int, "score": float|null}, ...]}
+   "samples": [{"answer": str|null, "correct": bool, "num_tokens": int, "score": float|null}, ...],
+   "scorer": {"kind", "model", "aggregation", "transform", ...}?}   (planner/scoring.py; the same on every line)
 In memory: flat per-sample arrays plus CSR offsets, so estimators can slice one problem without copying and
 vectorise over samples. Answer classes are precomputed per problem: 0 = the correct class (all correct samples,
 whatever their strings), 1.. = one class per distinct wrong answer string, -1 = no answer (abstains)."""
@@ -19,6 +20,7 @@ import numpy as np
 from planner.checks import ABSURD, dumps_json, loads_json
 from planner.errors import PlannerError
 from planner.io import atomic_write_text, iter_jsonl, read_text
+from planner.scoring import ScorerSpec
 
 SCHEMA = "tts-bank/1"
 FORMATS = ("tts-bank", "qwen-math")
@@ -55,7 +57,7 @@ class Bank:
     num_tokens: np.ndarray   # (S,) int
     scores: np.ndarray       # (S,) float, nan where missing
     class_ids: np.ndarray    # (S,) int: 0 correct, 1.. wrong answer classes (per problem), -1 no answer
-    meta: dict = field(default_factory=dict)  # format, source, num_tokens_estimated
+    meta: dict = field(default_factory=dict)  # format, source, num_tokens_estimated, scorer (ScorerSpec dict)
 
     @property
     def num_problems(self) -> int:
@@ -155,7 +157,7 @@ def _sample(d: Any, i: int) -> Sample:
     return Sample(ans, ok, int(n), None if score is None else float(score))
 
 
-def _problem(d: dict) -> BankProblem:
+def _problem(d: dict, scorers: dict | None = None) -> BankProblem:
     if "schema" in d and d["schema"] != SCHEMA:
         raise _LineError(f"schema is {d['schema']!r}; this planner reads {SCHEMA!r}")
     pid = d.get("problem_id")
@@ -167,6 +169,15 @@ def _problem(d: dict) -> BankProblem:
     samples = d.get("samples")
     if not isinstance(samples, list) or not samples:
         raise _LineError("samples must be a non-empty list")
+    if scorers is not None:   # which scorer wrote the scores: one spec for the whole bank
+        try:
+            spec = None if d.get("scorer") is None else ScorerSpec.from_dict(d["scorer"]).to_dict()
+        except PlannerError as e:
+            raise _LineError(str(e)) from None
+        scorers.setdefault("scorer", spec)
+        if spec != scorers["scorer"]:
+            raise _LineError(f"scorer {spec} differs from the first line's {scorers['scorer']}: a bank's scores "
+                             "come from one scorer")
     return BankProblem(pid, tuple(_sample(s, i) for i, s in enumerate(samples)), d.get("question"),
                    d.get("reference"))
 
@@ -201,8 +212,10 @@ def load_bank(path: str | Path, fmt: str = "tts-bank") -> Bank:
     """Read a bank file; `fmt` is "tts-bank" (this project's schema) or "qwen-math" (see import_qwen_math)."""
     path = Path(path)
     if fmt == "tts-bank":
-        return Bank.from_problems(_read_lines(path, "sample bank", _problem),
-                                  {"format": "tts-bank", "source": str(path), "num_tokens_estimated": False})
+        scorers: dict = {}
+        problems = _read_lines(path, "sample bank", lambda d: _problem(d, scorers))
+        meta = {"format": "tts-bank", "source": str(path), "num_tokens_estimated": False}
+        return Bank.from_problems(problems, meta | ({"scorer": scorers["scorer"]} if scorers.get("scorer") else {}))
     if fmt == "qwen-math":
         return import_qwen_math(path)
     raise PlannerError(f"unknown sample-bank format {fmt!r}; use one of {', '.join(FORMATS)}")
@@ -218,6 +231,8 @@ def bank_to_jsonl(bank: Bank) -> str:
             d["reference"] = prob.reference
         d["samples"] = [{"answer": s.answer, "correct": s.correct, "num_tokens": s.num_tokens, "score": s.score}
                         for s in prob.samples]
+        if bank.meta.get("scorer"):
+            d["scorer"] = bank.meta["scorer"]
         lines.append(dumps_json(d, "sample bank", ensure_ascii=False))
     return "\n".join(lines) + "\n"
 

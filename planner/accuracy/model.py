@@ -24,6 +24,7 @@ from planner.accuracy.link import (DEFAULT_DIFFICULTY_LENGTH_CORR, DEFAULT_SAMPL
                                    Link, binomial_se, sample_size)
 from planner.errors import PlannerError
 from planner.model.lengths import problem_nodes
+from planner.scoring import resolve as resolve_transform
 
 DIAGNOSTIC_METHODS = ("pass",)  # oracle pass@n: accepted by table() but never offered to the optimizer
 
@@ -152,7 +153,15 @@ class BankAccuracyModel(AccuracyModel):
         self.bank, self.length_quantile_fn = bank, length_quantile_fn
         self.replicates, self.seed = int(replicates), int(seed)
         self.methods = ("majority",) + (("best_of_n", "weighted_majority") if bank.has_scores else ())
-        self._weights = est.bank_weights(bank, weight_transform)
+        # the bank's scorer (planner/scoring.py) fixes the transform unless one is forced; the plan records the
+        # resolved spec so `planner run` votes with the same weights (empty: the bank recorded no scorer)
+        recorded = dict(bank.meta.get("scorer") or {})
+        if weight_transform == "auto" and recorded.get("transform"):
+            weight_transform = recorded["transform"]
+        resolved = resolve_transform(weight_transform, bank.scores if bank.has_scores else None)
+        self.scorer = recorded | {"transform": resolved} if recorded else {}
+        self.weight_transform = resolved
+        self._weights = est.bank_weights(bank, resolved)
         self._rows: dict = {}
 
     def bank_lengths(self) -> np.ndarray:

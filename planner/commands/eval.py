@@ -54,7 +54,7 @@ def run(args) -> int:
     if args.resume and len({p.problem_id for p in problems}) < len(problems):
         raise PlannerError("dataset has problems sharing an id: --resume needs unique ids")
     todo = [(i, p) for i, p in enumerate(problems) if not stream.has(p.problem_id)]
-    scorer = make_scorer(args.scorer)
+    scorer = make_scorer(args.scorer, getattr(args, "device", "cpu"))
     log = lambda m: print(m, file=sys.stderr)  # noqa: E731
     if len(todo) < len(problems):
         log(f"planner eval: resuming: {len(problems) - len(todo)} of {len(problems)} problems already done")
@@ -70,7 +70,8 @@ def run(args) -> int:
     with stream.guard(len(problems)):
         for i, prob in todo:
             rec = solve(prob, backend, settings, eq, index=i)
-            stream.append({"schema": "tts-bank/1"} | bank_entry(prob, rec))
+            stream.append({"schema": "tts-bank/1"} | bank_entry(prob, rec)
+                          | ({"scorer": scorer.spec.to_dict()} if scorer is not None else {}))  # which scores
             if bar is not None:
                 bar.update(1)
         if bar is not None:

@@ -98,3 +98,31 @@ def _python_scorer(target: str) -> CallableScorer:
     if not callable(fn):
         raise PlannerError(f"scorer python:{target} is not callable")
     return CallableScorer(fn, target)
+
+
+def scorer_for(flag: str | None, plan_scorer: dict | None, methods: set[str], *, plan_path: str | None = None,
+               device: str = "cpu", command: str = "run") -> tuple[Scorer | None, list[str]]:
+    """The scorer `planner run` / `validate` use, and notes: --scorer when given (a note when it replaces the
+    plan's), else the plan's own scorer, loaded or refused with one line; never another one silently."""
+    notes: list[str] = []
+    recorded = ScorerSpec.from_dict(plan_scorer, "plan scorer") if plan_scorer else None
+    if flag:
+        spec = parse_spec(flag)
+        if recorded is not None and spec != recorded:
+            notes.append(f"override: scorer {recorded.to_string()} -> {spec.to_string()} (the plan's accuracy "
+                         "prediction assumed the first)")
+        return make_scorer(spec, device), notes
+    if methods <= {"majority"}:
+        return None, notes
+    if recorded is not None:
+        try:
+            return make_scorer(recorded, device), notes
+        except PlannerError as e:
+            raise PlannerError(f"plan {plan_path}: cannot load its scorer {recorded.to_string()} ({e}); make it "
+                               "loadable or pass --scorer SPEC to use another") from None
+    scored = ", ".join(sorted(methods - {"majority"}))
+    if plan_path is not None:
+        raise PlannerError(f"plan {plan_path} uses {scored} but records no scorer: pass --scorer SPEC (the scorer "
+                           "of the bank it was planned from, e.g. confidence or reward:DIR)")
+    raise PlannerError(f"{scored} needs a scorer: pass --scorer SPEC (confidence, boxed, python:M:F, reward:DIR "
+                       f"or reward-served:URL; `planner {command} --help`)")
