@@ -156,9 +156,13 @@ def _dump(p: Profile) -> dict:
 
     step = {"target": clean(p.step)}
     draft = {"kind": p.draft.kind, "name": p.draft.name}
-    if p.draft.kind == "model":
-        draft["arch"] = clean(p.draft.arch)
-        step["draft"] = clean(p.draft.step)
+    if p.draft.cost != "priced":
+        draft["cost"] = p.draft.cost
+    if p.draft.kind == "model":  # a drafter measured inside the step (cost in_step) may have neither
+        if p.draft.arch is not None:
+            draft["arch"] = clean(p.draft.arch)
+        if p.draft.step is not None:
+            step["draft"] = clean(p.draft.step)
     if p.draft.head is not None:
         draft["head"] = clean(p.draft.head)
         if p.draft.step is not None:

@@ -104,6 +104,9 @@ def test_vllm_server_drafter_is_recorded_with_measured_acceptance(fake_server, t
     assert prof["provenance"]["engine"]["drafter"]["where"] == "--launch-args --speculative-config"
     assert any(f"drafter {kind}" in n and "in_step" in n for n in prof["provenance"]["notes"])
     _round_is_the_verify_step_alone(p)
+    from dataclasses import replace
+    dumped = json.loads(json.dumps(replace(p, raw={}).to_dict()))
+    assert Profile.from_dict(dumped) == p and dumped["draft"]["cost"] == "in_step"   # the dataclass dump keeps them
     # a plan names the drafter as the engines do
     from planner.choice import speculative_section
     spec = speculative_section(p, 3)

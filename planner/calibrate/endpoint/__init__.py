@@ -16,7 +16,8 @@ def add_endpoint_arguments(p) -> None:
     have = set(getattr(p, "_option_string_actions", {}))
     opts = [
         ("--launch-args", dict(metavar="CMDLINE", help="the server's command line (recorded in provenance; its "
-                                                       "--speculative-config and --tensor-parallel-size are read)")),
+                                                       "--tensor-parallel-size and drafter are read: vLLM "
+                                                       "--speculative-config, SGLang --speculative-algorithm ...)")),
         ("--model-config", dict(metavar="CONFIG_JSON", help="config.json of the served model when the server's "
                                                             "model folder is not on this machine")),
         ("--endpoint-timeout", dict(dest="timeout", type=_timeout, default=120.0, metavar="S",
