@@ -188,6 +188,8 @@ def choose(key: str | None, target: ModelArch, temperature: float, *, draft: str
     if draft_config and kind is None:
         kind = "draft_model"
     acc, acc_origin = (parse_acceptance(acceptance, temperature) if acceptance else (None, None))
+    if kind == "none" and (acc is not None or draft_config):
+        raise PlannerError("--draft none contradicts --acceptance/--draft-config: drop one of them")
     if kind == "none" or (acceptance and acc is None):
         why = "--draft none" if kind == "none" else "--acceptance none"
         return DraftChoice(notes=[f"draft: none ({why}): plans are without speculation"])

@@ -175,6 +175,7 @@ BAD = [
     (["--draft", "eagle3:x", "--acceptance", "length=abc"], "expected length=TAU@K"),
     (["--draft", "eagle3:x"], "the acceptance of this drafter on Llama-3.1-8B-Instruct is not known"),
     (["--acceptance", "0.7"], "--acceptance needs --draft KIND"),
+    (["--draft", "none", "--acceptance", "0.7"], "--draft none contradicts --acceptance/--draft-config"),
     (["--draft", "draft_model", "--acceptance", "0.7"], "needs the draft's architecture"),
     (["--draft", "draft_model:qwen2.5-0.5b", "--acceptance", "0.7"], "its vocabulary (151936 tokens) is not the"),
     (["--draft", "draft_model:llama-3.1-70b", "--acceptance", "0.7"], "is not smaller than the target"),
