@@ -265,8 +265,9 @@ def test_run_splits_as_the_plans_layout_says(capsys, tmp_path):
         assert rc == 0, err
         assert [bd["n"] for bd in a.bodies] == [1] and [bd["n"] for bd in b.bodies] == [4]
         capsys.readouterr()
+        # 3 endpoints for a 2-replica layout: an equal split and a note
         rc, _, err = run_cli(capsys, [a.url, b.url, c.url], dataset(tmp_path / "e.jsonl", 1), "--plan", plan,
-                             "--no-early-stop", "-n", "5")   # 3 endpoints for a 2-replica layout: equal split and a note
+                             "--no-early-stop", "-n", "5")
         assert rc == 0 and [bd["n"] for bd in (a.bodies[-1], b.bodies[-1], c.bodies[-1])] == [2, 2, 1]
     assert "the plan splits each request's branches over 2 replicas; --endpoint lists 3" in err
     assert split_branches(4, 2, [1, 4]) == [1, 3]     # --branches 4 against that layout: 0.8 + 3.2, by hand
