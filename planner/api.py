@@ -112,8 +112,9 @@ def recommend(profiles: ProfileLike | Iterable[ProfileLike] = None, deadline: fl
                       objective=None if target_accuracy is None else "min_latency")
     from planner.export import engine_sections  # pure python; renders each engine's launch + request
 
-    plan.engines = engine_sections(plan)
     chosen = next((p for p in profs if p.id == plan.profile.get("id")), profs[0])
+    _formats(plan, chosen)
+    plan.engines = engine_sections(plan)
     plan.predicted["prompt_tokens"] = chosen.prompt_tokens  # what the prediction assumed (run/validate compare)
     if load is not None:
         plan.predicted["load"] = _load_summary(chosen, plan, load, d, quantile)
@@ -161,6 +162,7 @@ def _layout_plan(profs, d, quantile, meths, target_accuracy, max_branches, max_d
                       objective=None if target_accuracy is None else "min_latency")
     plan.layout = L.to_dict(plan.branches)
     plan.hardware["gpus"] = L.held
+    _formats(plan, ev.profile)
     plan.engines = engine_sections(plan)
     plan.predicted["prompt_tokens"] = ev.profile.prompt_tokens
     if load is not None:
@@ -172,6 +174,14 @@ def _layout_plan(profs, d, quantile, meths, target_accuracy, max_branches, max_d
             summary[key] = None if summary[key] is None else summary[key] * L.replicas
         plan.predicted["load"] = {**summary, "arrival_rate": load.arrival_rate}
     return plan
+
+
+def _formats(plan: Plan, p: Profile) -> None:
+    """The number formats the profile sets (planner/profile/quant.py) go into plan.model, where the exporters
+    turn them into the engines' quantisation flags; a profile without them leaves the plan as it was."""
+    for key in ("weight_dtype", "kv_dtype"):
+        if getattr(p.model, key, None):
+            plan.model[key] = getattr(p.model, key)
 
 
 def _budget_choice(profs, budgets, d, quantile, meths, target_accuracy, max_branches, max_draft_len, engine,

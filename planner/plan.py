@@ -12,6 +12,7 @@ from typing import Any
 from planner import checks
 from planner.errors import PlannerError
 from planner.io import atomic_write_json, read_json
+from planner.profile import quant
 from planner.scoring import ScorerSpec
 from planner.units import MAX_SECONDS, MIN_SECONDS
 
@@ -180,6 +181,9 @@ def _model(r: dict, p: str) -> dict:
     _str(r, "hf_id", p, max_len=4096)
     _int(r, "tensor_parallel", p, 1, MAX_DEVICES)
     _int(r, "vocab_size", p, 1, 100_000_000)
+    for key, allowed in (("weight_dtype", quant.WEIGHT_DTYPES), ("kv_dtype", quant.KV_DTYPES)):
+        if r.get(key) is not None:   # the profile's number formats (exporters' quantisation flags)
+            checks.string(r[key], f"{p}.{key}", choices=allowed)
     return r
 
 

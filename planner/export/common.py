@@ -78,6 +78,18 @@ class PlanView:
     deadline_s: float | None
     topk: int = 1                       # tree drafts: top-k per node (1: a chain)
     draft_tokens: int | None = None     # tree drafts: verify width, tree size + 1 (SGLang's num_draft_tokens)
+    # the plan's GPU layout (`recommend --gpus`, plan.layout): replicas of tensor_parallel GPUs each
+    replicas: int = 1
+    nodes: int = 1                      # nodes the layout's GPUs span (>1: a multi-node launch)
+    gpus_per_node: int | None = None
+    routing: str = "split"              # split: a request's branches over the replicas; requests: whole requests
+    shares: tuple = ()                  # branches per replica (split routing)
+    weight_dtype: str | None = None     # the profile's number formats (planner/profile/quant.py), when it sets them
+    kv_dtype: str | None = None
+
+    @property
+    def tp_spans_nodes(self) -> bool:
+        return self.gpus_per_node is not None and self.tensor_parallel > self.gpus_per_node
 
 
 def _num(d: dict, key: str, default: Any, where: str, kind=float, lo=None, hi=None):
@@ -156,10 +168,41 @@ def view(plan: Plan, served: str | None = None) -> PlanView:
     if topk > 1 and width is None:
         raise PlannerError("plan speculative.eagle_topk > 1 needs speculative.num_draft_tokens (tree size + 1)")
     vocab, draft_vocab = _vocab_sizes(plan, model.get("hf_id") or name, draft)
+    formats = {k: model[k] for k in ("weight_dtype", "kv_dtype") if isinstance(model.get(k), str)}
     return PlanView(method=plan.method, branches=plan.branches, spec_method=spec["method"], k=plan.draft_len,
                     draft_model=draft, ngram_min=nmin, ngram_max=nmax, model=name, tensor_parallel=tp,
                     vocab=vocab, draft_vocab=draft_vocab, temperature=temperature, top_p=top_p,
-                    max_tokens=max_tokens, deadline_s=plan.deadline_s, topk=topk, draft_tokens=width)
+                    max_tokens=max_tokens, deadline_s=plan.deadline_s, topk=topk, draft_tokens=width,
+                    **_layout(plan, tp), **formats)
+
+
+def _layout(plan: Plan, tp: int) -> dict:
+    """The PlanView fields of plan.layout (none without one): replicas, the nodes the used GPUs span."""
+    lay = getattr(plan, "layout", None)
+    if not isinstance(lay, dict) or not lay:
+        return {}
+    if lay.get("tensor_parallel") != tp:
+        raise PlannerError(f"plan layout.tensor_parallel ({lay.get('tensor_parallel')}) differs from "
+                           f"model.tensor_parallel ({tp}): re-run `planner recommend --gpus`")
+    D, per_node = int(lay["replicas"]), int(lay["gpus"]) // int(lay["nodes"])
+    used = tp * D
+    return {"replicas": D, "nodes": -(-used // per_node), "gpus_per_node": per_node,
+            "routing": lay.get("routing", "split"), "shares": tuple(lay.get("branches_per_replica") or ())}
+
+
+def layout_notes(v: PlanView, balancer: str) -> list[str]:
+    """What the operator does for a layout beyond the flags: where each request's branches go."""
+    if v.replicas <= 1:
+        return []
+    if v.routing == "split":
+        shares = "/".join(map(str, v.shares)) or "equal shares"
+        return [f"Layout: {v.replicas} replicas of TP {v.tensor_parallel}. The plan splits each request's "
+                f"{v.branches} branches over them ({shares}): send {v.replicas} requests concurrently, each with "
+                f"n = its share, one per replica ({balancer} spreads them; `planner run "
+                "--endpoint` does this over one endpoint per replica), and vote over all answers."]
+    return [f"Layout: {v.replicas} replicas of TP {v.tensor_parallel}; the plan routes each whole request (n = "
+            f"{v.branches}) to one replica, so at the planned arrival rate each replica serves 1/{v.replicas} of "
+            "the requests."]
 
 
 def _vocab_sizes(plan: Plan, model: str, draft: str | None) -> tuple[int | None, int | None]:

@@ -16,7 +16,7 @@ draft_tokens = the plan's tree size + 1 (planner/model/drafts.py: the best-first
 from __future__ import annotations
 
 from planner.errors import PlannerError
-from planner.export.common import PROMPT_PLACEHOLDER, Export, Mapping, PlanView, caller_notes
+from planner.export.common import PROMPT_PLACEHOLDER, Export, Mapping, PlanView, caller_notes, layout_notes
 
 LAUNCHER = ["python", "-m", "sglang.launch_server"]
 SPEC_DEFAULT_MAX_RUNNING = 48  # max_running_requests that SGLang resolves when speculation is on
@@ -35,6 +35,50 @@ def _chain(k: int) -> list[str]:
 
 
 HEAD_ALGORITHMS = {"eagle": "EAGLE", "eagle3": "EAGLE3", "mtp": "NEXTN"}
+HEAD_ADDR = "HEAD_NODE_IP:5000"       # placeholder: the first node's address in a multi-node launch
+QUANTIZATION = {"fp8": "fp8", "int8": "w8a8_int8"}   # --quantization (int4: the checkpoint's awq/gptq config)
+KV_CACHE_DTYPE = {"fp8": "fp8_e4m3", "bf16": "bfloat16"}
+
+
+def _layout_args(v: PlanView) -> tuple[list[str], list[str]]:
+    """(flags, notes): --dp D replicas in one server (its data-parallel controller balances requests); TP across
+    nodes with --nnodes/--node-rank/--dist-init-addr; replicas on several nodes as one server per node behind
+    SGLang's router, since one server refuses multi-node data-parallel replicas (0.5.23 check_server_args)."""
+    args, notes = [], []
+    if v.nodes > 1 and v.replicas > 1:
+        if v.replicas % v.nodes:
+            raise PlannerError(f"SGLang runs one server per node for {v.replicas} replicas over {v.nodes} nodes: the "
+                               "replicas must split evenly over the nodes; plan with another --gpus")
+        local = v.replicas // v.nodes
+        args += ["--dp", str(local)] if local > 1 else []
+        notes.append(f"Multi-node: run this server on each of the {v.nodes} nodes ({local} replica(s) each) and put "
+                     "SGLang's router in front: python -m sglang_router.launch_router --worker-urls "
+                     "http://NODE1:30000 http://NODE2:30000 ... (it balances whole requests).")
+    elif v.nodes > 1:
+        args += ["--nnodes", str(v.nodes), "--node-rank", "0", "--dist-init-addr", HEAD_ADDR]
+        notes.append(f"Multi-node TP {v.tensor_parallel}: run this command on every node with --node-rank "
+                     f"0..{v.nodes - 1} and --dist-init-addr the first node's address.")
+    elif v.replicas > 1:
+        args += ["--dp", str(v.replicas)]
+    return args, notes
+
+
+def _format_args(v: PlanView, version: str) -> tuple[list[str], list[str]]:
+    """(flags, notes) for the number formats the profile sets."""
+    args, notes = [], []
+    if v.weight_dtype in QUANTIZATION:
+        args += ["--quantization", QUANTIZATION[v.weight_dtype]]
+    elif v.weight_dtype in ("bf16", "fp16"):
+        args += ["--dtype", {"bf16": "bfloat16", "fp16": "float16"}[v.weight_dtype]]
+    elif v.weight_dtype == "int4":
+        notes.append("int4 weights: serve a pre-quantised AWQ or GPTQ checkpoint; SGLang reads the method from its "
+                     "quantization_config.")
+    if v.kv_dtype == "int8":
+        raise PlannerError(f"SGLang {version} has no int8 KV cache (--kv-cache-dtype: fp8_e4m3, fp8_e5m2, "
+                           "bfloat16, ...); plan with --kv-dtype fp8 or bf16")
+    if v.kv_dtype in KV_CACHE_DTYPE:
+        args += ["--kv-cache-dtype", KV_CACHE_DTYPE[v.kv_dtype]]
+    return args, notes
 
 
 def _tree(v: PlanView) -> list[str]:
@@ -51,7 +95,10 @@ def _tree(v: PlanView) -> list[str]:
 def _render(v: PlanView, version: str, *, standalone: bool, ngram: str | None) -> Export:
     """ngram: None (unsupported), "window" (0.5.3-0.5.9 flags) or "trie" (0.5.10+)."""
     args = ["--model-path", v.model, "--tp", str(v.tensor_parallel)]
-    notes = caller_notes(v)
+    lay, lay_notes = _layout_args(v)
+    fmt, fmt_notes = _format_args(v, version)
+    args += lay + fmt
+    notes = caller_notes(v) + layout_notes(v, "SGLang's data-parallel controller") + lay_notes + fmt_notes
     if v.topk > 1 and v.spec_method == "ngram":
         raise PlannerError("an n-gram plan cannot carry a top-k tree (speculative.eagle_topk must be 1)")
     if v.spec_method == "draft_model":

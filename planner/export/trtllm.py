@@ -18,7 +18,7 @@ dynamic trees) are not emitted: a tree plan is refused for TRT-LLM."""
 from __future__ import annotations
 
 from planner.errors import PlannerError
-from planner.export.common import Export, Mapping, PlanView, caller_notes, chat_body
+from planner.export.common import Export, Mapping, PlanView, caller_notes, chat_body, layout_notes
 
 LAUNCHER = ["trtllm-serve"]
 CONFIG_PATH = "trtllm-config.yaml"
@@ -57,14 +57,29 @@ def _render(v: PlanView, version: str, *, model_key: str, config_flag: str) -> E
                                         "max_matching_ngram_size": v.ngram_max, "is_public_pool": False}
     if config:
         config["disable_overlap_scheduler"] = True
+    if v.kv_dtype == "fp8":   # KvCacheConfig.dtype (llm_args.py); weights: the checkpoint's ModelOpt quantisation
+        config["kv_cache_config"] = {"dtype": "fp8"}
+    elif v.kv_dtype == "int8":
+        raise PlannerError(f"TensorRT-LLM {version}: this exporter emits an fp8 KV cache only; plan with --kv-dtype fp8")
     # One plan request runs N sequences at once: the server must admit them in one batch.
     args = [v.model, "--backend", "pytorch", "--tp_size", str(v.tensor_parallel), "--max_batch_size", str(v.branches)]
+    if v.nodes > 1 and v.tp_spans_nodes:
+        args += ["--gpus_per_node", str(v.gpus_per_node)]
     if config:
         args += [config_flag, CONFIG_PATH]
     body = chat_body(v)
     sampling = {"n": v.branches, "temperature": v.temperature, "top_p": v.top_p, "max_tokens": v.max_tokens}
     request = {"endpoint": "/v1/chat/completions", "body": body, "sampling_params": sampling}
-    notes = caller_notes(v)
+    notes = caller_notes(v) + layout_notes(v, "the load balancer in front of the replicas")
+    if v.replicas > 1:
+        notes.append(f"trtllm-serve has no data parallelism for a dense model: start {v.replicas} servers of "
+                     f"--tp_size {v.tensor_parallel} (CUDA_VISIBLE_DEVICES per replica) behind a load balancer.")
+    if v.nodes > 1 and v.tp_spans_nodes:
+        notes.append(f"Multi-node TP {v.tensor_parallel}: launch under MPI over the {v.nodes} nodes (mpirun -n "
+                     f"{v.tensor_parallel} trtllm-llmapi-launch trtllm-serve ...).")
+    if v.weight_dtype in ("fp8", "int8", "int4"):
+        notes.append(f"{v.weight_dtype} weights: serve a checkpoint quantised for TensorRT-LLM (ModelOpt); the "
+                     "PyTorch backend reads its quantisation from the checkpoint.")
     notes.append(f"--max_batch_size {v.branches}: one plan request runs {v.branches} sequences at once; raise it "
                  "if several plan requests share the server.")
     if v.spec_method == "draft_model":
