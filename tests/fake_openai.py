@@ -20,16 +20,19 @@ MODES = ("ok", "die_mid_stream", "refuse", "never", "trickle", "trickle_bytes", 
 class FakeOpenAI:
     def __init__(self, mode: str = "ok", delay_s: float = 0.0, lifetime_s: float = 60.0, get_mode: str = "ok",
                  model_id: str = "m", answers: list[str] | None = None, branch_delay_s: float = 0.0,
-                 die_after: int | None = None, usage: bool = False):
+                 die_after: int | None = None, usage: bool = False, pooling=None):
         """Fan-out extras (all off by default): `model_id` is what /v1/models lists; `answers[g % len]` is branch
         g's answer, g = the request's seed + choice index (the fan-out sends seed0 + the replica's first
         branch), instead of the problem number; choice i finishes at (i + 1) * `branch_delay_s`; the stream
         breaks off after `die_after` finished choices; `usage` ends the stream with a usage chunk
-        (prompt_tokens 10, completion_tokens 5 per choice)."""
+        (prompt_tokens 10, completion_tokens 5 per choice). `pooling(texts) -> [[label outputs], ...]` serves vLLM's
+        POST /pooling (a reward model; its bodies in `pool_bodies`); None answers /pooling with 404, as a
+        generate-only server does."""
         assert mode in MODES
         self.mode, self.get_mode, self.delay_s = mode, get_mode, delay_s
         self.model_id, self.answers, self.branch_delay_s = model_id, answers, branch_delay_s
-        self.die_after, self.usage = die_after, usage
+        self.die_after, self.usage, self.pooling = die_after, usage, pooling
+        self.pool_bodies: list[dict] = []      # every /pooling request body
         self.bodies: list[dict] = []           # every completions request body, in arrival order
         self.posts: Counter = Counter()        # question number -> POSTs received
         self.gets = 0
@@ -68,8 +71,22 @@ class FakeOpenAI:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def _pool(self, body):
+                outer.pool_bodies.append(body)
+                texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+                data = [{"index": i, "object": "pooling", "data": v} for i, v in enumerate(outer.pooling(texts))]
+                msg = json.dumps({"object": "list", "model": body.get("model"), "data": data[::-1],  # any order
+                                  "usage": {"prompt_tokens": 1, "total_tokens": 1}}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(msg)))
+                self.end_headers()
+                self.wfile.write(msg)
+
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if self.path.endswith("/pooling") and outer.pooling is not None:
+                    return self._pool(body)
                 if not self.path.endswith("completions"):  # e.g. /tokenize: not served here
                     self.send_response(404)
                     self.send_header("Content-Length", "0")
