@@ -145,6 +145,11 @@ def build_plan(choice: Pick, others: list[Evaluation], strategy: str = "exhausti
         if hw:
             notes.append(f"hardware from: {hw.get('source')} ({hw.get('value')}) x efficiencies of docs/sources.md")
         notes += [n for n in str(p.provenance.get("notes") or "").split("; ")[1:] if n]
+    elif p.provenance.get("kind") == "measured" and p.draft.kind != "none" and p.acceptance is not None:
+        cost = "its cost inside the measured step" if p.draft.cost == "in_step" else "its step measured"
+        how = f"{p.provenance['method']} calibration" if p.provenance.get("method") else "calibration"
+        notes.append(f"draft: {p.draft.name} ({p.draft.kind}, {cost}); acceptance: measured by {how} "
+                     f"(profile {p.id})")
     if str(getattr(p.accuracy, "source", None) or "").startswith("placeholder"):
         notes.append(f"accuracy of profile {p.id} — {p.accuracy.source}: the plan optimises latency only")
     if ev.max_tokens:

@@ -124,6 +124,13 @@ def test_drafter_from_vllm_dev_mode_server_info(fake_server, tmp_path):  # noqa:
     assert (p.draft.kind, p.draft.head.hf_id) == ("eagle3", EAGLE3)
     assert prof["provenance"]["engine"]["drafter"]["where"] == ("GET /server_info?config_format=json "
                                                                 "vllm_config.speculative_config")
+    # a plan from it names the drafter and that its acceptance was measured
+    from planner import cli
+    (tmp_path / "ep.json").write_text(json.dumps(prof))
+    assert cli.main(["recommend", "-p", str(tmp_path / "ep.json"), "-d", "30s", "-o", str(tmp_path / "plan.json")]) == 0
+    notes = json.loads((tmp_path / "plan.json").read_text())["notes"]
+    assert f"draft: {EAGLE3} (eagle3, its cost inside the measured step); acceptance: measured by endpoint " \
+           f"calibration (profile {p.id})" in notes
 
 
 @pytest.mark.slow
