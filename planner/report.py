@@ -37,8 +37,12 @@ def layout_text(L: dict) -> str:
     """`recommend --gpus`: replicas x TP of the GPUs given, and where a request's branches go."""
     where = f" in {L['nodes']} nodes" if L.get("nodes", 1) > 1 else ""
     per = L.get("branches_per_replica") or []
-    route = (f"each request's branches split {'/'.join(map(str, per))} over the replicas"
-             if L.get("routing", "split") == "split" else "each request runs whole on one replica (R / replicas each)")
+    if L["replicas"] == 1:
+        route = "all of a request's branches on it"
+    elif L.get("routing", "split") == "split":
+        route = f"each request's branches split {'/'.join(map(str, per))} over the replicas"
+    else:
+        route = "each request runs whole on one replica (R / replicas each)"
     return (f"{L['replicas']} replica{'s' if L['replicas'] > 1 else ''} x TP {L['tensor_parallel']} = "
             f"{L['gpus_used']} of {L['gpus']} GPUs{where}; {route}")
 

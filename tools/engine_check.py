@@ -35,7 +35,10 @@ def _vllm_server(argv: list[str]) -> dict:
     validate_parsed_serve_args(args)
     cfg = EngineArgs.from_cli_args(args).create_engine_config()
     sc = cfg.speculative_config
-    out = {"model": cfg.model_config.model, "tensor_parallel_size": cfg.parallel_config.tensor_parallel_size,
+    pc = cfg.parallel_config
+    out = {"model": cfg.model_config.model, "tensor_parallel_size": pc.tensor_parallel_size,
+           "data_parallel_size": pc.data_parallel_size, "nnodes": getattr(pc, "nnodes", 1),
+           "quantization": cfg.model_config.quantization, "kv_cache_dtype": cfg.cache_config.cache_dtype,
            "speculative": None}
     if sc is not None:
         out["speculative"] = {"method": sc.method, "num_speculative_tokens": sc.num_speculative_tokens,
@@ -64,6 +67,10 @@ def check_vllm(exp: dict) -> tuple[dict, list]:
     if int(want.get("--tensor-parallel-size", 1)) != resolved["server"]["tensor_parallel_size"]:
         corrected.append(["tensor_parallel_size", want.get("--tensor-parallel-size"),
                           resolved["server"]["tensor_parallel_size"]])
+    for flag, key in (("--data-parallel-size", "data_parallel_size"), ("--nnodes", "nnodes"),
+                      ("--quantization", "quantization"), ("--kv-cache-dtype", "kv_cache_dtype")):
+        if flag in want and str(resolved["server"][key]) != want[flag]:
+            corrected.append([key, want[flag], resolved["server"][key]])
     spec = json.loads(want["--speculative-config"]) if "--speculative-config" in want else None
     got = resolved["server"]["speculative"]
     for key, val in (spec or {}).items():
@@ -78,7 +85,8 @@ def check_vllm(exp: dict) -> tuple[dict, list]:
 SGLANG_SPEC_FLAGS = ("--speculative-algorithm", "--speculative-draft-model-path", "--speculative-num-steps",
                      "--speculative-eagle-topk", "--speculative-num-draft-tokens",
                      "--speculative-ngram-min-bfs-breadth", "--speculative-ngram-max-bfs-breadth", "--tp",
-                     "--max-running-requests")
+                     "--max-running-requests", "--dp", "--nnodes", "--quantization", "--kv-cache-dtype", "--dtype")
+SGLANG_KEYS = {"--tp": "tp_size", "--dp": "dp_size"}   # resolved_dict names that are not the flag's
 
 
 # Names SGLang resolves to another without changing what runs ("NEXTN alias resolution": MTP heads run on the
@@ -97,7 +105,7 @@ def check_sglang(exp: dict) -> tuple[dict, list]:
     sa.check_server_args()
     r = sa.resolved_dict()
     want = _flag_values(exp["server_args"])
-    resolved = {f: r.get(f.lstrip("-").replace("-", "_") if f != "--tp" else "tp_size") for f in SGLANG_SPEC_FLAGS}
+    resolved = {f: r.get(SGLANG_KEYS.get(f, f.lstrip("-").replace("-", "_"))) for f in SGLANG_SPEC_FLAGS}
     corrected = [[f, want[f], resolved[f]] for f in SGLANG_SPEC_FLAGS if f in want and str(resolved[f]) != want[f]
                  and SGLANG_ALIASES.get((f, want[f])) != resolved[f]]
     body = exp["request"]["body"]

@@ -85,10 +85,14 @@ def split_grid(p: Profile, N, K, dist: LengthDist | None, D: int) -> LatencyGrid
     if D < 1:
         raise PlannerError(f"replicas must be at least 1, got {D}")
     if D == 1:
-        return latency_grid(p, N, K, dist)
+        return one_replica(p, N, K, dist)
     hi, lo, r = shares(N, D)
     need = np.unique(np.concatenate([hi, lo[lo > 0]]))
-    base = latency_grid(p, need, K, dist)
+    if np.isin(need, N).all():      # the shares are on the grid itself: one grid per TP degree for every D
+        base = one_replica(p, N, K, dist)
+        need = N
+    else:
+        base = latency_grid(p, need, K, dist)
     # the base grid's node arrays on the shares themselves (it may hold a subgrid of them)
     Tn = np.moveaxis(base._expand(np.moveaxis(base._T, 2, -1)), -1, 2)     # (E, K, n, U)
     pos_hi, pos_lo = np.searchsorted(need, hi), np.searchsorted(need, np.maximum(lo, need[0]))
@@ -113,11 +117,45 @@ def split_grid(p: Profile, N, K, dist: LengthDist | None, D: int) -> LatencyGrid
     return g
 
 
+_GRIDS: dict = {}   # (profile, N, K, length cap) -> the one-replica grid the layouts of one TP degree share
+
+
+def one_replica(p: Profile, N, K, dist: LengthDist | None) -> LatencyGrid:
+    """latency_grid(p, N, K, dist), kept while the layout search evaluates every replica count of p's TP."""
+    key = (id(p), np.asarray(N).tobytes(), np.asarray(K).tobytes(), None if dist is None else dist.cap)
+    hit = _GRIDS.get(key)
+    if hit is not None and hit[0] is p:
+        return hit[1]
+    if len(_GRIDS) >= 4:
+        _GRIDS.clear()
+    g = latency_grid(p, N, K, dist)
+    _GRIDS[key] = (p, g)
+    return g
+
+
+def _rows_searchsorted(a: np.ndarray, v: np.ndarray, side: str) -> np.ndarray:
+    """np.searchsorted row by row: a (..., M) nondecreasing along its last axis, v (..., Q) -> (..., Q) indices.
+    One global search: every row is shifted by its index times a span wider than all values, so the
+    concatenated rows stay sorted (O(R Q log M), not the O(R Q M) of counting comparisons)."""
+    M, Q = a.shape[-1], v.shape[-1]
+    lead = np.broadcast_shapes(a.shape[:-1], v.shape[:-1])
+    a2 = np.broadcast_to(a, lead + (M,)).reshape(-1, M)
+    v2 = np.broadcast_to(v, lead + (Q,)).reshape(-1, Q)
+    lo = min(a2.min(initial=0.0), v2.min(initial=0.0))
+    span = max(a2.max(initial=0.0), v2.max(initial=0.0)) - lo + 1.0
+    if not np.isfinite(span):   # an infinite latency: count comparisons instead
+        cmp = (a2[:, None, :] <= v2[:, :, None]) if side == "right" else (a2[:, None, :] < v2[:, :, None])
+        return np.count_nonzero(cmp, axis=-1).reshape(lead + (Q,))
+    shift = np.arange(a2.shape[0])[:, None] * span
+    idx = np.searchsorted((a2 - lo + shift).ravel(), (v2 - lo + shift).ravel(), side=side).reshape(v2.shape)
+    return (idx - np.arange(a2.shape[0])[:, None] * M).reshape(lead + (Q,))
+
+
 def _cdf_at(T: np.ndarray, u: np.ndarray, t: np.ndarray) -> np.ndarray:
     """P(latency <= t) for rows T (..., U) increasing, at several t per row (..., Q): linear in the levels u
     between the row's points, 0 below its first and 1 at or past its last (as latency._p_le)."""
     U = T.shape[-1]
-    idx = np.count_nonzero(T[..., None, :] <= t[..., :, None], axis=-1) - 1     # (..., Q)
+    idx = _rows_searchsorted(T, t, "right") - 1                                  # (..., Q)
     i = np.clip(idx, 0, U - 2)
     t0, t1 = np.take_along_axis(T, i, -1), np.take_along_axis(T, i + 1, -1)
     w = np.clip((t - t0) / np.maximum(t1 - t0, 1e-12), 0.0, 1.0)
@@ -128,7 +166,8 @@ def _cdf_at(T: np.ndarray, u: np.ndarray, t: np.ndarray) -> np.ndarray:
 def _invert(F: np.ndarray, t: np.ndarray, u: np.ndarray) -> np.ndarray:
     """The latency at each level u from a nondecreasing CDF F sampled at sorted times t (both (..., Q))."""
     Q = F.shape[-1]
-    j = np.clip(np.count_nonzero(F[..., None, :] < u[:, None], axis=-1), 1, Q - 1)   # (..., U): first F >= u
+    levels = np.broadcast_to(u, F.shape[:-1] + u.shape)
+    j = np.clip(_rows_searchsorted(F, levels, "left"), 1, Q - 1)                   # (..., U): first F >= u
     f0, f1 = np.take_along_axis(F, j - 1, -1), np.take_along_axis(F, j, -1)
     t0, t1 = np.take_along_axis(t, j - 1, -1), np.take_along_axis(t, j, -1)
     w = np.clip((u - f0) / np.maximum(f1 - f0, 1e-12), 0.0, 1.0)

@@ -125,7 +125,7 @@ def evaluate(p: Profile, deadline: float | None, quantile: float = 0.9, methods:
     if max_tokens is not None and max_tokens < 1:
         raise PlannerError(f"max_tokens must be at least 1, got {max_tokens}")
     dist = LengthDist(p.lengths, cap=max_tokens)
-    split = layout is not None and layout.routing == "split" and layout.replicas > 1
+    split = layout is not None and layout.routing == "split"
     if load is None:
         if split:
             from planner.model.replicas import split_grid

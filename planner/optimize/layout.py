@@ -85,9 +85,11 @@ def evaluate_layouts(p: Profile, deadline, quantile, methods, n_max: int, k_max:
     from planner.optimize import evaluate as E
 
     am = E.accuracy_model(p)
-    evs = []
+    evs, per_tp = [], {}
     for L in found:
-        pt = with_tp(p, L.tp, L.link_GBps)
+        if (L.tp, L.link_GBps) not in per_tp:   # one profile object per TP degree: its grid is shared by every D
+            per_tp[(L.tp, L.link_GBps)] = with_tp(p, L.tp, L.link_GBps)
+        pt = per_tp[(L.tp, L.link_GBps)]
         E._ACC_CACHE[id(pt)] = (pt, am)      # the layout changes no accuracy input: build its tables once
         if load is not None:
             L = replace(L, routing="requests")

@@ -84,6 +84,9 @@ def _vllm_bad() -> dict:
         "unknown_spec_key": (_with_arg(spec_cfg, "--speculative-config", json.dumps(bad_key)), "lookup_max"),
         "greedy_n8": (greedy, "greedy"),
         "tp3_heads_not_divisible": (_export("tp2", "vllm", model__tensor_parallel=3), "divisible"),
+        "nodes_not_dividing_world": (_with_arg(_export("dp_two_nodes", "vllm"), "--nnodes", "3"),
+                                     "must evenly divide the total world size"),
+        "kv_dtype_unknown": (_with_arg(_export("dp4_fp8", "vllm"), "--kv-cache-dtype", "fp9"), "fp9"),
     }
 
 
@@ -91,7 +94,10 @@ def _sglang_bad() -> dict:
     wrong_key = _export("no_spec", "sglang")
     sp = wrong_key["request"]["body"]["sampling_params"]
     sp["max_tokens"] = sp.pop("max_new_tokens")
+    multi_dp = _export("dp4_fp8", "sglang")
+    multi_dp["server_args"] += ["--nnodes", "2", "--node-rank", "0", "--dist-init-addr", "HEAD_NODE_IP:5000"]
     return {
+        "multi_node_dp_in_one_server": (multi_dp, "multi-node data-parallel replicas are not supported"),
         "ngram_0.5.9_flags": (_export("ngram_k3", "sglang", "0.5.9"),
                               "unrecognized arguments: --speculative-ngram-min-match-window-size"),
         "draft_tokens_inconsistent": (_with_arg(_export("draft_k4", "sglang"), "--speculative-num-draft-tokens", "8"),
@@ -139,6 +145,16 @@ def test_golden_plan_accepted_unchanged(results, engine, plan):
     p = load_plan(str(GOLDEN / "plans" / f"{plan}.json"))
     k, tp = p.draft_len, p.model["tensor_parallel"]
     r = line["resolved"]
+    lay = p.layout or {"replicas": 1, "nodes": 1, "gpus": tp}
+    spans = -(-tp * lay["replicas"] // (lay["gpus"] // lay["nodes"]))    # nodes the used GPUs span
+    if engine == "vllm":
+        assert r["server"]["data_parallel_size"] == lay["replicas"] and r["server"]["nnodes"] == spans
+        if p.model.get("weight_dtype") == "fp8":
+            assert r["server"]["quantization"] == "fp8"
+        if p.model.get("kv_dtype"):
+            assert str(r["server"]["kv_cache_dtype"]).startswith({"fp8": "fp8", "bf16": "bfloat16"}[p.model["kv_dtype"]])
+    else:
+        assert (r["--dp"] or 1) * spans == lay["replicas"] or (spans > 1 and lay["replicas"] == 1)
     if engine == "vllm":
         assert r["server"]["tensor_parallel_size"] == tp
         assert r["request"]["n"] == p.branches and r["request"]["max_tokens"] == p.sampling["max_tokens"]
