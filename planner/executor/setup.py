@@ -39,8 +39,12 @@ def add_backend_args(p) -> None:
                    help="output cap per branch (default: plan, else 1024)")
     g.add_argument("--top-p", type=flag_number("--top-p", lo=0.0, hi=1.0, lo_open=True),
                    help="nucleus sampling (default: plan, else 1.0)")
-    g.add_argument("--scorer", help="branch scorer for best_of_n / weighted_majority: confidence, boxed, or "
-                   "module:function (default: confidence)")
+    g.add_argument("--scorer", metavar="SPEC",
+                   help="branch scorer for best_of_n / weighted_majority (default: the plan's own; a plan whose "
+                        "scorer cannot be loaded is refused): confidence, boxed, python:MODULE:FUNCTION, "
+                        "reward:DIR_OR_HF_ID[?step=last|min|prod&sep=%%0A%%0A] (local reward model), "
+                        "reward-served:URL[?model=NAME] (vLLM pooling API); options &transform=raw|sigmoid|rank "
+                        "(docs/executor.md)")
     g.add_argument("--seed", type=flag_number("--seed", integer_=True, lo=0, hi=2**32 - 1), default=0)
     g.add_argument("--server-seed", action="store_true",
                    help="openai backend: send the seed to the server (off by default: vLLM's CPU build crashes on "
