@@ -140,3 +140,51 @@ def test_missing_head_weights_are_refused(tmp_path):
     (path / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(PlannerError, match="no trained classification head"):
         make_scorer(f"reward:{path}")
+
+
+def test_run_and_eval_with_a_local_reward_model(tiny_model_dir, rm_dir, tmp_path, capsys):
+    """`planner run` votes with the reward model's sigmoid weights; `planner eval` records the scorer in the bank."""
+    import json
+
+    from planner.accuracy.bank import load_bank
+    from planner.cli import main
+    from planner.scoring import transform
+
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps({"problem": f"What is {i}+{i}?", "answer": str(2 * i), "unique_id": f"p{i}"})
+                            + "\n" for i in range(2)))
+    out = tmp_path / "res.jsonl"
+    assert main(["run", "--model", str(tiny_model_dir), "--dataset", str(data), "-n", "4", "--max-tokens", "10",
+                 "--temperature", "1.0", "--method", "weighted_majority", "--scorer", f"reward:{rm_dir}",
+                 "--out", str(out), "--quiet"]) == 0
+    for r in (json.loads(x) for x in out.read_text().splitlines()):
+        assert r["run"]["scorer"]["kind"] == "reward-local" and r["scoring_s"] > 0
+        voters = [b for b in r["branches"] if b["answer"] is not None]
+        assert all(isinstance(b["score"], float) for b in r["branches"] if b["finish_reason"] != "deadline")
+        if voters:   # each group's weight = the sum of its voters' sigmoid(score) (groups here: exact strings)
+            w = transform([b["score"] for b in voters], "sigmoid")
+            assert sum(r["votes"].values()) == pytest.approx(float(sum(w)))
+    bank = tmp_path / "bank.jsonl"
+    assert main(["eval", "--model", str(tiny_model_dir), "--dataset", str(data), "--samples", "3", "--max-tokens",
+                 "8", "--scorer", f"reward:{rm_dir}", "--out", str(bank), "--quiet"]) == 0
+    b = load_bank(bank)
+    assert b.meta["scorer"] == {"kind": "reward-local", "model": str(rm_dir), "transform": "sigmoid",
+                                "aggregation": None} and b.has_scores
+
+
+def test_run_refuses_a_plan_whose_reward_model_is_not_one(tiny_model_dir, tmp_path, capsys):
+    import json
+
+    from planner.cli import main
+
+    causal = save_llama(tmp_path / "causal", head="causal")
+    plan = {"schema": "tts-plan/1", "method": "best_of_n", "branches": 2, "deadline_s": None,
+            "speculative": {"method": "none", "num_speculative_tokens": 0}, "predicted": {}, "profile": {"id": "p"},
+            "model": {"name": "tiny"}, "sampling": {"temperature": 1.0, "max_tokens": 8},
+            "scorer": {"kind": "reward-local", "model": str(causal)}}
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    capsys.readouterr()   # the checkpoint writer's progress bar
+    rc = main(["run", "--plan", str(tmp_path / "plan.json"), "--model", str(tiny_model_dir), "--prompt", "1+1?"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and err[0].startswith("planner: error: plan "), err
+    assert f"cannot load its scorer reward:{causal}" in err[0] and "not a reward model" in err[0]
