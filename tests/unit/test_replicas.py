@@ -167,3 +167,27 @@ def test_one_gpu_layout_is_todays_plan_exactly(case):
     one = api.recommend(**case, gpus=1).to_dict()
     assert "layout" not in today and one.pop("layout")["gpus_used"] == 1
     assert json.dumps(one, sort_keys=True) == json.dumps(today, sort_keys=True)
+
+
+def test_under_load_each_replica_serves_its_share_of_whole_requests():
+    """--gpus G with a Poisson rate R: whole requests, R / D per replica (random routing splits a Poisson
+    stream), so the layout's latency is one replica's at R / D, and its cost counts all D replicas."""
+    from planner import api
+
+    two = api.predict("h100-sxm-qwen2.5-7b", 16, 0, arrival_rate=2.0, gpus=2)
+    one = api.predict("h100-sxm-qwen2.5-7b", 16, 0, arrival_rate=1.0)
+    assert two.latency_s == one.latency_s and two.layout["routing"] == "requests"
+    assert two.device_s_per_request == pytest.approx(2 * one.device_s_per_request)
+    alone = api.predict("h100-sxm-qwen2.5-7b", 16, 0, arrival_rate=2.0)
+    assert two.latency_s["p90"] < alone.latency_s["p90"]
+
+
+def test_predict_split_equals_the_layout_model(cpu_like):
+    """predict --gpus 4 on a TP-1 profile: 4 replicas, the split grid's numbers, 4 GPUs in the cost."""
+    from planner import api
+
+    pred = api.predict(cpu_like, 8, 0, deadline=30.0, gpus=4)
+    g = split_grid(cpu_like, [8], [0], None, 4)
+    assert pred.latency_s["p90"] == pytest.approx(float(g.q[0.9][0, 0]), rel=1e-9)
+    assert pred.layout["branches_per_replica"] == [2, 2, 2, 2]
+    assert pred.device_s_per_request == pytest.approx(4 * min(float(g.mean[0, 0]), 30.0), rel=1e-9)
