@@ -56,7 +56,7 @@ def _layout_args(v: PlanView, version: str, legacy: bool) -> tuple[list[str], li
                          "start --address HEAD:6379` on the others) and run this command on the head node.")
             return args, notes
         world = v.tensor_parallel * v.replicas
-        if world % v.nodes:
+        if world % v.nodes or (world // v.nodes) % v.tensor_parallel and not v.tp_spans_nodes:
             raise PlannerError(f"vLLM {version} spreads TP x replicas = {world} GPUs evenly over --nnodes {v.nodes}: "
                                f"this layout does not split evenly; plan with --gpus {world - world % v.nodes} or "
                                "fewer nodes")

@@ -26,7 +26,9 @@ CHAT_FIELDS = {"model", "messages", "n", "temperature", "top_p", "max_tokens"}
 SGLANG_FLAGS = {"--model-path", "--tp", "--speculative-algorithm", "--speculative-draft-model-path",
                 "--speculative-num-steps", "--speculative-eagle-topk", "--speculative-num-draft-tokens",
                 "--speculative-ngram-min-bfs-breadth", "--speculative-ngram-max-bfs-breadth",
-                "--max-running-requests"}
+                "--max-running-requests",
+                # layout and number formats (accepted by 0.5.23's own parser: tests/integration/test_export_engines.py)
+                "--dp", "--nnodes", "--node-rank", "--dist-init-addr", "--quantization", "--kv-cache-dtype", "--dtype"}
 SGLANG_SAMPLING = {"n", "temperature", "top_p", "max_new_tokens"}
 # decoding_type values listed in TRT-LLM docs/source/features/speculative-decoding.md (trtllm-serve section).
 TRTLLM_DECODING_TYPES = {"MTP", "Eagle3", "NGram", "DraftTarget", "PARD", "DFlash", "SA"}
@@ -68,6 +70,9 @@ def test_vllm_keys_documented(name):
     assert exp.version == "0.33" and exp.launcher == ["vllm", "serve"]
     assert exp.server_args[0] == p.model["hf_id"]
     assert flag(exp.server_args, "--tensor-parallel-size") == str(p.model["tensor_parallel"])
+    lay = p.layout or {}
+    dp = flag(exp.server_args, "--data-parallel-size") if "--data-parallel-size" in exp.server_args else None
+    assert dp == (str(lay["replicas"]) if lay.get("replicas", 1) > 1 else None)
     body = exp.request["body"]
     assert set(body) <= CHAT_FIELDS and body["n"] == p.branches
     assert body["max_tokens"] == p.sampling["max_tokens"]
@@ -160,8 +165,11 @@ def test_trtllm_keys_documented(name, version, model_key, config_flag):
     assert flag(exp.server_args, "--max_batch_size") == str(p.branches)  # what its own note asks for
     assert set(exp.request["sampling_params"]) <= trtllm.SAMPLING_KEYS
     assert exp.request["sampling_params"]["n"] == p.branches
+    if p.model.get("kv_dtype") == "fp8":   # KvCacheConfig.dtype in the LLM API's YAML (llm_args.py)
+        assert exp.config["kv_cache_config"] == {"dtype": "fp8"}
     if p.draft_len == 0:
-        assert exp.config is None and config_flag not in exp.server_args
+        assert (exp.config is None) == (config_flag not in exp.server_args)
+        assert exp.config is None or set(exp.config) == {"kv_cache_config"}
         return
     assert flag(exp.server_args, config_flag) == exp.config_path
     sc = exp.config["speculative_config"]
@@ -307,3 +315,35 @@ def test_shipped_cpu_profile_plan_exports_its_hf_id():
     exp = export_plan(p, "vllm")
     assert exp.argv()[:3] == ["vllm", "serve", "HuggingFaceTB/SmolLM2-135M-Instruct"]
     assert exp.request["body"]["model"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
+
+
+# --- GPU layout and number formats (recommend --gpus, quantised profiles) ------------------------------------
+
+def test_layout_and_formats_refused_where_an_engine_cannot_express_them():
+    with pytest.raises(PlannerError, match="vLLM 0.6 has no data parallelism"):
+        export_plan(plan("dp4_fp8"), "vllm", "0.6")
+    for engine in ("vllm", "sglang", "trtllm"):
+        with pytest.raises(PlannerError, match="int8 KV cache|fp8 KV cache only"):
+            export_plan(plan("dp4_fp8", model__kv_dtype="int8"), engine)
+    uneven = dict(layout__replicas=3, layout__gpus_used=6, layout__branches_per_replica=[3, 3, 2])
+    with pytest.raises(PlannerError, match="does not split evenly"):      # TP 2 x 3 = 6 GPUs over 2 nodes of 4
+        export_plan(plan("dp_two_nodes", **uneven), "vllm")
+    with pytest.raises(PlannerError, match="split evenly over the nodes"):
+        export_plan(plan("dp_two_nodes", **uneven), "sglang")
+    with pytest.raises(PlannerError, match="layout.tensor_parallel"):
+        export_plan(plan("dp4_fp8", model__tensor_parallel=4), "vllm")
+
+
+def test_plans_without_a_layout_or_formats_emit_none_of_those_flags():
+    for name in ("no_spec", "tp2", "draft_k4"):
+        for engine in ("vllm", "sglang"):
+            args = export_plan(plan(name), engine).server_args
+            assert not {"--data-parallel-size", "--dp", "--nnodes", "--quantization", "--kv-cache-dtype",
+                        "--dtype"} & set(args)
+
+
+def test_int4_weights_leave_the_method_to_the_checkpoint():
+    exp = export_plan(plan("dp_two_nodes"), "vllm")
+    assert "--quantization" not in exp.server_args and any("AWQ or GPTQ" in n for n in exp.notes)
+    assert flag(export_plan(plan("dp4_fp8", model__weight_dtype="int8"), "sglang").server_args,
+                "--quantization") == "w8a8_int8"
