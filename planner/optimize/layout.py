@@ -135,14 +135,14 @@ def _none(evs: list[Evaluation], target_accuracy) -> PlannerError:
     q = min((float(ev.lat("q")[:, :, ev.fits_memory].min()) if ev.fits_memory.any() else np.inf) for ev in evs)
     L = evs[0].layout
     if not np.isfinite(q):
-        return PlannerError(f"no configuration fits in memory on any layout of {L.gpus} GPUs")
-    return PlannerError(f"no layout of {L.gpus} GPUs meets a {evs[0].deadline:g} s deadline at "
+        return PlannerError(f"no configuration fits in memory on any layout of {L.gpus} GPU(s)")
+    return PlannerError(f"no layout of {L.gpus} GPU(s) meets a {evs[0].deadline:g} s deadline at "
                         f"p{evs[0].quantile * 100:g}: the fastest achievable is {q:.3g} s")
 
 
 def layout_notes(evs: list[Evaluation], chosen: Evaluation, rule: Rule, limit: int = 6) -> list[str]:
     """One line: each other layout's own choice by the rule (what a user weighs against the plan's layout)."""
-    rows = []
+    rows, many = [], len({ev.profile.id for ev in evs}) > 1
     for ev in evs:
         if ev is chosen:
             continue
@@ -151,7 +151,8 @@ def layout_notes(evs: list[Evaluation], chosen: Evaluation, rule: Rule, limit: i
             continue
         tokens, dev = exhaustive.cost(ev)
         m, k, n = i
-        rows.append((-float(ev.acc[i]), f"TP{ev.layout.tp}x{ev.layout.replicas}: {ev.methods[m]} N={int(ev.N[n])} "
+        who = f"{ev.profile.id} " if many else ""
+        rows.append((-float(ev.acc[i]), f"{who}TP{ev.layout.tp}x{ev.layout.replicas}: {ev.methods[m]} N={int(ev.N[n])} "
                      f"K={int(ev.K[k])} -> {ev.acc[i]:.1%}, p{ev.quantile * 100:g} {ev.lat('q')[i]:.2f} s, "
                      f"{float(dev[k, n]):.2f} GPU-s"))
     rows.sort(key=lambda r: r[0])
