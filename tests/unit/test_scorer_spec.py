@@ -163,3 +163,14 @@ def test_scorer_flag_overrides_the_plans_and_says_so():
     assert scorer_for(None, None, {"majority"}) == (None, [])
     with pytest.raises(PlannerError, match="best_of_n needs a scorer: pass --scorer SPEC"):
         scorer_for(None, None, {"best_of_n", "majority"})
+
+
+def test_validate_refuses_a_plan_whose_scorer_it_cannot_load(tmp_path, capsys):
+    from tests.fake_openai import dataset
+
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan_dict(scorer=parse_spec("python:no_such_module_x:score").to_dict())))
+    data = dataset(tmp_path / "d.jsonl", 2)
+    rc, _, err = _run(capsys, "validate", "--plan", path, "--dataset", data, "--backend", "openai",
+                      "--url", "http://127.0.0.1:9/v1", "--server-model", "m")
+    one_line(rc, err, f"plan {path}: cannot load its scorer python:no_such_module_x:score")
