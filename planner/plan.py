@@ -13,7 +13,7 @@ from planner import checks
 from planner.errors import PlannerError
 from planner.io import atomic_write_json, read_json
 from planner.profile import quant
-from planner.scoring import ScorerSpec
+from planner.scoring import ScorerConfig
 from planner.units import MAX_SECONDS, MIN_SECONDS
 
 SCHEMA = "tts-plan/1"
@@ -47,7 +47,7 @@ class Plan:
     # "replicas", "gpus_used", "routing", "branches_per_replica", "link_GBps"?}; empty: the profile's own
     # deployment (and then absent from the JSON, so plans without --gpus are unchanged)
     layout: dict = field(default_factory=dict)
-    # the scorer whose scores the accuracy prediction used (planner/scoring.py ScorerSpec.to_dict(): kind, model,
+    # the scorer whose scores the accuracy prediction used (planner/scoring.py ScorerConfig.to_dict(): kind, model,
     # aggregation, transform...); `run`/`validate` load it by default. Empty (absent from the JSON): majority, or
     # a bank that recorded no scorer
     scorer: dict = field(default_factory=dict)
@@ -127,7 +127,7 @@ def _read(d: dict, origin: str) -> Plan:
         notes=_notes(d.get("notes"), at("notes")),
         engines=_obj(d.get("engines"), at("engines"), required=False),
         layout=_layout(_obj(d.get("layout"), at("layout"), required=False), at("layout")),
-        scorer=ScorerSpec.from_dict(d["scorer"], at("scorer")).to_dict() if d.get("scorer") not in (None, {}) else {})
+        scorer=ScorerConfig.from_dict(d["scorer"], at("scorer")).to_dict() if d.get("scorer") not in (None, {}) else {})
 
 
 def _method(v: Any, path: str) -> str:

@@ -87,7 +87,7 @@ _OPTIONS = {"reward-local": ("step", "sep", "transform"), "reward-served": ("ste
 
 
 @dataclass(frozen=True)
-class ScorerSpec:
+class ScorerConfig:
     """Which scorer produced (or will produce) the scores, written in plans (`scorer`) and banks (per line).
 
     String syntax (`--scorer`, make_scorer), options after `?` as `key=value` joined by `&`, values URL-escaped:
@@ -129,7 +129,7 @@ class ScorerSpec:
         return f"{head}?{q}" if q else head
 
     @staticmethod
-    def from_dict(d: Any, path: str = "scorer") -> "ScorerSpec":
+    def from_dict(d: Any, path: str = "scorer") -> "ScorerConfig":
         if not isinstance(d, dict):
             checks.fail(path, f"must be a JSON object, got {type(d).__name__}")
         unknown = [k for k in d if k not in ("kind", "model", "aggregation", "separator", "transform",
@@ -148,15 +148,15 @@ class ScorerSpec:
         tr = checks.string(d.get("transform"), f"{path}.transform", choices=TRANSFORMS,
                            default=default_transform(kind, agg))
         served = checks.string(d.get("served_model"), f"{path}.served_model", default=None, max_len=512)
-        return ScorerSpec(kind, model, agg if kind in ("reward-local", "reward-served") else None, sep, tr, served)
+        return ScorerConfig(kind, model, agg if kind in ("reward-local", "reward-served") else None, sep, tr, served)
 
 
 def default_transform(kind: str, aggregation: str | None = None) -> str:
     return "sigmoid" if kind in ("reward-local", "reward-served") and aggregation != "prod" else "raw"
 
 
-def parse_spec(text: str) -> ScorerSpec:
-    """The `--scorer` string (ScorerSpec's syntax) as a spec; one-line error naming the fix."""
+def parse_spec(text: str) -> ScorerConfig:
+    """The `--scorer` string (ScorerConfig's syntax) as a spec; one-line error naming the fix."""
     hint = ("use confidence, boxed, python:MODULE:FUNCTION, reward:DIR_OR_HF_ID[?step=last|min|prod] or "
             "reward-served:URL[?model=NAME]")
     text = str(text).strip()
@@ -190,4 +190,4 @@ def parse_spec(text: str) -> ScorerSpec:
             raise PlannerError(f"--scorer {text!r}: {key}={opts[key]!r} is not one of {', '.join(choices)}")
     d = {"kind": kind, "model": body or None, "aggregation": opts.get("step"), "transform": opts.get("transform"),
          "served_model": opts.get("model"), "separator": opts.get("sep")}
-    return ScorerSpec.from_dict({k: v for k, v in d.items() if v is not None}, f"--scorer {text!r}")
+    return ScorerConfig.from_dict({k: v for k, v in d.items() if v is not None}, f"--scorer {text!r}")

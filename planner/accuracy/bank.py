@@ -20,7 +20,7 @@ import numpy as np
 from planner.checks import ABSURD, dumps_json, loads_json
 from planner.errors import PlannerError
 from planner.io import atomic_write_text, iter_jsonl, read_text
-from planner.scoring import ScorerSpec
+from planner.scoring import ScorerConfig
 
 SCHEMA = "tts-bank/1"
 FORMATS = ("tts-bank", "qwen-math")
@@ -57,7 +57,7 @@ class Bank:
     num_tokens: np.ndarray   # (S,) int
     scores: np.ndarray       # (S,) float, nan where missing
     class_ids: np.ndarray    # (S,) int: 0 correct, 1.. wrong answer classes (per problem), -1 no answer
-    meta: dict = field(default_factory=dict)  # format, source, num_tokens_estimated, scorer (ScorerSpec dict)
+    meta: dict = field(default_factory=dict)  # format, source, num_tokens_estimated, scorer (ScorerConfig dict)
 
     @property
     def num_problems(self) -> int:
@@ -171,7 +171,7 @@ def _problem(d: dict, scorers: dict | None = None) -> BankProblem:
         raise _LineError("samples must be a non-empty list")
     if scorers is not None:   # which scorer wrote the scores: one spec for the whole bank
         try:
-            spec = None if d.get("scorer") is None else ScorerSpec.from_dict(d["scorer"]).to_dict()
+            spec = None if d.get("scorer") is None else ScorerConfig.from_dict(d["scorer"]).to_dict()
         except PlannerError as e:
             raise _LineError(str(e)) from None
         scorers.setdefault("scorer", spec)

@@ -20,7 +20,7 @@ import math
 
 from planner.errors import PlannerError
 from planner.executor.scorers import Scorer
-from planner.scoring import ScorerSpec
+from planner.scoring import ScorerConfig
 
 HEADS = ("score", "classifier", "v_head")   # the classification head's attribute name across architectures
 
@@ -60,7 +60,7 @@ def aggregate(steps: list[float], how: str) -> float:
 class LocalRewardScorer(Scorer):
     needs_logprobs, batched, max_score = False, True, None
 
-    def __init__(self, spec: ScorerSpec, device: str = "cpu", dtype: str = "fp32"):
+    def __init__(self, spec: ScorerConfig, device: str = "cpu", dtype: str = "fp32"):
         from planner.errors import require_extra
 
         require_extra(("torch", "transformers"), purpose="the local reward-model scorer (--scorer reward:...)")

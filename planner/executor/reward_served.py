@@ -22,7 +22,7 @@ import math
 from planner.errors import PlannerError
 from planner.executor.scorers import Scorer
 from planner.http import Endpoint, HttpError
-from planner.scoring import ScorerSpec
+from planner.scoring import ScorerConfig
 
 TIMEOUT_S = 120.0   # one scoring request (N answers), connect to last byte
 
@@ -34,7 +34,7 @@ def pair_text(question: str, answer: str) -> str:
 class ServedRewardScorer(Scorer):
     needs_logprobs, batched, max_score = False, True, None
 
-    def __init__(self, spec: ScorerSpec, timeout_s: float = TIMEOUT_S):
+    def __init__(self, spec: ScorerConfig, timeout_s: float = TIMEOUT_S):
         self.spec, self.name = spec, f"reward-served:{spec.model}"
         if spec.aggregation:
             raise PlannerError(f"scorer {spec.to_string()}: process rewards (step={spec.aggregation}) are scored "

@@ -14,7 +14,7 @@ import math
 from typing import Callable
 
 from planner.errors import PlannerError
-from planner.scoring import ScorerSpec, parse_spec
+from planner.scoring import ScorerConfig, parse_spec
 
 
 class Scorer:
@@ -22,7 +22,7 @@ class Scorer:
     max_score: float | None = None      # known upper bound (enables early stop for weighted voting)
     needs_logprobs = False
     batched = False                     # True: score_many once per problem, after its branches finished
-    spec: ScorerSpec = ScorerSpec("confidence")
+    spec: ScorerConfig = ScorerConfig("confidence")
 
     @property
     def transform(self) -> str:
@@ -67,8 +67,8 @@ class CallableScorer(Scorer):
 BUILTIN = {"confidence": ConfidenceScorer, "boxed": BoxedScorer}
 
 
-def make_scorer(spec: str | ScorerSpec | None, device: str = "cpu") -> Scorer | None:
-    """None/'none' -> no scorer; else a spec string (planner.scoring.ScorerSpec's syntax) or a ScorerSpec.
+def make_scorer(spec: str | ScorerConfig | None, device: str = "cpu") -> Scorer | None:
+    """None/'none' -> no scorer; else a spec string (planner.scoring.ScorerConfig's syntax) or a ScorerConfig.
     A scorer that cannot be loaded (missing module, not a reward model, no pooling API) raises PlannerError."""
     if spec is None or (isinstance(spec, str) and spec.strip() in ("", "none")):
         return None
@@ -105,7 +105,7 @@ def scorer_for(flag: str | None, plan_scorer: dict | None, methods: set[str], *,
     """The scorer `planner run` / `validate` use, and notes: --scorer when given (a note when it replaces the
     plan's), else the plan's own scorer, loaded or refused with one line; never another one silently."""
     notes: list[str] = []
-    recorded = ScorerSpec.from_dict(plan_scorer, "plan scorer") if plan_scorer else None
+    recorded = ScorerConfig.from_dict(plan_scorer, "plan scorer") if plan_scorer else None
     if flag:
         spec = parse_spec(flag)
         if recorded is not None and spec != recorded:

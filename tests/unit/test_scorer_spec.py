@@ -12,7 +12,7 @@ from planner import cli
 from planner.accuracy.bank import Bank, BankProblem, Sample, load_bank, save_bank
 from planner.errors import PlannerError
 from planner.plan import Plan
-from planner.scoring import ScorerSpec, parse_spec
+from planner.scoring import ScorerConfig, parse_spec
 
 DATA = Path(__file__).parents[1] / "data"
 SPECS = {
@@ -34,8 +34,8 @@ SPECS = {
 def test_spec_strings_parse_and_round_trip(text):
     spec = parse_spec(text)
     assert spec.to_dict() == SPECS[text]
-    assert parse_spec(spec.to_string()) == spec and ScorerSpec.from_dict(spec.to_dict()) == spec
-    assert ScorerSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+    assert parse_spec(spec.to_string()) == spec and ScorerConfig.from_dict(spec.to_dict()) == spec
+    assert ScorerConfig.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
 
 
 @pytest.mark.parametrize("text,needle", [
