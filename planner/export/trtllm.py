@@ -60,7 +60,8 @@ def _render(v: PlanView, version: str, *, model_key: str, config_flag: str) -> E
     if v.kv_dtype == "fp8":   # KvCacheConfig.dtype (llm_args.py); weights: the checkpoint's ModelOpt quantisation
         config["kv_cache_config"] = {"dtype": "fp8"}
     elif v.kv_dtype == "int8":
-        raise PlannerError(f"TensorRT-LLM {version}: this exporter emits an fp8 KV cache only; plan with --kv-dtype fp8")
+        raise PlannerError(f"TensorRT-LLM {version}: this exporter emits an fp8 KV cache only; plan with "
+                           "--kv-dtype fp8")
     # One plan request runs N sequences at once: the server must admit them in one batch.
     args = [v.model, "--backend", "pytorch", "--tp_size", str(v.tensor_parallel), "--max_batch_size", str(v.branches)]
     if v.nodes > 1 and v.tp_spans_nodes:

@@ -78,7 +78,8 @@ def _format_args(v: PlanView, version: str, legacy: bool) -> tuple[list[str], li
     elif w in DTYPE:
         args += ["--dtype", DTYPE[w]]
     elif w in ("int8", "int4"):
-        notes.append(f"{w} weights: serve a pre-quantised checkpoint ({'W8A8 compressed-tensors' if w == 'int8' else 'AWQ or GPTQ'}); "
+        kind = "W8A8 compressed-tensors" if w == "int8" else "AWQ or GPTQ"
+        notes.append(f"{w} weights: serve a pre-quantised checkpoint ({kind}); "
                      "vLLM reads the method from its quantization_config, so no flag is needed.")
     if kv == "int8":
         raise PlannerError(f"vLLM {version} has no int8 KV cache of the kind the profile models; plan with "
