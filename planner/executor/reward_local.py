@@ -4,7 +4,8 @@ Why here (and torch only inside): best-of-N and weighted voting are only as good
 records which one the bank's scores came from, so `planner run` must be able to run that exact model.
 
 - Input text: the tokenizer's chat template over [user: question, assistant: answer] when it has one, else the
-  plain "question\\n\\nanswer" (what a reward model without a template was most likely trained on).
+  plain "question\\n\\nanswer" (what a reward model without a template was most likely trained on); the text is
+  tokenized with the tokenizer's defaults (`tokenizer(text)`: special tokens as its post-processor adds them).
 - Outcome reward (no `step`): an `AutoModelForSequenceClassification` checkpoint with ONE label; the score is
   its logit at the sequence's last token (the model's own pooling).
 - Process reward (`step=last|min|prod`): the head's output read at the last token of every step separator
