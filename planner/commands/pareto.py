@@ -20,6 +20,9 @@ def register(sub) -> None:
     p.add_argument("--compare", metavar="sequential,parallel",
                    help="instead: accuracy vs latency for longer chains (N=1, budget grows) vs more branches "
                         "(largest budget, N grows) vs both (the front over budget x N), no speculation")
+    p.add_argument("--gpus", type=T.count("--gpus", 1), metavar="G",
+                   help="the front over GPU layouts too (TP degree x replicas, as recommend --gpus); a layout column")
+    p.add_argument("--nodes", type=T.count("--nodes", 1), metavar="M", help="with --gpus: nodes of G/M GPUs each")
     p.add_argument("--budgets", metavar="T1,T2,...",
                    help="answer budgets (max_tokens) for --compare, e.g. 256,512,1024,2048 (default: the "
                         "profile's length quantiles 25/50/75/90 %% and its max_tokens)")
@@ -46,7 +49,11 @@ def run(args) -> int:
 
     prof = with_prompt_tokens(load_profile(args.profile), args.prompt_tokens)
     if args.compare is not None or args.budgets is not None:
+        if args.gpus is not None:
+            raise PlannerError("--compare and --gpus cannot be combined yet; drop one")
         return _compare(args, prof, deadline)
+    if args.gpus is not None or args.nodes is not None:
+        return _layouts(args, prof, deadline, max_lat)
     ev = evaluate(prof, deadline, args.quantile)
     front = pareto_front(ev, max_lat)
     if not front:
@@ -77,6 +84,47 @@ def run(args) -> int:
         chosen = exhaustive.best_index(ev) if deadline else None
         plot_front(ev, front, greedy_path(ev, 0) if deadline else [], chosen, args.plot)
         print(f"wrote {args.plot}")
+    return 0
+
+
+def _layouts(args, prof, deadline, max_lat) -> int:
+    """`--gpus G`: the exact front over every layout's configurations (planner/optimize/layout.py)."""
+    from planner.errors import PlannerError
+    from planner.io import atomic_write_text
+    from planner.optimize import layout as LO
+    from planner.optimize.pareto import pareto_front
+    from planner.report import table
+
+    if args.gpus is None:
+        raise PlannerError("--nodes needs --gpus (the total GPU count, e.g. --gpus 16 --nodes 2)")
+    if args.plot:
+        raise PlannerError("--plot and --gpus cannot be combined yet: use --csv for the layouts' front")
+    evs = LO.evaluate_layouts(prof, deadline, args.quantile, None, 256, 8, args.gpus, LO.check_gpus(args.gpus,
+                                                                                                      args.nodes))
+    pts = [(float(ev.lat("q")[i]), -float(ev.acc[i]), ev.layout.held, ev, i)
+           for ev in evs for i in pareto_front(ev, max_lat)]
+    if not pts:
+        raise PlannerError("no configuration of any layout within --max-latency")
+    pts.sort(key=lambda x: x[:3])
+    front, best = [], -1.0
+    for lat, neg, _, ev, i in pts:
+        if -neg > best + 1e-6:
+            front.append((ev, i))
+            best = -neg
+    rows = ["layout,method,branches,draft_len,latency_q_s,accuracy,gpus_used"]
+    shown = []
+    for ev, i in front:
+        c, L = ev.config(*i), ev.layout
+        rows.append(f"TP{L.tp}x{L.replicas},{c['method']},{c['branches']},{c['draft_len']},{c['latency_q_s']:.5f},"
+                    f"{c['accuracy']:.6f},{L.held}")
+        if not shown or c["accuracy"] - float(shown[-1][-1]) / 100 >= 0.001 or (ev, i) == front[-1]:
+            shown.append([f"TP{L.tp}x{L.replicas}", c["method"], str(c["branches"]), str(c["draft_len"]),
+                          f"{c['latency_q_s']:.3f}", f"{c['accuracy'] * 100:.2f}"])
+    print(f"Pareto front for {prof.id} over {len(evs)} layouts of {args.gpus} GPUs ({len(front)} points; latency "
+          f"at p{args.quantile * 100:g})")
+    print(table(shown, ["layout", "method", "N", "K", f"p{args.quantile * 100:g} s", "accuracy %"]))
+    if args.csv:
+        atomic_write_text(args.csv, "\n".join(rows) + "\n")
     return 0
 
 

@@ -191,3 +191,24 @@ def test_predict_split_equals_the_layout_model(cpu_like):
     assert pred.latency_s["p90"] == pytest.approx(float(g.q[0.9][0, 0]), rel=1e-9)
     assert pred.layout["branches_per_replica"] == [2, 2, 2, 2]
     assert pred.device_s_per_request == pytest.approx(4 * min(float(g.mean[0, 0]), 30.0), rel=1e-9)
+
+
+def test_pareto_over_layouts_is_the_front_of_all_their_configurations(tmp_path, capsys):
+    """pareto --gpus 2: latency and accuracy both increase along the front, and no configuration of any layout
+    within the latency cap beats a front point on both (brute force over every layout's whole grid)."""
+    from planner import cli
+
+    out = tmp_path / "front.csv"
+    assert cli.main(["pareto", "--gpus", "2", "--max-latency", "3s", "--csv", str(out)]) == 0
+    rows = [r.split(",") for r in out.read_text().splitlines()[1:]]
+    lat, acc = np.array([float(r[4]) for r in rows]), np.array([float(r[5]) for r in rows])
+    assert np.all(np.diff(lat) >= 0) and np.all(np.diff(acc) > 0) and {r[0] for r in rows} <= {"TP1x1", "TP1x2", "TP2x1"}
+    from planner.profile import load_profile
+
+    evs = LO.evaluate_layouts(load_profile(None), 3.0, 0.9, None, 256, 8, 2, 1)
+    for ev in evs:
+        ok = ev.fits_memory[None, None, :] & (ev.lat("q") <= 3.0)
+        L, A = ev.lat("q")[ok], ev.acc[ok]
+        for lq, a in zip(lat, acc):   # nothing strictly faster and more accurate than a front point
+            assert not np.any((L < lq - 1e-9) & (A > a + 1e-6))
+        assert A.max() <= acc.max() + 1e-6
