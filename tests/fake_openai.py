@@ -14,24 +14,35 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MODES = ("ok", "die_mid_stream", "refuse", "never", "trickle", "trickle_bytes", "garbage_json", "garbage_http",
-         "http_500")
+         "http_500", "http_404")
 
 
 class FakeOpenAI:
     def __init__(self, mode: str = "ok", delay_s: float = 0.0, lifetime_s: float = 60.0, get_mode: str = "ok",
                  model_id: str = "m", answers: list[str] | None = None, branch_delay_s: float = 0.0,
-                 die_after: int | None = None, usage: bool = False, pooling=None):
+                 die_after: int | None = None, usage: bool = False, pooling=None,
+                 branch_delays: list[float] | None = None, logprob=None, usage_tokens: int = 5):
         """Fan-out extras (all off by default): `model_id` is what /v1/models lists; `answers[g % len]` is branch
         g's answer, g = the request's seed + choice index (the fan-out sends seed0 + the replica's first
         branch), instead of the problem number; choice i finishes at (i + 1) * `branch_delay_s`; the stream
         breaks off after `die_after` finished choices; `usage` ends the stream with a usage chunk
-        (prompt_tokens 10, completion_tokens 5 per choice). `pooling(texts) -> [[label outputs], ...]` serves vLLM's
-        POST /pooling (a reward model; its bodies in `pool_bodies`); None answers /pooling with 404, as a
-        generate-only server does."""
+        (prompt_tokens 10, completion_tokens `usage_tokens` per choice). `pooling(texts) -> [[label outputs], ...]`
+        serves vLLM's POST /pooling (a reward model; its bodies in `pool_bodies`); None answers /pooling with 404,
+        as a generate-only server does.
+
+        Branch timing (the single-server backend tests): with `branch_delays`, choice g (g = seed + choice index,
+        as for `answers`) streams three pieces at 0, 1/3 and 2/3 of branch_delays[g % len] and finishes at it,
+        every choice interleaved in time order as a real server's concurrent branches are; a request that asks
+        for logprobs gets one token log-prob `logprob(answer)` per piece. Every completions request is kept as
+        (path, body, Authorization) in `requests`; a client that hangs up mid-stream is noted in `disconnects`."""
         assert mode in MODES
+        assert branch_delays is None or (die_after is None and not branch_delay_s), "one timing scheme at a time"
         self.mode, self.get_mode, self.delay_s = mode, get_mode, delay_s
         self.model_id, self.answers, self.branch_delay_s = model_id, answers, branch_delay_s
         self.die_after, self.usage, self.pooling = die_after, usage, pooling
+        self.branch_delays, self.logprob, self.usage_tokens = branch_delays, logprob, usage_tokens
+        self.requests: list[tuple] = []        # (path, body, Authorization header) of every completions request
+        self.disconnects: list[float] = []     # perf_counter() when a client went away mid-stream
         self.pool_bodies: list[dict] = []      # every /pooling request body
         self.bodies: list[dict] = []           # every completions request body, in arrival order
         self.posts: Counter = Counter()        # question number -> POSTs received
@@ -83,6 +94,39 @@ class FakeOpenAI:
                 self.end_headers()
                 self.wfile.write(msg)
 
+            def _finish(self, n):
+                """The stream's end: the usage chunk (when asked for) and [DONE]."""
+                if outer.usage:
+                    use = {"prompt_tokens": 10, "completion_tokens": outer.usage_tokens * n}
+                    self.wfile.write(f"data: {json.dumps({'choices': [], 'usage': use})}\n\n".encode())
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
+
+            def _timed(self, body, q):
+                """The branch_delays stream (see the constructor): every choice's events sent in time order."""
+                n, seed, events = int(body.get("n", 1)), int(body.get("seed", 0)), []
+                for i in range(n):
+                    g = seed + i
+                    t = outer.branch_delays[g % len(outer.branch_delays)]
+                    a = q if outer.answers is None else outer.answers[g % len(outer.answers)]
+                    for j, piece in enumerate(["Thinking. ", "So the answer is ", f"\\boxed{{{a}}}."]):
+                        ch = {"index": i, "delta": {"content": piece}, "finish_reason": None}
+                        if body.get("logprobs") and outer.logprob is not None:
+                            ch["logprobs"] = {"content": [{"token": piece, "logprob": outer.logprob(str(a))}]}
+                        events.append((t * j / 3, ch))
+                    events.append((t, {"index": i, "delta": {}, "finish_reason": "stop"}))
+                events.sort(key=lambda e: e[0])
+                start = time.perf_counter()
+                try:
+                    for at, ch in events:
+                        if outer.stop.wait(max(0.0, at - (time.perf_counter() - start))):
+                            return
+                        self.wfile.write(f"data: {json.dumps({'choices': [ch]})}\n\n".encode())
+                        self.wfile.flush()
+                    self._finish(n)
+                except OSError:
+                    outer.disconnects.append(time.perf_counter())
+
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 if self.path.endswith("/pooling") and outer.pooling is not None:
@@ -97,6 +141,7 @@ class FakeOpenAI:
                 q = int(m.group(1)) if m else -1
                 outer.posts[q] += 1
                 outer.bodies.append(body)
+                outer.requests.append((self.path, body, self.headers.get("Authorization")))
                 mode = outer.mode
                 if outer.ok_after is not None and sum(outer.posts.values()) <= outer.ok_after:
                     mode = "ok"
@@ -109,9 +154,10 @@ class FakeOpenAI:
                     self.wfile.write(b"HELLO THERE\r\n\r\n")
                     self.close_connection = True
                     return
-                if mode == "http_500":
-                    msg = b'{"error": {"message": "engine dead"}}'
-                    self.send_response(500)
+                if mode in ("http_500", "http_404"):
+                    msg = (b'{"error": {"message": "engine dead"}}' if mode == "http_500"
+                           else b'{"error": "model not found"}')
+                    self.send_response(int(mode[-3:]))
                     self.send_header("Content-Length", str(len(msg)))
                     self.end_headers()
                     self.wfile.write(msg)
@@ -130,6 +176,8 @@ class FakeOpenAI:
                     return
                 if outer.delay_s and outer.stop.wait(outer.delay_s):
                     return
+                if outer.branch_delays is not None:
+                    return self._timed(body, q)
                 n = int(body.get("n", 1))
                 try:
                     for i in range(n):
@@ -151,13 +199,9 @@ class FakeOpenAI:
                         done = {"index": i, "delta": {}, "finish_reason": "stop"}
                         self.wfile.write(f"data: {json.dumps({'choices': [done]})}\n\n".encode())
                         self.wfile.flush()
-                    if outer.usage:
-                        use = {"prompt_tokens": 10, "completion_tokens": 5 * n}
-                        self.wfile.write(f"data: {json.dumps({'choices': [], 'usage': use})}\n\n".encode())
-                    self.wfile.write(b"data: [DONE]\n\n")
-                    self.wfile.flush()
+                    self._finish(n)
                 except OSError:
-                    pass
+                    outer.disconnects.append(time.perf_counter())
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True

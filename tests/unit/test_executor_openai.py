@@ -1,88 +1,29 @@
-"""The openai backend against a local fake OpenAI-compatible server (stdlib http.server, streamed SSE):
+"""The openai backend against the shared fake OpenAI-compatible server (tests/fake_openai.py, streamed SSE):
 both request shapes, votes, deadline cut with cancellation, early stop, and server errors."""
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from fake_openai import FakeOpenAI
 from planner.errors import PlannerError
 from planner.executor.backends.openai import OpenAIBackend
 from planner.executor.datasets import DatasetProblem
 from planner.executor.deadline import Deadline
 from planner.executor.runner import RunSettings, solve
 
-# branch i answers ANSWERS[i % len] after DELAYS[i % len] seconds (streamed in 3 chunks)
+# branch i answers ANSWERS[i % len] after DELAYS[i % len] seconds (streamed in 3 chunks; the shared fake server,
+# tests/fake_openai.py, with branch_delays); "7" is written confidently (log-prob -0.1 a token), "12" hesitantly
 ANSWERS = ["12", "12", "7", "12", "7"]
 DELAYS = [0.05, 0.1, 0.15, 0.2, 3.0]
 
 
-class FakeServer:
-    def __init__(self, status=200):
-        self.requests, self.disconnects, self.status = [], [], status
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                outer.requests.append((self.path, body, self.headers.get("Authorization")))
-                if outer.status != 200:
-                    msg = b'{"error": "model not found"}'
-                    self.send_response(outer.status)
-                    self.send_header("Content-Length", str(len(msg)))
-                    self.end_headers()
-                    self.wfile.write(msg)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
-                self.send_header("Connection", "close")
-                self.end_headers()
-                base = int(body.get("seed", 0)) if body["n"] == 1 else 0   # parallel mode: seed = seed0 + index
-                events = []
-                for i in range(body["n"]):
-                    b = base + i
-                    t, ans = DELAYS[b % len(DELAYS)], ANSWERS[b % len(ANSWERS)]
-                    for j, piece in enumerate(["Thinking. ", "So the answer is ", f"\\boxed{{{ans}}}."]):
-                        ch = {"index": i, "delta": {"content": piece}, "finish_reason": None}
-                        if body.get("logprobs"):  # "7" is written confidently, "12" hesitantly
-                            ch["logprobs"] = {"content": [{"token": piece, "logprob": -0.1 if ans == "7" else -1.0}]}
-                        events.append((t * j / 3, ch))
-                    events.append((t, {"index": i, "delta": {}, "finish_reason": "stop"}))
-                events.sort(key=lambda e: e[0])
-                start = time.perf_counter()
-                try:
-                    for at, choice in events:
-                        time.sleep(max(0.0, at - (time.perf_counter() - start)))
-                        self.wfile.write(f"data: {json.dumps({'choices': [choice]})}\n\n".encode())
-                        self.wfile.flush()
-                    usage = {"choices": [], "usage": {"completion_tokens": 9 * body["n"]}}
-                    self.wfile.write(f"data: {json.dumps(usage)}\n\ndata: [DONE]\n\n".encode())
-                    self.wfile.flush()
-                except (BrokenPipeError, ConnectionResetError):
-                    outer.disconnects.append(time.perf_counter())
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 @pytest.fixture
 def server():
-    s = FakeServer()
-    yield s
-    s.close()
+    with FakeOpenAI(answers=ANSWERS, branch_delays=DELAYS, logprob=lambda a: -0.1 if a == "7" else -1.0,
+                    usage=True, usage_tokens=9, lifetime_s=30) as s:
+        yield s
 
 
 @pytest.mark.parametrize("mode", ["n", "parallel"])
@@ -138,13 +79,10 @@ def test_early_stop_when_vote_is_decided(server):
 
 @pytest.mark.slow
 def test_server_errors_are_one_line():
-    bad = FakeServer(status=404)
-    try:
+    with FakeOpenAI(mode="http_404", lifetime_s=30) as bad:
         be = OpenAIBackend(bad.url, "m", timeout_s=5)
         with pytest.raises(PlannerError, match="HTTP 404"):
             be.generate("q", 2, Deadline(None))
-    finally:
-        bad.close()
     be = OpenAIBackend("http://127.0.0.1:9/v1", "m", timeout_s=2)   # nothing listens on port 9
     with pytest.raises(PlannerError, match=r"server http://127\.0\.0\.1:9/v1/chat/completions: cannot reach it"):
         be.generate("q", 1, Deadline(None))
