@@ -7,12 +7,19 @@ driven by an open-loop generator (bench/loadgen.py), predicted vs measured p50/p
     ... then R requests/s (Poisson) round-robin over both replicas, each request n = the plan's N
 
 The profile describes one replica, so the model is asked at the per-replica rate R/D (round-robin gives each
-replica every D-th arrival). Each replica's model runs on its own core (VLLM_CPU_OMP_THREADS_BIND=i); their
-front ends and this generator share both cores (pinning whole servers with taskset made a replica ~40 % slower:
-its engine core's polling then competes with its own worker). No speculative config: on free text ngram drafts
-gain nothing on this build (docs/serving.md), so K = 0 and the plan's choice is N. `--objective accuracy`: an
+replica every D-th arrival). Each replica runs wholly on its own core (`taskset -c i`, its model threads bound
+there too): vLLM's engine-core process spin-waits (sched_yield) on its worker while it serves, so a replica
+whose processes float takes a second core whenever it is busy; with only the model threads bound
+(--threads-only) the two replicas slowed each other 2-5x under load (docs/validation.md), while the profile,
+calibrated with the other replica idle, knew nothing of it. Pinned, a replica is slower alone (n = 1: 10.8 s
+against 7.5 s in one comparison) but the same whether its neighbour is busy or not. This generator floats. No
+speculative config: ngram drafts gained nothing on free text on this build (32.5 vs 32.9 tokens/s in the serving
+research notes), so K = 0 and the plan's choice is N. `--objective accuracy`: an
 endpoint profile's accuracy is the neutral placeholder, under which the cost rule would call every N a tie.
-Rates (auto): fractions of the highest per-replica rate any plan still meets the deadline at (N = 1's goodput).
+Rates (auto, auto_rates): low where the plan still has several branches, mid and high at 45 % and 85 % of the
+highest per-replica rate any plan meets the deadline at (N = 1's goodput). The first 10 % of arrivals are left
+out of the statistics (warm-up), and each rate sends at least --min-requests requests: the low rate's run is the
+longest (a request of N = 3 takes ~20 s on the loaded VM).
 
 Targets (bench, issue 20): p90 within 15 %, hit rate within 5 points, the chosen N falling as the rate rises.
 Needs the serving venv (`bash .ci/vllm.sh`). One run ~10 min on the 2-core VM:
@@ -60,11 +67,11 @@ def cli(*argv: str) -> str:
     return r.stdout
 
 
-def start_replicas(model: Path, count: int, work: Path) -> list[VllmServer]:
-    """`count` servers started concurrently, replica i's model threads on core i mod cores."""
+def start_replicas(model: Path, count: int, work: Path, pin_all: bool = True) -> list[VllmServer]:
+    """`count` servers started concurrently, replica i on core i mod cores (the whole server with pin_all)."""
     cores = os.cpu_count() or 1
     servers = [VllmServer(["vllm", "serve", str(model), *SERVE_FLAGS], workdir=work / f"replica{i}",
-                          cpus=str(i % cores), startup_timeout_s=900) for i in range(count)]
+                          cpus=str(i % cores), pin_all=pin_all, startup_timeout_s=900) for i in range(count)]
     errors: list[Exception] = []
 
     def up(s):
@@ -73,10 +80,16 @@ def start_replicas(model: Path, count: int, work: Path) -> list[VllmServer]:
         except Exception as e:  # noqa: BLE001 - reported after every start attempt ended
             errors.append(e)
     threads = [threading.Thread(target=up, args=(s,)) for s in servers]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
+    try:
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+    except BaseException:   # interrupted while starting: nothing may outlive the bench
+        for th in threads:
+            th.join(timeout=900)
+        stop_all(servers)
+        raise
     if errors:
         stop_all(servers)
         raise SystemExit(f"bench: a replica did not start: {errors[0]}")
@@ -90,6 +103,14 @@ def stop_all(servers: list[VllmServer]) -> None:
         s.stop()
     left = [p for p in pids if os.path.exists(f"/proc/{p}") and open(f"/proc/{p}/stat").read().split()[2] != "Z"]
     print(f"# replicas stopped (pids {pids}); still running: {left or 'none'}", flush=True)
+
+
+def auto_deadline(profile: str) -> float:
+    """1.4 x the p90 of a lone request of N = 3 branches, rounded up to a second."""
+    plan = api.recommend(profile, 1e6, arrival_rate=1e-4, objective="accuracy", max_branches=3)
+    d = float(np.ceil(1.4 * plan.predicted["latency_s"]["p90"]))
+    print(f"# deadline {d:g} s: 1.4 x the p90 of N = {plan.branches} alone", flush=True)
+    return d
 
 
 def auto_rates(profile: str, deadline: float) -> list[float]:
@@ -149,22 +170,24 @@ def main() -> int:
     ap.add_argument("--model", choices=("smollm2", "tiny"), default="smollm2",
                     help="tiny: the random 4-layer Llama of the tests (~5x faster, lengths say nothing)")
     ap.add_argument("--replicas", type=int, default=2)
-    ap.add_argument("--deadline", default="26s", help="per request, at p90 (26 s: N = 3 alone on the loaded VM)")
+    ap.add_argument("--deadline", default="auto", help="per request, at p90; auto: 1.4 x the p90 of N = 3 alone "
+                    "on the calibrated profile (so that a lone request gets several branches)")
     ap.add_argument("--rates", default="auto", help="total Poisson rates (requests/s over all replicas), or auto")
     ap.add_argument("--seconds", type=float, default=80.0, help="arrival window per rate")
     ap.add_argument("--min-requests", type=int, default=10, help="at least this many requests per rate")
+    ap.add_argument("--threads-only", action="store_true",
+                    help="bind only each replica's model threads to its core, not the whole server")
     ap.add_argument("--profile", default=None, help="skip calibration: a profile calibrated on these replicas")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     work = Path(a.workdir or tempfile.mkdtemp(prefix="load-engine-"))
-    deadline = parse_duration(a.deadline)
     from tools.serving.local_models import make_smollm2, make_tiny_llama
 
     model = make_smollm2(work / "smollm2-135m") if a.model == "smollm2" else make_tiny_llama(work / "tiny-llama")
     t_start = time.monotonic()
     print(f"# {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} UTC; load average "
           f"{open('/proc/loadavg').read().split()[:3]}; {a.replicas} replicas of {model.name}", flush=True)
-    servers = start_replicas(model, a.replicas, work)
+    servers = start_replicas(model, a.replicas, work, pin_all=not a.threads_only)
     rows: list[dict] = []
     try:
         urls = [s.base_url for s in servers]
@@ -172,6 +195,7 @@ def main() -> int:
         ep = a.profile or str(work / "ep.json")
         if not a.profile:
             cli("calibrate", "--endpoint", urls[0], "--quick", "-o", ep)
+        deadline = auto_deadline(ep) if a.deadline == "auto" else parse_duration(a.deadline)
         if a.rates == "auto":
             rates = [r * a.replicas for r in auto_rates(ep, deadline)]
             print(f"# rates {', '.join(f'{r:.3g}' for r in rates)}/s over {a.replicas} replicas", flush=True)
@@ -179,7 +203,7 @@ def main() -> int:
             rates = [float(r) for r in a.rates.split(",")]
         for i, rate in enumerate(rates):
             try:
-                plan = json.loads(cli("recommend", "--profile", ep, "--deadline", a.deadline, "--arrival-rate",
+                plan = json.loads(cli("recommend", "--profile", ep, "--deadline", f"{deadline:g}s", "--arrival-rate",
                                       f"{rate / a.replicas:.6g}", "--objective", "accuracy", "--json"))
             except SystemExit as e:
                 print(f"#   no plan at {rate:.3g}/s: {e}", flush=True)
