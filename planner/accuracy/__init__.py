@@ -3,7 +3,8 @@ bootstrap for N beyond the bank, the parametric Beta fallback, and the `Accuracy
 Imports only numpy at module level (planner.special replaces scipy.special, scipy.stats and scipy.optimize, which
 cost 0.5-1 s each to import); scipy.optimize is loaded inside fit_beta only."""
 
-from planner.accuracy.bank import Bank, BankProblem, Sample, import_qwen_math, load_bank, save_bank  # noqa: F401
+from planner.accuracy.bank import Bank, BankProblem, Sample, load_bank, save_bank  # noqa: F401
+from planner.accuracy.bank_qwen_math import import_qwen_math  # noqa: F401
 from planner.accuracy.estimators import (  # noqa: F401
     Estimate,
     best_of_n,

@@ -6,14 +6,15 @@ On disk: JSONL, one problem per line
    "scorer": {"kind", "model", "aggregation", "transform", ...}?}   (planner/scoring.py; the same on every line)
 In memory: flat per-sample arrays plus CSR offsets, so estimators can slice one problem without copying and
 vectorise over samples. Answer classes are precomputed per problem: 0 = the correct class (all correct samples,
-whatever their strings), 1.. = one class per distinct wrong answer string, -1 = no answer (abstains)."""
+whatever their strings), 1.. = one class per distinct wrong answer string, -1 = no answer (abstains).
+Other formats are read by their importers (bank_qwen_math.py) through this module's line reader."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -24,7 +25,6 @@ from planner.scoring import ScorerConfig
 
 SCHEMA = "tts-bank/1"
 FORMATS = ("tts-bank", "qwen-math")
-CHARS_PER_TOKEN = 3.5  # qwen-math import: token count estimate when the file holds only text
 MAX_SAMPLE_TOKENS = 10_000_000  # one sample longer than this is a corrupt count, not a generation
 
 
@@ -131,58 +131,60 @@ class Bank:
                 "has_scores": self.has_scores, **self.meta}
 
 
-class _LineError(Exception):
-    pass
+class LineError(Exception):
+    """What is wrong with one line; read_lines prefixes the file and line number."""
 
 
-def _sample(d: Any, i: int) -> Sample:
+def parse_sample(d: Any, i: int) -> Sample:
+    """One validated sample (the importers of other formats build the same dict and call this too)."""
     where = f"samples[{i}]"
     if not isinstance(d, dict):
-        raise _LineError(f"{where} must be a JSON object")
+        raise LineError(f"{where} must be a JSON object")
     for key in ("answer", "correct", "num_tokens"):
         if key not in d:
-            raise _LineError(f"{where}.{key} is missing")
+            raise LineError(f"{where}.{key} is missing")
     ans, ok, n, score = d["answer"], d["correct"], d["num_tokens"], d.get("score")
     if ans is not None and not isinstance(ans, str):
-        raise _LineError(f"{where}.answer must be a string or null, got {ans!r}")
+        raise LineError(f"{where}.answer must be a string or null, got {ans!r}")
     if not isinstance(ok, bool):
-        raise _LineError(f"{where}.correct must be true or false, got {ok!r}")
+        raise LineError(f"{where}.correct must be true or false, got {ok!r}")
     if isinstance(n, bool) or not isinstance(n, (int, float)) or not math.isfinite(n) or n != int(n) or n < 0:
-        raise _LineError(f"{where}.num_tokens must be a non-negative integer, got {n!r}")
+        raise LineError(f"{where}.num_tokens must be a non-negative integer, got {n!r}")
     if n > MAX_SAMPLE_TOKENS:
-        raise _LineError(f"{where}.num_tokens must be at most {MAX_SAMPLE_TOKENS}, got {n:.3g} (a corrupt count)")
+        raise LineError(f"{where}.num_tokens must be at most {MAX_SAMPLE_TOKENS}, got {n:.3g} (a corrupt count)")
     if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))
                               or not math.isfinite(score) or abs(score) > ABSURD):
-        raise _LineError(f"{where}.score must be a finite number or null, got {score!r}")
+        raise LineError(f"{where}.score must be a finite number or null, got {score!r}")
     return Sample(ans, ok, int(n), None if score is None else float(score))
 
 
 def _problem(d: dict, scorers: dict | None = None) -> BankProblem:
     if "schema" in d and d["schema"] != SCHEMA:
-        raise _LineError(f"schema is {d['schema']!r}; this planner reads {SCHEMA!r}")
+        raise LineError(f"schema is {d['schema']!r}; this planner reads {SCHEMA!r}")
     pid = d.get("problem_id")
     if not isinstance(pid, str) or not pid:
-        raise _LineError(f"problem_id must be a non-empty string, got {pid!r}")
+        raise LineError(f"problem_id must be a non-empty string, got {pid!r}")
     for key in ("question", "reference"):
         if d.get(key) is not None and not isinstance(d[key], str):
-            raise _LineError(f"{key} must be a string or null")
+            raise LineError(f"{key} must be a string or null")
     samples = d.get("samples")
     if not isinstance(samples, list) or not samples:
-        raise _LineError("samples must be a non-empty list")
+        raise LineError("samples must be a non-empty list")
     if scorers is not None:   # which scorer wrote the scores: one spec for the whole bank
         try:
             spec = None if d.get("scorer") is None else ScorerConfig.from_dict(d["scorer"]).to_dict()
         except PlannerError as e:
-            raise _LineError(str(e)) from None
+            raise LineError(str(e)) from None
         scorers.setdefault("scorer", spec)
         if spec != scorers["scorer"]:
-            raise _LineError(f"scorer {spec} differs from the first line's {scorers['scorer']}: a bank's scores "
+            raise LineError(f"scorer {spec} differs from the first line's {scorers['scorer']}: a bank's scores "
                              "come from one scorer")
-    return BankProblem(pid, tuple(_sample(s, i) for i, s in enumerate(samples)), d.get("question"),
+    return BankProblem(pid, tuple(parse_sample(s, i) for i, s in enumerate(samples)), d.get("question"),
                    d.get("reference"))
 
 
-def _read_lines(path: Path, what: str, parse) -> list[BankProblem]:
+def read_lines(path: Path, what: str, parse) -> list[BankProblem]:
+    """A JSONL bank of any format: `parse(obj) -> BankProblem` per line, strict JSON, unique problem ids."""
     problems, seen = [], {}
     text = read_text(path, what)  # says what a missing, special, huge or non-UTF-8 file is
     numbered = [(i, line) for i, line in enumerate(text.splitlines(), 1) if line.strip()]
@@ -194,9 +196,9 @@ def _read_lines(path: Path, what: str, parse) -> list[BankProblem]:
             raise PlannerError(f"{what} {path}: line {lineno} {msg}") from None
         try:
             if not isinstance(obj, dict):
-                raise _LineError("is not a JSON object")
+                raise LineError("is not a JSON object")
             prob = parse(obj)
-        except _LineError as e:
+        except LineError as e:
             raise PlannerError(f"{what} {path}: line {lineno}: {e}") from None
         if prob.problem_id in seen:
             raise PlannerError(f"{what} {path}: line {lineno}: problem_id {prob.problem_id!r} already on line "
@@ -213,10 +215,12 @@ def load_bank(path: str | Path, fmt: str = "tts-bank") -> Bank:
     path = Path(path)
     if fmt == "tts-bank":
         scorers: dict = {}
-        problems = _read_lines(path, "sample bank", lambda d: _problem(d, scorers))
+        problems = read_lines(path, "sample bank", lambda d: _problem(d, scorers))
         meta = {"format": "tts-bank", "source": str(path), "num_tokens_estimated": False}
         return Bank.from_problems(problems, meta | ({"scorer": scorers["scorer"]} if scorers.get("scorer") else {}))
     if fmt == "qwen-math":
+        from planner.accuracy.bank_qwen_math import import_qwen_math  # lazy: that module reads lines through this one
+
         return import_qwen_math(path)
     raise PlannerError(f"unknown sample-bank format {fmt!r}; use one of {', '.join(FORMATS)}")
 
@@ -240,70 +244,3 @@ def bank_to_jsonl(bank: Bank) -> str:
 def save_bank(bank: Bank, path: str | Path) -> Path:
     """Atomic write in `tts-bank/1` JSONL."""
     return atomic_write_text(path, bank_to_jsonl(bank))
-
-
-# --- importer: QwenLM/Qwen2.5-Math evaluation output (`evaluation/data/eval_rm_maj_example/*.jsonl`) ---
-
-def estimate_tokens(text: str) -> int:
-    """Documented rule when a file holds no token counts: ceil(characters / 3.5), at least 1."""
-    return max(1, math.ceil(len(text) / CHARS_PER_TOKEN))
-
-
-def _reward(x: Any, where: str) -> float | None:
-    """pred_score entries are [score] per sample (a list of step scores for PRMs): the last element is used."""
-    if isinstance(x, list):
-        if not x:
-            return None
-        x = x[-1]
-    if x is None:
-        return None
-    if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x) or abs(x) > ABSURD:
-        raise _LineError(f"{where} must be a number or a list of numbers, got {x!r}")
-    return float(x)
-
-
-def _qwen_problem(d: dict, flags: dict) -> BankProblem:
-    if "idx" not in d:
-        raise _LineError("idx is missing")
-    preds, oks = d.get("pred"), d.get("score")
-    if not isinstance(preds, list) or not preds:
-        raise _LineError("pred must be a non-empty list of answers")
-    m = len(preds)
-    if not isinstance(oks, list) or len(oks) != m:
-        raise _LineError(f"score must be a list of {m} booleans (one per pred)")
-    rewards: Sequence[Any] = d.get("pred_score") or [None] * m
-    if not isinstance(rewards, list) or len(rewards) != m:
-        raise _LineError(f"pred_score must be a list of {m} entries (one per pred)")
-    tokens = d.get("num_tokens")
-    if tokens is None:
-        texts = d.get("code") or d.get("response")
-        if not isinstance(texts, list) or len(texts) != m or not all(isinstance(t, str) for t in texts):
-            raise _LineError(f"need num_tokens or code/response: a list of {m} strings")
-        tokens = [estimate_tokens(t) for t in texts]
-        flags["num_tokens_estimated"] = True
-    elif not isinstance(tokens, list) or len(tokens) != m:
-        raise _LineError(f"num_tokens must be a list of {m} integers")
-    samples = []
-    for i in range(m):
-        ans = preds[i]
-        if ans is not None and not isinstance(ans, str):
-            ans = str(ans)
-        if not isinstance(oks[i], bool):
-            raise _LineError(f"score[{i}] must be true or false, got {oks[i]!r}")
-        samples.append(_sample({"answer": ans if ans != "" else None, "correct": oks[i], "num_tokens": tokens[i],
-                                "score": _reward(rewards[i], f"pred_score[{i}]")}, i))
-    ref = d.get("gt", d.get("answer"))
-    return BankProblem(str(d["idx"]), tuple(samples), d.get("question") if isinstance(d.get("question"), str) else None,
-                   None if ref is None else str(ref))
-
-
-def import_qwen_math(path: str | Path) -> Bank:
-    """Qwen2.5-Math maj@k/RM@k example format: `idx`, `question`, `gt` (else `answer`), per-sample lists `pred`
-    (extracted answers), `score` (correctness), `pred_score` ([reward] per sample) and `code` (generated text).
-    The file has no token counts, so they are estimated from text length (meta num_tokens_estimated=True)."""
-    path = Path(path)
-    flags = {"format": "qwen-math", "source": str(path), "num_tokens_estimated": False}
-    problems = _read_lines(path, "qwen-math bank", lambda d: _qwen_problem(d, flags))
-    if flags["num_tokens_estimated"]:
-        flags["num_tokens_rule"] = f"ceil(chars / {CHARS_PER_TOKEN})"
-    return Bank.from_problems(problems, flags)

@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from planner.accuracy.bank import Bank, BankProblem, Sample, estimate_tokens, load_bank, save_bank
+from planner.accuracy.bank import Bank, BankProblem, Sample, load_bank, save_bank
+from planner.accuracy.bank_qwen_math import estimate_tokens
 from planner.errors import PlannerError
 
 DATA = Path(__file__).parents[1] / "data"
