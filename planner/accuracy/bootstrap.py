@@ -18,13 +18,8 @@ import numpy as np
 from planner.special import bdtrc
 
 from planner.accuracy.bank import Bank
-from planner.accuracy.estimators import (
-    Participants,
-    RankScores,
-    bank_weights,
-    binom_pmf,
-    participants,
-)
+from planner.accuracy.curves import RankScores
+from planner.accuracy.estimators import Participants, bank_weights, binom_pmf, participants
 from planner.errors import PlannerError
 from planner.scoring import rank_matrix
 
