@@ -116,53 +116,54 @@ def probe(ep: Endpoint, model: str | None) -> ServerInfo:
     return info
 
 
+def launch_argv(launch: str | list | None) -> list[str]:
+    """--launch-args as an argv list (a shell-quoted string or a list; nothing given: [])."""
+    if not launch:
+        return []
+    try:
+        return shlex.split(launch) if isinstance(launch, str) else [str(a) for a in launch]
+    except ValueError as e:
+        raise PlannerError(f"--launch-args: cannot split the command line ({e})") from None
+
+
+def arg_value(argv: list[str], *names: str) -> str | None:
+    """The value of the first `--name value` / `--name=value` among `names` in argv (None: not given).
+    The one reader of launch arguments: drafter (server_draft.py), prefill sharing (sharing.py) and the rules here."""
+    for i, a in enumerate(argv):
+        for n in names:
+            if a == n and i + 1 < len(argv):
+                return argv[i + 1]
+            if a.startswith(n + "="):
+                return a.split("=", 1)[1]
+    return None
+
+
 def speculative_from_args(launch_args: str | list | None) -> dict | None:
     """The `--speculative-config` JSON of vLLM launch arguments (string or argv list), if present."""
-    if not launch_args:
+    val = arg_value(launch_argv(launch_args), "--speculative-config")
+    if val is None:
         return None
-    argv = shlex.split(launch_args) if isinstance(launch_args, str) else list(launch_args)
-    for i, a in enumerate(argv):
-        val = None
-        if a == "--speculative-config" and i + 1 < len(argv):
-            val = argv[i + 1]
-        elif a.startswith("--speculative-config="):
-            val = a.split("=", 1)[1]
-        if val is not None:
-            try:
-                d = json.loads(val)
-            except ValueError:
-                raise PlannerError(f"--launch-args: --speculative-config is not JSON: {val[:80]!r}") from None
-            return d if isinstance(d, dict) else None
-    return None
+    try:
+        d = json.loads(val)
+    except ValueError:
+        raise PlannerError(f"--launch-args: --speculative-config is not JSON: {val[:80]!r}") from None
+    return d if isinstance(d, dict) else None
+
+
+def _positive(val: str | None, flag: str) -> int | None:
+    if val is not None and (not val.isdigit() or int(val) < 1):
+        raise PlannerError(f"--launch-args: {flag} must be a positive integer, got {val!r}")
+    return None if val is None else int(val)
 
 
 def sglang_draft_steps(launch_args: str | list | None) -> int | None:
     """SGLang's draft depth K (`--speculative-num-steps`) from its launch arguments, if given."""
-    if not launch_args:
-        return None
-    argv = shlex.split(launch_args) if isinstance(launch_args, str) else list(launch_args)
-    for i, a in enumerate(argv):
-        val = argv[i + 1] if a == "--speculative-num-steps" and i + 1 < len(argv) else (
-            a.split("=", 1)[1] if a.startswith("--speculative-num-steps=") else None)
-        if val is not None:
-            if not val.isdigit() or int(val) < 1:
-                raise PlannerError(f"--launch-args: --speculative-num-steps must be a positive integer, got {val!r}")
-            return int(val)
-    return None
+    return _positive(arg_value(launch_argv(launch_args), "--speculative-num-steps"), "--speculative-num-steps")
 
 
 def tensor_parallel_from_args(launch_args: str | list | None) -> int:
-    if not launch_args:
-        return 1
-    argv = shlex.split(launch_args) if isinstance(launch_args, str) else list(launch_args)
-    for i, a in enumerate(argv):
-        val = argv[i + 1] if a in ("--tensor-parallel-size", "-tp", "--tp") and i + 1 < len(argv) else (
-            a.split("=", 1)[1] if a.startswith("--tensor-parallel-size=") else None)
-        if val is not None:
-            if not val.isdigit() or int(val) < 1:
-                raise PlannerError(f"--launch-args: --tensor-parallel-size must be a positive integer, got {val!r}")
-            return int(val)
-    return 1
+    val = arg_value(launch_argv(launch_args), "--tensor-parallel-size", "-tp", "--tp")
+    return _positive(val, "--tensor-parallel-size") or 1
 
 
 def local_config(info: ServerInfo, model_config: str | None) -> Path:

@@ -19,8 +19,7 @@ request, so the step sweep times rounds with their drafts, and pricing the head 
 
 from __future__ import annotations
 
-import shlex
-
+from planner.calibrate.endpoint.probe import arg_value, launch_argv
 from planner.errors import PlannerError
 
 SGLANG_KIND = {"EAGLE": "eagle", "EAGLE3": "eagle3", "NEXTN": "mtp", "MTP": "mtp", "STANDALONE": "model",
@@ -45,25 +44,6 @@ def vllm_kind(method: str | None, model: str | None) -> str | None:
     return None
 
 
-def _argv(launch) -> list[str]:
-    if not launch:
-        return []
-    try:
-        return shlex.split(launch) if isinstance(launch, str) else [str(a) for a in launch]
-    except ValueError as e:
-        raise PlannerError(f"--launch-args: cannot split the command line ({e})") from None
-
-
-def _arg(argv: list[str], *names: str) -> str | None:
-    for i, a in enumerate(argv):
-        for n in names:
-            if a == n and i + 1 < len(argv):
-                return argv[i + 1]
-            if a.startswith(n + "="):
-                return a.split("=", 1)[1]
-    return None
-
-
 def _int(v, what: str) -> int | None:
     if v is None:
         return None
@@ -74,23 +54,23 @@ def _int(v, what: str) -> int | None:
 
 def from_launch(launch, spec_cfg: dict | None) -> dict | None:
     """{kind, method, id, k, topk, draft_tokens, where} from the launch arguments, or None when they name none."""
-    argv = _argv(launch)
+    argv = launch_argv(launch)
     if spec_cfg is not None:
         method, model = spec_cfg.get("method"), spec_cfg.get("model")
         return {"kind": vllm_kind(method, model), "method": method or "(inferred by vLLM)", "id": model,
                 "k": _int(spec_cfg.get("num_speculative_tokens"), "--speculative-config num_speculative_tokens"),
                 "where": "--launch-args --speculative-config"}
-    model = _arg(argv, "--speculative-model")
+    model = arg_value(argv, "--speculative-model")
     if model:  # vLLM before --speculative-config
         return {"kind": vllm_kind(None, model), "method": "(inferred by vLLM)", "id": model,
-                "k": _int(_arg(argv, "--num-speculative-tokens"), "--launch-args: --num-speculative-tokens"),
+                "k": _int(arg_value(argv, "--num-speculative-tokens"), "--launch-args: --num-speculative-tokens"),
                 "where": "--launch-args --speculative-model"}
-    algo = _arg(argv, "--speculative-algorithm", "--speculative-algo")
+    algo = arg_value(argv, "--speculative-algorithm", "--speculative-algo")
     if algo:
-        return sglang(algo, _arg(argv, "--speculative-draft-model-path", "--speculative-draft"),
-                      _arg(argv, "--speculative-num-steps"), _arg(argv, "--speculative-eagle-topk"),
-                      _arg(argv, "--speculative-num-draft-tokens"), "--launch-args --speculative-algorithm",
-                      target=_arg(argv, "--model-path", "--model"))
+        return sglang(algo, arg_value(argv, "--speculative-draft-model-path", "--speculative-draft"),
+                      arg_value(argv, "--speculative-num-steps"), arg_value(argv, "--speculative-eagle-topk"),
+                      arg_value(argv, "--speculative-num-draft-tokens"), "--launch-args --speculative-algorithm",
+                      target=arg_value(argv, "--model-path", "--model"))
     return None
 
 

@@ -9,29 +9,12 @@ n=6 on a 118-token prompt took 5.9x the n=1 time). The model then charges prefil
 
 from __future__ import annotations
 
-import shlex
 import sys
+
+from planner.calibrate.endpoint.probe import arg_value, launch_argv
 
 # vLLM V1's defaults on a GPU (prefix caching on, 16-token blocks): used when the server reports nothing
 DEFAULT = {"mode": "blocks", "block_size": 16, "prefix_caching": True}
-
-
-def _argv(launch) -> list[str]:
-    return shlex.split(launch) if isinstance(launch, str) else list(launch or [])
-
-
-def launch_arg(launch, name: str) -> str | None:
-    """The value of one `--name value` / `--name=value` launch argument (a string or an argv list)."""
-    return _value(_argv(launch), name)
-
-
-def _value(argv: list[str], name: str) -> str | None:
-    for i, a in enumerate(argv):
-        if a == name and i + 1 < len(argv):
-            return argv[i + 1]
-        if a.startswith(name + "="):
-            return a.split("=", 1)[1]
-    return None
 
 
 def _say(notes: list[str], note: str) -> None:
@@ -52,11 +35,11 @@ def prefill_sharing(engine: str, cache: dict, launch, notes: list[str]) -> dict:
     """The `serving.prefill_sharing` section: from vLLM's `vllm:cache_config_info` (block_size,
     enable_prefix_caching), else the launch arguments (vLLM `--block-size`, `--no-enable-prefix-caching`;
     SGLang `--page-size`, default 1, and `--disable-radix-cache`), else vLLM's GPU default with a note."""
-    argv = _argv(launch)
+    argv = launch_argv(launch)
     if engine == "sglang":  # the radix cache matches whole pages (1 token by default): near prefill-once
         if "--disable-radix-cache" in argv:
             return {"mode": "none", "prefix_caching": False, "source": "SGLang launch args (--disable-radix-cache)"}
-        page = _positive_int(_value(argv, "--page-size")) or 1
+        page = _positive_int(arg_value(argv, "--page-size")) or 1
         return {"mode": "blocks", "block_size": page, "prefix_caching": True,
                 "source": "SGLang launch args (radix cache on, --page-size %d)" % page}
     block = _positive_int(cache.get("block_size"))
@@ -64,7 +47,7 @@ def prefill_sharing(engine: str, cache: dict, launch, notes: list[str]) -> dict:
         on = str(cache.get("enable_prefix_caching", "")).strip().lower() == "true"
         return {"mode": "blocks" if on else "none", "block_size": block, "prefix_caching": on,
                 "source": "vllm:cache_config_info"}
-    block = _positive_int(_value(argv, "--block-size"))
+    block = _positive_int(arg_value(argv, "--block-size"))
     off = "--no-enable-prefix-caching" in argv
     if block is not None or off:
         out = {"mode": "none" if off else "blocks", "block_size": block or DEFAULT["block_size"],
