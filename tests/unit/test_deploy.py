@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from planner import cli
 from planner.errors import PlannerError
 from planner.model.latency import StepModel
 from planner.model.tpot import tpot_rows
@@ -17,6 +16,7 @@ from planner.profile import quant
 from planner.profile.derive import derive_profile
 from planner.profile.hf_config import arch_from_hf_config
 from planner.profile.schema import ModelArch, Profile, StepCoeffs
+from test_bad_inputs import assert_contract, run  # the CLI call and the one-line error check
 
 LLAMA8B = {"architectures": ["LlamaForCausalLM"], "hidden_size": 4096, "intermediate_size": 14336,
            "max_position_embeddings": 131072, "model_type": "llama", "num_attention_heads": 32,
@@ -27,17 +27,6 @@ LINEAR_8B = 32 * (4096 * 128 * 48 + 32 * 128 * 4096 + 3 * 4096 * 14336)
 PARAMS_8B = LINEAR_8B + 32 * 2 * 4096 + 2 * 128256 * 4096 + 4096
 
 
-def run(capsys, *args):
-    rc = cli.main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def one_line(rc, err, needle):
-    assert rc == 2 and "Traceback" not in err
-    lines = [x for x in err.strip().splitlines() if x]
-    assert len(lines) == 1 and lines[0].startswith("planner: error:"), err
-    assert needle in lines[0], lines[0]
 
 
 def write_config(tmp_path, **extra) -> Path:
@@ -133,11 +122,11 @@ def test_no_accuracy_source_is_refused_and_never_inherited(capsys, tmp_path):
     assert d["accuracy"]["kind"] == "none"
     assert "beta_a" not in d["accuracy"] and "2502.06703" not in json.dumps(d["accuracy"])
     rc, out, err = run(capsys, "recommend", "-d", "30s", "--model-config", cfg, "--gpu", "h100-sxm")
-    one_line(rc, err, "--accuracy pass1=P,maj=A@N or --bank FILE")
+    assert_contract(rc, err, "--accuracy pass1=P,maj=A@N or --bank FILE")
     assert out == ""
     for preset in ("qwen3-8b", "r1-distill-qwen-7b"):   # pass@1 only / nothing published: latency-only
         rc, _, err = run(capsys, "predict", "-n", "4", "--model-config", preset, "--gpu", "h100-sxm")
-        one_line(rc, err, "--bank FILE")
+        assert_contract(rc, err, "--bank FILE")
 
 
 def test_user_accuracy_is_fitted_and_named_in_the_plan(capsys, tmp_path):
@@ -204,17 +193,17 @@ def test_bad_deployment_inputs(capsys, tmp_path, args, needle):
         base[flag] = val
     argv = [x for kv in base.items() for x in kv]
     rc, _, err = run(capsys, "profiles", "derive", *argv, "-o", out)
-    one_line(rc, err, needle)
+    assert_contract(rc, err, needle)
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
 def test_bad_quantization_config(capsys, tmp_path):
     cfg = write_config(tmp_path, quantization_config={"quant_method": "hqq"})
     rc, _, err = run(capsys, "profiles", "derive", "--model-config", cfg, "--gpu", "h100-sxm")
-    one_line(rc, err, "quant_method 'hqq' is not understood; state the format with --weight-dtype")
+    assert_contract(rc, err, "quant_method 'hqq' is not understood; state the format with --weight-dtype")
     cfg = write_config(tmp_path, quantization_config={"quant_method": "gptq", "bits": 3})
     rc, _, err = run(capsys, "profiles", "derive", "--model-config", cfg, "--gpu", "h100-sxm")
-    one_line(rc, err, "3-bit int weights are not modelled")
+    assert_contract(rc, err, "3-bit int weights are not modelled")
     with pytest.raises(PlannerError, match="group_size"):
         quant.from_hf_config({"quantization_config": {"quant_method": "awq", "group_size": 0}}, "cfg")
 
@@ -232,7 +221,7 @@ def test_bad_quantisation_fields_in_a_profile(capsys, tmp_path, field, value, ne
     path = tmp_path / "p.json"
     path.write_text(json.dumps(d))
     rc, out, err = run(capsys, "predict", "-p", path, "-n", "2")
-    one_line(rc, err, needle)
+    assert_contract(rc, err, needle)
 
 
 def test_quantised_profile_round_trips_and_8bit_torch_dtype(tmp_path):
@@ -262,6 +251,6 @@ def test_config_of_a_preset_by_its_hf_id_gets_that_presets_accuracy(tmp_path):
 def test_profile_and_model_flags_conflict(capsys):
     rc, _, err = run(capsys, "predict", "-n", "2", "-p", "h100-sxm-qwen2.5-7b", "--model-config", "llama-3.1-8b",
                      "--gpu", "h100-sxm")
-    one_line(rc, err, "give --profile or --model-config/--gpu, not both")
+    assert_contract(rc, err, "give --profile or --model-config/--gpu, not both")
     rc, _, err = run(capsys, "recommend", "-d", "10s", "--tp", "2")
-    one_line(rc, err, "--model-config and --gpu go together")
+    assert_contract(rc, err, "--model-config and --gpu go together")

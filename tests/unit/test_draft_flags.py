@@ -10,12 +10,12 @@ import json
 import numpy as np
 import pytest
 
-from planner import cli
 from planner.model import drafts
 from planner.model.latency import tokens_per_round
 from planner.profile.derive import derive_profile
 from planner.profile import presets as P
 from planner.profile.schema import Profile
+from test_bad_inputs import assert_contract, run  # the CLI call and the one-line error check
 
 LLAMA8B = {"architectures": ["LlamaForCausalLM"], "hidden_size": 4096, "intermediate_size": 14336,
            "max_position_embeddings": 131072, "model_type": "llama", "num_attention_heads": 32,
@@ -31,17 +31,6 @@ EAGLE3_HEAD = {"architectures": ["LlamaForCausalLMEagle3"], "hidden_size": 4096,
 HEAD_ID = "yuhuili/EAGLE3-LLaMA3.1-Instruct-8B"
 
 
-def run(capsys, *args):
-    rc = cli.main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def one_line(rc, err, needle):
-    lines = [x for x in err.strip().splitlines() if x]
-    assert rc == 2 and "Traceback" not in err, err
-    assert len(lines) == 1 and lines[0].startswith("planner: error: "), err
-    assert needle in lines[0], lines[0]
 
 
 def write(tmp_path, name, cfg) -> str:
@@ -82,7 +71,7 @@ def test_published_head_of_a_preset_only_when_named(capsys, tmp_path):
     assert p.acceptance.alpha == (0.6,)
     rc, _, err = run(capsys, "profiles", "derive", "--gpu", "h100-sxm", "--model-config", "llama-3.1-8b",
                      "--draft", "eagle3:someone/other-head")
-    one_line(rc, err, "the acceptance of this drafter on Llama-3.1-8B-Instruct is not known")
+    assert_contract(rc, err, "the acceptance of this drafter on Llama-3.1-8B-Instruct is not known")
 
 
 def test_per_position_alphas_by_hand(capsys, tmp_path):
@@ -192,7 +181,7 @@ def test_bad_draft_and_deployment_flags(capsys, tmp_path, flags, needle):
     argv = [x for kv in base.items() if kv[0] not in flags for x in kv] + list(flags)
     out = tmp_path / "p.json"
     rc, _, err = run(capsys, "profiles", "derive", *argv, "-o", out)
-    one_line(rc, err, needle)
+    assert_contract(rc, err, needle)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -201,11 +190,11 @@ def test_another_tokenizer_by_its_token_ids(capsys, tmp_path):
     other = write(tmp_path, "d", {**LLAMA1B, "bos_token_id": 1, "eos_token_id": 2})   # same vocab size, not Llama 3
     rc, _, err = run(capsys, "profiles", "derive", "--gpu", "h100-sxm", "--model-config", target, "--draft-config",
                      other, "--acceptance", "0.7", "-o", tmp_path / "p.json")
-    one_line(rc, err, "bos_token_id 1 differs from the target's 128000: another tokenizer")
+    assert_contract(rc, err, "bos_token_id 1 differs from the target's 128000: another tokenizer")
     head = write(tmp_path, "h", {**EAGLE3_HEAD, "hidden_size": 5120})
     rc, _, err = run(capsys, "profiles", "derive", "--gpu", "h100-sxm", "--model-config", target, "--draft",
                      "eagle3:x", "--draft-config", head, "--acceptance", "0.7", "-o", tmp_path / "p.json")
-    one_line(rc, err, "hidden_size 5120 is not the target's 4096")
+    assert_contract(rc, err, "hidden_size 5120 is not the target's 4096")
     assert not (tmp_path / "p.json").exists()
 
 
@@ -215,7 +204,7 @@ def test_tp_not_dividing_the_heads_on_every_command(capsys, tmp_path, cmd):
     rc, out, err = run(capsys, *cmd, "--model-config", "qwen2.5-7b", "--gpu", "h100-sxm", "--tp", "8",
                        "-o" if cmd[0] != "predict" else "--json", *([tmp_path / "x.json"] if cmd[0] != "predict"
                                                                    else []))
-    one_line(rc, err, "--tp 8: must divide the model's 28 attention heads; choose one of 1, 2, 4, 7, 14, 28")
+    assert_contract(rc, err, "--tp 8: must divide the model's 28 attention heads; choose one of 1, 2, 4, 7, 14, 28")
     assert out == "" and list(tmp_path.iterdir()) == []
 
 
@@ -241,9 +230,9 @@ def test_tree_wider_than_the_engine_drafts(capsys, tmp_path, engine):
     (tmp_path / "tree.json").write_text(json.dumps(d))
     rc, _, err = run(capsys, "recommend", "-p", tmp_path / "tree.json", "-d", "30s", "--engine", engine, "-o",
                      tmp_path / "plan.json")
-    one_line(rc, err, f"draft.tree.topk 4 is wider than {engine} drafts")
+    assert_contract(rc, err, f"draft.tree.topk 4 is wider than {engine} drafts")
     assert not (tmp_path / "plan.json").exists()
     d["draft"]["tree"] = {"topk": 65}
     (tmp_path / "tree.json").write_text(json.dumps(d))
     rc, _, err = run(capsys, "recommend", "-p", tmp_path / "tree.json", "-d", "30s", "-o", tmp_path / "plan.json")
-    one_line(rc, err, "draft.tree.topk must be an integer in [1, 64]")
+    assert_contract(rc, err, "draft.tree.topk must be an integer in [1, 64]")

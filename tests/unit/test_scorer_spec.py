@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from planner import cli
 from planner.accuracy.bank import Bank, BankProblem, Sample, load_bank, save_bank
 from planner.errors import PlannerError
 from planner.plan import Plan
 from planner.scoring import ScorerConfig, parse_spec
+from test_bad_inputs import assert_contract, run  # the CLI call and the one-line error check
 
 DATA = Path(__file__).parents[1] / "data"
 SPECS = {
@@ -121,33 +121,23 @@ def test_recommend_carries_the_banks_scorer_and_transform_into_the_plan(tmp_path
     assert majority.scorer == {}
 
 
-def _run(capsys, *args):
-    rc = cli.main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def one_line(rc, err, needle):
-    lines = err.strip().splitlines()
-    assert rc == 2 and len(lines) == 1 and lines[0].startswith("planner: error: "), err
-    assert needle in lines[0], lines[0]
 
 
 def test_run_refuses_a_plan_whose_scorer_it_cannot_load(tmp_path, capsys):
     path = tmp_path / "plan.json"
     path.write_text(json.dumps(plan_dict(scorer=parse_spec("python:no_such_module_x:score").to_dict())))
-    rc, _, err = _run(capsys, "run", "--plan", path, "--prompt", "1+1?", "--backend", "openai",
+    rc, _, err = run(capsys, "run", "--plan", path, "--prompt", "1+1?", "--backend", "openai",
                       "--url", "http://127.0.0.1:9/v1", "--server-model", "m")
-    one_line(rc, err, f"plan {path}: cannot load its scorer python:no_such_module_x:score")
+    assert_contract(rc, err, f"plan {path}: cannot load its scorer python:no_such_module_x:score")
     assert "pass --scorer SPEC to use another" in err
 
 
 def test_run_refuses_a_scored_plan_without_a_scorer(tmp_path, capsys):
     path = tmp_path / "plan.json"
     path.write_text(json.dumps(plan_dict(method="weighted_majority")))
-    rc, _, err = _run(capsys, "run", "--plan", path, "--prompt", "1+1?", "--backend", "openai",
+    rc, _, err = run(capsys, "run", "--plan", path, "--prompt", "1+1?", "--backend", "openai",
                       "--url", "http://127.0.0.1:9/v1", "--server-model", "m")
-    one_line(rc, err, "uses weighted_majority but records no scorer: pass --scorer SPEC")
+    assert_contract(rc, err, "uses weighted_majority but records no scorer: pass --scorer SPEC")
 
 
 def test_scorer_flag_overrides_the_plans_and_says_so():
@@ -171,6 +161,6 @@ def test_validate_refuses_a_plan_whose_scorer_it_cannot_load(tmp_path, capsys):
     path = tmp_path / "plan.json"
     path.write_text(json.dumps(plan_dict(scorer=parse_spec("python:no_such_module_x:score").to_dict())))
     data = dataset(tmp_path / "d.jsonl", 2)
-    rc, _, err = _run(capsys, "validate", "--plan", path, "--dataset", data, "--backend", "openai",
+    rc, _, err = run(capsys, "validate", "--plan", path, "--dataset", data, "--backend", "openai",
                       "--url", "http://127.0.0.1:9/v1", "--server-model", "m")
-    one_line(rc, err, f"plan {path}: cannot load its scorer python:no_such_module_x:score")
+    assert_contract(rc, err, f"plan {path}: cannot load its scorer python:no_such_module_x:score")
