@@ -58,21 +58,24 @@ def test_executor_and_model_use_the_same_weights(kind):
     assert ballot.result().table() == pytest.approx({str(c): float(sum(model[c::3])) for c in range(3)})
 
 
+def _credit(voters, cls, scores, kind):
+    """Class 0's share of the win when `voters` (sample indices, repeats allowed) vote with the transform of
+    their own scores: weighted plurality, ties split evenly."""
+    w = scoring.transform([scores[i] for i in voters], kind)
+    tot = {}
+    for i, wi in zip(voters, w):
+        tot[cls[i]] = tot.get(cls[i], 0.0) + wi
+    top = max(tot.values())
+    tied = [c for c, t in tot.items() if t >= top - 1e-9 * max(1.0, abs(top))]
+    return (0 in tied) / len(tied)
+
+
 def _brute_weighted(cls, scores, kind, sizes=None):
     """Average over every v-subset of: weighted plurality with the transform applied to the subset's scores."""
     f = len(cls)
     out = {0: 0.0}
     for v in sizes or range(1, f + 1):
-        credit = []
-        for sub in itertools.combinations(range(f), v):
-            w = scoring.transform([scores[i] for i in sub], kind)
-            tot = {}
-            for i, wi in zip(sub, w):
-                tot[cls[i]] = tot.get(cls[i], 0.0) + wi
-            top = max(tot.values())
-            tied = [c for c, t in tot.items() if t >= top - 1e-9 * max(1.0, abs(top))]
-            credit.append((0 in tied) / len(tied))
-        out[v] = float(np.mean(credit))
+        out[v] = float(np.mean([_credit(sub, cls, scores, kind) for sub in itertools.combinations(range(f), v)]))
     return [out[v] for v in sorted(out)]
 
 
@@ -103,15 +106,7 @@ def test_bootstrap_rank_curve_equals_enumeration_of_draw_sequences():
     cls, scores = np.array([0, 1, 2]), np.array([0.3, 0.9, 0.1])
     curve = boot_weighted_curve(cls, est.score_weights(scores, "rank"), 4, replicates=20000)
     for n in range(1, 5):
-        credit = []
-        for seq in itertools.product(range(3), repeat=n):
-            w = scoring.transform([scores[i] for i in seq], "rank")
-            tot = {}
-            for i, wi in zip(seq, w):
-                tot[cls[i]] = tot.get(cls[i], 0.0) + wi
-            top = max(tot.values())
-            tied = [c for c, t in tot.items() if t >= top - 1e-9]
-            credit.append((0 in tied) / len(tied))
+        credit = [_credit(seq, cls, scores, "rank") for seq in itertools.product(range(3), repeat=n)]
         assert curve[n] == pytest.approx(np.mean(credit), abs=0.015), n   # 4 MC std at R = 20000
 
 
