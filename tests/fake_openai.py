@@ -66,21 +66,23 @@ class FakeOpenAI:
                 except OSError:
                     pass
 
+            def _reply(self, code: int, body: bytes = b"", ctype: str | None = None):
+                """A whole (non-streamed) response: status, optional Content-Type, Content-Length, body."""
+                self.send_response(code)
+                if ctype:
+                    self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
             def do_GET(self):
                 outer.gets += 1
                 if outer.get_mode == "never":
                     return self._hang()
                 if outer.get_mode == "flaky" and outer.gets == 1:  # a server still starting: 503 once
-                    self.send_response(503)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
+                    return self._reply(503)
                 body = json.dumps({"object": "list", "data": [{"id": outer.model_id, "object": "model"}]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self._reply(200, body, "application/json")
 
             def _pool(self, body):
                 outer.pool_bodies.append(body)
@@ -88,11 +90,7 @@ class FakeOpenAI:
                 data = [{"index": i, "object": "pooling", "data": v} for i, v in enumerate(outer.pooling(texts))]
                 msg = json.dumps({"object": "list", "model": body.get("model"), "data": data[::-1],  # any order
                                   "usage": {"prompt_tokens": 1, "total_tokens": 1}}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(msg)))
-                self.end_headers()
-                self.wfile.write(msg)
+                self._reply(200, msg, "application/json")
 
             def _finish(self, n):
                 """The stream's end: the usage chunk (when asked for) and [DONE]."""
@@ -132,10 +130,7 @@ class FakeOpenAI:
                 if self.path.endswith("/pooling") and outer.pooling is not None:
                     return self._pool(body)
                 if not self.path.endswith("completions"):  # e.g. /tokenize: not served here
-                    self.send_response(404)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
+                    return self._reply(404)
                 text = json.dumps(body.get("messages") or body.get("prompt"))
                 m = re.search(r"Problem (\d+)", text)
                 q = int(m.group(1)) if m else -1
@@ -155,13 +150,8 @@ class FakeOpenAI:
                     self.close_connection = True
                     return
                 if mode in ("http_500", "http_404"):
-                    msg = (b'{"error": {"message": "engine dead"}}' if mode == "http_500"
-                           else b'{"error": "model not found"}')
-                    self.send_response(int(mode[-3:]))
-                    self.send_header("Content-Length", str(len(msg)))
-                    self.end_headers()
-                    self.wfile.write(msg)
-                    return
+                    return self._reply(int(mode[-3:]), b'{"error": {"message": "engine dead"}}' if mode == "http_500"
+                                       else b'{"error": "model not found"}')
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Connection", "close")
