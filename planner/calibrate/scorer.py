@@ -31,7 +31,7 @@ def load_reward_model(path: str, device: str = "cpu", dtype: str = "fp32"):
         raise PlannerError(f"--scorer-model {path}: not an outcome reward model (architectures {archs or '?'}, "
                            f"num_labels {cfg.num_labels}); need a *ForSequenceClassification with num_labels 1")
     torch_dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}.get(dtype, torch.float32)
-    model = AutoModelForSequenceClassification.from_pretrained(path, torch_dtype=torch_dtype)
+    model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch_dtype)
     return model.to(device).eval()
 
 
