@@ -2,23 +2,25 @@
 
 The CLI commands recommend/predict/pareto are thin layers over these functions, so a script gets exactly what
 `planner recommend --json` prints. Light on purpose: numpy only; pandas is imported inside `grid()` alone.
-Bad input raises `planner.errors.PlannerError` with a one-line message (the CLI prints it, exit 2)."""
+Bad input raises `planner.errors.PlannerError` with a one-line message (the CLI prints it, exit 2).
+The argument checks live in planner/api_inputs.py, the `--gpus` layout path in planner/api_layout.py, and what
+both recommend paths add to a plan in planner/api_finish.py."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Iterable, Union
+from typing import TYPE_CHECKING, Iterable
 
+from planner.api_finish import _load_summary, _refuse_beyond_capacity, finish
+from planner.api_inputs import (ENGINES, ProfileLike, _deadline, _ints, _limits, _load, _methods,  # noqa: F401
+                                _methods_for, _profiles, with_prompt_tokens)  # (ENGINES, ProfileLike re-exported)
+from planner.api_layout import _layout_plan, _predict_layout
 from planner.errors import PlannerError
 from planner.plan import MAX_BRANCHES, MAX_DRAFT_LEN, MAX_PROMPT_TOKENS, METHODS, Plan  # noqa: F401 (re-exported)
 from planner.profile.schema import Profile
-from planner.units import parse_duration
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
-
-ProfileLike = Union[Profile, str, None]        # a Profile, a shipped name, a JSON path, or None (the default)
-ENGINES = ("vllm", "sglang", "trtllm")
 
 
 def load_profile(name_or_path: str | None = None) -> Profile:
@@ -110,78 +112,14 @@ def recommend(profiles: ProfileLike | Iterable[ProfileLike] = None, deadline: fl
         choice = choose(evs, target_accuracy, strategy, settings)
     plan = build_plan(choice, evs, strategy=strategy, rule=rule, extra_notes=notes,
                       objective=None if target_accuracy is None else "min_latency")
-    from planner.export import engine_sections  # pure python; renders each engine's launch + request
-
     chosen = next((p for p in profs if p.id == plan.profile.get("id")), profs[0])
-    _formats(plan, chosen)
-    plan.engines = engine_sections(plan)
-    plan.predicted["prompt_tokens"] = chosen.prompt_tokens  # what the prediction assumed (run/validate compare)
+    finish(plan, chosen)
     if load is not None:
         plan.predicted["load"] = _load_summary(chosen, plan, load, d, quantile)
         if plan.predicted["load"].get("goodput_rps") is not None:
             plan.notes.append(f"goodput: this plan meets its deadline at p{round(quantile * 100)} up to "
                               f"{plan.predicted['load']['goodput_rps']:.3g} requests/s (Poisson)")
     return plan
-
-
-def _layout_plan(profs, d, quantile, meths, target_accuracy, max_branches, max_draft_len, engine, strategy, rule,
-                 load, budgets, gpus, nodes) -> Plan:
-    """recommend over GPU layouts (`--gpus`): every profile's (T, D) layouts, one rule over all of them."""
-    from planner.choice import build_plan, engine_k_max
-    from planner.export import engine_sections
-    from planner.optimize import layout as LO
-
-    if gpus is None:
-        raise PlannerError("--nodes needs --gpus (the total GPU count, e.g. --gpus 16 --nodes 2)")
-    nodes = LO.check_gpus(gpus, nodes)
-    if budgets is not None or strategy != "exhaustive":
-        raise PlannerError("--gpus searches layouts exhaustively: drop " +
-                           ("--budgets" if budgets is not None else f"--strategy {strategy}"))
-    evs, notes, source = [], [], []
-    for i, p in enumerate(profs):
-        k, why = engine_k_max(p, engine, max_draft_len)
-        notes += [why] if why else []
-        got = LO.evaluate_layouts(p, d, quantile, _methods_for(p, meths), max_branches, k, gpus, nodes, load)
-        evs += got
-        source += [i] * len(got)
-    if load is not None:
-        import numpy as np
-
-        cap = max(float(np.max(np.where(ev.fits_memory[None, :], ev.capacity, 0.0), initial=0.0)) *
-                  ev.layout.replicas for ev in evs)
-        if not load.arrival_rate < cap:
-            raise PlannerError(f"arrival rate {load.arrival_rate:g} requests/s is beyond capacity: {gpus} GPUs "
-                               f"serve at most {cap:.3g} requests/s (best layout and configuration, KV budgets "
-                               "full); lower --arrival-rate or add --gpus")
-        notes.append(f"load: {load.describe()}; each replica serves its share R / replicas of whole requests "
-                     "(latency is queueing + service, planner/model/load.py)")
-    choice = LO.choose(evs, rule, target_accuracy, source)
-    ev, L = choice.ev, choice.ev.layout
-    notes += LO.layout_notes(evs, ev, rule)
-    plan = build_plan(choice, [ev], strategy=strategy, rule=rule, extra_notes=notes,
-                      objective=None if target_accuracy is None else "min_latency")
-    plan.layout = L.to_dict(plan.branches)
-    plan.hardware["gpus"] = L.held
-    _formats(plan, ev.profile)
-    plan.engines = engine_sections(plan)
-    plan.predicted["prompt_tokens"] = ev.profile.prompt_tokens
-    if load is not None:
-        from planner.model.load import Load
-
-        per = Load(arrival_rate=load.arrival_rate / L.replicas)
-        summary = _load_summary(ev.profile, plan, per, d, quantile)
-        for key in ("capacity_rps", "goodput_rps"):   # the layout's: every replica at its R / D
-            summary[key] = None if summary[key] is None else summary[key] * L.replicas
-        plan.predicted["load"] = {**summary, "arrival_rate": load.arrival_rate}
-    return plan
-
-
-def _formats(plan: Plan, p: Profile) -> None:
-    """The number formats the profile sets (planner/profile/quant.py) go into plan.model, where the exporters
-    turn them into the engines' quantisation flags; a profile without them leaves the plan as it was."""
-    for key in ("weight_dtype", "kv_dtype"):
-        if getattr(p.model, key, None):
-            plan.model[key] = getattr(p.model, key)
 
 
 def _budget_choice(profs, budgets, d, quantile, meths, target_accuracy, max_branches, max_draft_len, engine,
@@ -247,40 +185,6 @@ def predict(profile: ProfileLike = None, branches: int = 1, draft_len: int = 0, 
                       layout=layout.to_dict(branches))
 
 
-def _predict_layout(prof: Profile, gpus, tp, nodes, load):
-    """(profile at TP T, Layout, per-replica load) for `predict --gpus G --tp T [--nodes M]`."""
-    from dataclasses import replace
-
-    from planner.model.replicas import with_tp
-    from planner.optimize import layout as LO
-
-    if gpus is None and nodes is not None:
-        raise PlannerError("--nodes needs --gpus (the total GPU count, e.g. --gpus 16 --nodes 2)")
-    T = tp if tp is not None else prof.hardware.tensor_parallel
-    G = gpus if gpus is not None else T
-    _ints(tp=(T, 1, 4096))
-    nodes = LO.check_gpus(G, nodes)
-    if G % T:
-        raise PlannerError(f"--tp {T} does not divide --gpus {G}: the GPUs form G / T replicas of T each "
-                           f"(e.g. --gpus {T * max(G // T, 1)})")
-    from planner.profile.deploy import check_tp
-
-    check_tp(prof.model, T, {"name": prof.hardware.name, "memory_GB": prof.hardware.memory_GB})
-    found = {(L.tp, L.replicas): L for L in LO.layouts(prof, G, nodes)}
-    L = found.get((T, G // T))
-    if L is None:
-        raise PlannerError(f"--tp {T} spans nodes of {G // nodes} GPUs and no inter-node network is known for "
-                           f"{prof.hardware.name}: use --tp {G // nodes} or less")
-    if load is not None:
-        if load.concurrency is not None:
-            raise PlannerError("--gpus with --concurrency is not modelled (clients do not split evenly over "
-                               "replicas); use --arrival-rate R")
-        from planner.model.load import Load
-
-        L, load = replace(L, routing="requests"), Load(arrival_rate=load.arrival_rate / L.replicas)
-    return with_tp(prof, T, L.link_GBps), L, load
-
-
 def grid(profile: ProfileLike = None, deadline: float | str | None = None, quantile: float = 0.9,
          methods: Iterable[str] | None = None, max_branches: int = 256,
          max_draft_len: int = 8, prompt_tokens: int | None = None) -> "pandas.DataFrame":
@@ -308,97 +212,3 @@ def grid(profile: ProfileLike = None, deadline: float | str | None = None, quant
         "latency_q_s": lat["q"][k, n], "accuracy": ev.acc[m, k, n], "accuracy_stderr": ev.acc_se[m, k, n],
         "p_meet_deadline": ev.p_meet[k, n] if ev.deadline else np.nan, "finished_share": ev.finish[k, n],
         "tokens_per_request": tokens[k, n], "device_s_per_request": dev[k, n], "fits_memory": ev.fits_memory[n], "feasible": ev.feasible()[m, k, n]})
-
-
-def _load(arrival_rate, concurrency):
-    """The offered load, or None (a request alone: today's model exactly)."""
-    if arrival_rate is None and concurrency is None:
-        return None
-    from planner.model.load import Load
-
-    return Load(arrival_rate, concurrency)
-
-
-def _refuse_beyond_capacity(evs, load) -> str:
-    """A Poisson rate no configuration can sustain is refused, stating the capacity; else a note on the load."""
-    import numpy as np
-
-    caps = [float(np.max(np.where(ev.fits_memory[None, :], ev.capacity, 0.0), initial=0.0))
-            for ev in evs if ev.capacity is not None]
-    if caps and not load.arrival_rate < max(caps):
-        raise PlannerError(f"arrival rate {load.arrival_rate:g} requests/s is beyond capacity: the deployment "
-                           f"serves at most {max(caps):.3g} requests/s (its best configuration, KV budget full); lower --arrival-rate")
-    return f"load: {load.describe()}; latency is queueing + service at that load (planner/model/load.py)"
-
-
-def _load_summary(prof: Profile, plan: Plan, load, deadline: float | None, quantile: float) -> dict:
-    """The load the plan was chosen at, its capacity and goodput: the highest Poisson rate at which its latency
-    quantile still meets the deadline (bisection on the rate)."""
-    from planner.model.load import Load
-    from planner.optimize.evaluate import evaluate
-
-    one = dict(n_values=[plan.branches], k_values_=[plan.draft_len])
-    ev = evaluate(prof, deadline, quantile, (plan.method,), load=Load(arrival_rate=1e-9), **one)
-    out = {"arrival_rate": load.arrival_rate, "concurrency": load.concurrency,
-           "capacity_rps": float(ev.capacity[0, 0]), "goodput_rps": None}
-    if deadline is None or ev.latency["q"][0, 0] > deadline:
-        return out
-    lo, hi = 0.0, float(ev.capacity[0, 0])
-    for _ in range(12):
-        mid = 0.5 * (lo + hi)
-        e = evaluate(prof, deadline, quantile, (plan.method,), load=Load(arrival_rate=mid), **one)
-        lo, hi = (mid, hi) if e.latency["q"][0, 0] <= deadline else (lo, mid)
-    out["goodput_rps"] = lo
-    return out
-
-
-def _profiles(profiles) -> list[Profile]:
-    if profiles is None or isinstance(profiles, (str, Profile)):
-        profiles = [profiles]
-    out = [p if isinstance(p, Profile) else load_profile(p) for p in profiles]
-    if not out:
-        raise PlannerError("give at least one profile")
-    return out
-
-
-def with_prompt_tokens(profile: Profile, prompt_tokens: int | None) -> Profile:
-    """The profile predicting for prompts of `prompt_tokens` tokens (None: the profile's own `prompt_tokens`,
-    which is the calibration prompts' length, not necessarily the workload's)."""
-    if prompt_tokens is None:
-        return profile
-    _ints(prompt_tokens=(prompt_tokens, 1, MAX_PROMPT_TOKENS))
-    from dataclasses import replace
-
-    return replace(profile, prompt_tokens=int(prompt_tokens))
-
-
-def _deadline(d) -> float | None:
-    return None if d is None else parse_duration(d)
-
-
-def _methods(methods) -> tuple[str, ...] | None:
-    meths = tuple(methods) if methods else None
-    for m in meths or ():
-        if m not in METHODS:
-            raise PlannerError(f"unknown method {m!r}; choose from {', '.join(METHODS)}")
-    return meths
-
-
-def _ints(**checks) -> None:
-    for name, (v, lo, hi) in checks.items():
-        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-            raise PlannerError(f"{name} must be an integer in {lo}..{hi}, got {v!r}")
-
-
-def _limits(max_branches: int, max_draft_len: int) -> None:
-    _ints(max_branches=(max_branches, 1, MAX_BRANCHES), max_draft_len=(max_draft_len, 0, MAX_DRAFT_LEN))
-
-
-def _methods_for(p: Profile, methods: tuple[str, ...] | None) -> tuple[str, ...] | None:
-    """With several profiles, a method one of them lacks is skipped for it (an error only if none has it)."""
-    if not methods:
-        return None
-    from planner.optimize.evaluate import accuracy_model
-
-    have = tuple(m for m in methods if m in accuracy_model(p).methods)
-    return have or methods

@@ -1,0 +1,61 @@
+"""What recommend adds around the chosen plan: the profile's number formats, each engine's launch section, the
+prompt length assumed (both paths: one deployment, or a GPU layout with `--gpus`), and at a load the capacity
+check of one deployment and the plan's capacity and goodput. One place, so the paths cannot disagree on what a
+plan carries."""
+
+from __future__ import annotations
+
+from planner.errors import PlannerError
+from planner.plan import Plan
+from planner.profile.schema import Profile
+
+
+def _formats(plan: Plan, p: Profile) -> None:
+    """The number formats the profile sets (planner/profile/quant.py) go into plan.model, where the exporters
+    turn them into the engines' quantisation flags; a profile without them leaves the plan as it was."""
+    for key in ("weight_dtype", "kv_dtype"):
+        if getattr(p.model, key, None):
+            plan.model[key] = getattr(p.model, key)
+
+
+def finish(plan: Plan, p: Profile) -> None:
+    """The formats, the engine sections (pure python) and the prompt length the prediction assumed (run and
+    validate compare against it), in that order."""
+    from planner.export import engine_sections
+
+    _formats(plan, p)
+    plan.engines = engine_sections(plan)
+    plan.predicted["prompt_tokens"] = p.prompt_tokens
+
+
+def _load_summary(prof: Profile, plan: Plan, load, deadline: float | None, quantile: float) -> dict:
+    """The load the plan was chosen at, its capacity and goodput: the highest Poisson rate at which its latency
+    quantile still meets the deadline (bisection on the rate)."""
+    from planner.model.load import Load
+    from planner.optimize.evaluate import evaluate
+
+    one = dict(n_values=[plan.branches], k_values_=[plan.draft_len])
+    ev = evaluate(prof, deadline, quantile, (plan.method,), load=Load(arrival_rate=1e-9), **one)
+    out = {"arrival_rate": load.arrival_rate, "concurrency": load.concurrency,
+           "capacity_rps": float(ev.capacity[0, 0]), "goodput_rps": None}
+    if deadline is None or ev.latency["q"][0, 0] > deadline:
+        return out
+    lo, hi = 0.0, float(ev.capacity[0, 0])
+    for _ in range(12):
+        mid = 0.5 * (lo + hi)
+        e = evaluate(prof, deadline, quantile, (plan.method,), load=Load(arrival_rate=mid), **one)
+        lo, hi = (mid, hi) if e.latency["q"][0, 0] <= deadline else (lo, mid)
+    out["goodput_rps"] = lo
+    return out
+
+
+def _refuse_beyond_capacity(evs, load) -> str:
+    """A Poisson rate no configuration can sustain is refused, stating the capacity; else a note on the load."""
+    import numpy as np
+
+    caps = [float(np.max(np.where(ev.fits_memory[None, :], ev.capacity, 0.0), initial=0.0))
+            for ev in evs if ev.capacity is not None]
+    if caps and not load.arrival_rate < max(caps):
+        raise PlannerError(f"arrival rate {load.arrival_rate:g} requests/s is beyond capacity: the deployment "
+                           f"serves at most {max(caps):.3g} requests/s (its best configuration, KV budget full); lower --arrival-rate")
+    return f"load: {load.describe()}; latency is queueing + service at that load (planner/model/load.py)"
