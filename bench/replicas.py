@@ -2,8 +2,9 @@
 of whole requests dealt to D replicas, and what `planner recommend --gpus G` picks on a few profiles.
 
 Part 1: a batch-bound step (a CPU-like roofline, where splitting pays) and the default H100 profile (memory-bound,
-where it hardly does); mean and p90 of the model next to the simulation for several (N, D), with and without the
-problem effect (lengths.between_share). Target: within 5 % (tests/unit/test_replicas.py holds 4 % on its cases).
+where it hardly does), against the simulation of tools/split_sim.py (the one tests/unit/test_replicas.py uses):
+mean and p90 of the model next to the simulation for several (N, D), with and without the problem effect
+(lengths.between_share). Target: within 5 % (tests/unit/test_replicas.py holds 4 % on its cases).
 Part 2: the layout, configuration and cost recommend chooses for G = 1, 2, 4, 8 at one deadline, with its time.
 
     python bench/replicas.py                   # ~1-2 min on the 2-core VM
@@ -24,41 +25,12 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from planner import api  # noqa: E402
-from planner.model.latency import StepModel, prefill_time  # noqa: E402
-from planner.model.lengths import LengthDist  # noqa: E402
 from planner.model.replicas import split_grid  # noqa: E402
 from planner.profile.schema import Profile, StepCoeffs  # noqa: E402
 from planner.report import table  # noqa: E402
-from planner.special import norm_cdf  # noqa: E402
+from tools.split_sim import simulate_split  # noqa: E402
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
-
-
-def simulate(p: Profile, N: int, D: int, problems: int, seed: int = 0) -> np.ndarray:
-    """Request latency: per-branch lengths from the copula, dealt N mod D replicas one more; each replica decodes
-    token by token at its batch of running branches (target step, no draft); the slowest replica ends it."""
-    rho = p.lengths.between_share or 0.0
-    rng = np.random.default_rng(seed)
-    z, e = rng.standard_normal((problems, 1)), rng.standard_normal((problems, N))
-    n = np.ceil(LengthDist(p.lengths).quantile(norm_cdf(np.sqrt(rho) * z + np.sqrt(1 - rho) * e))).astype(int)
-    big = -(-N // D)
-    sm = StepModel(p.step, p.model, p.hardware.tensor_parallel, p.hardware.interconnect_GBps)
-    step = sm.time(np.arange(1, big + 1)[:, None], 1, p.prompt_tokens + np.arange(int(n.max()))[None, :])
-    cum = np.concatenate([np.zeros((big, 1)), np.cumsum(step, 1)], 1)
-    sizes = [big] * (N % D) + [N // D] * (D - N % D)
-    out = np.zeros(problems)
-    for i in range(problems):
-        start = 0
-        for size in sizes:
-            lens, start = np.sort(n[i, start:start + size]), start + size
-            if size == 0:
-                continue
-            t, prev = float(prefill_time(p, size)), 0
-            for j, ln in enumerate(lens):
-                t += cum[size - j - 1, ln] - cum[size - j - 1, prev]
-                prev = ln
-            out[i] = max(out[i], t)
-    return out
 
 
 def main() -> None:
@@ -77,7 +49,7 @@ def main() -> None:
             p = replace(base, lengths=replace(base.lengths, between_share=rho or None, within_shape=None))
             for N, D in ((8, 1), (8, 2), (16, 4), (7, 3), (32, 8)):
                 g = split_grid(p, [N], [0], None, D)
-                s = simulate(p, N, D, args.problems)
+                s = simulate_split(p, N, D, args.problems)
                 m, q = float(g.mean[0, 0]), float(g.q[0.9][0, 0])
                 rows.append([name, f"{rho:g}", str(N), str(D), f"{m:.3f}", f"{s.mean():.3f}",
                              f"{100 * (m / s.mean() - 1):+.1f}", f"{q:.3f}", f"{np.quantile(s, 0.9):.3f}",

@@ -1,5 +1,6 @@
-"""Branches split over data-parallel replicas (planner/model/replicas.py) against a brute-force simulation, and
-the layout search (planner/optimize/layout.py) against brute force over (T, D, N, K)."""
+"""Branches split over data-parallel replicas (planner/model/replicas.py) against a brute-force simulation
+(tools/split_sim.py, shared with bench/replicas.py), and the layout search (planner/optimize/layout.py) against
+brute force over (T, D, N, K)."""
 
 import json
 from dataclasses import replace
@@ -9,15 +10,14 @@ import numpy as np
 import pytest
 
 from planner.errors import PlannerError
-from planner.model.latency import StepModel, latency_grid, prefill_time
-from planner.model.lengths import LengthDist
+from planner.model.latency import latency_grid
 from planner.model.replicas import Layout, shares, split_grid, with_tp
 from planner.optimize import layout as LO
 from planner.optimize.evaluate import evaluate
 from planner.optimize.exhaustive import candidates
 from planner.optimize.select import Rule, select
 from planner.profile.schema import Profile, StepCoeffs
-from planner.special import norm_cdf
+from tools.split_sim import simulate_split
 
 DATA = Path(__file__).parents[1] / "data"
 
@@ -29,39 +29,12 @@ def cpu_like() -> Profile:
     return replace(p, step=StepCoeffs(t0_s=0.002, weight_bw_GBps=1e5, kv_bw_GBps=1e5, tflops=0.4))
 
 
-def simulate(p: Profile, N: int, D: int, rho: float, problems: int = 3000, seed: int = 0) -> np.ndarray:
-    """Exact request latency: lengths drawn per branch (a problem effect shared by all of a request's branches),
-    dealt to D replicas (N mod D of them one more), each replica decoding token by token at its own batch of
-    still-running branches from the same step model; the request ends with its slowest replica."""
-    rng = np.random.default_rng(seed)
-    z, e = rng.standard_normal((problems, 1)), rng.standard_normal((problems, N))
-    n = np.ceil(LengthDist(p.lengths).quantile(norm_cdf(np.sqrt(rho) * z + np.sqrt(1 - rho) * e))).astype(int)
-    big = -(-N // D)
-    step = StepModel(p.step, p.model).time(np.arange(1, big + 1)[:, None], 1,
-                                           p.prompt_tokens + np.arange(int(n.max()))[None, :])
-    cum = np.concatenate([np.zeros((big, 1)), np.cumsum(step, 1)], 1)
-    sizes = [big] * (N % D) + [N // D] * (D - N % D)
-    out = np.zeros(problems)
-    for i in range(problems):
-        start = 0
-        for size in sizes:
-            lens, start = np.sort(n[i, start:start + size]), start + size
-            if size == 0:
-                continue
-            t, prev = float(prefill_time(p, size)), 0
-            for j, ln in enumerate(lens):        # between finishes the replica's batch is size - j
-                t += cum[size - j - 1, ln] - cum[size - j - 1, prev]
-                prev = ln
-            out[i] = max(out[i], t)
-    return out
-
-
 @pytest.mark.parametrize("rho", [0.0, 0.8])
 @pytest.mark.parametrize("N,D", [(8, 2), (7, 3), (16, 4), (3, 4)])
 def test_split_over_replicas_matches_simulation(cpu_like, rho, N, D):
     p = replace(cpu_like, lengths=replace(cpu_like.lengths, between_share=rho or None))
     g = split_grid(p, [N], [0], None, D)
-    sim = simulate(p, N, D, rho)
+    sim = simulate_split(p, N, D, problems=3000)
     assert g.mean[0, 0] == pytest.approx(sim.mean(), rel=0.04)
     assert g.q[0.9][0, 0] == pytest.approx(np.quantile(sim, 0.9), rel=0.04)
     assert g.q[0.5][0, 0] == pytest.approx(np.quantile(sim, 0.5), rel=0.04)
