@@ -22,10 +22,11 @@ out of the statistics (warm-up), and each rate sends at least --min-requests req
 longest (a request of N = 3 takes ~20 s on the loaded VM).
 
 Targets (bench, issue 20): p90 within 15 %, hit rate within 5 points, the chosen N falling as the rate rises.
-Needs the serving venv (`bash .ci/vllm.sh`). One run ~10 min on the 2-core VM:
+Measured: N falls, but under load the engine is 1.7-3.5x slower than the model (docs/validation.md, 'On a real
+engine'). Needs the serving venv (`bash .ci/vllm.sh`). One run 11-13 min on the loaded 2-core VM:
 
     python bench/load_engine.py --workdir /tmp/load-engine
-    python bench/load_engine.py --rates 0.1,0.3,0.5 --deadline 30s --seconds 120
+    python bench/load_engine.py --rates 0.1,0.3,0.5 --deadline 30s --seconds 120 --profile DIR/ep.json
 """
 
 from __future__ import annotations
