@@ -8,11 +8,10 @@ driven by an open-loop generator (bench/loadgen.py), predicted vs measured p50/p
 
 The profile describes one replica, so the model is asked at the per-replica rate R/D (round-robin gives each
 replica every D-th arrival). Each replica runs wholly on its own core (`taskset -c i`, its model threads bound
-there too): vLLM's engine-core process spin-waits (sched_yield) on its worker while it serves, so a replica
-whose processes float takes a second core whenever it is busy; with only the model threads bound
-(--threads-only) the two replicas slowed each other 2-5x under load (docs/validation.md), while the profile,
-calibrated with the other replica idle, knew nothing of it. Pinned, a replica is slower alone (n = 1: 10.8 s
-against 7.5 s in one comparison) but the same whether its neighbour is busy or not. This generator floats. No
+there too), so that it runs the same whether its neighbour, idle during the calibration, is busy or not: with
+only the model threads bound (--threads-only) a replica's front end and engine core (which spin-waits on its
+worker while serving) float onto the other replica's core. Pinned, a replica was slower alone in the one
+comparison made (n = 1: 10.8 s against 7.5 s); its calibration sees that. This generator floats. No
 speculative config: ngram drafts gained nothing on free text on this build (32.5 vs 32.9 tokens/s in the serving
 research notes), so K = 0 and the plan's choice is N. `--objective accuracy`: an
 endpoint profile's accuracy is the neutral placeholder, under which the cost rule would call every N a tie.
@@ -22,8 +21,8 @@ out of the statistics (warm-up), and each rate sends at least --min-requests req
 longest (a request of N = 3 takes ~20 s on the loaded VM).
 
 Targets (bench, issue 20): p90 within 15 %, hit rate within 5 points, the chosen N falling as the rate rises.
-Measured: N falls, but under load the engine is 1.7-3.5x slower than the model (docs/validation.md, 'On a real
-engine'). Needs the serving venv (`bash .ci/vllm.sh`). One run 11-13 min on the loaded 2-core VM:
+Measured (docs/validation.md, 'On a real engine'): N falls 3 -> 1; p90 36-66 % above the model on the quietest
+run, worse on a busier VM. Needs the serving venv (`bash .ci/vllm.sh`). One run 11-13 min on the loaded 2-core VM:
 
     python bench/load_engine.py --workdir /tmp/load-engine
     python bench/load_engine.py --rates 0.1,0.3,0.5 --deadline 30s --seconds 120 --profile DIR/ep.json
@@ -151,7 +150,10 @@ def row(rate: float, replicas: int, plan: dict, run: LoadRun) -> dict:
             "hit_model": p["p_meet_deadline"], "hit": run.hit_rate(),
             "capacity": p["load"]["capacity_rps"], "goodput": p["load"]["goodput_rps"],
             "lag_s": run.max_lag_s(), "duration_s": run.duration_s,
-            "server_queue_s": [t.queue_sum_s for t in run.servers]}
+            "server_queue_s": [t.queue_sum_s for t in run.servers],
+            "load_average": open("/proc/loadavg").read().split()[:3],
+            "requests": [{"replica": o.replica, "due_s": o.due_s, "latency_s": o.latency_s, "tokens": o.tokens,
+                          "error": o.error} for o in run.outcomes]}
 
 
 def print_table(rows: list[dict]) -> None:
@@ -216,6 +218,7 @@ def main() -> int:
             run = run_load(backends_for(plan, urls, timeout), DEFAULT_QUESTIONS, plan["branches"], rate, count,
                            deadline, seed=a.seed + i, metrics_urls=urls)
             rows.append(row(rate, a.replicas, plan, run))
+            print(f"#   done in {run.duration_s:.0f} s; load average {rows[-1]['load_average']}", flush=True)
             if run.failed:
                 print(f"#   {run.failed} failed: {next(o.error for o in run.outcomes if o.error)}", flush=True)
     except PlannerError as e:

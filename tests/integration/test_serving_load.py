@@ -7,9 +7,9 @@ the engine saw n = N per request; its summed per-branch end-to-end time never ex
 queueing included) and the measured p90 against the model's within a factor BAND either way (today a strict
 xfail: measured 8.5, 9.5, 8.0 s against 4.1, 5.0, 3.4 s predicted, docs/validation.md). Why that band: the
 p90 of ~20 requests is an order statistic with roughly +-25 % sampling spread here, and the CI box's speed moves
-between the calibration and the run (other jobs share its 2 cores); a model that forgets the load's queueing or
-prefill-per-branch, or is off by an order, falls outside it (the random model's lengths are all max_tokens, so
-the latency spread is the engine's, not the lengths').
+between the calibration and the run (other jobs share its 2 cores); a model off by 1.6x or more falls outside
+it, as today's does (the random model's lengths are all max_tokens, so the spread is the engine's, not the
+lengths').
 
 The server comes from the venv `.ci/vllm.sh` prepares (or $VLLM_PYTHON); without it the module skips with that
 reason. 2-2.7 min on the shared 2-core VM: start, a quick calibration (decode at n = 1, 4), ~35 s of load."""
@@ -102,9 +102,9 @@ def test_poisson_run_accounts_for_every_request(loaded):
     assert all(o.sent_s >= o.due_s - 1e-6 for o in run.outcomes)   # nothing sent ahead of its Poisson time
 
 
-@pytest.mark.xfail(strict=True, reason="known defect (docs/validation.md, 'On a real engine'): requests that share "
-                   "the CPU engine run ~2x slower than the load model predicts (lone requests agree within 5 %); "
-                   "strict: a fix makes this pass and the marker must go")
+@pytest.mark.xfail(strict=True, reason="known gap (docs/validation.md, 'On a real engine'): under load the measured "
+                   "p90 on this CPU engine has been 1.9-2.4x the model's, lone requests agree; strict: once the "
+                   "model (or the machine) closes it this passes and the marker must go")
 def test_measured_p90_within_the_band_of_the_model(loaded):
     p90, model_p90 = loaded["run"].quantile(0.9), loaded["plan"].predicted["latency_s"]["p90"]
     assert np.isfinite(p90) and model_p90 / BAND <= p90 <= model_p90 * BAND, (p90, model_p90)
