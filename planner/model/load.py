@@ -6,14 +6,14 @@ closed-loop clients); each is N branches; a request is admitted FIFO when its N 
 budget; its prefill is one engine step that stalls decoding; every decode round advances all admitted branches
 together at the total batch.
 
-Mean field: the time-average number of admitted branches B solves Little's law
-    B = R * N * (E[len] / tau) * t_round(K, B, L) / (1 - R * prefill(N)),
-a tagged request sees B (1 + e) other branches in each of its rounds (e the step time's batch elasticity: a
-request lives longer in crowded periods, see step_terms), and the others' prefills stretch its decode time by
-1 / (1 - R * prefill(N)). The KV budget holds S = floor(kv / N)
-requests; admission waits as in an M/M/S queue (Erlang C) with the service time the loaded model's mean latency.
-Capacity: the rate at which the budget is full, B = S * N. With R -> 0 every term vanishes: the single-request
-model exactly."""
+Mean background: the time-average number of admitted branches B solves Little's law
+    B = R * N * (E[len] / tau) * t_round(K, n_own + B, L) / (1 - R * prefill(N)),
+n_own a request's own live branches over its decode; the others' prefills stretch a request's decode time by
+1 / (1 - R * prefill(N)). Its spread (planner/model/load_mix.py): the number of other requests an arrival meets
+is negative binomial around Little's count, and the latency is mixed over it. The KV budget holds
+S = floor(kv / N) requests; admission waits as in an M/M/S queue (Erlang C) with the service time the loaded
+model's mean latency. Capacity: the rate at which the budget is full, B = S * N. With R -> 0 every term vanishes:
+the single-request model exactly."""
 
 from __future__ import annotations
 
@@ -90,11 +90,17 @@ class EngineLoad:
         """Requests of N branches the KV budget admits at once."""
         return self.kv // np.asarray(N, dtype=int)
 
-    def _work(self, K, N, B):
+    def _work(self, K, N, B, own=True):
         """Engine seconds one request's decoding occupies per admitted branch-slot, at total batch B."""
         p, L = self.p, self.p.prompt_tokens + 0.5 * self.mean_len
         tau_k = tokens_per_round(p, K)[:, None]
-        return N[None, :] * self.mean_len / tau_k * round_time(p, K[:, None], np.maximum(B, 1.0), L)
+        if own:   # a request's rounds run at its own live branches (on average over its decode) plus the others
+            u = (np.arange(16) + 0.5) / 16
+            top = self.dist.quantile(u[None, :] ** (1.0 / N[:, None])).mean(-1)
+            own = (N * self.mean_len / np.maximum(top, 1e-9))[None, :]
+        else:
+            own = 0.0
+        return N[None, :] * self.mean_len / tau_k * round_time(p, K[:, None], np.maximum(B + own, 1.0), L)
 
     def capacity(self, K, N) -> np.ndarray:
         """Arrival rate (requests/s) at which the KV budget is full: beyond it the queue grows without bound."""
@@ -102,7 +108,7 @@ class EngineLoad:
         full = (self.slots(N) * N).astype(float)[None, :] * np.ones((len(K), 1))
         pre = prefill_time(self.p, N)[None, :]
         with np.errstate(divide="ignore", invalid="ignore"):
-            cap = 1.0 / (self._work(K, N, full) / full + pre)
+            cap = 1.0 / (self._work(K, N, full, own=False) / full + pre)
         return np.where(full > 0, cap, 0.0)
 
     def background(self, K, N) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -125,18 +131,20 @@ class EngineLoad:
         return np.where(none, 0.0, B), np.where(none, 1.0, np.where(stable, stretch, np.inf)), stable | none
 
     def step_terms(self, K, N):
-        """What a tagged request's rounds see: B (1 + e) other rows, e = d ln t_round / d ln B at B in [0, 1].
-        A request lives longer when the engine is crowded, so it sees more than the time average: nothing more
-        when steps do not slow with the batch (e = 0, infinite-server: Poisson arrivals see time averages),
-        twice the average when throughput is flat in the batch (e = 1, processor sharing: a geometric count).
-        The simulation's p90 at 60-82 % of capacity sits within 5 % with this, 10-22 % under without it."""
+        """What a tagged request's rounds see at the mean: B other rows and the prefill stretch (the spread around
+        B: planner/model/load_mix.py)."""
         B, stretch, stable = self.background(K, N)
+        return B, np.where(stable, stretch, 1e6)
+
+    def elasticity(self, K, N, B) -> np.ndarray:
+        """e = d ln t_round / d ln batch in [0, 1], a secant (batch / 1.5 to x 1.5) around the batch a request runs
+        at, its N plus B: 0 where steps are memory-bound, ~1 where they are compute-bound."""
         K, N = np.asarray(K), np.asarray(N)
         L = self.p.prompt_tokens + 0.5 * self.mean_len
-        Bs = np.maximum(B, 1.0)
-        e = np.log(round_time(self.p, K[:, None], Bs * 1.1, L) / round_time(self.p, K[:, None], Bs / 1.1, L)) / \
-            np.log(1.21)
-        return B * (1.0 + np.clip(e, 0.0, 1.0)), np.where(stable, stretch, 1e6)
+        Bs = np.maximum(B + N[None, :], 1.0)
+        e = np.log(round_time(self.p, K[:, None], Bs * 1.5, L) / round_time(self.p, K[:, None], Bs / 1.5, L)) / \
+            np.log(2.25)
+        return np.clip(e, 0.0, 1.0)
 
     def wait(self, K, N, mean_service) -> tuple[np.ndarray, np.ndarray]:
         """Admission wait as M/M/S (Erlang C): P(wait > 0) and the rate of the exponential wait given waiting."""
@@ -193,6 +201,7 @@ def loaded_latency(p: Profile, N, K, dist: LengthDist, load: Load, k_max: int, q
     latency and p_meet 0. The deadline cuts branches by the loaded decode speed; the admission wait is not
     subtracted from their time (it is small below capacity)."""
     from planner.model.latency import latency_grid
+    from planner.model.load_mix import mixed_grid
 
     N, K = np.asarray(N, dtype=int), np.asarray(K, dtype=int)
     rate_fn = None
@@ -204,7 +213,7 @@ def loaded_latency(p: Profile, N, K, dist: LengthDist, load: Load, k_max: int, q
             g = latency_grid(p, N, K, dist, load=EngineLoad(p, load, k_max, dist, rate_fn))
             state["R"] = 0.5 * state["R"] + 0.5 * load.concurrency / np.minimum(sub_mean(g), 1e12)
     el = EngineLoad(p, load, k_max, dist, rate_fn)
-    grid = latency_grid(p, N, K, dist, load=el)
+    grid = mixed_grid(p, N, K, dist, el)
     Ns, ex = grid._expand.sub, grid._expand
     _, _, stable = el.background(K, Ns)
     mean_s = sub_mean(grid)
