@@ -6,15 +6,23 @@ meets the deadline).
 Target: the chosen N falls as load rises; predicted p90 within 6 % and hit rate within 3 points of the simulation
 up to 60 % of the plan's capacity (tests/unit/test_load.py holds those at fixed configurations).
 
+`--endpoint`: instead, the calibrated SmolLM2-135M vLLM-CPU replica of bench/load_engine.py's 2026-12-03 22:53 run
+(ENDPOINT, its step, prefill, lengths and KV memory; a batch-bound step) at that run's per-replica rates and plans,
+model vs simulation (the engine's measured figures are in docs/validation.md).
+
     python bench/load.py                 # ~1 min on the 2-core VM
     python bench/load.py --deadline 5s --rates 1,4,16 --requests 1500
+    python bench/load.py --endpoint      # seconds
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 
@@ -26,13 +34,63 @@ from planner.units import parse_duration  # noqa: E402
 from tools.load_sim import simulate  # noqa: E402
 
 
+# The calibrated replica of bench/load_engine.py's run (docs/validation.md, 'On a real engine'): `planner calibrate
+# --endpoint --quick` against vLLM 0.32.0 CPU serving SmolLM2-135M-Instruct, bf16, 1 GiB KV, one pinned core.
+ENDPOINT = {
+    "id": "vllm-cpu-smollm2-135m-endpoint",
+    "hardware": {"name": "vllm endpoint (CPU)", "mem_bw_GBps": 4.507200853945612, "bf16_tflops": 0.005621984783534091,
+                 "memory_GB": 1.343, "gpus": 1, "tensor_parallel": 1},
+    "step": {"target": {"t0_s": 0.0261894, "weight_bw_GBps": 4.5072, "kv_bw_GBps": 4.5072, "tflops": 0.00562198,
+                        "fit_rel_error": 0.01343}},
+    "prefill": {"t0_s": 0.0337137, "s_per_token": 0.0369686},
+    "draft": {"kind": "none"},
+    "lengths": {"kind": "empirical", "tokens": [12, 13, 20, 36, 48, 48, 48, 48, 48, 48, 48, 48], "between_share": 0.2872},
+    "accuracy": {"kind": "parametric", "beta_a": 1.0, "beta_b": 1.0, "wrong_mode_share": 0.5,
+                 "source": "placeholder: endpoint calibration measures latency only"},
+    "prompt_tokens": 45,
+    "serving": {"prefill_sharing": {"mode": "blocks", "block_size": 128, "prefix_caching": True,
+                                    "source": "vllm:cache_config_info"}},
+}
+ENDPOINT_RUNS = ((0.0352, 3), (0.106, 1), (0.201, 1))   # per-replica rate/s and the plan's N, deadline 19 s
+
+
+def endpoint_profile():
+    """ENDPOINT on the shipped SmolLM2-135M profile's model (the same architecture), without its drafter."""
+    base = json.loads((Path(__file__).resolve().parents[1] / "profiles" / "cpu-smollm2-135m.json").read_text())
+    base.update(ENDPOINT)
+    for key in ("acceptance", "calibration"):
+        base.pop(key, None)
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "endpoint.json"
+        path.write_text(json.dumps(base))
+        return api.load_profile(str(path))
+
+
+def endpoint_table(requests: int) -> None:
+    from planner.model.load import Load
+    from planner.optimize.evaluate import evaluate
+
+    prof, d, rows = endpoint_profile(), 19.0, []
+    for rate, n in ENDPOINT_RUNS:
+        ev = evaluate(prof, d, n_values=[n], k_values_=[0], load=Load(arrival_rate=rate))
+        sim = simulate(prof, n, 0, arrival_rate=rate, n_requests=requests, seed=1)
+        rows.append([f"{rate:g}", str(n), f"{ev.latency['p50'][0, 0]:.2f}", f"{np.quantile(sim, 0.5):.2f}",
+                     f"{ev.latency['p90'][0, 0]:.2f}", f"{np.quantile(sim, 0.9):.2f}",
+                     f"{100 * ev.p_meet[0, 0]:.1f}", f"{100 * np.mean(sim <= d):.1f}"])
+    print(f"{prof.id}, deadline {d:g} s, Poisson arrivals per replica; sim = tools/load_sim.py, {requests} requests")
+    print(table(rows, ["rate/s", "N", "p50 model", "p50 sim", "p90 model", "p90 sim", "hit % model", "hit % sim"]))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default=None)
     ap.add_argument("--deadline", default="3s")
     ap.add_argument("--rates", default="0.5,2,5,10,20", help="Poisson rates, requests/s")
     ap.add_argument("--requests", type=int, default=800, help="simulated requests per rate")
+    ap.add_argument("--endpoint", action="store_true", help="the calibrated vLLM-CPU replica (ENDPOINT) instead")
     args = ap.parse_args()
+    if args.endpoint:
+        return endpoint_table(args.requests)
     prof = api.load_profile(args.profile)
     d = parse_duration(args.deadline)
     rows = []

@@ -102,3 +102,22 @@ def test_predict_beyond_its_capacity_states_it(prof, capsys):
     assert main(["predict", "-n", "8", "-k", "4", "--arrival-rate", f"{1.1 * cap:.4f}"]) == 2
     err = capsys.readouterr().err.strip()
     assert f"{cap:.3g} requests/s" in err and "\n" not in err
+
+
+def test_batch_bound_step_sees_the_spread_of_the_background():
+    """The calibrated vLLM-CPU replica of bench/load_engine.py (a round at batch 3 costs 2.1x batch 1) at that
+    run's three per-replica rates and plans. The mean background gave every request the same slowdown (p50 = p90
+    at N = 1, p90 36-64 % of the simulation's); the mixture over the number of requests met spreads it. Reached
+    (docs/validation.md): p90 49-52 % of the simulation's, hit rate 8-30 points above it; the issue's 15 % / 5
+    points are not reached on this step (the simulation's tail is a processor-sharing queue's)."""
+    from bench.load import ENDPOINT_RUNS, endpoint_profile
+
+    prof = endpoint_profile()
+    for rate, n in ENDPOINT_RUNS:
+        sim = simulate(prof, n, 0, arrival_rate=rate, n_requests=600, seed=1)
+        ev = evaluate(prof, 19.0, n_values=[n], k_values_=[0], load=Load(arrival_rate=rate))
+        p50, p90, p90_sim = ev.latency["p50"][0, 0], ev.latency["p90"][0, 0], np.quantile(sim, 0.9)
+        assert 0.45 * p90_sim < p90 < 1.15 * p90_sim, (rate, p90, p90_sim)
+        assert p90 > 1.15 * p50, (rate, p50, p90)                     # the spread: meeting a crowd is the tail
+        assert abs(ev.p_meet[0, 0] - np.mean(sim <= 19.0)) < 0.35, rate
+        assert np.quantile(sim, 0.9) > 1.15 * np.quantile(sim, 0.5)   # ... as in the simulation
