@@ -21,8 +21,8 @@ out of the statistics (warm-up), and each rate sends at least --min-requests req
 longest (a request of N = 3 takes ~20 s on the loaded VM).
 
 Targets (bench, issue 20): p90 within 15 %, hit rate within 5 points, the chosen N falling as the rate rises.
-Measured (docs/validation.md, 'On a real engine'): N falls 3 -> 1; p90 36-66 % above the mean-field model, which
-on this batch-bound CPU step is also far below its own simulation (printed next to it, tools/load_sim.py). Needs the serving venv (`bash .ci/vllm.sh`). One run 11-13 min on the loaded 2-core VM:
+What it measured, and where the load model misses: docs/validation.md, 'On a real engine' (the simulation of the
+same engine model, tools/load_sim.py, is printed next to each rate). Needs the serving venv (`bash .ci/vllm.sh`). One run 11-13 min on the loaded 2-core VM:
 
     python bench/load_engine.py --workdir /tmp/load-engine
     python bench/load_engine.py --rates 0.1,0.3,0.5 --deadline 30s --seconds 120 --profile DIR/ep.json
