@@ -48,11 +48,13 @@ class Prediction:
     device_s_per_request: float  # device-seconds: min(mean latency, deadline) x tensor-parallel degree
     fits_memory: bool
     layout: dict | None = None   # `predict --gpus/--tp`: the layout predicted (absent without those flags)
+    simulated: dict | None = None   # at a load: the simulation's statistics and SEs (absent without a load)
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        if d["layout"] is None:
-            del d["layout"]
+        for key in ("layout", "simulated"):
+            if d[key] is None:
+                del d[key]
         return d
 
 
@@ -108,14 +110,22 @@ def recommend(profiles: ProfileLike | Iterable[ProfileLike] = None, deadline: fl
         evs.append(evaluate(p, d, quantile, _methods_for(p, meths), n_max=max_branches, k_max=k, load=load))
     if load is not None:
         notes.append(_refuse_beyond_capacity(evs, load))
-    if budgets is None:
+        if strategy != "exhaustive":
+            raise PlannerError(f"a load (--arrival-rate/--concurrency) is searched exhaustively: drop --strategy "
+                               f"{strategy}")
+    if budgets is None and load is not None:   # screened by the closed forms, the pick confirmed by simulation
+        from planner.optimize import load_check
+
+        choice = load_check.confirm(evs, lambda: choose(evs, target_accuracy, strategy, settings))
+        notes.append(load_check.note(choice, evs))
+    elif budgets is None:
         choice = choose(evs, target_accuracy, strategy, settings)
     plan = build_plan(choice, evs, strategy=strategy, rule=rule, extra_notes=notes,
                       objective=None if target_accuracy is None else "min_latency")
     chosen = next((p for p in profs if p.id == plan.profile.get("id")), profs[0])
     finish(plan, chosen)
     if load is not None:
-        plan.predicted["load"] = _load_summary(chosen, plan, load, d, quantile)
+        plan.predicted["load"] = _load_summary(chosen, plan, load, d, quantile, choice)
         if plan.predicted["load"].get("goodput_rps") is not None:
             plan.notes.append(f"goodput: this plan meets its deadline at p{round(quantile * 100)} up to "
                               f"{plan.predicted['load']['goodput_rps']:.3g} requests/s (Poisson)")
@@ -172,8 +182,15 @@ def predict(profile: ProfileLike = None, branches: int = 1, draft_len: int = 0, 
     if load is not None and not ev.latency["mean"][0, 0] < float("inf"):
         raise PlannerError(f"{load.describe()} is beyond what N={branches} K={draft_len} on {prof.id} can serve "
                            "(the queue grows without bound): lower the load or --branches")
+    sim = None
+    if load is not None:   # the closed form's figures replaced by the simulation's (planner/optimize/load_check.py)
+        from planner.optimize.load_check import check_cell
+
+        st = check_cell(ev, 0, 0)
+        sim = None if st is None else st.to_dict()
     if layout is None:
-        return Prediction(profile=prof.id, **with_cost(ev, (0, 0, 0)), fits_memory=bool(ev.fits_memory[0]))
+        return Prediction(profile=prof.id, **with_cost(ev, (0, 0, 0)), fits_memory=bool(ev.fits_memory[0]),
+                          simulated=sim)
     import numpy as np
 
     from planner.optimize.evaluate import memory_ok
@@ -182,7 +199,7 @@ def predict(profile: ProfileLike = None, branches: int = 1, draft_len: int = 0, 
     share = branches if layout.routing != "split" else -(-branches // layout.replicas)
     fits = bool(memory_ok(prof, np.array([share]), draft_len)[0])
     return Prediction(profile=prof.id, **with_cost(ev, (0, 0, 0)), fits_memory=fits,
-                      layout=layout.to_dict(branches))
+                      layout=layout.to_dict(branches), simulated=sim)
 
 
 def grid(profile: ProfileLike = None, deadline: float | str | None = None, quantile: float = 0.9,

@@ -5,6 +5,8 @@ plan carries."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from planner.errors import PlannerError
 from planner.plan import Plan
 from planner.profile.schema import Profile
@@ -28,9 +30,11 @@ def finish(plan: Plan, p: Profile) -> None:
     plan.predicted["prompt_tokens"] = p.prompt_tokens
 
 
-def _load_summary(prof: Profile, plan: Plan, load, deadline: float | None, quantile: float) -> dict:
-    """The load the plan was chosen at, its capacity and goodput: the highest Poisson rate at which its latency
-    quantile still meets the deadline (bisection on the rate)."""
+def _load_summary(prof: Profile, plan: Plan, load, deadline: float | None, quantile: float, choice=None) -> dict:
+    """The load the plan was chosen at, its capacity (closed form: the rate at which the KV budget is full) and
+    goodput: the highest rate at which its latency quantile still meets the deadline, by bisection on the rate
+    with the simulation (planner/optimize/load_check.py; common random numbers across rates) when the plan was
+    confirmed by one, else with the closed forms. `simulated`: the plan's simulated statistics and their SEs."""
     from planner.model.load import Load
     from planner.optimize.evaluate import evaluate
 
@@ -38,13 +42,23 @@ def _load_summary(prof: Profile, plan: Plan, load, deadline: float | None, quant
     ev = evaluate(prof, deadline, quantile, (plan.method,), load=Load(arrival_rate=1e-9), **one)
     out = {"arrival_rate": load.arrival_rate, "concurrency": load.concurrency,
            "capacity_rps": float(ev.capacity[0, 0]), "goodput_rps": None}
+    sim = None
+    if choice is not None and choice.ev.checked is not None and choice.idx[1:] in choice.ev.checked.cells:
+        sim = choice.ev.checked.cells[choice.idx[1:]]
+        out["simulated"] = sim.to_dict()
     if deadline is None or ev.latency["q"][0, 0] > deadline:
         return out
     lo, hi = 0.0, float(ev.capacity[0, 0])
-    for _ in range(12):
+    for _ in range(8 if sim is not None else 12):
         mid = 0.5 * (lo + hi)
-        e = evaluate(prof, deadline, quantile, (plan.method,), load=Load(arrival_rate=mid), **one)
-        lo, hi = (mid, hi) if e.latency["q"][0, 0] <= deadline else (lo, mid)
+        if sim is not None:
+            from planner.optimize.load_check import simulate_cell
+
+            st = simulate_cell(choice.ev, *choice.idx[1:], requests=800, rate=mid)
+            q = np.inf if st is None else st.q
+        else:
+            q = evaluate(prof, deadline, quantile, (plan.method,), load=Load(arrival_rate=mid), **one).latency["q"][0, 0]
+        lo, hi = (mid, hi) if q <= deadline else (lo, mid)
     out["goodput_rps"] = lo
     return out
 

@@ -41,7 +41,13 @@ def _layout_plan(profs, d, quantile, meths, target_accuracy, max_branches, max_d
                                "full); lower --arrival-rate or add --gpus")
         notes.append(f"load: {load.describe()}; each replica serves its share R / replicas of whole requests "
                      "(latency is queueing + service, planner/model/load.py)")
-    choice = LO.choose(evs, rule, target_accuracy, source)
+    if load is None:
+        choice = LO.choose(evs, rule, target_accuracy, source)
+    else:   # screened by the closed forms, the pick confirmed by simulation
+        from planner.optimize import load_check
+
+        choice = load_check.confirm(evs, lambda: LO.choose(evs, rule, target_accuracy, source))
+        notes.append(load_check.note(choice, evs))
     ev, L = choice.ev, choice.ev.layout
     notes += LO.layout_notes(evs, ev, rule)
     plan = build_plan(choice, [ev], strategy=strategy, rule=rule, extra_notes=notes,
@@ -52,8 +58,8 @@ def _layout_plan(profs, d, quantile, meths, target_accuracy, max_branches, max_d
     if load is not None:
         from planner.model.load import Load
 
-        per = Load(arrival_rate=load.arrival_rate / L.replicas)
-        summary = _load_summary(ev.profile, plan, per, d, quantile)
+        per = Load(arrival_rate=load.arrival_rate / L.replicas, round_robin=L.replicas)
+        summary = _load_summary(ev.profile, plan, per, d, quantile, choice)
         for key in ("capacity_rps", "goodput_rps"):   # the layout's: every replica at its R / D
             summary[key] = None if summary[key] is None else summary[key] * L.replicas
         plan.predicted["load"] = {**summary, "arrival_rate": load.arrival_rate}
@@ -90,5 +96,6 @@ def _predict_layout(prof: Profile, gpus, tp, nodes, load):
                                "replicas); use --arrival-rate R")
         from planner.model.load import Load
 
-        L, load = replace(L, routing="requests"), Load(arrival_rate=load.arrival_rate / L.replicas)
+        L, load = replace(L, routing="requests"), Load(arrival_rate=load.arrival_rate / L.replicas,
+                                                       round_robin=L.replicas)
     return with_tp(prof, T, L.link_GBps), L, load

@@ -34,10 +34,13 @@ _WAIT_NODES = 8         # quadrature nodes of the exponential admission wait
 
 @dataclass(frozen=True)
 class Load:
-    """Offered load: Poisson `arrival_rate` (requests/s) or `concurrency` closed-loop clients (one of them)."""
+    """Offered load: Poisson `arrival_rate` (requests/s) or `concurrency` closed-loop clients (one of them).
+    `round_robin` D > 1: this replica is one of D a router feeds in turn from a Poisson stream of D x arrival_rate
+    (its gaps are Erlang-D; the closed forms treat them as Poisson, the simulation as they are)."""
 
     arrival_rate: float | None = None
     concurrency: int | None = None
+    round_robin: int = 1
 
     def __post_init__(self):
         r, c = self.arrival_rate, self.concurrency
@@ -51,8 +54,12 @@ class Load:
                                "(e.g. --concurrency 8)")
 
     def describe(self) -> str:
-        return (f"{self.arrival_rate:g} requests/s (Poisson)" if self.arrival_rate is not None
-                else f"{self.concurrency} concurrent clients")
+        if self.concurrency is not None:
+            return f"{self.concurrency} concurrent clients"
+        if self.round_robin > 1:
+            return (f"{self.arrival_rate:g} requests/s per replica (every {self.round_robin}th of a Poisson stream "
+                    "of that rate x replicas, round-robin)")
+        return f"{self.arrival_rate:g} requests/s (Poisson)"
 
 
 def kv_branches(p: Profile, k_max: int) -> int:

@@ -45,6 +45,7 @@ class Evaluation:
     scoring: np.ndarray | None = None
     scored_finish: np.ndarray | None = None   # (K, N)
     scored_p_meet: np.ndarray | None = None   # (K, N)
+    checked: object = None   # under load: the cells simulated (planner/optimize/load_check.Checked)
 
     def lat(self, key: str = "q") -> np.ndarray:
         """Latency statistic `key` per (method, K, N): generation plus the method's scoring time."""

@@ -71,7 +71,7 @@ def tp_refusal(p: Profile, gpus: int, nodes: int) -> PlannerError:
 def evaluate_layouts(p: Profile, deadline, quantile, methods, n_max: int, k_max: int, gpus: int, nodes: int,
                      load=None) -> list[Evaluation]:
     """One Evaluation per layout (at its TP degree). Without load a request's branches split over the replicas;
-    with a Poisson load whole requests go to one replica each, every replica seeing R / D."""
+    with a Poisson load whole requests go to the replicas in turn (round-robin), every replica seeing R / D."""
     from dataclasses import replace
 
     from planner.model.load import Load
@@ -93,7 +93,7 @@ def evaluate_layouts(p: Profile, deadline, quantile, methods, n_max: int, k_max:
         E._ACC_CACHE[id(pt)] = (pt, am)      # the layout changes no accuracy input: build its tables once
         if load is not None:
             L = replace(L, routing="requests")
-        ld = None if load is None else Load(arrival_rate=load.arrival_rate / L.replicas)
+        ld = None if load is None else Load(arrival_rate=load.arrival_rate / L.replicas, round_robin=L.replicas)
         ev = evaluate(pt, deadline, quantile, methods, n_max=n_max, k_max=k_max, load=ld, layout=L)
         ev.layout = L
         share = ev.N if L.routing != "split" else -(-ev.N // L.replicas)

@@ -143,14 +143,16 @@ def test_one_gpu_layout_is_todays_plan_exactly(case):
 
 
 def test_under_load_each_replica_serves_its_share_of_whole_requests():
-    """--gpus G with a Poisson rate R: whole requests, R / D per replica (random routing splits a Poisson
-    stream), so the layout's latency is one replica's at R / D, and its cost counts all D replicas."""
+    """--gpus G with a Poisson rate R: whole requests dealt round-robin, R / D per replica, so the layout's latency
+    is one replica's at R / D with Erlang-D gaps: no slower than at Poisson R / D (smoother arrivals queue less),
+    faster than one replica at R, and its cost counts all D replicas."""
     from planner import api
 
     two = api.predict("h100-sxm-qwen2.5-7b", 16, 0, arrival_rate=2.0, gpus=2)
     one = api.predict("h100-sxm-qwen2.5-7b", 16, 0, arrival_rate=1.0)
-    assert two.latency_s == one.latency_s and two.layout["routing"] == "requests"
-    assert two.device_s_per_request == pytest.approx(2 * one.device_s_per_request)
+    assert two.layout["routing"] == "requests"
+    assert two.latency_s["p90"] <= one.latency_s["p90"] + 2 * one.simulated["stderr"]["p90"]
+    assert two.device_s_per_request == pytest.approx(2 * two.latency_s["mean"], rel=1e-9)
     alone = api.predict("h100-sxm-qwen2.5-7b", 16, 0, arrival_rate=2.0)
     assert two.latency_s["p90"] < alone.latency_s["p90"]
 
