@@ -1,31 +1,33 @@
 """Plans under load on a real engine (issue 20, item 4): two vLLM CPU replicas serving SmolLM2-135M-Instruct,
-calibrated through their API, then for three Poisson rates the plan `planner recommend --arrival-rate` picks,
-driven by an open-loop generator (bench/loadgen.py), predicted vs measured p50/p90 latency and hit rate.
+calibrated through their API, then for three Poisson rates the plan `planner recommend --gpus 2 --arrival-rate R`
+picks, driven by an open-loop generator (bench/loadgen.py), predicted vs measured p50/p90 latency and hit rate.
 
     planner calibrate --endpoint URL0 --quick -o ep.json                   # one replica: the layout is symmetric
-    planner recommend --profile ep.json --deadline D --arrival-rate R/2 --objective accuracy --json
-    ... then R requests/s (Poisson) round-robin over both replicas, each request n = the plan's N
+    planner recommend --profile ep.json --deadline D --arrival-rate R --gpus 2 --max-branches 3 \
+        --objective accuracy --json
+    ... then R requests/s (Poisson) round-robin over the plan's replicas, each request n = the plan's N
 
-The profile describes one replica, so the model is asked at the per-replica rate R/D (round-robin gives each
-replica every D-th arrival). Each replica runs wholly on its own core (`taskset -c i`, its model threads bound
-there too), so that it runs the same whether its neighbour, idle during the calibration, is busy or not: with
-only the model threads bound (--threads-only) a replica's front end and engine core (which spin-waits on its
-worker while serving) float onto the other replica's core. Pinned, a replica was slower alone in the one
-comparison made (n = 1: 10.8 s against 7.5 s); its calibration sees that. This generator floats. No
-speculative config: ngram drafts gained nothing on free text on this build (32.5 vs 32.9 tokens/s in the serving
-research notes), so K = 0 and the plan's choice is N. `--objective accuracy`: an
-endpoint profile's accuracy is the neutral placeholder, under which the cost rule would call every N a tie.
+The plan's figures under load are the simulation of the engine model the planner confirms its pick with
+(planner/optimize/load_check.py: round-robin gives each of D replicas every D-th arrival, Erlang-D gaps), with
+standard errors; the closed-form screen (planner/model/load.py) is printed next to them. Each replica runs
+wholly on its own core (`taskset -c i`, its model threads bound there too), so that it runs the same whether its
+neighbour, idle during the calibration, is busy or not (--threads-only binds only the model threads). This
+generator floats and asks for no log-probs (a majority vote needs none). No speculative config: ngram drafts
+gained nothing on free text on this build, so K = 0 and the plan's choice is N (and how many replicas take
+requests). `--objective accuracy`: an endpoint profile's accuracy is the neutral placeholder, under which the
+cost rule would call every N a tie; `--max-branches 3` keeps the low rate where several branches pay high enough
+for a run to collect requests in minutes (the placeholder's majority of 2 ties 1, so N goes 3 -> 1).
 Rates (auto, auto_rates): low where the plan still has several branches, mid and high at 45 % and 85 % of the
-highest per-replica rate any plan meets the deadline at (N = 1's goodput). The first 10 % of arrivals are left
-out of the statistics (warm-up), and each rate sends at least --min-requests requests: the low rate's run is the
-longest (a request of N = 3 takes ~20 s on the loaded VM).
+highest rate any plan meets the deadline at (N = 1's goodput); the deadline (auto) is DEADLINE_X x the p90 of
+N = 3 alone. The first 10 % of arrivals are left out of the statistics (warm-up); measured quantiles carry 90 %
+bootstrap intervals, so a miss can be told from too few requests.
 
 Targets (bench, issue 20): p90 within 15 %, hit rate within 5 points, the chosen N falling as the rate rises.
-What it measured, and where the load model misses: docs/validation.md, 'On a real engine' (the simulation of the
-same engine model, tools/load_sim.py, is printed next to each rate). Needs the serving venv (`bash .ci/vllm.sh`). One run 11-13 min on the loaded 2-core VM:
+What it measured: docs/validation.md, 'On a real engine'. Needs the serving venv (`bash .ci/vllm.sh`). One run
+~17 min on the 2-core VM (replicas ~1.5 min, calibration ~2.5 min, three rates of >= 200 s each):
 
     python bench/load_engine.py --workdir /tmp/load-engine
-    python bench/load_engine.py --rates 0.1,0.3,0.5 --deadline 30s --seconds 120 --profile DIR/ep.json
+    python bench/load_engine.py --rates 0.05,0.15,0.3 --deadline 24s --seconds 120 --profile DIR/ep.json
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ from tools.serving.launch import VllmServer  # noqa: E402
 
 SERVE_FLAGS = ["--dtype", "bfloat16", "--max-model-len", "1024", "--enforce-eager"]
 LOW_SHARE, MID_SHARE, HIGH_SHARE = 0.6, 0.45, 0.85   # auto rates (auto_rates)
+DEADLINE_X = 1.8   # auto deadline: this x the p90 of max_branches alone (auto_deadline)
 
 
 def cli(*argv: str) -> str:
@@ -105,28 +108,30 @@ def stop_all(servers: list[VllmServer]) -> None:
     print(f"# replicas stopped (pids {pids}); still running: {left or 'none'}", flush=True)
 
 
-def auto_deadline(profile: str) -> float:
-    """1.4 x the p90 of a lone request of N = 3 branches, rounded up to a second."""
-    plan = api.recommend(profile, 1e6, arrival_rate=1e-4, objective="accuracy", max_branches=3)
-    d = float(np.ceil(1.4 * plan.predicted["latency_s"]["p90"]))
-    print(f"# deadline {d:g} s: 1.4 x the p90 of N = {plan.branches} alone", flush=True)
+def auto_deadline(profile: str, replicas: int, max_branches: int) -> float:
+    """DEADLINE_X x the p90 of a lone request of max_branches branches, rounded up to a second: long enough that
+    several branches still pay at a rate where a run collects a few dozen requests in minutes."""
+    plan = api.recommend(profile, 1e6, arrival_rate=1e-4, objective="accuracy", max_branches=max_branches,
+                         gpus=replicas)
+    d = float(np.ceil(DEADLINE_X * plan.predicted["latency_s"]["p90"]))
+    print(f"# deadline {d:g} s: {DEADLINE_X} x the p90 of N = {plan.branches} alone", flush=True)
     return d
 
 
-def auto_rates(profile: str, deadline: float) -> list[float]:
-    """Per-replica rates from the plans' goodputs: climb from a lone request, each step at 1.05 x the goodput of
-    the plan chosen at the last (the rate it stops meeting the deadline), until N = 1 is chosen. low = LOW_SHARE
-    x the goodput of the last plan with N > 1 (a rate where several branches still pay), mid and high =
-    MID_SHARE and HIGH_SHARE x N = 1's goodput (the highest rate any plan meets the deadline at)."""
+def auto_rates(profile: str, deadline: float, replicas: int, max_branches: int) -> list[float]:
+    """Total rates from the plans' goodputs: climb from a lone request, each step at the larger of 1.05 x the
+    goodput of the plan chosen at the last and 1.1 x the last rate, until N = 1 is chosen. low = LOW_SHARE x the
+    goodput of the last plan with N > 1 (a rate where several branches still pay), mid and high = MID_SHARE and
+    HIGH_SHARE x N = 1's goodput (the highest rate any plan meets the deadline at)."""
     rate, ladder = 1e-4, []
     for _ in range(12):
-        plan = api.recommend(profile, deadline, arrival_rate=rate, objective="accuracy")
+        plan = api.recommend(profile, deadline, arrival_rate=rate, objective="accuracy", gpus=replicas,
+                             max_branches=max_branches)
         ladder.append((rate, plan.branches, float(plan.predicted["load"]["goodput_rps"])))
         if plan.branches == 1:
             break
-        rate = 1.05 * ladder[-1][2]
-    print("# plans per replica: " + ", ".join(f"{r:.3g}/s -> N = {n} (goodput {g:.3g}/s)" for r, n, g in ladder),
-          flush=True)
+        rate = max(1.05 * ladder[-1][2], 1.1 * rate)
+    print("# plans: " + ", ".join(f"{r:.3g}/s -> N = {n} (goodput {g:.3g}/s)" for r, n, g in ladder), flush=True)
     top = ladder[-1][2]
     multi = [g for _, n, g in ladder if n > 1]
     low = LOW_SHARE * multi[-1] if multi else 0.25 * top
@@ -134,31 +139,50 @@ def auto_rates(profile: str, deadline: float) -> list[float]:
 
 
 def backends_for(plan: dict, urls: list[str], timeout_s: float) -> list[OpenAIBackend]:
+    """One client per replica the plan uses, sampling as the plan says; no log-probs (a majority vote needs none,
+    and asking for them costs the server time the calibration did not see)."""
     s = plan["sampling"]
     served = plan["model"].get("served_model") or plan["model"]["hf_id"]
     return [OpenAIBackend(u + "/v1", served, temperature=s["temperature"], top_p=s.get("top_p", 1.0),
-                          max_tokens=s["max_tokens"], logprobs=True, timeout_s=timeout_s) for u in urls]
+                          max_tokens=s["max_tokens"], logprobs=False, timeout_s=timeout_s) for u in urls]
 
 
-def simulated(profile: str, plan: dict, rate: float) -> np.ndarray:
-    """Latencies of the same plan in the discrete-event simulation of the model's engine (tools/load_sim.py), at
-    the per-replica rate: what the mean field approximates, without its averaging of the crowd."""
+def closed_form(profile: str, plan: dict, rate: float, deadline: float) -> dict:
+    """The closed forms' figures for the plan (planner/model/load.py: what screens every configuration before the
+    simulation judges the pick), at the plan's per-replica share of `rate`."""
+    from planner.model.load import Load
+    from planner.optimize.evaluate import evaluate
     from planner.profile import load_profile
-    from tools.load_sim import simulate
 
-    return simulate(load_profile(profile), plan["branches"], plan["speculative"]["num_speculative_tokens"],
-                    arrival_rate=rate, n_requests=600, seed=1)
+    D = plan["layout"]["replicas"]
+    ev = evaluate(load_profile(profile), deadline, 0.9, ("majority",), n_values=[plan["branches"]],
+                  k_values_=[plan["speculative"]["num_speculative_tokens"]],
+                  load=Load(arrival_rate=rate / D, round_robin=D))
+    return {"p50": float(ev.latency["p50"][0, 0]), "p90": float(ev.latency["p90"][0, 0]),
+            "hit": float(ev.p_meet[0, 0])}
 
 
-def row(rate: float, replicas: int, plan: dict, run: LoadRun, sim: np.ndarray) -> dict:
+def bootstrap(lat: np.ndarray, deadline: float, rng: np.random.Generator, reps: int = 2000) -> dict:
+    """90 % intervals of the measured p50, p90 and hit rate (resampling the scored requests)."""
+    if not len(lat):
+        return {k: (float("nan"),) * 2 for k in ("p50", "p90", "hit")}
+    idx = rng.integers(0, len(lat), size=(reps, len(lat)))
+    s = lat[idx]
+    out = {"p50": np.quantile(s, 0.5, axis=1), "p90": np.quantile(s, 0.9, axis=1), "hit": np.mean(s <= deadline, 1)}
+    return {k: (float(np.quantile(v, 0.05)), float(np.quantile(v, 0.95))) for k, v in out.items()}
+
+
+def row(rate: float, plan: dict, run: LoadRun, cf: dict) -> dict:
     p = plan["predicted"]
-    return {"p50_sim": float(np.quantile(sim, 0.5)), "p90_sim": float(np.quantile(sim, 0.9)),
-            "hit_sim": float(np.mean(sim <= run.deadline_s)),"rate": rate, "per_replica": rate / replicas, "N": plan["branches"],
+    sim = p["load"].get("simulated") or {"stderr": {}}
+    ci = bootstrap(run.latencies(), run.deadline_s, np.random.default_rng(0))
+    return {"rate": rate, "replicas": plan["layout"]["replicas"], "N": plan["branches"],
             "K": plan["speculative"]["num_speculative_tokens"], "sent": len(run.outcomes),
             "answered": run.answered, "failed": run.failed, "scored": len(run.scored()),
-            "p50_model": p["latency_s"]["p50"], "p50": run.quantile(0.5),
-            "p90_model": p["latency_s"]["p90"], "p90": run.quantile(0.9),
-            "hit_model": p["p_meet_deadline"], "hit": run.hit_rate(),
+            "p50_model": p["latency_s"]["p50"], "p50_se": sim["stderr"].get("p50"), "p50": run.quantile(0.5),
+            "p50_ci": ci["p50"], "p90_model": p["latency_s"]["p90"], "p90_se": sim["stderr"].get("p90"),
+            "p90": run.quantile(0.9), "p90_ci": ci["p90"], "hit_model": p["p_meet_deadline"], "hit": run.hit_rate(),
+            "hit_ci": ci["hit"], "closed_form": cf,
             "capacity": p["load"]["capacity_rps"], "goodput": p["load"]["goodput_rps"],
             "lag_s": run.max_lag_s(), "duration_s": run.duration_s,
             "server_queue_s": [t.queue_sum_s for t in run.servers],
@@ -168,15 +192,18 @@ def row(rate: float, replicas: int, plan: dict, run: LoadRun, sim: np.ndarray) -
 
 
 def print_table(rows: list[dict]) -> None:
-    print("\n| rate/s (per replica) | N | K | sent/answered | p50 model | p50 sim | p50 | p90 model | p90 sim | p90 "
-          "| p90 error | hit % model | hit % sim | hit % | capacity/s | goodput/s |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("\n| rate/s | replicas | N | sent/scored | p50 model | p50 (90 % CI) | p90 closed form | p90 model "
+          "| p90 (90 % CI) | p90 error | hit % model | hit % (90 % CI) | goodput/s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         err = 100 * (r["p90_model"] - r["p90"]) / r["p90"] if np.isfinite(r["p90"]) else float("nan")
-        print(f"| {r['rate']:.3g} ({r['per_replica']:.3g}) | {r['N']} | {r['K']} | {r['sent']}/{r['answered']} "
-              f"| {r['p50_model']:.2f} | {r['p50_sim']:.2f} | {r['p50']:.2f} | {r['p90_model']:.2f} "
-              f"| {r['p90_sim']:.2f} | {r['p90']:.2f} | {err:+.0f} % | {100 * r['hit_model']:.1f} "
-              f"| {100 * r['hit_sim']:.1f} | {100 * r['hit']:.1f} | {r['capacity']:.3g} | {r['goodput']:.3g} |")
+        lo, hi = r["p90_ci"]
+        print(f"| {r['rate']:.3g} | {r['replicas']} | {r['N']} | {r['sent']}/{r['scored']} "
+              f"| {r['p50_model']:.2f} ± {r['p50_se'] or 0:.2f} | {r['p50']:.2f} ({r['p50_ci'][0]:.2f}–"
+              f"{r['p50_ci'][1]:.2f}) | {r['closed_form']['p90']:.2f} | {r['p90_model']:.2f} ± {r['p90_se'] or 0:.2f} "
+              f"| {r['p90']:.2f} ({lo:.2f}–{hi:.2f}) | {err:+.0f} % | {100 * r['hit_model']:.1f} "
+              f"| {100 * r['hit']:.1f} ({100 * r['hit_ci'][0]:.0f}–{100 * r['hit_ci'][1]:.0f}) "
+              f"| {r['goodput']:.3g} |")
 
 
 def main() -> int:
@@ -185,11 +212,12 @@ def main() -> int:
     ap.add_argument("--model", choices=("smollm2", "tiny"), default="smollm2",
                     help="tiny: the random 4-layer Llama of the tests (~5x faster, lengths say nothing)")
     ap.add_argument("--replicas", type=int, default=2)
-    ap.add_argument("--deadline", default="auto", help="per request, at p90; auto: 1.4 x the p90 of N = 3 alone "
-                    "on the calibrated profile (so that a lone request gets several branches)")
+    ap.add_argument("--deadline", default="auto", help="per request, at p90; auto: DEADLINE_X x the p90 of "
+                    "--max-branches alone on the calibrated profile (so that a lone request gets several branches)")
+    ap.add_argument("--max-branches", type=int, default=3, help="largest N the plans may take")
     ap.add_argument("--rates", default="auto", help="total Poisson rates (requests/s over all replicas), or auto")
-    ap.add_argument("--seconds", type=float, default=80.0, help="arrival window per rate")
-    ap.add_argument("--min-requests", type=int, default=10, help="at least this many requests per rate")
+    ap.add_argument("--seconds", type=float, default=200.0, help="arrival window per rate")
+    ap.add_argument("--min-requests", type=int, default=16, help="at least this many requests per rate")
     ap.add_argument("--threads-only", action="store_true",
                     help="bind only each replica's model threads to its core, not the whole server")
     ap.add_argument("--profile", default=None, help="skip calibration: a profile calibrated on these replicas")
@@ -210,26 +238,29 @@ def main() -> int:
         ep = a.profile or str(work / "ep.json")
         if not a.profile:
             cli("calibrate", "--endpoint", urls[0], "--quick", "-o", ep)
-        deadline = auto_deadline(ep) if a.deadline == "auto" else parse_duration(a.deadline)
+        deadline = auto_deadline(ep, a.replicas, a.max_branches) if a.deadline == "auto" else \
+            parse_duration(a.deadline)
         if a.rates == "auto":
-            rates = [r * a.replicas for r in auto_rates(ep, deadline)]
-            print(f"# rates {', '.join(f'{r:.3g}' for r in rates)}/s over {a.replicas} replicas", flush=True)
+            rates = auto_rates(ep, deadline, a.replicas, a.max_branches)
+            print(f"# rates {', '.join(f'{r:.3g}' for r in rates)}/s over up to {a.replicas} replicas", flush=True)
         else:
             rates = [float(r) for r in a.rates.split(",")]
         for i, rate in enumerate(rates):
             try:
                 plan = json.loads(cli("recommend", "--profile", ep, "--deadline", f"{deadline:g}s", "--arrival-rate",
-                                      f"{rate / a.replicas:.6g}", "--objective", "accuracy", "--json"))
+                                      f"{rate:.6g}", "--gpus", str(a.replicas), "--max-branches",
+                                      str(a.max_branches), "--objective", "accuracy", "--json"))
             except SystemExit as e:
                 print(f"#   no plan at {rate:.3g}/s: {e}", flush=True)
                 continue
+            D = plan["layout"]["replicas"]
             count = max(a.min_requests, int(round(rate * a.seconds)))
             timeout = max(3 * deadline, 4 * plan["predicted"]["latency_s"]["p90"])
-            print(f"# rate {rate:.3g}/s: N = {plan['branches']}, {count} requests, call timeout {timeout:.0f} s",
-                  flush=True)
-            run = run_load(backends_for(plan, urls, timeout), DEFAULT_QUESTIONS, plan["branches"], rate, count,
-                           deadline, seed=a.seed + i, metrics_urls=urls)
-            rows.append(row(rate, a.replicas, plan, run, simulated(ep, plan, rate / a.replicas)))
+            print(f"# rate {rate:.3g}/s: N = {plan['branches']} on {D} replica(s), {count} requests, call timeout "
+                  f"{timeout:.0f} s", flush=True)
+            run = run_load(backends_for(plan, urls[:D], timeout), DEFAULT_QUESTIONS, plan["branches"], rate, count,
+                           deadline, seed=a.seed + i, metrics_urls=urls[:D])
+            rows.append(row(rate, plan, run, closed_form(ep, plan, rate, deadline)))
             print(f"#   done in {run.duration_s:.0f} s; load average {rows[-1]['load_average']}", flush=True)
             if run.failed:
                 print(f"#   {run.failed} failed: {next(o.error for o in run.outcomes if o.error)}", flush=True)

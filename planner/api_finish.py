@@ -49,12 +49,14 @@ def _load_summary(prof: Profile, plan: Plan, load, deadline: float | None, quant
     if deadline is None or ev.latency["q"][0, 0] > deadline:
         return out
     lo, hi = 0.0, float(ev.capacity[0, 0])
+    if sim is not None and load.arrival_rate is not None and sim.q <= deadline:
+        lo = min(float(load.arrival_rate), hi)   # the simulation confirmed the plan at its own rate
     for _ in range(8 if sim is not None else 12):
         mid = 0.5 * (lo + hi)
         if sim is not None:
             from planner.optimize.load_check import simulate_cell
 
-            st = simulate_cell(choice.ev, *choice.idx[1:], requests=800, rate=mid)
+            st = simulate_cell(choice.ev, *choice.idx[1:], rate=mid)
             q = np.inf if st is None else st.q
         else:
             q = evaluate(prof, deadline, quantile, (plan.method,), load=Load(arrival_rate=mid), **one).latency["q"][0, 0]
