@@ -38,20 +38,24 @@ def _load_summary(prof: Profile, plan: Plan, load, deadline: float | None, quant
     from planner.model.load import Load
     from planner.optimize.evaluate import evaluate
 
+    from planner.model.load import EngineLoad
+
     one = dict(n_values=[plan.branches], k_values_=[plan.draft_len])
-    ev = evaluate(prof, deadline, quantile, (plan.method,), load=Load(arrival_rate=1e-9), **one)
+    ev = evaluate(prof, deadline, quantile, (plan.method,), **one)   # alone: the latency as the load vanishes
+    cap = EngineLoad(prof, Load(arrival_rate=1.0), plan.draft_len)   # the plan's deployment: its own K
+    capacity = float(cap.capacity(np.array([plan.draft_len]), np.array([plan.branches]))[0, 0])
     out = {"arrival_rate": load.arrival_rate, "concurrency": load.concurrency,
-           "capacity_rps": float(ev.capacity[0, 0]), "goodput_rps": None}
+           "capacity_rps": capacity, "goodput_rps": None}
     sim = None
     if choice is not None and choice.ev.checked is not None and choice.idx[1:] in choice.ev.checked.cells:
         sim = choice.ev.checked.cells[choice.idx[1:]]
         out["simulated"] = sim.to_dict()
     if deadline is None or ev.latency["q"][0, 0] > deadline:
         return out
-    lo, hi = 0.0, float(ev.capacity[0, 0])
+    lo, hi = 0.0, capacity
     if sim is not None and load.arrival_rate is not None and sim.q <= deadline:
         lo = min(float(load.arrival_rate), hi)   # the simulation confirmed the plan at its own rate
-    for _ in range(8 if sim is not None else 12):
+    for _ in range(6 if sim is not None else 12):
         mid = 0.5 * (lo + hi)
         if sim is not None:
             from planner.optimize.load_check import simulate_cell

@@ -15,6 +15,7 @@ every D-th request, so its gaps are Erlang-D at mean 1 / rate), or `concurrency`
 
 from __future__ import annotations
 
+import heapq
 import math
 from dataclasses import dataclass
 
@@ -83,43 +84,56 @@ def simulate(p: Profile, N: int, K: int, dist: LengthDist, kv: int, *, rate: flo
     else:
         born = np.full(n_requests, np.inf)
         born[:concurrency] = 0.0
-    done = np.full(n_requests, np.nan)
-    left = np.zeros(0)                 # tokens left per admitted branch
-    owner = np.zeros(0, dtype=int)     # its request
-    pos = np.zeros(0)                  # tokens it has generated
-    live = np.zeros(n_requests, dtype=int)
+    lengths = lengths.tolist()
+    born = born.tolist()
+    done = [math.nan] * n_requests
+    live = [0] * n_requests
+    # Every admitted branch advances together: progress G (tokens per branch since the start) is one number, and a
+    # branch admitted at G_a with L tokens (the first from the prefill) ends when G reaches G_a + L - 1.
+    ends: list = []                    # heap of (G at which the branch ends, G_a, request)
+    G, sum_ga = 0.0, 0.0               # progress; sum of G_a over admitted branches (their mean position)
     step = _RoundTimes(p, K, p.lengths.max_tokens + K + 1)
-    sum_pos = 0.0                      # of pos: every admitted branch advances together, so its mean is cheap
     t, nxt, issued = 0.0, 0, min(concurrency or n_requests, n_requests)
-    while nxt < n_requests or len(left):
-        while nxt < n_requests and born[nxt] <= t and len(left) + N <= kv:   # admit: one blocking prefill each
+    while nxt < n_requests or ends:
+        while nxt < n_requests and born[nxt] <= t and len(ends) + N <= kv:   # admit: one blocking prefill each
             t += pre
-            left = np.concatenate([left, lengths[nxt] - 1.0])
-            owner = np.concatenate([owner, np.full(N, nxt)])
-            pos = np.concatenate([pos, np.ones(N)])
-            sum_pos += N
+            for L in lengths[nxt]:
+                heapq.heappush(ends, (G + L - 1.0, G, nxt))
+            sum_ga += N * G
             live[nxt] = N
             nxt += 1
-            left, owner, pos, issued, sum_pos = _retire(left, owner, pos, live, done, born, t, issued,
-                                                        concurrency, sum_pos)
-        if not len(left):
-            if nxt >= n_requests or not np.isfinite(born[nxt]):
+            issued, sum_ga = _retire(ends, G, live, done, born, t, issued, concurrency, sum_ga)
+        if not ends:
+            if nxt >= n_requests or born[nxt] == math.inf:
                 break
             t = max(t, born[nxt])
             continue
-        B = len(left)
-        rounds = max(math.ceil(float(left.min()) / tau - 1e-9), 1)
-        dt = step(B, sum_pos / B + 0.5 * tau * (rounds - 1))
-        if nxt < n_requests and B + N <= kv and np.isfinite(born[nxt]):   # stop at the round the next one arrives in
+        B = len(ends)
+        rounds = to_finish = max(math.ceil((ends[0][0] - G) / tau - 1e-9), 1)
+        dt = step(B, 1.0 + G - sum_ga / B + 0.5 * tau * (rounds - 1))
+        if nxt < n_requests and B + N <= kv and born[nxt] < math.inf:   # stop at the round the next one comes in
             rounds = min(rounds, max(math.ceil((born[nxt] - t) / dt - 1e-9), 1))
         t += rounds * dt
-        left = left - rounds * tau
-        pos = pos + rounds * tau
-        sum_pos += B * rounds * tau
-        left, owner, pos, issued, sum_pos = _retire(left, owner, pos, live, done, born, t, issued, concurrency,
-                                                    sum_pos)
-    lat = (done - born)[int(warmup * n_requests):]
+        G += rounds * tau
+        if rounds >= to_finish:   # else the round an arrival comes in, before any branch ends
+            issued, sum_ga = _retire(ends, G, live, done, born, t, issued, concurrency, sum_ga)
+    lat = (np.array(done) - np.array(born))[int(warmup * n_requests):]
     return lat[np.isfinite(lat)]
+
+
+def _retire(ends, G, live, done, born, t, issued, concurrency, sum_ga):
+    """Pop the branches that ended by progress G; a request whose last branch ended is done at t, and in a closed
+    loop its client sends the next request at once."""
+    while ends and ends[0][0] <= G + 1e-9:
+        _, ga, r = heapq.heappop(ends)
+        sum_ga -= ga
+        live[r] -= 1
+        if live[r] == 0:
+            done[r] = t
+            if concurrency is not None and issued < len(born):
+                born[issued] = t
+                issued += 1
+    return issued, sum_ga
 
 
 class _RoundTimes:
@@ -129,31 +143,19 @@ class _RoundTimes:
     def __init__(self, p: Profile, K: int, top: float):
         self.p, self.K = p, np.array([K])
         self.x = np.linspace(0.0, top, 64)
+        self.dx = float(self.x[1])
         self.rows: dict = {}
 
     def __call__(self, B: int, position: float) -> float:
         row = self.rows.get(B)
-        if row is None:
-            row = self.rows[B] = round_time(self.p, self.K, np.full(len(self.x), B),
-                                            self.p.prompt_tokens + self.x)
-        return float(np.interp(position, self.x, row))
-
-
-def _retire(left, owner, pos, live, done, born, t, issued, concurrency, sum_pos):
-    """Drop finished branches; a request whose last branch finished is done at t, and in a closed loop its client
-    sends the next request at once."""
-    fin = left <= 1e-9
-    if not fin.any():
-        return left, owner, pos, issued, sum_pos
-    for r in owner[fin]:
-        live[r] -= 1
-        if live[r] == 0:
-            done[r] = t
-            if concurrency is not None and issued < len(born):
-                born[issued] = t
-                issued += 1
-    keep = ~fin
-    return left[keep], owner[keep], pos[keep], issued, sum_pos - float(pos[fin].sum())
+        if row is None:   # the block of 32 batches around B in one vectorised call
+            Bs = np.arange(B - B % 32, B - B % 32 + 32)
+            table = round_time(self.p, self.K, np.maximum(Bs, 1)[:, None], self.p.prompt_tokens + self.x[None, :])
+            self.rows.update(zip(Bs.tolist(), table.tolist()))
+            row = self.rows[B]
+        u = min(max(position / self.dx, 0.0), len(row) - 1.000001)
+        i = int(u)
+        return row[i] + (u - i) * (row[i + 1] - row[i])
 
 
 def stats(lat: np.ndarray, quantile: float, deadline: float | None) -> SimStats:

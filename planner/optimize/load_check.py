@@ -19,7 +19,7 @@ import numpy as np
 from planner.errors import PlannerError
 
 MAX_SIMS = 12
-REQUESTS = 1500     # simulated requests per cell (the first 10 % are warm-up)
+REQUESTS = 4000     # simulated requests per cell (the first 10 % are warm-up)
 KEYS = ("mean", "p50", "p90", "p99", "q")
 
 
