@@ -95,21 +95,20 @@ def recommend(profiles: ProfileLike | Iterable[ProfileLike] = None, deadline: fl
     rule = Rule(objective, DEFAULT_TOLERANCE if tolerance is None else tolerance, z)
     settings = SearchSettings(trials=trials, seed=seed, rule=rule)
     load = _load(arrival_rate, concurrency)
-    if load is not None and budgets is not None:
-        raise PlannerError("--budgets and a load (--arrival-rate/--concurrency) cannot be combined yet; drop one")
     if gpus is not None or nodes is not None:
         return _layout_plan(profs, d, quantile, meths, target_accuracy, max_branches, max_draft_len, engine,
                             strategy, rule, load, budgets, gpus, nodes)
     evs, notes = [], []
     if budgets is not None:
         choice, evs, notes = _budget_choice(profs, budgets, d, quantile, meths, target_accuracy, max_branches,
-                                            max_draft_len, engine, strategy, settings)
+                                            max_draft_len, engine, strategy, settings, load)
     for p in profs if budgets is None else ():
         k, why = engine_k_max(p, engine, max_draft_len)
         notes += [why] if why else []
         evs.append(evaluate(p, d, quantile, _methods_for(p, meths), n_max=max_branches, k_max=k, load=load))
-    if load is not None:
+    if load is not None and budgets is None:
         notes.append(_refuse_beyond_capacity(evs, load))
+    if load is not None:
         if strategy != "exhaustive":
             raise PlannerError(f"a load (--arrival-rate/--concurrency) is searched exhaustively: drop --strategy "
                                f"{strategy}")
@@ -133,20 +132,32 @@ def recommend(profiles: ProfileLike | Iterable[ProfileLike] = None, deadline: fl
 
 
 def _budget_choice(profs, budgets, d, quantile, meths, target_accuracy, max_branches, max_draft_len, engine,
-                   strategy, settings):
-    """The pick over (method, K, N, budget) of every profile, the evaluations build_plan compares it with, notes."""
+                   strategy, settings, load=None):
+    """The pick over (method, K, N, budget) of every profile, the evaluations build_plan compares it with, notes.
+    At a load every budget is screened at it and the pick confirmed by simulation, as without budgets."""
     from planner.choice import engine_k_max
     from planner.optimize import budget as B
 
     if strategy == "optuna-cap":
         B.pick(strategy, [], settings)  # raises: the two contradict
+    if load is not None and strategy != "exhaustive":
+        raise PlannerError(f"a load (--arrival-rate/--concurrency) is searched exhaustively: drop --strategy "
+                           f"{strategy}")
     per, notes = [], []
     for p in profs:
         k, why = engine_k_max(p, engine, max_draft_len)
         notes += [why] if why else []
         per.append(B.evaluate_budgets(p, d, quantile, _methods_for(p, meths), n_max=max_branches, k_max=k,
-                                      budgets=budgets))
-    choice = B.choose(per, target_accuracy, strategy, settings)
+                                      budgets=budgets, load=load))
+    if load is None:
+        choice = B.choose(per, target_accuracy, strategy, settings)
+    else:
+        from planner.optimize import load_check
+
+        flat = [ev for evs in per for ev in evs]
+        notes.append(_refuse_beyond_capacity(flat, load))
+        choice = load_check.confirm(flat, lambda: B.choose(per, target_accuracy, strategy, settings))
+        notes.append(load_check.note(choice, flat))
     shown = [choice.ev] + [evs[-1] for evs in per if all(e is not choice.ev for e in evs)]
     got = ", ".join(str(b) for b in B.check_budgets(choice.ev.profile, budgets))
     notes.append(f"answer budgets searched: {got} tokens; chosen: "

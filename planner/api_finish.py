@@ -40,9 +40,13 @@ def _load_summary(prof: Profile, plan: Plan, load, deadline: float | None, quant
 
     from planner.model.load import EngineLoad
 
-    one = dict(n_values=[plan.branches], k_values_=[plan.draft_len])
+    from planner.model.lengths import LengthDist
+
+    cap_tokens = choice.ev.max_tokens if choice is not None else None   # an answer budget (--budgets)
+    one = dict(n_values=[plan.branches], k_values_=[plan.draft_len], max_tokens=cap_tokens)
     ev = evaluate(prof, deadline, quantile, (plan.method,), **one)   # alone: the latency as the load vanishes
-    cap = EngineLoad(prof, Load(arrival_rate=1.0), plan.draft_len)   # the plan's deployment: its own K
+    cap = EngineLoad(prof, Load(arrival_rate=1.0), plan.draft_len,   # the plan's deployment: its own K
+                     LengthDist(prof.lengths, cap=cap_tokens))
     capacity = float(cap.capacity(np.array([plan.draft_len]), np.array([plan.branches]))[0, 0])
     out = {"arrival_rate": load.arrival_rate, "concurrency": load.concurrency,
            "capacity_rps": capacity, "goodput_rps": None}

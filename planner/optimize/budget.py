@@ -50,13 +50,14 @@ def default_budgets(p: Profile) -> tuple[int, ...]:
 
 
 def evaluate_budgets(p: Profile, deadline: float | None, quantile: float = 0.9, methods=None, n_max: int = 256,
-                     k_max: int = 8, budgets=(), n_values=None, k_values_=None) -> list[Evaluation]:
-    """One Evaluation per budget (ascending). A budget at or above the profile's max_tokens is no cap."""
+                     k_max: int = 8, budgets=(), n_values=None, k_values_=None, load=None) -> list[Evaluation]:
+    """One Evaluation per budget (ascending). A budget at or above the profile's max_tokens is no cap. `load`
+    (planner/model/load.Load): every budget's latency at that load (a shorter budget also frees the engine)."""
     out = []
     for b in check_budgets(p, budgets):
         cap = b if b < p.lengths.max_tokens else None
         ev = evaluate(p, deadline, quantile, methods, n_max=n_max, k_max=k_max, n_values=n_values,
-                      k_values_=k_values_, max_tokens=cap)
+                      k_values_=k_values_, max_tokens=cap, load=load)
         if cap is not None and not hasattr(accuracy_model(p), "node_accuracy"):
             _bank_under_budget(ev, cap)
         out.append(ev)

@@ -121,3 +121,20 @@ def test_batch_bound_step_sees_the_spread_of_the_background():
         assert p90 > 1.15 * p50, (rate, p50, p90)                     # the spread: meeting a crowd is the tail
         assert abs(ev.p_meet[0, 0] - np.mean(sim <= 19.0)) < 0.35, rate
         assert np.quantile(sim, 0.9) > 1.15 * np.quantile(sim, 0.5)   # ... as in the simulation
+
+
+def test_plan_at_a_load_is_the_simulated_one_and_a_budget_axis_at_load_agrees(prof):
+    """The plan's figures under load are its cell's simulation (the token-level oracle tools/load_sim.py agrees
+    within its Monte-Carlo error), they meet the deadline, and `--budgets` at a load with the profile's own
+    max_tokens as the only budget is the same plan as without the budget axis (the refusal is gone)."""
+    plan = api.recommend(prof, DEADLINE, arrival_rate=5.0, max_draft_len=4)
+    sim = plan.predicted["load"]["simulated"]
+    assert plan.predicted["latency_s"]["p90"] == pytest.approx(sim["p90"]) and sim["p90"] <= DEADLINE
+    ref = np.concatenate([simulate(prof, plan.branches, plan.draft_len, arrival_rate=5.0, n_requests=1500, seed=s)
+                          for s in range(3)])
+    assert sim["p90"] == pytest.approx(np.quantile(ref, 0.9), rel=0.04)
+    assert sim["stderr"]["p90"] > 0 and sim["requests"] > 1000
+    one = api.recommend(prof, DEADLINE, arrival_rate=5.0, max_draft_len=4, budgets=[prof.lengths.max_tokens])
+    assert (one.branches, one.draft_len, one.method) == (plan.branches, plan.draft_len, plan.method)
+    assert one.predicted["latency_s"] == plan.predicted["latency_s"]
+    assert plan.predicted["load"]["goodput_rps"] >= 5.0
