@@ -115,7 +115,8 @@ def confirm(evs: list, pick: Callable[[], object]) -> object:
         if (k, n) in ev.checked.cells:
             return choice
         st = simulate_cell(ev, k, n)
-        before = {key: float(ev.latency[key][k, n]) for key in KEYS}
+        scr = ev.checked.screened or ev.latency   # the closed form's figures, not the last rescaling of them
+        before = {key: float(scr[key][k, n]) for key in KEYS}
         _write(ev, k, n, st)
         if st is not None:
             _rescale(evs, {key: getattr(st, key) / before[key] if before[key] > 0 and np.isfinite(before[key])
