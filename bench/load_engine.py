@@ -206,6 +206,36 @@ def print_table(rows: list[dict]) -> None:
               f"| {r['goodput']:.3g} |")
 
 
+def split_phase(ep: str, urls: list[str], n: int, repeats: int) -> list[dict]:
+    """A lone request's N branches split over the replicas (issue 20, item 2 on the real engine), sent `repeats`
+    times one after another through the executor's fan-out (planner/executor/backends/fanout.py), then the same
+    N on one replica: `predict --gpus D --tp 1` (planner/model/replicas.py) and `predict` vs the measured mean and
+    max latency."""
+    from planner.executor.backends.fanout import FanOut
+    from planner.executor.deadline import Deadline
+
+    out, D = [], len(urls)
+    plan = api.recommend(ep, 1e6, objective="accuracy", max_branches=n).to_dict()   # sampling, served model
+    s = plan["sampling"]
+    served = plan["model"].get("served_model") or plan["model"]["hf_id"]
+    kw = dict(temperature=s["temperature"], top_p=s.get("top_p", 1.0), max_tokens=s["max_tokens"],
+              logprobs=False, timeout_s=600.0)
+    for label, backend, pred in (
+            (f"split over {D}", FanOut([u + "/v1" for u in urls], served, mode="n", **kw),
+             api.predict(ep, n, 0, gpus=D, tp=1)),
+            ("one replica", OpenAIBackend(urls[0] + "/v1", served, **kw), api.predict(ep, n, 0))):
+        lat = []
+        for i in range(repeats):
+            res = backend.generate(DEFAULT_QUESTIONS[i % len(DEFAULT_QUESTIONS)], n, Deadline(None))
+            lat.append(res.latency_s)
+        p = pred.latency_s
+        out.append({"routing": label, "N": n, "mean_model": p["mean"], "p90_model": p["p90"],
+                    "mean": float(np.mean(lat)), "max": float(np.max(lat)), "latencies": lat})
+        print(f"# {label}: N = {n}, {repeats} lone requests: mean {np.mean(lat):.2f} s (model {p['mean']:.2f}), "
+              f"max {np.max(lat):.2f} s (model p90 {p['p90']:.2f})", flush=True)
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--workdir", default=None)
@@ -215,6 +245,8 @@ def main() -> int:
     ap.add_argument("--deadline", default="auto", help="per request, at p90; auto: DEADLINE_X x the p90 of "
                     "--max-branches alone on the calibrated profile (so that a lone request gets several branches)")
     ap.add_argument("--max-branches", type=int, default=3, help="largest N the plans may take")
+    ap.add_argument("--split-branches", type=int, default=4, help="N of the split phase (lone requests)")
+    ap.add_argument("--split-repeats", type=int, default=5, help="lone requests per routing; 0 skips the phase")
     ap.add_argument("--rates", default="auto", help="total Poisson rates (requests/s over all replicas), or auto")
     ap.add_argument("--seconds", type=float, default=200.0, help="arrival window per rate")
     ap.add_argument("--min-requests", type=int, default=16, help="at least this many requests per rate")
@@ -232,12 +264,14 @@ def main() -> int:
           f"{open('/proc/loadavg').read().split()[:3]}; {a.replicas} replicas of {model.name}", flush=True)
     servers = start_replicas(model, a.replicas, work, pin_all=not a.threads_only)
     rows: list[dict] = []
+    split: list[dict] = []
     try:
         urls = [s.base_url for s in servers]
         print(f"# replicas up in {max(s.startup_s for s in servers):.0f} s: {urls}", flush=True)
         ep = a.profile or str(work / "ep.json")
         if not a.profile:
             cli("calibrate", "--endpoint", urls[0], "--quick", "-o", ep)
+        split = split_phase(ep, urls, a.split_branches, a.split_repeats) if a.split_repeats > 0 else []
         deadline = auto_deadline(ep, a.replicas, a.max_branches) if a.deadline == "auto" else \
             parse_duration(a.deadline)
         if a.rates == "auto":
@@ -272,7 +306,7 @@ def main() -> int:
     print_table(rows)
     print(f"\n# {len(rows)} rates in {time.monotonic() - t_start:.0f} s; end "
           f"{time.strftime('%H:%M:%S', time.gmtime())} UTC; load average {open('/proc/loadavg').read().split()[:3]}")
-    (work / "load_engine.json").write_text(json.dumps(rows, indent=1))
+    (work / "load_engine.json").write_text(json.dumps({"split": split, "rates": rows}, indent=1))
     return 0
 
 
