@@ -47,11 +47,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.load_stats import analyse, print_table  # noqa: E402
 from bench.loadgen import LoadRun, run_load  # noqa: E402
 from planner import api  # noqa: E402
 from planner.calibrate.endpoint.measure import DEFAULT_QUESTIONS  # noqa: E402
 from planner.errors import PlannerError  # noqa: E402
 from planner.executor.backends.openai import OpenAIBackend  # noqa: E402
+from planner.profile import load_profile  # noqa: E402
 from planner.units import parse_duration  # noqa: E402
 from tools.serving.launch import VllmServer  # noqa: E402
 
@@ -147,63 +149,21 @@ def backends_for(plan: dict, urls: list[str], timeout_s: float) -> list[OpenAIBa
                           max_tokens=s["max_tokens"], logprobs=False, timeout_s=timeout_s) for u in urls]
 
 
-def closed_form(profile: str, plan: dict, rate: float, deadline: float) -> dict:
-    """The closed forms' figures for the plan (planner/model/load.py: what screens every configuration before the
-    simulation judges the pick), at the plan's per-replica share of `rate`."""
-    from planner.model.load import Load
-    from planner.optimize.evaluate import evaluate
-    from planner.profile import load_profile
-
-    D = plan["layout"]["replicas"]
-    ev = evaluate(load_profile(profile), deadline, 0.9, ("majority",), n_values=[plan["branches"]],
-                  k_values_=[plan["speculative"]["num_speculative_tokens"]],
-                  load=Load(arrival_rate=rate / D, round_robin=D))
-    return {"p50": float(ev.latency["p50"][0, 0]), "p90": float(ev.latency["p90"][0, 0]),
-            "hit": float(ev.p_meet[0, 0])}
-
-
-def bootstrap(lat: np.ndarray, deadline: float, rng: np.random.Generator, reps: int = 2000) -> dict:
-    """90 % intervals of the measured p50, p90 and hit rate (resampling the scored requests)."""
-    if not len(lat):
-        return {k: (float("nan"),) * 2 for k in ("p50", "p90", "hit")}
-    idx = rng.integers(0, len(lat), size=(reps, len(lat)))
-    s = lat[idx]
-    out = {"p50": np.quantile(s, 0.5, axis=1), "p90": np.quantile(s, 0.9, axis=1), "hit": np.mean(s <= deadline, 1)}
-    return {k: (float(np.quantile(v, 0.05)), float(np.quantile(v, 0.95))) for k, v in out.items()}
-
-
-def row(rate: float, plan: dict, run: LoadRun, cf: dict) -> dict:
+def row(rate: float, plan: dict, run: LoadRun) -> dict:
+    """The measured run next to the plan's figures (bench/load_stats.py adds the band and the replay)."""
     p = plan["predicted"]
     sim = p["load"].get("simulated") or {"stderr": {}}
-    ci = bootstrap(run.latencies(), run.deadline_s, np.random.default_rng(0))
-    return {"rate": rate, "replicas": plan["layout"]["replicas"], "N": plan["branches"],
+    return {"rate": rate, "deadline": run.deadline_s, "replicas": plan["layout"]["replicas"], "N": plan["branches"],
             "K": plan["speculative"]["num_speculative_tokens"], "sent": len(run.outcomes),
             "answered": run.answered, "failed": run.failed, "scored": len(run.scored()),
-            "p50_model": p["latency_s"]["p50"], "p50_se": sim["stderr"].get("p50"), "p50": run.quantile(0.5),
-            "p50_ci": ci["p50"], "p90_model": p["latency_s"]["p90"], "p90_se": sim["stderr"].get("p90"),
-            "p90": run.quantile(0.9), "p90_ci": ci["p90"], "hit_model": p["p_meet_deadline"], "hit": run.hit_rate(),
-            "hit_ci": ci["hit"], "closed_form": cf,
-            "capacity": p["load"]["capacity_rps"], "goodput": p["load"]["goodput_rps"],
+            "p50_model": p["latency_s"]["p50"], "p50": run.quantile(0.5), "p90_model": p["latency_s"]["p90"],
+            "p90_se": sim["stderr"].get("p90"), "p90": run.quantile(0.9), "hit_model": p["p_meet_deadline"],
+            "hit": run.hit_rate(), "capacity": p["load"]["capacity_rps"], "goodput": p["load"]["goodput_rps"],
             "lag_s": run.max_lag_s(), "duration_s": run.duration_s,
             "server_queue_s": [t.queue_sum_s for t in run.servers],
             "load_average": open("/proc/loadavg").read().split()[:3],
             "requests": [{"replica": o.replica, "due_s": o.due_s, "latency_s": o.latency_s, "tokens": o.tokens,
-                          "error": o.error} for o in run.outcomes]}
-
-
-def print_table(rows: list[dict]) -> None:
-    print("\n| rate/s | replicas | N | sent/scored | p50 model | p50 (90 % CI) | p90 closed form | p90 model "
-          "| p90 (90 % CI) | p90 error | hit % model | hit % (90 % CI) | goodput/s |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        err = 100 * (r["p90_model"] - r["p90"]) / r["p90"] if np.isfinite(r["p90"]) else float("nan")
-        lo, hi = r["p90_ci"]
-        print(f"| {r['rate']:.3g} | {r['replicas']} | {r['N']} | {r['sent']}/{r['scored']} "
-              f"| {r['p50_model']:.2f} ± {r['p50_se'] or 0:.2f} | {r['p50']:.2f} ({r['p50_ci'][0]:.2f}–"
-              f"{r['p50_ci'][1]:.2f}) | {r['closed_form']['p90']:.2f} | {r['p90_model']:.2f} ± {r['p90_se'] or 0:.2f} "
-              f"| {r['p90']:.2f} ({lo:.2f}–{hi:.2f}) | {err:+.0f} % | {100 * r['hit_model']:.1f} "
-              f"| {100 * r['hit']:.1f} ({100 * r['hit_ci'][0]:.0f}–{100 * r['hit_ci'][1]:.0f}) "
-              f"| {r['goodput']:.3g} |")
+                          "branch_tokens": o.branch_tokens, "error": o.error} for o in run.outcomes]}
 
 
 def split_phase(ep: str, urls: list[str], n: int, repeats: int) -> list[dict]:
@@ -294,7 +254,7 @@ def main() -> int:
                   f"{timeout:.0f} s", flush=True)
             run = run_load(backends_for(plan, urls[:D], timeout), DEFAULT_QUESTIONS, plan["branches"], rate, count,
                            deadline, seed=a.seed + i, metrics_urls=urls[:D])
-            rows.append(row(rate, plan, run, closed_form(ep, plan, rate, deadline)))
+            rows.append(row(rate, plan, run))
             print(f"#   done in {run.duration_s:.0f} s; load average {rows[-1]['load_average']}", flush=True)
             if run.failed:
                 print(f"#   {run.failed} failed: {next(o.error for o in run.outcomes if o.error)}", flush=True)
@@ -303,10 +263,10 @@ def main() -> int:
         return 1
     finally:
         stop_all(servers)
-    print_table(rows)
+    (work / "load_engine.json").write_text(json.dumps({"split": split, "rates": rows}, indent=1))
+    print_table([analyse(load_profile(ep), r, r["deadline"]) for r in rows])
     print(f"\n# {len(rows)} rates in {time.monotonic() - t_start:.0f} s; end "
           f"{time.strftime('%H:%M:%S', time.gmtime())} UTC; load average {open('/proc/loadavg').read().split()[:3]}")
-    (work / "load_engine.json").write_text(json.dumps({"split": split, "rates": rows}, indent=1))
     return 0
 
 

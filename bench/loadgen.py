@@ -43,6 +43,7 @@ class Outcome:
     error: str | None = None
     branches_done: int = 0
     tokens: int = 0
+    branch_tokens: list = field(default_factory=list)   # per branch, for a replay of the run (bench/load_engine.py)
 
     @property
     def latency_s(self) -> float:
@@ -144,6 +145,7 @@ def run_load(backends: list, prompts: list[str], n: int, rate: float, count: int
             o.end_s = time.perf_counter() - t0
             done = [b for b in res.branches if b.completed]
             o.branches_done, o.tokens = len(done), sum(b.num_tokens for b in res.branches)
+            o.branch_tokens = [b.num_tokens for b in res.branches]
             o.ok = len(done) == n
             if not o.ok:
                 o.error = f"{n - len(done)} of {n} branches unfinished"

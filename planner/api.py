@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Iterable
 
-from planner.api_finish import _load_summary, _refuse_beyond_capacity, finish
+from planner.api_finish import _load_summary, _refuse_beyond_capacity, finish, goodput_note
 from planner.api_inputs import (ENGINES, ProfileLike, _deadline, _ints, _limits, _load, _methods,  # noqa: F401
                                 _methods_for, _profiles, with_prompt_tokens)  # (ENGINES, ProfileLike re-exported)
 from planner.api_layout import _layout_plan, _predict_layout
@@ -125,9 +125,7 @@ def recommend(profiles: ProfileLike | Iterable[ProfileLike] = None, deadline: fl
     finish(plan, chosen)
     if load is not None:
         plan.predicted["load"] = _load_summary(chosen, plan, load, d, quantile, choice)
-        if plan.predicted["load"].get("goodput_rps") is not None:
-            plan.notes.append(f"goodput: this plan meets its deadline at p{round(quantile * 100)} up to "
-                              f"{plan.predicted['load']['goodput_rps']:.3g} requests/s (Poisson)")
+        goodput_note(plan, quantile)
     return plan
 
 

@@ -73,6 +73,15 @@ def _load_summary(prof: Profile, plan: Plan, load, deadline: float | None, quant
     return out
 
 
+def goodput_note(plan: Plan, quantile: float, replicas: int = 1) -> None:
+    """The plan's note on its goodput (both recommend paths), when it has one."""
+    g = plan.predicted["load"].get("goodput_rps")
+    if g is not None:
+        over = f" over its {replicas} replicas, round-robin" if replicas > 1 else ""
+        plan.notes.append(f"goodput: this plan meets its deadline at p{round(quantile * 100)} up to {g:.3g} "
+                          f"requests/s (Poisson{over})")
+
+
 def _refuse_beyond_capacity(evs, load) -> str:
     """A Poisson rate no configuration can sustain is refused, stating the capacity; else a note on the load."""
     import numpy as np

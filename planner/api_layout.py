@@ -4,7 +4,7 @@ single-deployment path in planner/api.py, which runs exactly as before when no G
 
 from __future__ import annotations
 
-from planner.api_finish import _load_summary, finish
+from planner.api_finish import _load_summary, finish, goodput_note
 from planner.api_inputs import _ints, _methods_for
 from planner.errors import PlannerError
 from planner.plan import Plan
@@ -63,6 +63,7 @@ def _layout_plan(profs, d, quantile, meths, target_accuracy, max_branches, max_d
         for key in ("capacity_rps", "goodput_rps"):   # the layout's: every replica at its R / D
             summary[key] = None if summary[key] is None else summary[key] * L.replicas
         plan.predicted["load"] = {**summary, "arrival_rate": load.arrival_rate}
+        goodput_note(plan, quantile, L.replicas)
     return plan
 
 

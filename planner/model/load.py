@@ -41,6 +41,7 @@ class Load:
     arrival_rate: float | None = None
     concurrency: int | None = None
     round_robin: int = 1
+    spread: bool = True   # screen with the spread over the background (load_mix.py); False: the mean field alone
 
     def __post_init__(self):
         r, c = self.arrival_rate, self.concurrency
@@ -225,7 +226,7 @@ def loaded_latency(p: Profile, N, K, dist: LengthDist, load: Load, k_max: int, q
             g = latency_grid(p, N, K, dist, load=EngineLoad(p, load, k_max, dist, rate_fn))
             state["R"] = 0.5 * state["R"] + 0.5 * load.concurrency / np.minimum(sub_mean(g), 1e12)
     el = EngineLoad(p, load, k_max, dist, rate_fn)
-    grid = mixed_grid(p, N, K, dist, el)
+    grid = mixed_grid(p, N, K, dist, el) if load.spread else latency_grid(p, N, K, dist, load=el)
     Ns, ex = grid._expand.sub, grid._expand
     _, _, stable = el.background(K, Ns)
     mean_s = sub_mean(grid)

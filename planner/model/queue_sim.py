@@ -70,16 +70,24 @@ def arrival_times(n: int, rng: np.random.Generator, rate: float, round_robin: in
 
 def simulate(p: Profile, N: int, K: int, dist: LengthDist, kv: int, *, rate: float | None = None,
              round_robin: int = 1, concurrency: int | None = None, n_requests: int = 1500, seed: int = 0,
-             warmup: float = 0.1) -> np.ndarray:
+             warmup: float = 0.1, trace: tuple | None = None) -> np.ndarray:
     """End-to-end latencies (admission wait + prefill + decode) of the requests after the warm-up share, in
-    arrival order. `kv`: the branches the KV budget admits at once (planner/model/load.kv_branches)."""
+    arrival order. `kv`: the branches the KV budget admits at once (planner/model/load.kv_branches). `trace`
+    (arrival times, (requests, N) branch lengths): replay those requests instead of drawing them (a measured
+    run's own arrivals and lengths, so model error can be told from the luck of one arrival pattern)."""
     if N > kv:
         raise ValueError(f"N={N} branches exceed the KV budget of {kv}")
     rng = np.random.default_rng(seed)
-    lengths = branch_lengths(p, dist, n_requests, N, rng)
+    if trace is not None:
+        born, lengths = np.asarray(trace[0], dtype=float), np.asarray(trace[1], dtype=float).reshape(-1, N)
+        n_requests, concurrency = len(born), None
+    else:
+        lengths = branch_lengths(p, dist, n_requests, N, rng)
     tau = float(tokens_per_round(p, np.array([K]))[0])
     pre = float(prefill_time(p, np.array([N]))[0])
-    if concurrency is None:
+    if trace is not None:
+        pass
+    elif concurrency is None:
         born = arrival_times(n_requests, rng, rate, round_robin)
     else:
         born = np.full(n_requests, np.inf)

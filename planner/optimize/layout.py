@@ -93,7 +93,9 @@ def evaluate_layouts(p: Profile, deadline, quantile, methods, n_max: int, k_max:
         E._ACC_CACHE[id(pt)] = (pt, am)      # the layout changes no accuracy input: build its tables once
         if load is not None:
             L = replace(L, routing="requests")
-        ld = None if load is None else Load(arrival_rate=load.arrival_rate / L.replicas, round_robin=L.replicas)
+        # every layout is screened by the mean field alone (a third of the spread's cost): the pick is simulated
+        ld = None if load is None else Load(arrival_rate=load.arrival_rate / L.replicas, round_robin=L.replicas,
+                                            spread=False)
         ev = evaluate(pt, deadline, quantile, methods, n_max=n_max, k_max=k_max, load=ld, layout=L)
         ev.layout = L
         share = ev.N if L.routing != "split" else -(-ev.N // L.replicas)
