@@ -35,9 +35,11 @@ def closed_form(prof, N: int, K: int, D: int, rate: float, deadline: float) -> d
     return {"p50": float(ev.latency["p50"][0, 0]), "p90": float(ev.latency["p90"][0, 0]), "hit": float(ev.p_meet[0, 0])}
 
 
-def short_run_band(prof, N: int, K: int, D: int, rate: float, count: int, deadline: float, reps: int = 400) -> dict:
-    """5-95 % range of p50, p90 and hit rate over `reps` simulated runs of `count` requests dealt round-robin to D
-    replicas from an empty engine, the first WARMUP share of arrivals unscored, as the bench runs them."""
+def short_run_band(prof, N: int, K: int, D: int, rate: float, count: int, deadline: float, reps: int = 400,
+                   lo: float = 0.05, hi: float = 0.95) -> dict:
+    """lo-hi range (default 5-95 %) of p50, p90 and hit rate over `reps` simulated runs of `count` requests dealt
+    round-robin to D replicas from an empty engine, the first WARMUP share of arrivals unscored, as the bench
+    runs them."""
     dist, kv = LengthDist(prof.lengths), kv_branches(prof, K)
     out = {"p50": [], "p90": [], "hit": []}
     for r in range(reps):
@@ -51,7 +53,7 @@ def short_run_band(prof, N: int, K: int, D: int, rate: float, count: int, deadli
         out["p50"].append(np.quantile(lat, 0.5, method="inverted_cdf"))
         out["p90"].append(np.quantile(lat, 0.9, method="inverted_cdf"))
         out["hit"].append(np.mean(lat <= deadline))
-    return {k: (float(np.quantile(v, 0.05)), float(np.quantile(v, 0.95))) for k, v in out.items()}
+    return {k: (float(np.quantile(v, lo)), float(np.quantile(v, hi))) for k, v in out.items()}
 
 
 def replay(prof, N: int, K: int, requests: list[dict], deadline: float) -> dict:

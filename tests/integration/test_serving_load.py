@@ -4,16 +4,14 @@ run of that plan by the load generator (bench/loadgen.py, what bench/load_engine
 
 Checked: the generator's accounting against the engine's own counters (every request sent is answered or failed;
 the engine saw n = N per request; its summed per-branch end-to-end time never exceeds what the client waited,
-queueing included) and the measured p90 within [model / BAND, model * OPTIMISM]: the model is known to be
-optimistic on this batch-bound CPU step (docs/validation.md, 'On a real engine': the load mixture of
-planner/model/load_mix.py measured 1.58 s against 1.41 s, and 1.65 s against 0.95 s in a CI run; the mean field
-before it 1.9-2.4x), so the upper side holds that defect from growing rather than asserting the issue's 15 %
-target, which is not met here. Why BAND: the
-p90 of ~20 requests is an order statistic with roughly +-25 % sampling spread here, and the CI box's speed moves
-between the calibration and the run (other jobs share its 2 cores); a model off by 1.6x or more falls outside
-it, as the mean field did (the random model's lengths are all max_tokens, so the spread is the engine's, not the
-lengths').
-
+queueing included) and the measured p90 against the plan's load model twice: a replay of the run's own arrivals
+and branch lengths through the engine model, and the range the model gives a run of this many requests
+(test_measured_p90_is_what_the_model_expects_of_this_run). The plan's figure itself is a long run's: a run of ~20
+requests measures its p90 with a spread of roughly +-25 % here and the luck of one arrival pattern, which is why
+the test compares with those two and not with the plan's number. Before the plan's pick was simulated
+(planner/optimize/load_check.py) the closed forms were 1.6-2.4x optimistic on this batch-bound CPU step
+(docs/validation.md, 'On a real engine'). No log-probs are asked for: a majority vote needs none, and they cost
+the server time the calibration does not see.
 The server comes from the venv `.ci/vllm.sh` prepares (or $VLLM_PYTHON); without it the module skips with that
 reason. 2-2.7 min on the shared 2-core VM: start, a quick calibration (decode at n = 1, 4), ~35 s of load."""
 
@@ -45,8 +43,8 @@ STARTUP_S = float(os.environ.get("VLLM_STARTUP_TIMEOUT", "600"))
 DEADLINE_S = 10.0
 RATE_SHARE = 0.3      # of the highest rate a plan still meets the deadline at: a low rate
 REQUESTS = 24
-BAND = 1.6            # measured p90 >= model / BAND
-OPTIMISM = 2.0        # measured p90 <= model * OPTIMISM (known optimism, see the docstring)
+REPLAY_BAND = 1.3     # measured p90 within this factor of the replay of the run's own arrivals and lengths
+RUN_SLACK = 1.25      # and within the model's 1-99 % range for a run this short, widened by this factor
 
 
 @pytest.fixture(scope="module")
@@ -79,14 +77,14 @@ def loaded(replica):
     rate = RATE_SHARE * top
     plan = api.recommend(prof, DEADLINE_S, arrival_rate=rate, objective="accuracy", max_branches=4)
     be = OpenAIBackend(url + "/v1", model, temperature=plan.sampling["temperature"],
-                       max_tokens=plan.sampling["max_tokens"], logprobs=True, timeout_s=6 * DEADLINE_S)
+                       max_tokens=plan.sampling["max_tokens"], logprobs=False, timeout_s=6 * DEADLINE_S)
     run = run_load([be], DEFAULT_QUESTIONS, plan.branches, rate, REQUESTS, DEADLINE_S, seed=3, metrics_urls=[url])
     print(f"\nrate {rate:.3g}/s (N=1 goodput {top:.3g}), N={plan.branches}: p50 {run.quantile(0.5):.2f} s (model "
           f"{plan.predicted['latency_s']['p50']:.2f}), p90 {run.quantile(0.9):.2f} s (model "
           f"{plan.predicted['latency_s']['p90']:.2f}), hit {run.hit_rate():.0%} (model "
           f"{plan.predicted['p_meet_deadline']:.0%}); run {run.duration_s:.0f} s, lag {run.max_lag_s():.3f} s; "
           f"server {run.servers[0]}")
-    return {"run": run, "plan": plan}
+    return {"run": run, "plan": plan, "profile": prof, "rate": rate}
 
 
 def test_poisson_run_accounts_for_every_request(loaded):
@@ -106,7 +104,22 @@ def test_poisson_run_accounts_for_every_request(loaded):
     assert all(o.sent_s >= o.due_s - 1e-6 for o in run.outcomes)   # nothing sent ahead of its Poisson time
 
 
-def test_measured_p90_within_the_band_of_the_model(loaded):
-    p90, model_p90 = loaded["run"].quantile(0.9), loaded["plan"].predicted["latency_s"]["p90"]
-    print(f"p90 measured {p90:.2f} s, model {model_p90:.2f} s")
-    assert np.isfinite(p90) and model_p90 / BAND <= p90 <= model_p90 * OPTIMISM, (p90, model_p90)
+def test_measured_p90_is_what_the_model_expects_of_this_run(loaded):
+    """Two checks of the plan's load model against the engine. Replay: the run's own arrival times and branch
+    lengths through the engine model (bench/load_stats.replay) give every request's latency; the measured p90 is
+    within REPLAY_BAND of the replayed one (the engine model's error, free of the luck of one arrival pattern).
+    Band: over simulated runs of REQUESTS requests from an empty engine (bench/load_stats.short_run_band), the
+    measured p90 lies in the 1-99 % range widened by RUN_SLACK (what the model expects of a run this short)."""
+    from bench.load_stats import replay, short_run_band
+
+    run, plan, prof = loaded["run"], loaded["plan"], loaded["profile"]
+    reqs = [{"replica": o.replica, "due_s": o.due_s, "latency_s": o.latency_s, "tokens": o.tokens,
+             "branch_tokens": o.branch_tokens} for o in run.outcomes]
+    rp = replay(prof, plan.branches, plan.draft_len, reqs, DEADLINE_S)
+    band = short_run_band(prof, plan.branches, plan.draft_len, 1, loaded["rate"], REQUESTS, DEADLINE_S, reps=300,
+                          lo=0.01, hi=0.99)
+    p90 = run.quantile(0.9)
+    print(f"p90 measured {p90:.2f} s, replay {rp['p90']:.2f} s, plan {plan.predicted['latency_s']['p90']:.2f} s, "
+          f"short-run band {band['p90'][0]:.2f}-{band['p90'][1]:.2f} s; per-request measured/replay {rp['ratio']:.3f}")
+    assert np.isfinite(p90) and rp["p90"] / REPLAY_BAND <= p90 <= rp["p90"] * REPLAY_BAND, (p90, rp)
+    assert band["p90"][0] / RUN_SLACK <= p90 <= band["p90"][1] * RUN_SLACK, (p90, band)

@@ -188,3 +188,17 @@ def test_pareto_over_layouts_is_the_front_of_all_their_configurations(tmp_path, 
         for lq, a in zip(lat, acc):   # nothing strictly faster and more accurate than a front point
             assert not np.any((L < lq - 1e-9) & (A > a + 1e-6))
         assert A.max() <= acc.max() + 1e-6
+
+
+def test_layout_plan_under_load_states_its_goodput_and_is_simulated(cpu_like):
+    """recommend --gpus 2 --arrival-rate R: the pick is a simulated cell (round-robin replicas: Erlang-2 gaps at
+    R / D each), its goodput (over the replicas) is at least R and the plan says it in a note, as on one GPU."""
+    from planner import api
+
+    alone = api.recommend(cpu_like, 30.0, arrival_rate=1e-4, max_branches=4)
+    rate = 0.3 * alone.predicted["load"]["goodput_rps"]
+    plan = api.recommend(cpu_like, 30.0, arrival_rate=rate, max_branches=4, gpus=2)
+    load = plan.predicted["load"]
+    assert load["simulated"]["p90"] == pytest.approx(plan.predicted["latency_s"]["p90"])
+    assert load["goodput_rps"] >= rate and load["arrival_rate"] == rate
+    assert any(n.startswith("goodput:") and f"{load['goodput_rps']:.3g}" in n for n in plan.notes), plan.notes
