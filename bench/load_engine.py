@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -52,6 +53,7 @@ from bench.loadgen import LoadRun, run_load  # noqa: E402
 from planner import api  # noqa: E402
 from planner.calibrate.endpoint.measure import DEFAULT_QUESTIONS  # noqa: E402
 from planner.errors import PlannerError  # noqa: E402
+from planner.executor.backends.fanout import FanOut  # noqa: E402
 from planner.executor.backends.openai import OpenAIBackend  # noqa: E402
 from planner.profile import load_profile  # noqa: E402
 from planner.units import parse_duration  # noqa: E402
@@ -171,7 +173,6 @@ def split_phase(ep: str, urls: list[str], n: int, repeats: int) -> list[dict]:
     times one after another through the executor's fan-out (planner/executor/backends/fanout.py), then the same
     N on one replica: `predict --gpus D --tp 1` (planner/model/replicas.py) and `predict` vs the measured mean and
     max latency."""
-    from planner.executor.backends.fanout import FanOut
     from planner.executor.deadline import Deadline
 
     out, D = [], len(urls)
@@ -215,6 +216,7 @@ def main() -> int:
     ap.add_argument("--profile", default=None, help="skip calibration: a profile calibrated on these replicas")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))   # `kill` stops the replicas too (the finally below)
     work = Path(a.workdir or tempfile.mkdtemp(prefix="load-engine-"))
     from tools.serving.local_models import make_smollm2, make_tiny_llama
 
@@ -248,6 +250,11 @@ def main() -> int:
                 print(f"#   no plan at {rate:.3g}/s: {e}", flush=True)
                 continue
             D = plan["layout"]["replicas"]
+            try:   # the profile's served model must be what these replicas serve (a --profile from another run)
+                FanOut([u + "/v1" for u in urls[:D]], plan["model"].get("served_model") or plan["model"]["hf_id"],
+                       probe_timeout_s=15.0).check()
+            except PlannerError as e:
+                raise SystemExit(f"bench: {e}")
             count = max(a.min_requests, int(round(rate * a.seconds)))
             timeout = max(3 * deadline, 4 * plan["predicted"]["latency_s"]["p90"])
             print(f"# rate {rate:.3g}/s: N = {plan['branches']} on {D} replica(s), {count} requests, call timeout "
