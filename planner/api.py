@@ -95,6 +95,9 @@ def recommend(profiles: ProfileLike | Iterable[ProfileLike] = None, deadline: fl
     rule = Rule(objective, DEFAULT_TOLERANCE if tolerance is None else tolerance, z)
     settings = SearchSettings(trials=trials, seed=seed, rule=rule)
     load = _load(arrival_rate, concurrency)
+    if load is not None and strategy != "exhaustive":   # the pick under load is confirmed cell by cell
+        raise PlannerError(f"a load (--arrival-rate/--concurrency) is searched exhaustively: drop --strategy "
+                           f"{strategy}")
     if gpus is not None or nodes is not None:
         return _layout_plan(profs, d, quantile, meths, target_accuracy, max_branches, max_draft_len, engine,
                             strategy, rule, load, budgets, gpus, nodes)
@@ -106,15 +109,10 @@ def recommend(profiles: ProfileLike | Iterable[ProfileLike] = None, deadline: fl
         k, why = engine_k_max(p, engine, max_draft_len)
         notes += [why] if why else []
         evs.append(evaluate(p, d, quantile, _methods_for(p, meths), n_max=max_branches, k_max=k, load=load))
-    if load is not None and budgets is None:
-        notes.append(_refuse_beyond_capacity(evs, load))
-    if load is not None:
-        if strategy != "exhaustive":
-            raise PlannerError(f"a load (--arrival-rate/--concurrency) is searched exhaustively: drop --strategy "
-                               f"{strategy}")
     if budgets is None and load is not None:   # screened by the closed forms, the pick confirmed by simulation
         from planner.optimize import load_check
 
+        notes.append(_refuse_beyond_capacity(evs, load))
         choice = load_check.confirm(evs, lambda: choose(evs, target_accuracy, strategy, settings))
         notes.append(load_check.note(choice, evs))
     elif budgets is None:
@@ -138,9 +136,6 @@ def _budget_choice(profs, budgets, d, quantile, meths, target_accuracy, max_bran
 
     if strategy == "optuna-cap":
         B.pick(strategy, [], settings)  # raises: the two contradict
-    if load is not None and strategy != "exhaustive":
-        raise PlannerError(f"a load (--arrival-rate/--concurrency) is searched exhaustively: drop --strategy "
-                           f"{strategy}")
     per, notes = [], []
     for p in profs:
         k, why = engine_k_max(p, engine, max_draft_len)

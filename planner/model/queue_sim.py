@@ -81,17 +81,15 @@ def simulate(p: Profile, N: int, K: int, dist: LengthDist, kv: int, *, rate: flo
     if trace is not None:
         born, lengths = np.asarray(trace[0], dtype=float), np.asarray(trace[1], dtype=float).reshape(-1, N)
         n_requests, concurrency = len(born), None
-    else:
+    else:   # lengths first, then arrivals: the draw order tools/load_sim.py uses (same seed, same requests)
         lengths = branch_lengths(p, dist, n_requests, N, rng)
+        if concurrency is None:
+            born = arrival_times(n_requests, rng, rate, round_robin)
+        else:
+            born = np.full(n_requests, np.inf)
+            born[:concurrency] = 0.0
     tau = float(tokens_per_round(p, np.array([K]))[0])
     pre = float(prefill_time(p, np.array([N]))[0])
-    if trace is not None:
-        pass
-    elif concurrency is None:
-        born = arrival_times(n_requests, rng, rate, round_robin)
-    else:
-        born = np.full(n_requests, np.inf)
-        born[:concurrency] = 0.0
     lengths = lengths.tolist()
     born = born.tolist()
     done = [math.nan] * n_requests

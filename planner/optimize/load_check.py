@@ -16,7 +16,6 @@ from typing import Callable
 
 import numpy as np
 
-from planner.errors import PlannerError
 
 MAX_SIMS = 12
 REQUESTS = 4000     # simulated requests per cell (the first 10 % are warm-up)
@@ -28,7 +27,7 @@ class Checked:
     """What the simulation settled on one evaluation: its cells' statistics and the screened arrays they replaced."""
 
     cells: dict = field(default_factory=dict)    # (k, n) -> planner.model.queue_sim.SimStats
-    screened: dict | None = None                  # key -> (K, N) arrays as the closed forms gave them
+    screened: dict = field(default_factory=dict)  # key -> (K, N) arrays as the closed forms gave them
 
 
 def simulate_cell(ev, k: int, n: int, requests: int = REQUESTS, seed: int = 0, rate: float | None = None):
@@ -53,10 +52,7 @@ def simulate_cell(ev, k: int, n: int, requests: int = REQUESTS, seed: int = 0, r
 
 def _write(ev, k: int, n: int, st) -> None:
     """The simulated statistics into the evaluation's arrays (infinite when N does not fit the KV budget)."""
-    chk = ev.checked
-    if chk.screened is None:
-        chk.screened = {key: ev.latency[key].copy() for key in KEYS}
-    chk.cells[(k, n)] = st
+    ev.checked.cells[(k, n)] = st
     for key in KEYS:
         ev.latency[key][k, n] = np.inf if st is None else getattr(st, key)
     if ev.deadline is not None:
@@ -75,8 +71,6 @@ def _rescale(evs, ratio: dict) -> None:
     """Cells not simulated: their screened figure times `ratio` (the last simulated cell's simulated / screened)."""
     for ev in evs:
         chk = ev.checked
-        if chk.screened is None:
-            chk.screened = {key: ev.latency[key].copy() for key in KEYS}
         for key in KEYS:
             arr = chk.screened[key] * ratio[key]
             for (k, n) in chk.cells:
@@ -87,9 +81,9 @@ def _rescale(evs, ratio: dict) -> None:
 def _start(ev) -> None:
     """Give `ev` its Checked record and writable copies of the arrays the simulation overwrites."""
     if ev.checked is None:
-        ev.checked = Checked()
         ev.latency = {**ev.latency, **{key: np.array(ev.latency[key], dtype=float) for key in KEYS}}
         ev.p_meet = np.array(ev.p_meet, dtype=float)
+        ev.checked = Checked(screened={key: ev.latency[key].copy() for key in KEYS})
 
 
 def _only_simulated(evs) -> None:
@@ -106,22 +100,20 @@ def confirm(evs: list, pick: Callable[[], object]) -> object:
     gets `checked` (Checked). Raises the rule's own PlannerError when no simulated cell meets the deadline."""
     for ev in evs:
         _start(ev)
-    for i in range(MAX_SIMS + 1):
-        if i == MAX_SIMS:
-            _only_simulated(evs)
+    for _ in range(MAX_SIMS):
         choice = pick()
-        ev, (m, k, n) = choice.ev, choice.idx
-        _start(ev)
+        ev, (_, k, n) = choice.ev, choice.idx
+        _start(ev)   # a pick off the given grids (none today) gets its record too
         if (k, n) in ev.checked.cells:
             return choice
         st = simulate_cell(ev, k, n)
-        scr = ev.checked.screened or ev.latency   # the closed form's figures, not the last rescaling of them
-        before = {key: float(scr[key][k, n]) for key in KEYS}
+        before = {key: float(ev.checked.screened[key][k, n]) for key in KEYS}
         _write(ev, k, n, st)
         if st is not None:
             _rescale(evs, {key: getattr(st, key) / before[key] if before[key] > 0 and np.isfinite(before[key])
                            else 1.0 for key in KEYS})
-    raise PlannerError("no configuration confirmed by simulation meets the deadline at this load")  # unreachable
+    _only_simulated(evs)
+    return pick()
 
 
 def note(choice, evs) -> str:
